@@ -1,0 +1,27 @@
+"""Run HeatWatch: `python app.py`. Settings come from the environment and `.env`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from heatwatch.errors import ConfigError
+from heatwatch.logs import configure_logging
+from heatwatch.server import run
+from heatwatch.settings import load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        configure_logging("INFO", [])
+        logging.getLogger("heatwatch").error("%s", error)
+        return 2
+    configure_logging(settings.log_level, settings.secrets())
+    run(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

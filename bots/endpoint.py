@@ -1,0 +1,133 @@
+"""`POST /api/messages`: strict request checks, authentication, then the bot.
+
+botbuilder's `CloudAdapter.process` turns a missing Content-Type, a bad token or a key lookup
+failure into a 500 with a traceback. This endpoint answers each case itself: 415, 400, 413, 401,
+503 (keys or storage unreachable, retry later), and never lets internals reach the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import jwt
+import requests
+from aiohttp import web
+from botbuilder.core import InvokeResponse
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity
+from botframework.connector.auth import AuthenticateRequestResult, BotFrameworkAuthentication
+from msrest.serialization import Model
+
+from bots.heatwatch_bot import HeatWatchBot
+from heatwatch.errors import StorageError
+from heatwatch.tokens import TokenError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers or None
+    )
+
+
+def _body_json(body: Any) -> Any:
+    """Serialize an invoke response body: msrest models by their wire names, dicts as they are."""
+    if isinstance(body, Model):
+        return body.serialize()
+    return body
+
+
+class MessagesEndpoint:
+    def __init__(
+        self,
+        adapter: CloudAdapter,
+        authentication: BotFrameworkAuthentication,
+        bot: HeatWatchBot,
+        anonymous: bool,
+    ) -> None:
+        self._adapter = adapter
+        self._auth = authentication
+        self._bot = bot
+        self._anonymous = anonymous
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":
+            return _error(415, "UnsupportedMediaType", "Content-Type must be application/json.")
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return _error(413, "PayloadTooLarge", f"The body is over {MAX_BODY_BYTES} bytes.")
+        try:
+            raw = await request.content.read(MAX_BODY_BYTES + 1)
+        except (ConnectionError, ValueError):
+            return _error(400, "BadRequest", "The body could not be read.")
+        if len(raw) > MAX_BODY_BYTES:
+            return _error(413, "PayloadTooLarge", f"The body is over {MAX_BODY_BYTES} bytes.")
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _error(400, "BadRequest", "The body is not valid JSON.")
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest", "The body must be a JSON object (an activity).")
+        try:
+            activity = Activity().deserialize(body)
+        except Exception:  # msrest raises DeserializationError and plain TypeErrors
+            return _error(400, "BadRequest", "The body is not a valid activity.")
+        if not activity.type:
+            return _error(400, "BadRequest", "The activity has no type.")
+
+        auth_result = await self._authenticate(request, activity)
+        if isinstance(auth_result, web.Response):
+            return auth_result
+
+        try:
+            invoke = await self._adapter.process_activity(auth_result, activity, self._bot.on_turn)
+        except StorageError as error:
+            log.error("Storage unavailable while handling %s activity %s: %s",
+                      activity.type, activity.id, error)
+            return _error(503, "ServiceUnavailable", "Try again later.", **{"Retry-After": "5"})
+        except TokenError as error:
+            log.error("No connector token while handling %s activity %s: %s",
+                      activity.type, activity.id, error)
+            return _error(503, "ServiceUnavailable", "Try again later.", **{"Retry-After": "5"})
+        except Exception:
+            log.exception("Handler failed on %s activity %s in conversation %s",
+                          activity.type, activity.id,
+                          activity.conversation.id if activity.conversation else None)
+            return _error(500, "InternalError", "The bot could not handle this activity.")
+        return self._respond(invoke)
+
+    async def _authenticate(
+        self, request: web.Request, activity: Activity
+    ) -> AuthenticateRequestResult | web.Response:
+        header = None if self._anonymous else request.headers.get("Authorization")
+        if not self._anonymous and not header:
+            log.info("Refused %s activity: no Authorization header", activity.type)
+            return _error(401, "Unauthorized", "A Bot Framework token is required.")
+        try:
+            return await self._auth.authenticate_request(activity, header)
+        except requests.RequestException as error:
+            log.error("Cannot fetch Bot Framework signing keys: %s", error.__class__.__name__)
+            return _error(503, "ServiceUnavailable", "Try again later.", **{"Retry-After": "10"})
+        except (PermissionError, jwt.PyJWTError, IndexError, KeyError, ValueError) as error:
+            # IndexError: botbuilder's key lookup for an unknown `kid`.
+            log.info("Refused %s activity: invalid token (%s: %s)", activity.type,
+                     error.__class__.__name__, error)
+            return _error(401, "Unauthorized", "The Bot Framework token is not valid.")
+        except Exception as error:
+            log.warning("Refused %s activity: token check failed (%s)", activity.type,
+                        error.__class__.__name__)
+            return _error(401, "Unauthorized", "The Bot Framework token is not valid.")
+
+    @staticmethod
+    def _respond(invoke: InvokeResponse | None) -> web.Response:
+        if invoke is None:
+            return web.Response(status=HTTPStatus.OK)
+        body = _body_json(invoke.body)
+        if body is None:
+            return web.Response(status=int(invoke.status or 200))
+        return web.json_response(body, status=int(invoke.status or 200))

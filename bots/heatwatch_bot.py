@@ -1,0 +1,380 @@
+"""The Teams activity handler: every conversation event keeps the registry true.
+
+The event -> effect table in the README is the contract this class implements.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
+from botbuilder.schema import ActivityTypes, ChannelAccount, MessageReaction
+from botbuilder.schema.teams import ChannelInfo, TeamInfo, TeamsChannelAccount
+
+from bots.references import (
+    conversation_id_of,
+    normalize_event_type,
+    scope_of,
+    selected_channel_of,
+    team_of,
+    tenant_of,
+    upsert_from_activity,
+)
+from heatwatch.errors import StorageError
+from storage.models import Member, Reaction, Scope, Status
+from storage.registry import ConversationRegistry
+
+log = logging.getLogger(__name__)
+
+WELCOME_TEXT = (
+    "Hi, I'm **HeatWatch**. I watch the server-room temperatures and will post here as soon as "
+    "something runs hot, so you don't have to ask. Type **help** to see what I can do."
+)
+HELP_TEXT = (
+    "**HeatWatch** posts temperature alerts here on its own.\n\n"
+    "Commands:\n\n"
+    "- **help**: this message"
+)
+SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
+
+# Activities that prove the bot is present in the conversation right now: learn it if unknown.
+_PRESENCE_TYPES = {ActivityTypes.message, ActivityTypes.message_reaction, ActivityTypes.invoke}
+
+
+class HeatWatchBot(TeamsActivityHandler):
+    def __init__(self, registry: ConversationRegistry) -> None:
+        super().__init__()
+        self._registry = registry
+
+    # every turn --------------------------------------------------------------------------
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        normalize_event_type(activity)
+        try:
+            await self._refresh_service_url(turn_context)
+            if activity.type in _PRESENCE_TYPES:
+                await self._learn(turn_context)
+            await super().on_turn(turn_context)
+        except Exception as error:
+            if activity.type == ActivityTypes.message and not isinstance(error, StorageError):
+                await self._say_sorry(turn_context)
+            raise
+
+    async def _refresh_service_url(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if not activity.service_url or not activity.conversation:
+            return
+        team_id, _ = team_of(activity)
+        changed = await self._registry.refresh_service_url(
+            tenant_of(activity), conversation_id_of(activity), team_id, activity.service_url
+        )
+        if changed:
+            log.info("serviceUrl of %d conversation(s) changed to %s", changed,
+                     activity.service_url)
+
+    async def _learn(self, turn_context: TurnContext) -> None:
+        """A user acted here, so the bot is installed: keep (or bring back) the reference."""
+        activity = turn_context.activity
+        known = await self._registry.get_conversation(
+            tenant_of(activity), conversation_id_of(activity)
+        )
+        if known is not None and known.own_status is Status.ACTIVE:
+            return
+        if scope_of(activity) is Scope.CHANNEL:
+            team_id, team_name = team_of(activity)
+            if team_id and await self._registry.get_team(tenant_of(activity), team_id) is None:
+                await self._registry.upsert_team(tenant_of(activity), team_id, team_name)
+        await self._registry.upsert_conversation(upsert_from_activity(activity))
+        log.info("Learned conversation %s from a %s", conversation_id_of(activity), activity.type)
+
+    async def _say_sorry(self, turn_context: TurnContext) -> None:
+        try:
+            await turn_context.send_activity(MessageFactory.text(SORRY_TEXT))
+        except Exception:  # the connector may be the thing that failed
+            log.debug("Could not tell the user about the failure", exc_info=True)
+
+    # installation ------------------------------------------------------------------------
+
+    async def _register(self, turn_context: TurnContext, *, welcome: bool) -> None:
+        """Register the conversation the bot was added to (for a team: the team, the channel
+        the event came from and General) and say hello once per conversation, ever."""
+        activity = turn_context.activity
+        tenant = tenant_of(activity)
+        scope = scope_of(activity)
+        conversation_id = conversation_id_of(activity)
+        if scope is Scope.CHANNEL:
+            team_id, team_name = team_of(activity)
+            if team_id:
+                await self._registry.upsert_team(tenant, team_id, team_name)
+                selected = selected_channel_of(activity)
+                if selected:
+                    await self._registry.set_team_alert_channel(tenant, team_id, selected)
+                    await self._registry.upsert_conversation(
+                        upsert_from_activity(activity, conversation_id=selected)
+                    )
+                if team_id != conversation_id:
+                    await self._registry.upsert_conversation(
+                        upsert_from_activity(activity, conversation_id=team_id,
+                                             channel_name="General")
+                    )
+        await self._registry.upsert_conversation(upsert_from_activity(activity))
+        log.info("Registered %s conversation %s (tenant %s)", scope.value, conversation_id,
+                 tenant or "-")
+        if welcome and await self._registry.claim_welcome(tenant, conversation_id):
+            await turn_context.send_activity(MessageFactory.text(WELCOME_TEXT))
+
+    async def on_installation_update(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        action = (activity.action or "").lower()
+        tenant = tenant_of(activity)
+        conversation_id = conversation_id_of(activity)
+        if action in ("add", "add-upgrade"):
+            await self._register(turn_context, welcome=action == "add")
+        elif action == "remove":
+            team_id, _ = team_of(activity)
+            if scope_of(activity) is Scope.CHANNEL and team_id:
+                await self._registry.forget_team(tenant, team_id)
+            else:
+                await self._registry.forget_conversation(tenant, conversation_id)
+            log.info("App removed from %s: deleted what HeatWatch stored about it",
+                     conversation_id)
+        elif action == "remove-upgrade":
+            team_id, _ = team_of(activity)
+            if scope_of(activity) is Scope.CHANNEL and team_id:
+                await self._registry.set_team_status(tenant, team_id, Status.UNINSTALLED)
+            else:
+                await self._registry.set_conversation_status(
+                    tenant, conversation_id, Status.UNINSTALLED
+                )
+            log.info("App upgrade removed the bot from %s: marked uninstalled", conversation_id)
+        else:
+            log.debug("installationUpdate with unknown action %r ignored", activity.action)
+
+    # members -----------------------------------------------------------------------------
+
+    async def on_teams_members_added_dispatch(
+        self, members_added: list[ChannelAccount], team_info: TeamInfo,
+        turn_context: TurnContext,
+    ) -> None:
+        """Register the bot first (no connector call needed), then look users up; a failed
+        lookup falls back to what the activity says instead of losing the event."""
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
+        users: list[TeamsChannelAccount] = []
+        for member in members_added:
+            if member.id == bot_id:
+                await self._register(turn_context, welcome=True)
+                continue
+            try:
+                users.append(await TeamsInfo.get_member(turn_context, member.id))
+            except Exception as error:
+                log.info("Member lookup for %s failed (%s); using the activity's data",
+                         member.id, error.__class__.__name__)
+                users.append(TeamsChannelAccount(id=member.id, name=member.name,
+                                                 aad_object_id=member.aad_object_id))
+        if users:
+            await self.on_teams_members_added(users, team_info, turn_context)
+
+    async def on_teams_members_added(
+        self, teams_members_added: list[TeamsChannelAccount], team_info: TeamInfo,
+        turn_context: TurnContext,
+    ) -> None:
+        activity = turn_context.activity
+        container = self._container_of(turn_context)
+        if container is None:
+            return  # personal chat: the user is the conversation itself
+        await self._registry.upsert_members(
+            [
+                Member(
+                    tenant_id=tenant_of(activity),
+                    container_id=container,
+                    user_id=m.id,
+                    aad_object_id=m.aad_object_id,
+                    name=m.name,
+                    user_principal_name=getattr(m, "user_principal_name", None),
+                    email=getattr(m, "email", None),
+                )
+                for m in teams_members_added
+            ]
+        )
+
+    async def on_teams_members_removed(
+        self, teams_members_removed: list[TeamsChannelAccount], team_info: TeamInfo,
+        turn_context: TurnContext,
+    ) -> None:
+        activity = turn_context.activity
+        tenant = tenant_of(activity)
+        bot_id = activity.recipient.id if activity.recipient else None
+        container = self._container_of(turn_context)
+        for member in teams_members_removed:
+            if member.id == bot_id:
+                team_id, _ = team_of(activity)
+                if scope_of(activity) is Scope.CHANNEL and team_id:
+                    await self._registry.set_team_status(tenant, team_id, Status.REMOVED)
+                else:
+                    await self._registry.set_conversation_status(
+                        tenant, conversation_id_of(activity), Status.REMOVED
+                    )
+                log.info("Bot removed from %s: no longer deliverable", container or
+                         conversation_id_of(activity))
+            elif container is not None:
+                await self._registry.remove_member(tenant, container, member.id)
+
+    @staticmethod
+    def _container_of(turn_context: TurnContext) -> str | None:
+        """Members belong to the team (team scope) or to the group chat."""
+        activity = turn_context.activity
+        scope = scope_of(activity)
+        if scope is Scope.CHANNEL:
+            return team_of(activity)[0] or conversation_id_of(activity)
+        if scope is Scope.GROUP_CHAT:
+            return conversation_id_of(activity)
+        return None
+
+    # channels ----------------------------------------------------------------------------
+
+    async def on_teams_channel_created(
+        self, channel_info: ChannelInfo, team_info: TeamInfo, turn_context: TurnContext
+    ) -> None:
+        await self._upsert_channel(turn_context, channel_info, Status.ACTIVE)
+
+    async def on_teams_channel_renamed(
+        self, channel_info: ChannelInfo, team_info: TeamInfo, turn_context: TurnContext
+    ) -> None:
+        await self._upsert_channel(turn_context, channel_info, None)
+
+    async def on_teams_channel_deleted(
+        self, channel_info: ChannelInfo, team_info: TeamInfo, turn_context: TurnContext
+    ) -> None:
+        await self._upsert_channel(turn_context, channel_info, Status.REMOVED)
+
+    async def on_teams_channel_restored(
+        self, channel_info: ChannelInfo, team_info: TeamInfo, turn_context: TurnContext
+    ) -> None:
+        await self._upsert_channel(turn_context, channel_info, Status.ACTIVE)
+
+    async def _upsert_channel(
+        self, turn_context: TurnContext, channel: ChannelInfo | dict | None,
+        status: Status | None,
+    ) -> None:
+        """Create or update one channel of the team; `status=None` keeps the stored status."""
+        activity = turn_context.activity
+        channel_id = getattr(channel, "id", None) or (channel or {}).get("id")  # type: ignore[union-attr]
+        name = getattr(channel, "name", None) or (
+            channel.get("name") if isinstance(channel, dict) else None)
+        if not channel_id:
+            log.debug("Channel event without a channel id ignored")
+            return
+        tenant = tenant_of(activity)
+        team_id, team_name = team_of(activity)
+        if team_id and await self._registry.get_team(tenant, team_id) is None:
+            await self._registry.upsert_team(tenant, team_id, team_name)
+        known = await self._registry.get_conversation(tenant, channel_id)
+        new_status = status or (known.own_status if known else Status.ACTIVE)
+        await self._registry.upsert_conversation(
+            upsert_from_activity(activity, conversation_id=channel_id, scope=Scope.CHANNEL,
+                                 channel_name=name, status=new_status)
+        )
+        log.info("Channel %s (%s) is %s", channel_id, name or "-", new_status.value)
+
+    # teams -------------------------------------------------------------------------------
+
+    async def _team_status(self, turn_context: TurnContext, status: Status) -> None:
+        activity = turn_context.activity
+        team_id, team_name = team_of(activity)
+        if not team_id:
+            return
+        await self._registry.upsert_team(tenant_of(activity), team_id, team_name, status)
+        log.info("Team %s (%s) is %s", team_id, team_name or "-", status.value)
+
+    async def on_teams_team_renamed(self, team_info: TeamInfo, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        team_id, team_name = team_of(activity)
+        if not team_id:
+            return
+        tenant = tenant_of(activity)
+        known = await self._registry.get_team(tenant, team_id)
+        await self._registry.upsert_team(tenant, team_id, team_name,
+                                         known.status if known else Status.ACTIVE)
+        await self._registry.rename_team(tenant, team_id, team_name)
+
+    async def on_teams_team_deleted(self, team_info: TeamInfo, turn_context: TurnContext) -> None:
+        await self._team_status(turn_context, Status.REMOVED)
+
+    async def on_teams_team_hard_deleted(
+        self, team_info: TeamInfo, turn_context: TurnContext
+    ) -> None:
+        team_id, _ = team_of(turn_context.activity)
+        if team_id:
+            await self._registry.forget_team(tenant_of(turn_context.activity), team_id)
+            log.info("Team %s permanently deleted: deleted what HeatWatch stored about it",
+                     team_id)
+
+    async def on_teams_team_archived(self, team_info: TeamInfo, turn_context: TurnContext) -> None:
+        await self._team_status(turn_context, Status.PAUSED)
+
+    async def on_teams_team_unarchived(
+        self, team_info: TeamInfo, turn_context: TurnContext
+    ) -> None:
+        await self._team_status(turn_context, Status.ACTIVE)
+
+    async def on_teams_team_restored(self, team_info: TeamInfo, turn_context: TurnContext) -> None:
+        await self._team_status(turn_context, Status.ACTIVE)
+
+    # reactions ---------------------------------------------------------------------------
+
+    def _reactions(
+        self, reactions: list[MessageReaction], turn_context: TurnContext
+    ) -> list[Reaction]:
+        activity = turn_context.activity
+        user = activity.from_property
+        if not activity.reply_to_id or user is None:
+            return []
+        return [
+            Reaction(
+                tenant_id=tenant_of(activity),
+                conversation_id=conversation_id_of(activity),
+                message_id=activity.reply_to_id,
+                user_id=user.id,
+                reaction_type=reaction.type,
+                user_aad_object_id=user.aad_object_id,
+            )
+            for reaction in reactions
+            if reaction.type
+        ]
+
+    async def on_reactions_added(
+        self, message_reactions: list[MessageReaction], turn_context: TurnContext
+    ) -> None:
+        for reaction in self._reactions(message_reactions, turn_context):
+            await self._registry.add_reaction(reaction)
+
+    async def on_reactions_removed(
+        self, message_reactions: list[MessageReaction], turn_context: TurnContext
+    ) -> None:
+        for reaction in self._reactions(message_reactions, turn_context):
+            await self._registry.remove_reaction(reaction)
+
+    # messages and the rest ---------------------------------------------------------------
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        await turn_context.send_activity(MessageFactory.text(HELP_TEXT))
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        event = (activity.channel_data or {}).get("eventType") if isinstance(
+            activity.channel_data, dict) else None
+        if not activity.members_added and not activity.members_removed and event not in {
+            "channelCreated", "channelRenamed", "channelDeleted", "channelRestored",
+            "teamRenamed", "teamDeleted", "teamHardDeleted", "teamArchived", "teamUnarchived",
+            "teamRestored",
+        }:
+            log.debug("conversationUpdate %r has no effect on the registry", event)
+        await super().on_conversation_update_activity(turn_context)
+
+    async def on_event(self, turn_context: TurnContext) -> None:
+        log.debug("Event %r ignored", turn_context.activity.name)
+
+    async def on_unrecognized_activity_type(self, turn_context: TurnContext) -> None:
+        log.debug("Activity type %r ignored", turn_context.activity.type)

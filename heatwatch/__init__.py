@@ -1,0 +1,1 @@
+"""HeatWatch: proactive datacenter temperature alerts in Microsoft Teams."""

@@ -1,0 +1,148 @@
+"""`create_app(settings)`: the aiohttp application, its routes and its background jobs.
+
+Start-up order (cleanup_ctx, in order): storage -> outbound token source -> the bot and its
+adapter -> background jobs. Shutdown runs them in reverse after aiohttp has stopped accepting
+and drained in-flight requests: jobs are cancelled and awaited, then clients, then storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from botbuilder.integration.aiohttp import CloudAdapter
+
+from bots.auth import build_authentication, refresh_signing_keys
+from bots.endpoint import MAX_BODY_BYTES, MessagesEndpoint
+from bots.heatwatch_bot import HeatWatchBot
+from heatwatch.settings import AppType, Settings
+from heatwatch.tokens import ClientSecretTokenSource, ManagedIdentityTokenSource, TokenSource
+from storage.backend import SqlBackend
+from storage.database import open_database
+from storage.registry import ConversationRegistry
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", SqlBackend)
+REGISTRY = web.AppKey("registry", ConversationRegistry)
+TOKENS = web.AppKey("tokens", TokenSource)
+ADAPTER = web.AppKey("adapter", CloudAdapter)
+BOT = web.AppKey("bot", HeatWatchBot)
+ENDPOINT = web.AppKey("messages_endpoint", MessagesEndpoint)
+SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
+
+
+def make_token_source(settings: Settings) -> TokenSource | None:
+    if settings.anonymous:
+        return None
+    if settings.app_type is AppType.USER_ASSIGNED_MSI:
+        return ManagedIdentityTokenSource(settings.app_id)
+    return ClientSecretTokenSource(
+        authority=settings.cloud.login_authority,
+        tenant=settings.tenant_id or "botframework.com",
+        client_id=settings.app_id,
+        client_secret=settings.app_password,
+    )
+
+
+async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    database = await open_database(app[SETTINGS].database_url)
+    app[DATABASE] = database
+    app[REGISTRY] = ConversationRegistry(database)
+    yield
+    await database.close()
+
+
+async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    tokens = make_token_source(settings)
+    if tokens is not None:
+        app[TOKENS] = tokens
+    authentication = build_authentication(settings, tokens)
+    adapter = CloudAdapter(authentication)
+    bot = HeatWatchBot(app[REGISTRY])
+    app[ADAPTER] = adapter
+    app[BOT] = bot
+    endpoint = MessagesEndpoint(adapter, authentication, bot, anonymous=settings.anonymous)
+    app[ENDPOINT] = endpoint
+    yield
+    if tokens is not None:
+        await tokens.close()
+
+
+async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Keep the Bot Framework signing keys fresh off the event loop (authenticated mode only)."""
+    settings = app[SETTINGS]
+    if settings.anonymous:
+        yield
+        return
+
+    async def refresh_forever() -> None:
+        while True:
+            await refresh_signing_keys(settings)
+            await asyncio.sleep(SIGNING_KEYS_REFRESH_SECONDS)
+
+    task = asyncio.create_task(refresh_forever(), name="signing-keys")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await request.app[ENDPOINT].handle(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, Any] = {}
+    ready = True
+    try:
+        await request.app[DATABASE].fetch_one("SELECT 1 AS ok")
+        checks["storage"] = "ok"
+    except Exception as error:
+        checks["storage"] = f"unavailable ({error.__class__.__name__})"
+        ready = False
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application. No I/O happens until it starts."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(storage_ctx)
+    app.cleanup_ctx.append(bot_ctx)
+    app.cleanup_ctx.append(signing_keys_ctx)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM: stop accepting, drain requests, then clean up."""
+    if settings.anonymous:
+        log.warning(
+            "Anonymous local mode: MicrosoftAppId is not set, so requests are not "
+            "authenticated; listening on %s only", settings.host
+        )
+    log.info("HeatWatch listening on http://%s:%d/api/messages", settings.host, settings.port)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout,
+        print=None,
+        access_log=None,
+    )

@@ -1,0 +1,295 @@
+"""One typed settings object, read strictly from the environment and an optional `.env` file.
+
+Every problem is reported at start, all at once, naming the variable and what it expects.
+Real environment variables win over the `.env` file. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlparse
+
+from heatwatch.errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/heatwatch.db"
+DEFAULT_PORT = 3978
+
+
+class AppType(StrEnum):
+    """`MicrosoftAppType`: how the bot proves its identity to the Bot Connector."""
+
+    MULTI_TENANT = "MultiTenant"
+    SINGLE_TENANT = "SingleTenant"
+    USER_ASSIGNED_MSI = "UserAssignedMSI"
+
+
+@dataclass(frozen=True)
+class BotCloud:
+    """Endpoints of the Bot Framework cloud the bot lives in (public, US Gov, or a test stand-in)."""
+
+    openid_metadata_url: str
+    token_issuer: str
+    emulator_openid_metadata_url: str
+    login_authority: str
+    connector_scope: str
+
+
+CLOUDS: dict[str, BotCloud] = {
+    "public": BotCloud(
+        openid_metadata_url="https://login.botframework.com/v1/.well-known/openidconfiguration",
+        token_issuer="https://api.botframework.com",
+        emulator_openid_metadata_url=(
+            "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration"
+        ),
+        login_authority="https://login.microsoftonline.com",
+        connector_scope="https://api.botframework.com",
+    ),
+    "usgov": BotCloud(
+        openid_metadata_url="https://login.botframework.azure.us/v1/.well-known/openidconfiguration",
+        token_issuer="https://api.botframework.us",
+        emulator_openid_metadata_url=(
+            "https://login.microsoftonline.us/cab8a31a-1906-4287-a0d8-4eef66b95f6e"
+            "/v2.0/.well-known/openid-configuration"
+        ),
+        login_authority="https://login.microsoftonline.us",
+        connector_scope="https://api.botframework.us",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything HeatWatch reads from its environment. Secrets are kept out of `repr`."""
+
+    app_id: str = ""
+    app_password: str = field(default="", repr=False)
+    app_type: AppType = AppType.SINGLE_TENANT
+    tenant_id: str = ""
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    database_url: str = DEFAULT_DATABASE_URL
+    log_level: str = "INFO"
+    cloud: BotCloud = CLOUDS["public"]
+    shutdown_timeout: float = 10.0
+
+    @property
+    def anonymous(self) -> bool:
+        """No app id: Microsoft's local emulators talk to the bot without tokens."""
+        return not self.app_id
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line."""
+        return [s for s in (self.app_password,) if s]
+
+
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: `KEY=value` lines, `#` comments, optional single or double quotes."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if not match:
+            raise ConfigError(
+                f"{path}:{number}: expected KEY=value, got {line[:40]!r}. "
+                "Fix the line or delete it."
+            )
+        key, value = match.group(1), match.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+class EnvReader:
+    """Reads typed values and collects every problem, so one start reports them all."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self._values.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def str(self, name: str, default: str = "") -> str:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def _typed(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except (ValueError, TypeError):
+            self.problems.append(f"{name}={value!r} is not valid: expected {expected}.")
+            return default
+
+    def int(self, name: str, default: int, low: int, high: int) -> int:
+        def parse(text: str) -> int:
+            number = int(text)
+            if not low <= number <= high:
+                raise ValueError(text)
+            return number
+
+        return self._typed(name, default, parse, f"a whole number from {low} to {high}")
+
+    def float(self, name: str, default: float, low: float, high: float) -> float:
+        def parse(text: str) -> float:
+            number = float(text)
+            if not low <= number <= high:
+                raise ValueError(text)
+            return number
+
+        return self._typed(name, default, parse, f"a number from {low:g} to {high:g}")
+
+    def bool(self, name: str, default: bool) -> bool:
+        table = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+        def parse(text: str) -> bool:
+            return table[text.lower()] if text.lower() in table else _raise(text)
+
+        return self._typed(name, default, parse, "true or false")
+
+    def choice(self, name: str, default: T, options: Mapping[str, T]) -> T:
+        lowered = {key.lower(): value for key, value in options.items()}
+
+        def parse(text: str) -> T:
+            return lowered[text.lower()] if text.lower() in lowered else _raise(text)
+
+        return self._typed(name, default, parse, "one of " + ", ".join(options))
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...] = ("https", "http")) -> str:
+        def parse(text: str) -> str:
+            parsed = urlparse(text)
+            if parsed.scheme not in schemes or not parsed.netloc:
+                raise ValueError(text)
+            return text.rstrip("/")
+
+        return self._typed(name, default, parse, "a URL starting with " + " or ".join(
+            f"{s}://" for s in schemes))
+
+    def fail_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(
+                "HeatWatch cannot start; fix these settings (environment or .env):\n  - "
+                + "\n  - ".join(self.problems)
+            )
+
+
+def _raise(text: str) -> T:  # type: ignore[type-var]
+    raise ValueError(text)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_environment(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> dict[str, str]:
+    """The `.env` file (if any) overlaid by the real environment."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update(read_env_file(env_file))
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Build `Settings` or raise `ConfigError` listing every bad variable and its fix."""
+    env = EnvReader(load_environment(environ, env_file))
+
+    app_id = env.str("MicrosoftAppId")
+    app_password = env.str("MicrosoftAppPassword")
+    app_type = env.choice(
+        "MicrosoftAppType", AppType.SINGLE_TENANT, {t.value: t for t in AppType}
+    )
+    tenant_id = env.str("MicrosoftAppTenantId")
+    if app_id:
+        if app_type is not AppType.USER_ASSIGNED_MSI and not app_password:
+            env.problems.append(
+                f"MicrosoftAppPassword is empty but MicrosoftAppId is set and MicrosoftAppType is "
+                f"{app_type.value}: set the client secret of the bot's Entra app registration, "
+                "or use MicrosoftAppType=UserAssignedMSI."
+            )
+        if app_type is not AppType.MULTI_TENANT and not tenant_id:
+            env.problems.append(
+                f"MicrosoftAppTenantId is empty but MicrosoftAppType is {app_type.value}: set the "
+                "directory (tenant) id of the bot's Entra app registration."
+            )
+    elif app_password:
+        env.problems.append(
+            "MicrosoftAppPassword is set but MicrosoftAppId is empty: set both, or neither for "
+            "anonymous local mode."
+        )
+
+    default_host = "127.0.0.1" if not app_id else "0.0.0.0"
+    host = env.str("HOST", default_host)
+    if not app_id and not is_loopback(host):
+        env.problems.append(
+            f"HOST={host!r} is not allowed in anonymous local mode (no MicrosoftAppId): without "
+            "authentication the bot listens on 127.0.0.1 only. Remove HOST, or set MicrosoftAppId."
+        )
+    port = env.int("PORT", DEFAULT_PORT, 0, 65535)
+
+    database_url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
+    if urlparse(database_url).scheme not in ("sqlite",):
+        env.problems.append(
+            f"DATABASE_URL={database_url!r} is not supported: expected sqlite:///path/to/file.db "
+            f"(default {DEFAULT_DATABASE_URL})."
+        )
+
+    log_level = env.choice(
+        "LOG_LEVEL", "INFO", {name: name for name in ("DEBUG", "INFO", "WARNING", "ERROR")}
+    )
+    preset = env.choice("BOT_CLOUD", CLOUDS["public"], CLOUDS)
+    cloud = BotCloud(
+        openid_metadata_url=env.url("BOT_OPENID_METADATA_URL", preset.openid_metadata_url),
+        token_issuer=env.str("BOT_TOKEN_ISSUER", preset.token_issuer),
+        emulator_openid_metadata_url=env.url(
+            "BOT_EMULATOR_OPENID_METADATA_URL", preset.emulator_openid_metadata_url
+        ),
+        login_authority=env.url("ENTRA_AUTHORITY_HOST", preset.login_authority),
+        connector_scope=env.str("BOT_CONNECTOR_SCOPE", preset.connector_scope),
+    )
+    shutdown_timeout = env.float("SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0.0, 600.0)
+
+    env.fail_if_any()
+    return Settings(
+        app_id=app_id,
+        app_password=app_password,
+        app_type=app_type,
+        tenant_id=tenant_id,
+        host=host,
+        port=port,
+        database_url=database_url,
+        log_level=log_level,
+        cloud=cloud,
+        shutdown_timeout=shutdown_timeout,
+    )

@@ -1,0 +1,1 @@
+"""Alerting: reads InfluxDB, evaluates rules, and hands alert events to delivery."""

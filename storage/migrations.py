@@ -1,0 +1,94 @@
+"""Schema migrations, applied in order and recorded; a schema change is a new entry, never a drop.
+
+The SQL is portable between SQLite and PostgreSQL: TEXT keys, ISO-8601 UTC text timestamps.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from storage.backend import SqlBackend
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "conversation registry",
+        """
+        CREATE TABLE conversations (
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            team_id TEXT,
+            team_name TEXT,
+            channel_name TEXT,
+            user_aad_object_id TEXT,
+            user_name TEXT,
+            service_url TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            status TEXT NOT NULL,
+            welcomed_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, conversation_id)
+        );
+        CREATE INDEX conversations_team ON conversations (tenant_id, team_id);
+        CREATE INDEX conversations_user ON conversations (tenant_id, user_aad_object_id);
+        CREATE TABLE teams (
+            tenant_id TEXT NOT NULL,
+            team_id TEXT NOT NULL,
+            name TEXT,
+            status TEXT NOT NULL,
+            alert_channel_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, team_id)
+        );
+        CREATE TABLE members (
+            tenant_id TEXT NOT NULL,
+            container_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            aad_object_id TEXT,
+            name TEXT,
+            user_principal_name TEXT,
+            email TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, container_id, user_id)
+        );
+        CREATE TABLE reactions (
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            reaction_type TEXT NOT NULL,
+            user_aad_object_id TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, conversation_id, message_id, user_id, reaction_type)
+        )
+        """,
+    ),
+]
+
+
+async def migrate(backend: SqlBackend) -> int:
+    """Bring the schema up to date; return the version it is at."""
+    await backend.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    rows = await backend.fetch_all("SELECT version FROM schema_migrations")
+    applied = {int(row["version"]) for row in rows}
+    current = max(applied, default=0)
+    for version, name, script in MIGRATIONS:
+        if version in applied:
+            continue
+        log.info("Applying schema migration %d (%s)", version, name)
+        await backend.executescript(
+            script
+            + ";\nINSERT INTO schema_migrations (version, name, applied_at) VALUES "
+            + f"({version}, '{name}', '{datetime.now(UTC).isoformat()}')"
+        )
+        current = version
+    return current

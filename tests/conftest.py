@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from heatwatch.server import REGISTRY, create_app
+from heatwatch.settings import Settings, load_settings
+from storage.registry import ConversationRegistry
+from tests.standins.connector import ConnectorStandIn
+from tests.teams import TeamsChannel
+
+
+@pytest.fixture
+def connector() -> Iterator[ConnectorStandIn]:
+    stand_in = ConnectorStandIn().start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/heatwatch.db"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Anonymous local mode (no MicrosoftAppId), a real SQLite file."""
+    return load_settings(environ={"DATABASE_URL": database_url}, env_file=None)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings) -> TestClient:
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+def registry(client: TestClient) -> ConversationRegistry:
+    return client.app[REGISTRY]
+
+
+@pytest.fixture
+def teams(client: TestClient, connector: ConnectorStandIn) -> TeamsChannel:
+    return TeamsChannel(client, connector.url)

@@ -1,0 +1,199 @@
+"""A Bot Connector (v3 REST) stand-in: the calls HeatWatch makes, with Microsoft's status codes
+and error bodies, recording what it received.
+
+Shapes follow the Bot Connector API reference: send/reply answer 201 with a ResourceResponse,
+update 200, delete 200, errors `{"error": {"code", "message"}}`, 401 for a missing or wrong
+bearer token with the connector's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.standins.threaded import ThreadedServer
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    conversation_id: str | None
+    activity_id: str | None
+    body: Any
+    authorization: str | None
+
+
+@dataclass
+class Fault:
+    """Answer the next `times` matching calls with `status` (and a Connector error body)."""
+
+    status: int
+    code: str = ""
+    message: str = ""
+    retry_after: str | None = None
+    conversation_id: str | None = None
+    times: int = 1
+
+
+@dataclass
+class Member:
+    id: str
+    name: str
+    aad_object_id: str
+    user_principal_name: str = ""
+    email: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "aadObjectId": self.aad_object_id,
+            "userPrincipalName": self.user_principal_name,
+            "email": self.email,
+            "userRole": "user",
+            **self.extra,
+        }
+
+
+class ConnectorStandIn:
+    def __init__(self, expected_token: str | None = None, latency: float = 0.0) -> None:
+        self.expected_token = expected_token
+        self.latency = latency
+        self.received: list[Received] = []
+        self.faults: list[Fault] = []
+        self.members: dict[str, Member] = {}
+        self.teams: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        app = web.Application()
+        app.router.add_post("/v3/conversations", self._create_conversation)
+        app.router.add_post("/v3/conversations/{cid}/activities", self._send)
+        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._send)
+        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
+        app.router.add_delete("/v3/conversations/{cid}/activities/{aid}", self._delete)
+        app.router.add_get("/v3/conversations/{cid}/members", self._members)
+        app.router.add_get("/v3/conversations/{cid}/members/{mid}", self._member)
+        app.router.add_get("/v3/teams/{tid}", self._team)
+        self._server = ThreadedServer(app)
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> ConnectorStandIn:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url + "/"
+
+    # what tests read ---------------------------------------------------------------------
+
+    def sent(self, conversation_id: str | None = None) -> list[Received]:
+        """Messages posted (send or reply), optionally to one conversation."""
+        with self._lock:
+            return [
+                r for r in self.received
+                if r.method == "POST" and "/activities" in r.path
+                and (conversation_id is None or r.conversation_id == conversation_id)
+            ]
+
+    def texts(self, conversation_id: str | None = None) -> list[str]:
+        return [str(r.body.get("text", "")) for r in self.sent(conversation_id)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+
+    # handlers ----------------------------------------------------------------------------
+
+    async def _gate(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        body: Any = None
+        if request.can_read_body:
+            body = await request.json()
+        cid = request.match_info.get("cid")
+        with self._lock:
+            self.received.append(Received(
+                request.method, request.path, cid, request.match_info.get("aid"), body,
+                request.headers.get("Authorization"),
+            ))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.expected_token is not None and request.headers.get(
+            "Authorization"
+        ) != f"Bearer {self.expected_token}":
+            return body, web.json_response(
+                {"message": "Authorization has been denied for this request."}, status=401
+            )
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.conversation_id in (None, cid):
+                    fault.times -= 1
+                    headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+                    return body, web.json_response(
+                        {"error": {"code": fault.code or "ServiceError",
+                                   "message": fault.message or "Injected failure."}},
+                        status=fault.status, headers=headers,
+                    )
+        return body, None
+
+    def _next_id(self) -> str:
+        return f"1{next(self._ids):012d}"
+
+    async def _send(self, request: web.Request) -> web.Response:
+        _, failure = await self._gate(request)
+        return failure or web.json_response({"id": self._next_id()}, status=201)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        _, failure = await self._gate(request)
+        return failure or web.json_response({"id": request.match_info["aid"]}, status=200)
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        _, failure = await self._gate(request)
+        return failure or web.Response(status=200)
+
+    async def _create_conversation(self, request: web.Request) -> web.Response:
+        _, failure = await self._gate(request)
+        if failure:
+            return failure
+        return web.json_response(
+            {"id": f"a:{self._next_id()}", "activityId": self._next_id()}, status=201
+        )
+
+    async def _members(self, request: web.Request) -> web.Response:
+        _, failure = await self._gate(request)
+        return failure or web.json_response([m.json() for m in self.members.values()])
+
+    async def _member(self, request: web.Request) -> web.Response:
+        _, failure = await self._gate(request)
+        if failure:
+            return failure
+        member = self.members.get(request.match_info["mid"])
+        if member is None:
+            return web.json_response(
+                {"error": {"code": "MemberNotFoundInConversation",
+                           "message": "The specified user was not found in the roster."}},
+                status=404,
+            )
+        return web.json_response(member.json())
+
+    async def _team(self, request: web.Request) -> web.Response:
+        _, failure = await self._gate(request)
+        if failure:
+            return failure
+        team = self.teams.get(request.match_info["tid"])
+        if team is None:
+            return web.json_response(
+                {"error": {"code": "ConversationNotFound", "message": "Conversation not found."}},
+                status=404,
+            )
+        return web.json_response(team)
