@@ -43,6 +43,18 @@ def _body_json(body: Any) -> Any:
     return body
 
 
+async def _read_limited(request: web.Request) -> bytes | None:
+    """The whole body, or None as soon as it passes MAX_BODY_BYTES (also for chunked bodies)."""
+    parts: list[bytes] = []
+    total = 0
+    while chunk := await request.content.read(64 * 1024):
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 class MessagesEndpoint:
     def __init__(
         self,
@@ -61,11 +73,8 @@ class MessagesEndpoint:
             return _error(415, "UnsupportedMediaType", "Content-Type must be application/json.")
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _error(413, "PayloadTooLarge", f"The body is over {MAX_BODY_BYTES} bytes.")
-        try:
-            raw = await request.content.read(MAX_BODY_BYTES + 1)
-        except (ConnectionError, ValueError):
-            return _error(400, "BadRequest", "The body could not be read.")
-        if len(raw) > MAX_BODY_BYTES:
+        raw = await _read_limited(request)
+        if raw is None:
             return _error(413, "PayloadTooLarge", f"The body is over {MAX_BODY_BYTES} bytes.")
         try:
             body = json.loads(raw)

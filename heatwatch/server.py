@@ -146,3 +146,4 @@ def run(settings: Settings) -> None:
         print=None,
         access_log=None,
     )
+    log.info("HeatWatch stopped")

@@ -1,0 +1,73 @@
+"""Run `python app.py` as a real process for tests that need a restart or a signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AppProcess:
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.port = int(env.get("PORT") or free_port())
+        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("Microsoft")},
+                    **env, "PORT": str(self.port)}
+        self.cwd = cwd
+        self.process: subprocess.Popen[str] | None = None
+        self.output = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> AppProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError("app exited early:\n" + self.finish())
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("app did not become ready")
+
+    def signal(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(30)
+        self.finish()
+        return code
+
+    def finish(self) -> str:
+        if self.process is not None and self.process.stdout is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(10)
+            self.output += self.process.stdout.read()
+            self.process.stdout.close()
+        return self.output

@@ -1,0 +1,68 @@
+"""`python app.py` as users run it: starts, survives a restart, stops cleanly on signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from storage.database import open_database
+from storage.registry import ConversationRegistry
+from tests.process import ROOT, AppProcess
+from tests.standins.connector import ConnectorStandIn
+from tests.teams import PERSONAL, TENANT, load_activity
+
+
+def post(url: str, activity: dict) -> int:
+    request = urllib.request.Request(
+        url + "/api/messages", data=json.dumps(activity).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_registry_survives_restart_and_welcome_is_not_repeated(
+    tmp_path: Path, connector: ConnectorStandIn, sig: int
+) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/hw.db"}
+    first = AppProcess(env, tmp_path).start()
+    assert post(first.url, load_activity("personal_bot_added", connector.url)) == 200
+    assert first.signal(sig) == 0
+    assert "HeatWatch stopped" in first.output
+    assert "Traceback" not in first.output
+    assert "Anonymous local mode" in first.output and "127.0.0.1 only" in first.output
+
+    second = AppProcess(env, tmp_path).start()
+    assert post(second.url, load_activity("personal_bot_added", connector.url)) == 200
+    assert second.signal() == 0
+
+    assert len(connector.texts(PERSONAL)) == 1  # one welcome across both runs
+    database = await open_database(env["DATABASE_URL"])
+    try:
+        stored = await ConversationRegistry(database).get_conversation(TENANT, PERSONAL)
+    finally:
+        await database.close()
+    assert stored is not None and stored.reference["serviceUrl"] == connector.url
+
+
+def test_bad_setting_exits_2_naming_the_variable_without_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")], cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PORT": "eighty"}, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "PORT='eighty' is not valid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_default_database_lives_under_data(tmp_path: Path) -> None:
+    app = AppProcess({}, tmp_path).start()
+    assert app.signal() == 0
+    assert (tmp_path / "data" / "heatwatch.db").is_file()

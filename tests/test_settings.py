@@ -1,0 +1,103 @@
+"""Settings are parsed strictly: every bad value is named with its fix, at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from heatwatch.errors import ConfigError
+from heatwatch.settings import AppType, load_settings
+
+
+def test_defaults_are_anonymous_local_mode_on_loopback() -> None:
+    settings = load_settings(environ={}, env_file=None)
+    assert settings.anonymous
+    assert settings.host == "127.0.0.1" and settings.port == 3978
+    assert settings.database_url == "sqlite:///./data/heatwatch.db"
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nPORT=4000\nexport LOG_LEVEL='DEBUG'\nDATABASE_URL=\"sqlite:///x.db\"  \n"
+    )
+    settings = load_settings(environ={"PORT": "5000"}, env_file=env_file)
+    assert settings.port == 5000
+    assert settings.log_level == "DEBUG"
+    assert settings.database_url == "sqlite:///x.db"
+
+
+def test_every_bad_value_is_reported_at_once_with_its_variable() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            environ={"PORT": "http", "MicrosoftAppType": "Both", "LOG_LEVEL": "LOUD",
+                     "BOT_OPENID_METADATA_URL": "ftp://x"},
+            env_file=None,
+        )
+    message = str(raised.value)
+    assert "PORT='http'" in message and "0 to 65535" in message
+    assert "MicrosoftAppType='Both'" in message and "SingleTenant" in message
+    assert "LOG_LEVEL='LOUD'" in message
+    assert "BOT_OPENID_METADATA_URL" in message
+
+
+def test_single_tenant_needs_password_and_tenant() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"MicrosoftAppId": "abc"}, env_file=None)
+    assert "MicrosoftAppPassword is empty" in str(raised.value)
+    assert "MicrosoftAppTenantId is empty" in str(raised.value)
+
+
+def test_managed_identity_needs_no_password() -> None:
+    settings = load_settings(
+        environ={"MicrosoftAppId": "abc", "MicrosoftAppType": "UserAssignedMSI",
+                 "MicrosoftAppTenantId": "t"},
+        env_file=None,
+    )
+    assert settings.app_type is AppType.USER_ASSIGNED_MSI
+    assert settings.host == "0.0.0.0"  # authenticated: reachable by the Bot Connector
+
+
+def test_anonymous_mode_refuses_a_public_host() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"HOST": "0.0.0.0"}, env_file=None)
+    assert "HOST='0.0.0.0'" in str(raised.value) and "127.0.0.1" in str(raised.value)
+
+
+def test_password_without_app_id_is_refused() -> None:
+    with pytest.raises(ConfigError, match="MicrosoftAppId is empty"):
+        load_settings(environ={"MicrosoftAppPassword": "x"}, env_file=None)
+
+
+def test_password_is_not_in_repr() -> None:
+    settings = load_settings(
+        environ={"MicrosoftAppId": "abc", "MicrosoftAppPassword": "hunter22",
+                 "MicrosoftAppTenantId": "t"},
+        env_file=None,
+    )
+    assert "hunter22" not in repr(settings)
+
+
+def test_malformed_env_file_line_names_file_and_line(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=1\nthis is not a setting\n")
+    with pytest.raises(ConfigError, match=r"\.env:2: expected KEY=value"):
+        load_settings(environ={}, env_file=env_file)
+
+
+def test_unsupported_database_url_is_refused() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL='mysql://x' is not supported"):
+        load_settings(environ={"DATABASE_URL": "mysql://x"}, env_file=None)
+
+
+def test_shipped_env_example_parses_and_documents_every_setting() -> None:
+    example = Path(__file__).parent.parent / ".env.example"
+    text = example.read_text()
+    for name in ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppType",
+                 "MicrosoftAppTenantId", "HOST", "PORT", "DATABASE_URL", "LOG_LEVEL",
+                 "BOT_CLOUD", "BOT_OPENID_METADATA_URL", "BOT_TOKEN_ISSUER",
+                 "BOT_EMULATOR_OPENID_METADATA_URL", "ENTRA_AUTHORITY_HOST",
+                 "BOT_CONNECTOR_SCOPE", "SHUTDOWN_TIMEOUT_SECONDS"):
+        assert f"{name}=" in text, name
+    load_settings(environ={}, env_file=example)
