@@ -19,7 +19,11 @@ def main() -> int:
         logging.getLogger("heatwatch").error("%s", error)
         return 2
     configure_logging(settings.log_level, settings.secrets())
-    run(settings)
+    try:
+        run(settings)
+    except ConfigError as error:  # e.g. invalid alert rules, found while starting
+        logging.getLogger("heatwatch").error("%s", error)
+        return 2
     return 0
 
 

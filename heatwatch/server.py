@@ -21,6 +21,11 @@ from bots.endpoint import MAX_BODY_BYTES, MessagesEndpoint
 from bots.heatwatch_bot import HeatWatchBot
 from heatwatch.settings import AppType, Settings
 from heatwatch.tokens import ClientSecretTokenSource, ManagedIdentityTokenSource, TokenSource
+from notifier.events import AlertSink
+from notifier.monitor import LoggingSink, Monitor
+from notifier.rules import load_rules
+from notifier.setup import build_source
+from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.database import open_database
 from storage.registry import ConversationRegistry
@@ -34,6 +39,8 @@ TOKENS = web.AppKey("tokens", TokenSource)
 ADAPTER = web.AppKey("adapter", CloudAdapter)
 BOT = web.AppKey("bot", HeatWatchBot)
 ENDPOINT = web.AppKey("messages_endpoint", MessagesEndpoint)
+MONITOR = web.AppKey("monitor", Monitor)
+ALERT_SINK = web.AppKey("alert_sink", AlertSink)
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -94,6 +101,31 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Poll InfluxDB in the background (when MONITORING_ENABLED). Rules are validated first,
+    so a bad rules file stops the start with a clear message."""
+    settings = app[SETTINGS]
+    if not settings.monitoring:
+        log.info("Monitoring is off (MONITORING_ENABLED=false)")
+        yield
+        return
+    rules = load_rules(settings.rules_file)
+    source = build_source(settings.influx)
+    sink = app.get(ALERT_SINK) or LoggingSink()
+    monitor = Monitor(rules, source, AlertStateStore(app[DATABASE]), sink,
+                      interval=settings.poll_interval, down_after=settings.source_down_after)
+    await monitor.load()
+    app[MONITOR] = monitor
+    log.info("Watching %d rule(s) in %s every %gs", len(rules), source.description,
+             settings.poll_interval)
+    task = asyncio.create_task(monitor.run(), name="monitor")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await source.close()
+
+
 async def messages(request: web.Request) -> web.StreamResponse:
     return await request.app[ENDPOINT].handle(request)
 
@@ -111,6 +143,14 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as error:
         checks["storage"] = f"unavailable ({error.__class__.__name__})"
         ready = False
+    monitor = request.app.get(MONITOR)
+    if monitor is not None:
+        # Reported, but not a reason to leave the load balancer: chat must keep working while
+        # InfluxDB is down (the outage itself is announced as a source-down alert).
+        health = monitor.health
+        checks["influxdb"] = (
+            "ok" if health.healthy and health.last_success else
+            "not polled yet" if health.healthy else f"failing: {health.last_error}")
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,
@@ -124,6 +164,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(bot_ctx)
     app.cleanup_ctx.append(signing_keys_ctx)
+    app.cleanup_ctx.append(monitor_ctx)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -66,6 +66,26 @@ CLOUDS: dict[str, BotCloud] = {
 }
 
 
+class QueryLanguage(StrEnum):
+    INFLUXQL = "influxql"
+    FLUX = "flux"
+
+
+@dataclass(frozen=True)
+class InfluxSettings:
+    """Where temperatures are read. InfluxQL: InfluxDB 1.x/3.x; Flux: InfluxDB 2.x/Cloud."""
+
+    url: str = "http://127.0.0.1:8086"
+    language: QueryLanguage = QueryLanguage.INFLUXQL
+    database: str = "heatwatch"
+    org: str = ""
+    bucket: str = ""
+    token: str = field(default="", repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = 10.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything HeatWatch reads from its environment. Secrets are kept out of `repr`."""
@@ -80,6 +100,11 @@ class Settings:
     log_level: str = "INFO"
     cloud: BotCloud = CLOUDS["public"]
     shutdown_timeout: float = 10.0
+    influx: InfluxSettings = InfluxSettings()
+    monitoring: bool = True
+    rules_file: Path = Path("rules.toml")
+    poll_interval: float = 15.0
+    source_down_after: float = 120.0
 
     @property
     def anonymous(self) -> bool:
@@ -88,7 +113,7 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line."""
-        return [s for s in (self.app_password,) if s]
+        return [s for s in (self.app_password, self.influx.token, self.influx.password) if s]
 
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -279,6 +304,11 @@ def load_settings(
         connector_scope=env.str("BOT_CONNECTOR_SCOPE", preset.connector_scope),
     )
     shutdown_timeout = env.float("SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0.0, 600.0)
+    influx = _influx_settings(env)
+    monitoring = env.bool("MONITORING_ENABLED", True)
+    rules_file = Path(env.str("RULES_FILE", "rules.toml"))
+    poll_interval = env.float("POLL_INTERVAL_SECONDS", 15.0, 1.0, 86400.0)
+    source_down_after = env.float("SOURCE_DOWN_AFTER_SECONDS", 120.0, 0.0, 86400.0)
 
     env.fail_if_any()
     return Settings(
@@ -292,4 +322,36 @@ def load_settings(
         log_level=log_level,
         cloud=cloud,
         shutdown_timeout=shutdown_timeout,
+        influx=influx,
+        monitoring=monitoring,
+        rules_file=rules_file,
+        poll_interval=poll_interval,
+        source_down_after=source_down_after,
     )
+
+
+def _influx_settings(env: EnvReader) -> InfluxSettings:
+    language = env.choice("INFLUX_QUERY_LANGUAGE", QueryLanguage.INFLUXQL,
+                          {q.value: q for q in QueryLanguage})
+    settings = InfluxSettings(
+        url=env.url("INFLUX_URL", InfluxSettings.url),
+        language=language,
+        database=env.str("INFLUX_DATABASE", InfluxSettings.database),
+        org=env.str("INFLUX_ORG"),
+        bucket=env.str("INFLUX_BUCKET"),
+        token=env.str("INFLUX_TOKEN"),
+        username=env.str("INFLUX_USERNAME"),
+        password=env.str("INFLUX_PASSWORD"),
+        timeout=env.float("INFLUX_TIMEOUT_SECONDS", 10.0, 0.1, 600.0),
+    )
+    if language is QueryLanguage.FLUX:
+        for name, value in (("INFLUX_ORG", settings.org), ("INFLUX_BUCKET", settings.bucket),
+                            ("INFLUX_TOKEN", settings.token)):
+            if not value:
+                env.problems.append(
+                    f"{name} is empty but INFLUX_QUERY_LANGUAGE=flux: InfluxDB 2.x needs "
+                    "INFLUX_ORG, INFLUX_BUCKET and INFLUX_TOKEN (an API token with read access "
+                    "to the bucket).")
+    if settings.password and not settings.username:
+        env.problems.append("INFLUX_PASSWORD is set but INFLUX_USERNAME is empty: set both.")
+    return settings

@@ -69,6 +69,19 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         )
         """,
     ),
+    (
+        2,
+        "alert state",
+        """
+        CREATE TABLE alert_state (
+            rule TEXT NOT NULL,
+            series_key TEXT NOT NULL,
+            state TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (rule, series_key)
+        )
+        """,
+    ),
 ]
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ from heatwatch.server import REGISTRY, create_app
 from heatwatch.settings import Settings, load_settings
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
+from tests.influx import InfluxServer
 from tests.teams import TeamsChannel
 
 
@@ -28,7 +29,8 @@ def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """Anonymous local mode (no MicrosoftAppId), a real SQLite file."""
-    return load_settings(environ={"DATABASE_URL": database_url}, env_file=None)
+    return load_settings(environ={"DATABASE_URL": database_url, "MONITORING_ENABLED": "false"},
+                         env_file=None)
 
 
 @pytest.fixture
@@ -44,3 +46,11 @@ def registry(client: TestClient) -> ConversationRegistry:
 @pytest.fixture
 def teams(client: TestClient, connector: ConnectorStandIn) -> TeamsChannel:
     return TeamsChannel(client, connector.url)
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """One real InfluxDB for the session; tests isolate themselves with their own database."""
+    server = InfluxServer(tmp_path_factory.mktemp("influxdb")).start()
+    yield server
+    server.stop()

@@ -31,7 +31,7 @@ def post(url: str, activity: dict) -> int:
 async def test_registry_survives_restart_and_welcome_is_not_repeated(
     tmp_path: Path, connector: ConnectorStandIn, sig: int
 ) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/hw.db"}
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/hw.db", "MONITORING_ENABLED": "false"}
     first = AppProcess(env, tmp_path).start()
     assert post(first.url, load_activity("personal_bot_added", connector.url)) == 200
     assert first.signal(sig) == 0
@@ -63,6 +63,6 @@ def test_bad_setting_exits_2_naming_the_variable_without_traceback(tmp_path: Pat
 
 
 def test_default_database_lives_under_data(tmp_path: Path) -> None:
-    app = AppProcess({}, tmp_path).start()
+    app = AppProcess({"RULES_FILE": str(ROOT / "rules.toml")}, tmp_path).start()
     assert app.signal() == 0
     assert (tmp_path / "data" / "heatwatch.db").is_file()

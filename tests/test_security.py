@@ -48,6 +48,7 @@ def secure_settings(tmp_path: Path, openid: OpenIdStandIn, entra: EntraStandIn) 
             "BOT_EMULATOR_OPENID_METADATA_URL": openid.metadata_url,
             "ENTRA_AUTHORITY_HOST": entra.authority,
             "LOG_LEVEL": "DEBUG",
+            "MONITORING_ENABLED": "false",
         },
         env_file=None,
     )
@@ -145,7 +146,8 @@ async def test_wrong_client_secret_is_a_clear_error_not_a_leak(
             "MicrosoftAppTenantId": TENANT, "DATABASE_URL": f"sqlite:///{tmp_path}/w.db",
             "BOT_OPENID_METADATA_URL": openid.metadata_url,
             "BOT_EMULATOR_OPENID_METADATA_URL": openid.metadata_url,
-            "ENTRA_AUTHORITY_HOST": wrong.authority}, env_file=None)
+            "ENTRA_AUTHORITY_HOST": wrong.authority, "MONITORING_ENABLED": "false"},
+            env_file=None)
         client = await aiohttp_client(create_app(settings))
         teams = TeamsChannel(client, secure_connector.url,
                              token_for=lambda url: openid.token(APP_ID, url))

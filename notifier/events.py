@@ -1,0 +1,82 @@
+"""What the rule engine tells the rest of HeatWatch. Plain data; no botbuilder types."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Severity(StrEnum):
+    WARN = "warn"
+    CRIT = "crit"
+
+
+class EventKind(StrEnum):
+    FIRED = "fired"
+    ESCALATED = "escalated"
+    DEESCALATED = "de-escalated"
+    REMINDER = "reminder"
+    RESOLVED = "resolved"
+    NO_DATA = "no-data"
+    DATA_BACK = "data-back"
+    SOURCE_DOWN = "source-down"
+    SOURCE_UP = "source-up"
+
+
+def series_key(tags: dict[str, str]) -> str:
+    """A stable text key for a series' tags (sorted JSON)."""
+    return json.dumps(tags, sort_keys=True, separators=(",", ":"))
+
+
+def make_alert_id(rule: str, key: str, since: datetime) -> str:
+    """Stable for one alert episode (rule, series, start), so retries and restarts agree."""
+    digest = hashlib.sha256(f"{rule}|{key}|{since.isoformat()}".encode()).hexdigest()
+    return digest[:16]
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    kind: EventKind
+    rule: str
+    alert_id: str
+    at: datetime
+    series: dict[str, str] = field(default_factory=dict)
+    severity: Severity | None = None
+    previous_severity: Severity | None = None
+    value: float | None = None
+    threshold: float | None = None
+    unit: str = ""
+    since: datetime | None = None
+    detail: str = ""
+
+    @property
+    def event_id(self) -> str:
+        """Unique per event: one alert has one `fired`, then reminders etc. at distinct times."""
+        return hashlib.sha256(
+            f"{self.alert_id}|{self.kind}|{self.at.isoformat()}".encode()
+        ).hexdigest()[:24]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("at", "since"):
+            if data[key] is not None:
+                data[key] = data[key].isoformat()
+        return data
+
+    def describe(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in sorted(self.series.items())) or "-"
+        value = f"{self.value:g}{self.unit}" if self.value is not None else "-"
+        threshold = f"{self.threshold:g}{self.unit}" if self.threshold is not None else "-"
+        return (f"{self.kind.value} {self.severity.value if self.severity else ''} "
+                f"rule={self.rule} [{where}] value={value} threshold={threshold} "
+                f"alert={self.alert_id} {self.detail}").replace("  ", " ").strip()
+
+
+class AlertSink(Protocol):
+    """Where alert events go. Must be durable when `publish` returns (the delivery outbox)."""
+
+    async def publish(self, events: list[AlertEvent]) -> None: ...

@@ -1,0 +1,122 @@
+"""InfluxQL over HTTP `/query`, for InfluxDB 1.x and 3.x (v1-compatible API).
+
+One statement per rule: `SELECT last(field) ... WHERE time > now() - lookback AND tag filters
+GROUP BY the rule's tags`, so 10,000 sensors are one query, not 10,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from base64 import b64encode
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from notifier.engine import Reading
+from notifier.rules import Rule
+from notifier.sources import Failure, SourceError
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def build_query(rule: Rule) -> str:
+    conditions = [f"time > now() - {int(rule.lookback)}s"]
+    conditions += [f"{quote_identifier(k)} = {quote_string(v)}" for k, v in
+                   sorted(rule.where.items())]
+    group = ", ".join(quote_identifier(tag) for tag in rule.group_by)
+    return (
+        f"SELECT last({quote_identifier(rule.field)}) AS \"value\" "
+        f"FROM {quote_identifier(rule.measurement)} WHERE {' AND '.join(conditions)}"
+        + (f" GROUP BY {group}" if group else "")
+    )
+
+
+def parse_results(body: Any, rule: Rule) -> list[Reading]:
+    """Turn `/query` JSON into readings, or raise SourceError for an error inside results."""
+    if not isinstance(body, dict):
+        raise SourceError(Failure.SERVER, "InfluxDB answered with something that is not JSON")
+    if "error" in body:
+        raise SourceError(Failure.BAD_QUERY, f"rule {rule.name!r}: {body['error']}")
+    readings: list[Reading] = []
+    for result in body.get("results") or []:
+        if "error" in result:
+            message = str(result["error"])
+            failure = Failure.NOT_FOUND if "database not found" in message else Failure.BAD_QUERY
+            raise SourceError(failure, f"rule {rule.name!r}: {message}")
+        for series in result.get("series") or []:
+            columns = series.get("columns") or []
+            tags = {k: str(v) for k, v in (series.get("tags") or {}).items()}
+            for row in series.get("values") or []:
+                record = dict(zip(columns, row, strict=False))
+                value = record.get("value")
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    continue
+                time = datetime.fromtimestamp(record["time"] / 1000, UTC)
+                readings.append(Reading(tags=tags, value=float(value), time=time))
+    return readings
+
+
+class InfluxQLSource:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        token: str = "",
+        username: str = "",
+        password: str = "",
+        timeout: float = 10.0,
+    ) -> None:
+        self.description = f"InfluxDB {url} database {database!r} (InfluxQL)"
+        self._url = url.rstrip("/") + "/query"
+        self._database = database
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Token {token}"
+        elif username:
+            basic = b64encode(f"{username}:{password}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {basic}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def latest(self, rule: Rule) -> list[Reading]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        form = {"db": self._database, "q": build_query(rule), "epoch": "ms"}
+        try:
+            async with self._session.post(self._url, data=form,
+                                          headers=self._headers) as response:
+                status = response.status
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+            raise SourceError(
+                Failure.UNREACHABLE, f"cannot reach {self.description}: "
+                f"{error.__class__.__name__} {error}".strip()) from None
+        error_text = body.get("error", "") if isinstance(body, dict) else ""
+        if status in (401, 403):
+            raise SourceError(
+                Failure.AUTH, f"{self.description} refused the credentials (HTTP {status} "
+                f"{error_text}). Check INFLUX_TOKEN or INFLUX_USERNAME/INFLUX_PASSWORD.")
+        if status == 404:
+            raise SourceError(Failure.NOT_FOUND, f"{self.description}: HTTP 404 {error_text}. "
+                                                 "Check INFLUX_URL.")
+        if status == 400:
+            raise SourceError(Failure.BAD_QUERY, f"rule {rule.name!r}: {error_text}")
+        if status >= 500 or status != 200:
+            raise SourceError(Failure.SERVER, f"{self.description}: HTTP {status} {error_text}")
+        return parse_results(body, rule)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,206 @@
+"""The polling loop: query each rule, run the state machine, publish events, persist state.
+
+Polls never overlap: one loop, and a slow poll delays the next. A source outage is logged once,
+retried with exponential backoff and jitter, and after `down_after` seconds announced with one
+`source-down` event (then `source-up` on recovery). No-data is not judged while the source is
+failing. Nothing here stops the loop except cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from notifier.engine import Reading, SeriesState, step
+from notifier.events import AlertEvent, AlertSink, EventKind, make_alert_id, series_key
+from notifier.rules import Rule
+from notifier.sources import SourceError, TemperatureSource
+from storage.alert_state import AlertStateStore
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LoggingSink:
+    """The default sink until delivery is wired in: one log line per event."""
+
+    async def publish(self, events: list[AlertEvent]) -> None:
+        for event in events:
+            level = logging.WARNING if event.kind in (EventKind.FIRED, EventKind.ESCALATED,
+                                                      EventKind.SOURCE_DOWN) else logging.INFO
+            log.log(level, "Alert %s", event.describe())
+
+
+@dataclass
+class SourceHealth:
+    failing_since: datetime | None = None
+    last_error: str = ""
+    consecutive_failures: int = 0
+    down_alert_id: str | None = None
+    last_success: datetime | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.failing_since is None
+
+
+class Monitor:
+    def __init__(
+        self,
+        rules: list[Rule],
+        source: TemperatureSource,
+        states: AlertStateStore,
+        sink: AlertSink,
+        *,
+        interval: float,
+        down_after: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.rules = rules
+        self.source = source
+        self.interval = interval
+        self.down_after = down_after
+        self.health = SourceHealth()
+        self._store = states
+        self._sink = sink
+        self._clock = clock
+        self._states: dict[tuple[str, str], SeriesState] = {}
+        self._loaded = False
+        self._rule_errors: dict[str, str] = {}
+
+    async def load(self) -> None:
+        """Restore persisted state (dropping rules that left the rules file)."""
+        names = [rule.name for rule in self.rules]
+        dropped = await self._store.forget_rules_except(names)
+        if dropped:
+            log.info("Dropped the state of %d series of rules no longer configured", dropped)
+        self._states = {
+            (rule, key): SeriesState.from_json(rule, key, data)
+            for (rule, key), data in (await self._store.load()).items()
+        }
+        self._loaded = True
+
+    def state(self, rule: str, tags: dict[str, str]) -> SeriesState | None:
+        return self._states.get((rule, series_key(tags)))
+
+    def states(self) -> list[SeriesState]:
+        return list(self._states.values())
+
+    async def poll_once(self, now: datetime | None = None) -> list[AlertEvent]:
+        """One pass over every rule. Returns the events it published."""
+        if not self._loaded:
+            await self.load()
+        now = now or self._clock()
+        events: list[AlertEvent] = []
+        changed: dict[tuple[str, str], SeriesState] = {}
+        source_error: SourceError | None = None
+        for rule in self.rules:
+            try:
+                readings = await self.source.latest(rule)
+            except SourceError as error:
+                if error.per_rule:
+                    self._note_rule_error(rule, str(error))
+                    continue
+                source_error = error
+                break
+            self._clear_rule_error(rule)
+            self._evaluate(rule, readings, now, events, changed)
+        events.extend(self._track_health(source_error, now))
+        if events:
+            await self._sink.publish(events)
+        if changed:
+            await self._store.save(
+                (rule, key, state.to_json()) for (rule, key), state in changed.items())
+        return events
+
+    def _evaluate(self, rule: Rule, readings: list[Reading], now: datetime,
+                  events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
+        seen: set[str] = set()
+        for reading in readings:
+            key = series_key(reading.tags)
+            seen.add(key)
+            self._step(rule, key, reading, now, events, changed)
+        for (rule_name, key) in list(self._states):
+            if rule_name == rule.name and key not in seen:
+                self._step(rule, key, None, now, events, changed)
+
+    def _step(self, rule: Rule, key: str, reading: Reading | None, now: datetime,
+              events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
+        before = self._states.get((rule.name, key)) or SeriesState(rule=rule.name, key=key)
+        after, new_events = step(rule, before, reading, now)
+        if after != before:
+            self._states[(rule.name, key)] = after
+            changed[(rule.name, key)] = after
+        events.extend(new_events)
+
+    def _note_rule_error(self, rule: Rule, message: str) -> None:
+        if self._rule_errors.get(rule.name) != message:
+            log.error("Query of rule %r failed, will retry every poll: %s", rule.name, message)
+        self._rule_errors[rule.name] = message
+
+    def _clear_rule_error(self, rule: Rule) -> None:
+        if self._rule_errors.pop(rule.name, None) is not None:
+            log.info("Query of rule %r works again", rule.name)
+
+    def _track_health(self, error: SourceError | None, now: datetime) -> list[AlertEvent]:
+        health = self.health
+        if error is None:
+            events: list[AlertEvent] = []
+            if not health.healthy:
+                outage = (now - health.failing_since).total_seconds()  # type: ignore[operator]
+                log.info("%s is back after %.0fs", self.source.description, outage)
+                if health.down_alert_id is not None:
+                    events.append(AlertEvent(kind=EventKind.SOURCE_UP, rule="", at=now,
+                                             alert_id=health.down_alert_id,
+                                             since=health.failing_since,
+                                             detail=self.source.description))
+            self.health = SourceHealth(last_success=now)
+            return events
+        if health.healthy:
+            log.error("%s; retrying with backoff", error)
+            health.failing_since = now
+        elif str(error) != health.last_error:
+            log.warning("%s (still retrying)", error)
+        else:
+            log.debug("%s (still retrying)", error)
+        health.last_error = str(error)
+        health.consecutive_failures += 1
+        outage = (now - health.failing_since).total_seconds()  # type: ignore[operator]
+        if health.down_alert_id is None and outage >= self.down_after:
+            health.down_alert_id = make_alert_id("source", self.source.description,
+                                                 health.failing_since)  # type: ignore[arg-type]
+            return [AlertEvent(kind=EventKind.SOURCE_DOWN, rule="", at=now,
+                               alert_id=health.down_alert_id, since=health.failing_since,
+                               detail=f"{self.source.description}: {error}")]
+        return []
+
+    def next_delay(self) -> float:
+        """The poll interval; while the source fails, doubling up to max(interval, 60 s),
+        with +-10% jitter so replicas and retries do not align."""
+        failures = self.health.consecutive_failures
+        if failures == 0:
+            return self.interval
+        ceiling = max(self.interval, 60.0)
+        delay = min(self.interval * (2 ** min(failures - 1, 16)), ceiling)
+        return delay * random.uniform(0.9, 1.1)
+
+    async def run(self) -> None:
+        """Poll forever. Cancellation is the only way out."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Poll failed; the next poll runs as scheduled")
+            elapsed = loop.time() - started
+            await asyncio.sleep(max(0.0, self.next_delay() - elapsed))

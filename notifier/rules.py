@@ -1,0 +1,215 @@
+"""Alert rules from a TOML file (stdlib `tomllib`), validated strictly at start.
+
+Every problem names the rule, the key and the fix. See `rules.toml` for a documented example.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from heatwatch.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(ms|s|m|h|d))+\s*$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+KNOWN_KEYS = {
+    "name", "measurement", "field", "where", "group_by", "unit", "warn_above", "crit_above",
+    "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
+    "description",
+}
+
+
+def parse_duration(value: Any) -> float:
+    """`"90s"`, `"5m"`, `"1h30m"`, `"250ms"`, or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(value)
+        return float(value)
+    if isinstance(value, str) and _DURATION.match(value):
+        return sum(float(n) * _UNITS[u] for n, u in _PART.findall(value))
+    raise ValueError(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    measurement: str
+    field: str = "value"
+    where: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    group_by: tuple[str, ...] = ("room", "sensor")
+    unit: str = "°C"
+    warn_above: float | None = None
+    crit_above: float | None = None
+    warn_below: float | None = None
+    crit_below: float | None = None
+    hysteresis: float = 0.0
+    pending: float = 0.0
+    no_data: float = 300.0
+    repeat: float = 3600.0
+    targets: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def lookback(self) -> float:
+        """How far back a query looks for the latest point of each series."""
+        return max(self.no_data * 2, 600.0)
+
+
+class _RuleReader:
+    def __init__(self, source: str, index: int, table: Mapping[str, Any]) -> None:
+        self.table = table
+        raw_name = table.get("name")
+        self.name = raw_name if isinstance(raw_name, str) and raw_name else f"#{index + 1}"
+        self.source = source
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.source}: rule {self.name!r}, key {key!r}: {message}")
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if not isinstance(value, str) or not value.strip():
+            self.problem(key, f'expected a non-empty string, like {key} = "temperature"')
+            return default
+        return value
+
+    def number(self, key: str) -> float | None:
+        value = self.table.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(key, f"expected a number, like {key} = 30.0")
+            return None
+        return float(value)
+
+    def duration(self, key: str, default: float) -> float:
+        value = self.table.get(key)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except ValueError:
+            self.problem(key, f'expected a duration like "30s", "5m" or "1h30m", got {value!r}')
+            return default
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.table.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.problem(key, f'expected a list of strings, like {key} = ["room", "sensor"]')
+            return default
+        return tuple(value)
+
+
+def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[str]]:
+    if not isinstance(table, dict):
+        return None, [f"{source}: [[rule]] #{index + 1} must be a table"]
+    reader = _RuleReader(source, index, table)
+    for key in sorted(set(table) - KNOWN_KEYS):
+        reader.problem(key, "unknown key; allowed keys are " + ", ".join(sorted(KNOWN_KEYS)))
+    name = reader.text("name")
+    if name is None:
+        reader.problem("name", 'every rule needs a name, like name = "server-room"')
+    elif not _NAME.match(name):
+        reader.problem("name", "use letters, digits, '-', '_', '.', ':' (at most 100)")
+    measurement = reader.text("measurement")
+    if measurement is None:
+        reader.problem("measurement", 'name the InfluxDB measurement, like measurement = '
+                                      '"temperature"')
+    where = table.get("where", {})
+    if not isinstance(where, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in where.items()
+    ):
+        reader.problem("where", 'expected a table of tag = "value", like where = { site = '
+                                '"ams1" }')
+        where = {}
+    thresholds = {k: reader.number(k) for k in ("warn_above", "crit_above", "warn_below",
+                                                "crit_below")}
+    if all(v is None for v in thresholds.values()):
+        reader.problem("crit_above", "set at least one of warn_above, crit_above, warn_below, "
+                                     "crit_below")
+    wa, ca, wb, cb = (thresholds[k] for k in ("warn_above", "crit_above", "warn_below",
+                                              "crit_below"))
+    if wa is not None and ca is not None and ca < wa:
+        reader.problem("crit_above", f"crit_above ({ca}) must be at least warn_above ({wa})")
+    if wb is not None and cb is not None and cb > wb:
+        reader.problem("crit_below", f"crit_below ({cb}) must be at most warn_below ({wb})")
+    lowest_above = min((v for v in (wa, ca) if v is not None), default=None)
+    highest_below = max((v for v in (wb, cb) if v is not None), default=None)
+    if lowest_above is not None and highest_below is not None and highest_below >= lowest_above:
+        reader.problem("warn_below", "the 'below' thresholds must be under the 'above' ones")
+    hysteresis = reader.number("hysteresis") or 0.0
+    if hysteresis < 0:
+        reader.problem("hysteresis", "must be 0 or more")
+    no_data = reader.duration("no_data", 300.0)
+    if no_data <= 0:
+        reader.problem("no_data", 'must be more than 0, like no_data = "5m"')
+    rule = Rule(
+        name=name or reader.name,
+        measurement=measurement or "",
+        field=reader.text("field", "value") or "value",
+        where=dict(where),
+        group_by=reader.strings("group_by", ("room", "sensor")),
+        unit=reader.text("unit", "°C") or "°C",
+        warn_above=wa,
+        crit_above=ca,
+        warn_below=wb,
+        crit_below=cb,
+        hysteresis=hysteresis,
+        pending=reader.duration("for", 0.0),
+        no_data=no_data,
+        repeat=reader.duration("repeat", 3600.0),
+        targets=reader.strings("targets", ()),
+        description=reader.text("description", "") or "",
+    )
+    return rule, reader.problems
+
+
+def parse_rules(text: str, source: str = "rules") -> list[Rule]:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
+    unknown = sorted(set(document) - {"rule"})
+    problems = [f"{source}: unknown top-level key {key!r}; rules go in [[rule]] tables"
+                for key in unknown]
+    tables = document.get("rule", [])
+    if not isinstance(tables, list) or not tables:
+        problems.append(f"{source}: no rules; add at least one [[rule]] table")
+        tables = []
+    rules: list[Rule] = []
+    for index, table in enumerate(tables):
+        rule, rule_problems = _read_rule(source, index, table)
+        problems.extend(rule_problems)
+        if rule is not None:
+            rules.append(rule)
+    names = [rule.name for rule in rules]
+    for duplicate in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{source}: rule name {duplicate!r} is used twice; names must be unique")
+    if problems:
+        raise ConfigError("Invalid alert rules:\n  - " + "\n  - ".join(problems))
+    return rules
+
+
+def load_rules(path: Path) -> list[Rule]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            f"RULES_FILE={str(path)!r} cannot be read ({error.strerror}). Point RULES_FILE at "
+            "a rules file; rules.toml in the repository is a documented example."
+        ) from None
+    return parse_rules(text, str(path))
