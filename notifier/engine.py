@@ -1,7 +1,8 @@
 """The per-series alert state machine: ok -> pending -> firing(warn|crit) -> resolved, plus no-data.
 
-Pure: `step()` takes a rule, the stored state, this poll's reading (or None) and the poll time,
-and returns the new state and the events to publish. Decisions:
+`step()` takes a rule, the series' state, this poll's reading (or None) and the poll time; it
+updates the state in place and returns the events to publish and whether the state changed
+(10,000 series are evaluated per poll, so no copies). Decisions:
 
 - Thresholds are inclusive (`value >= crit_above` is critical). Hysteresis: a level that is
   active (pending or firing) only clears once the value is back past threshold - hysteresis
@@ -16,12 +17,12 @@ and returns the new state and the events to publish. Decisions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from notifier.events import AlertEvent, EventKind, Severity, make_alert_id
+from notifier.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
 from notifier.rules import Rule
 
 
@@ -31,16 +32,22 @@ class Phase(StrEnum):
     FIRING = "firing"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reading:
-    """The latest point of one series."""
+    """The latest point of one series. `key` is `series_key(tags)`, computed by the source
+    while it builds `tags`."""
 
     tags: dict[str, str]
     value: float
     time: datetime
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", series_key(self.tags))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SeriesState:
     rule: str
     key: str
@@ -86,87 +93,91 @@ def classify(rule: Rule, value: float, current: Severity | None) -> tuple[Severi
                                                                           float | None]:
     """The level `value` is at, given the level already active (for hysteresis)."""
     h = rule.hysteresis
-
-    def hot(threshold: float | None, active: bool) -> bool:
-        return threshold is not None and (value > threshold - h if active else value >= threshold)
-
-    def cold(threshold: float | None, active: bool) -> bool:
-        return threshold is not None and (value < threshold + h if active else value <= threshold)
-
     crit_active = current is Severity.CRIT
-    if hot(rule.crit_above, crit_active):
-        return Severity.CRIT, rule.crit_above
-    if cold(rule.crit_below, crit_active):
-        return Severity.CRIT, rule.crit_below
+    above, below = rule.crit_above, rule.crit_below
+    if above is not None and (value > above - h if crit_active else value >= above):
+        return Severity.CRIT, above
+    if below is not None and (value < below + h if crit_active else value <= below):
+        return Severity.CRIT, below
     warn_active = current is not None
-    if hot(rule.warn_above, warn_active):
-        return Severity.WARN, rule.warn_above
-    if cold(rule.warn_below, warn_active):
-        return Severity.WARN, rule.warn_below
+    above, below = rule.warn_above, rule.warn_below
+    if above is not None and (value > above - h if warn_active else value >= above):
+        return Severity.WARN, above
+    if below is not None and (value < below + h if warn_active else value <= below):
+        return Severity.WARN, below
     return None, None
 
 
 def step(
     rule: Rule, state: SeriesState, reading: Reading | None, now: datetime
-) -> tuple[SeriesState, list[AlertEvent]]:
+) -> tuple[list[AlertEvent], bool]:
+    """Advance one series; returns (events, whether `state` changed and must be saved)."""
     events: list[AlertEvent] = []
+    changed = False
 
-    def event(kind: EventKind, st: SeriesState, alert_id: str, **extra: Any) -> None:
+    def event(kind: EventKind, alert_id: str, **extra: Any) -> None:
         events.append(AlertEvent(kind=kind, rule=rule.name, alert_id=alert_id, at=now,
-                                 series=dict(st.tags), unit=rule.unit, **extra))
+                                 series=dict(state.tags), unit=rule.unit, **extra))
 
     fresh = reading is not None and (state.last_seen is None or reading.time > state.last_seen)
-    if reading is not None:
-        state = replace(state, tags=dict(reading.tags), last_value=reading.value,
-                        last_seen=max(reading.time, state.last_seen or reading.time))
-    stale = state.last_seen is not None and (now - state.last_seen).total_seconds() >= rule.no_data
+    if fresh:
+        assert reading is not None
+        state.tags, state.last_value, state.last_seen = reading.tags, reading.value, reading.time
+        changed = True
+    stale = state.last_seen is not None and now - state.last_seen >= rule.no_data_delta
     if reading is None or stale:
         if stale and state.no_data_alert_id is None:
-            alert_id = make_alert_id(rule.name, state.key, now)
-            state = replace(state, no_data_alert_id=alert_id)
-            event(EventKind.NO_DATA, state, alert_id, since=state.last_seen,
-                  value=state.last_value,
-                  detail=f"no data for {rule.no_data:g}s")
-        return state, events
+            state.no_data_alert_id = make_alert_id(rule.name, state.key, now)
+            event(EventKind.NO_DATA, state.no_data_alert_id, since=state.last_seen,
+                  value=state.last_value, detail=f"no data for {rule.no_data:g}s")
+            changed = True
+        return events, changed
 
     if fresh and state.no_data_alert_id is not None:
-        event(EventKind.DATA_BACK, state, state.no_data_alert_id, value=reading.value)
-        state = replace(state, no_data_alert_id=None)
+        event(EventKind.DATA_BACK, state.no_data_alert_id, value=reading.value)
+        state.no_data_alert_id = None
 
-    active = state.severity if state.phase is not Phase.OK else None
-    severity, threshold = classify(rule, reading.value, active)
     value = reading.value
+    active = state.severity if state.phase is not Phase.OK else None
+    severity, threshold = classify(rule, value, active)
 
     if state.phase is Phase.FIRING:
         assert state.alert_id is not None
         if severity is None:
-            event(EventKind.RESOLVED, state, state.alert_id, value=value,
+            event(EventKind.RESOLVED, state.alert_id, value=value,
                   previous_severity=state.severity, since=state.since)
-            return replace(state, phase=Phase.OK, severity=None, since=None, alert_id=None,
-                           last_notified=None), events
+            state.phase, state.severity, state.since = Phase.OK, None, None
+            state.alert_id, state.last_notified = None, None
+            return events, True
         if severity is not state.severity:
             kind = EventKind.ESCALATED if severity is Severity.CRIT else EventKind.DEESCALATED
-            event(kind, state, state.alert_id, severity=severity,
-                  previous_severity=state.severity, value=value, threshold=threshold,
-                  since=state.since)
-            return replace(state, severity=severity, last_notified=now), events
-        due = state.last_notified is None or (
-            (now - state.last_notified).total_seconds() >= rule.repeat)
+            event(kind, state.alert_id, severity=severity, previous_severity=state.severity,
+                  value=value, threshold=threshold, since=state.since)
+            state.severity, state.last_notified = severity, now
+            return events, True
+        due = state.last_notified is None or now - state.last_notified >= rule.repeat_delta
         if rule.repeat > 0 and due:
-            event(EventKind.REMINDER, state, state.alert_id, severity=severity, value=value,
+            event(EventKind.REMINDER, state.alert_id, severity=severity, value=value,
                   threshold=threshold, since=state.since)
-            return replace(state, last_notified=now), events
-        return state, events
+            state.last_notified = now
+            return events, True
+        return events, changed
 
     if severity is None:
-        return replace(state, phase=Phase.OK, severity=None, since=None), events
+        if state.phase is Phase.OK:
+            return events, changed
+        state.phase, state.severity, state.since = Phase.OK, None, None
+        return events, True
 
     since = state.since if state.phase is Phase.PENDING and state.since else now
-    if (now - since).total_seconds() >= rule.pending:
-        alert_id = make_alert_id(rule.name, state.key, since)
-        state = replace(state, phase=Phase.FIRING, severity=severity, since=since,
-                        alert_id=alert_id, last_notified=now)
-        event(EventKind.FIRED, state, alert_id, severity=severity, value=value,
+    if now - since >= rule.pending_delta:
+        state.phase, state.severity, state.since = Phase.FIRING, severity, since
+        state.alert_id = make_alert_id(rule.name, state.key, since)
+        state.last_notified = now
+        event(EventKind.FIRED, state.alert_id, severity=severity, value=value,
               threshold=threshold, since=since)
-        return state, events
-    return replace(state, phase=Phase.PENDING, severity=severity, since=since), events
+        return events, True
+    if state.phase is Phase.PENDING and state.severity is severity:
+        return events, changed
+    state.phase, state.severity, state.since = Phase.PENDING, severity, since
+    return events, True

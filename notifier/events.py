@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -28,8 +27,9 @@ class EventKind(StrEnum):
 
 
 def series_key(tags: dict[str, str]) -> str:
-    """A stable text key for a series' tags (sorted JSON)."""
-    return json.dumps(tags, sort_keys=True, separators=(",", ":"))
+    """A stable text key for a series' tags: sorted `tag=value` pairs joined by a unit
+    separator (cheap: it is computed for every series on every poll)."""
+    return "\x1f".join(map("=".join, sorted(tags.items())))
 
 
 def make_alert_id(rule: str, key: str, since: datetime) -> str:

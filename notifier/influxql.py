@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from notifier.engine import Reading
+from notifier.events import series_key
 from notifier.rules import Rule
 from notifier.sources import Failure, SourceError
 
@@ -53,13 +54,14 @@ def parse_results(body: Any, rule: Rule) -> list[Reading]:
         for series in result.get("series") or []:
             columns = series.get("columns") or []
             tags = {k: str(v) for k, v in (series.get("tags") or {}).items()}
+            key = series_key(tags)
             for row in series.get("values") or []:
                 record = dict(zip(columns, row, strict=False))
                 value = record.get("value")
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     continue
                 time = datetime.fromtimestamp(record["time"] / 1000, UTC)
-                readings.append(Reading(tags=tags, value=float(value), time=time))
+                readings.append(Reading(tags=tags, value=float(value), time=time, key=key))
     return readings
 
 

@@ -124,20 +124,20 @@ class Monitor:
                   events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
         seen: set[str] = set()
         for reading in readings:
-            key = series_key(reading.tags)
-            seen.add(key)
-            self._step(rule, key, reading, now, events, changed)
+            seen.add(reading.key)
+            self._step(rule, reading.key, reading, now, events, changed)
         for (rule_name, key) in list(self._states):
             if rule_name == rule.name and key not in seen:
                 self._step(rule, key, None, now, events, changed)
 
     def _step(self, rule: Rule, key: str, reading: Reading | None, now: datetime,
               events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
-        before = self._states.get((rule.name, key)) or SeriesState(rule=rule.name, key=key)
-        after, new_events = step(rule, before, reading, now)
-        if after != before:
-            self._states[(rule.name, key)] = after
-            changed[(rule.name, key)] = after
+        state = self._states.get((rule.name, key))
+        if state is None:
+            state = self._states[(rule.name, key)] = SeriesState(rule=rule.name, key=key)
+        new_events, dirty = step(rule, state, reading, now)
+        if dirty:
+            changed[(rule.name, key)] = state
         events.extend(new_events)
 
     def _note_rule_error(self, rule: Rule, message: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,15 @@ class Rule:
     repeat: float = 3600.0
     targets: tuple[str, ...] = ()
     description: str = ""
+    no_data_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
+    pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
+    repeat_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Evaluated for every series on every poll: keep the timedeltas ready.
+        object.__setattr__(self, "no_data_delta", timedelta(seconds=self.no_data))
+        object.__setattr__(self, "pending_delta", timedelta(seconds=self.pending))
+        object.__setattr__(self, "repeat_delta", timedelta(seconds=self.repeat))
 
     @property
     def lookback(self) -> float:

@@ -98,6 +98,33 @@ def test_shipped_env_example_parses_and_documents_every_setting() -> None:
                  "MicrosoftAppTenantId", "HOST", "PORT", "DATABASE_URL", "LOG_LEVEL",
                  "BOT_CLOUD", "BOT_OPENID_METADATA_URL", "BOT_TOKEN_ISSUER",
                  "BOT_EMULATOR_OPENID_METADATA_URL", "ENTRA_AUTHORITY_HOST",
-                 "BOT_CONNECTOR_SCOPE", "SHUTDOWN_TIMEOUT_SECONDS"):
+                 "BOT_CONNECTOR_SCOPE", "SHUTDOWN_TIMEOUT_SECONDS", "INFLUX_URL",
+                 "INFLUX_QUERY_LANGUAGE", "INFLUX_DATABASE", "INFLUX_ORG", "INFLUX_BUCKET",
+                 "INFLUX_TOKEN", "INFLUX_USERNAME", "INFLUX_PASSWORD", "INFLUX_TIMEOUT_SECONDS",
+                 "MONITORING_ENABLED", "RULES_FILE", "POLL_INTERVAL_SECONDS",
+                 "SOURCE_DOWN_AFTER_SECONDS"):
         assert f"{name}=" in text, name
     load_settings(environ={}, env_file=example)
+
+
+def test_influx_defaults_to_local_influxql() -> None:
+    settings = load_settings(environ={}, env_file=None)
+    assert settings.influx.url == "http://127.0.0.1:8086"
+    assert settings.influx.language.value == "influxql"
+    assert settings.poll_interval == 15.0
+
+
+def test_flux_needs_org_bucket_and_token() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"INFLUX_QUERY_LANGUAGE": "flux"}, env_file=None)
+    for name in ("INFLUX_ORG", "INFLUX_BUCKET", "INFLUX_TOKEN"):
+        assert f"{name} is empty" in str(raised.value)
+
+
+def test_poll_interval_bounds_and_influx_secrets() -> None:
+    with pytest.raises(ConfigError, match="POLL_INTERVAL_SECONDS='0.5'"):
+        load_settings(environ={"POLL_INTERVAL_SECONDS": "0.5"}, env_file=None)
+    settings = load_settings(environ={"INFLUX_TOKEN": "tok-123456", "INFLUX_USERNAME": "u",
+                                      "INFLUX_PASSWORD": "pw-123456"}, env_file=None)
+    assert "tok-123456" not in repr(settings) and "pw-123456" not in repr(settings)
+    assert {"tok-123456", "pw-123456"} <= set(settings.secrets())
