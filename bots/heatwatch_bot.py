@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import logging
 
-from botbuilder.core import MessageFactory, TurnContext
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.schema import ActivityTypes, ChannelAccount, MessageReaction
 from botbuilder.schema.teams import ChannelInfo, TeamInfo, TeamsChannelAccount
@@ -22,6 +26,10 @@ from bots.references import (
     upsert_from_activity,
 )
 from heatwatch.errors import StorageError
+from notifier.actions import Actor, AlertActions
+from notifier.cards import CARD_CONTENT_TYPE, alert_card
+from notifier.commands import HELP, Commands
+from notifier.events import series_key
 from storage.models import Member, Reaction, Scope, Status
 from storage.registry import ConversationRegistry
 
@@ -31,21 +39,35 @@ WELCOME_TEXT = (
     "Hi, I'm **HeatWatch**. I watch the server-room temperatures and will post here as soon as "
     "something runs hot, so you don't have to ask. Type **help** to see what I can do."
 )
-HELP_TEXT = (
-    "**HeatWatch** posts temperature alerts here on its own.\n\n"
-    "Commands:\n\n"
-    "- **help**: this message"
-)
+HELP_TEXT = HELP
 SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
 
 # Activities that prove the bot is present in the conversation right now: learn it if unknown.
 _PRESENCE_TYPES = {ActivityTypes.message, ActivityTypes.message_reaction, ActivityTypes.invoke}
 
 
+def _invoke_message(status: HTTPStatus, text: str) -> dict[str, Any]:
+    if status >= 400:
+        return {"statusCode": int(status), "type": "application/vnd.microsoft.error",
+                "value": {"code": status.phrase.replace(" ", ""), "message": text}}
+    return {"statusCode": int(status), "type": "application/vnd.microsoft.activity.message",
+            "value": text}
+
+
 class HeatWatchBot(TeamsActivityHandler):
-    def __init__(self, registry: ConversationRegistry) -> None:
+    def __init__(self, registry: ConversationRegistry, actions: AlertActions | None = None,
+                 commands: Commands | None = None) -> None:
         super().__init__()
         self._registry = registry
+        self._actions = actions
+        self._commands = commands
+
+    @staticmethod
+    def _actor(turn_context: TurnContext) -> Actor:
+        activity = turn_context.activity
+        user = activity.from_property
+        name = (user.name or user.aad_object_id or user.id) if user else "someone"
+        return Actor(tenant_of(activity), conversation_id_of(activity), name)
 
     # every turn --------------------------------------------------------------------------
 
@@ -349,17 +371,88 @@ class HeatWatchBot(TeamsActivityHandler):
     ) -> None:
         for reaction in self._reactions(message_reactions, turn_context):
             await self._registry.add_reaction(reaction)
+        await self._react_on_alert(message_reactions, turn_context, acknowledge=True)
 
     async def on_reactions_removed(
         self, message_reactions: list[MessageReaction], turn_context: TurnContext
     ) -> None:
         for reaction in self._reactions(message_reactions, turn_context):
             await self._registry.remove_reaction(reaction)
+        await self._react_on_alert(message_reactions, turn_context, acknowledge=False)
+
+    async def _react_on_alert(self, message_reactions: list[MessageReaction],
+                              turn_context: TurnContext, acknowledge: bool) -> None:
+        """A 'like' on an alert card acknowledges the alert; taking it back un-acknowledges."""
+        activity = turn_context.activity
+        if self._actions is None or not activity.reply_to_id:
+            return
+        if not any(r.type == "like" for r in message_reactions):
+            return
+        alert_id = await self._actions.alerts.alert_of_card(
+            tenant_of(activity), conversation_id_of(activity), activity.reply_to_id)
+        if alert_id is None:
+            return
+        actor = self._actor(turn_context)
+        if acknowledge:
+            await self._actions.acknowledge(alert_id, actor)
+        else:
+            await self._actions.unacknowledge(alert_id, actor)
 
     # messages and the rest ---------------------------------------------------------------
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
-        await turn_context.send_activity(MessageFactory.text(HELP_TEXT))
+        text = TurnContext.remove_recipient_mention(turn_context.activity) or ""
+        if self._commands is None:
+            await turn_context.send_activity(MessageFactory.text(HELP_TEXT))
+            return
+        reply = await self._commands.run(text.strip(), self._actor(turn_context))
+        if reply.card is not None:
+            await turn_context.send_activity(
+                MessageFactory.attachment(CardFactory.adaptive_card(reply.card)))
+        else:
+            await turn_context.send_activity(MessageFactory.text(reply.text))
+
+    # card buttons (Universal Actions) ----------------------------------------------------
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
+        if turn_context.activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        return InvokeResponse(status=HTTPStatus.OK,
+                              body=await self._card_action(turn_context))
+
+    async def _card_action(self, turn_context: TurnContext) -> dict[str, Any]:
+        """The `adaptiveCard/action` response body: the refreshed card, or a message."""
+        value = turn_context.activity.value if isinstance(turn_context.activity.value,
+                                                          dict) else {}
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        verb, alert_id = action.get("verb"), data.get("alertId")
+        if action.get("type") != "Action.Execute" or not isinstance(alert_id, str):
+            return _invoke_message(HTTPStatus.BAD_REQUEST, "That button is not one of mine.")
+        if self._actions is None:
+            return _invoke_message(HTTPStatus.SERVICE_UNAVAILABLE, "Alerts are not available.")
+        actor = self._actor(turn_context)
+        if verb == "ack":
+            alert = await self._actions.acknowledge(alert_id, actor)
+        elif verb == "unack":
+            alert = await self._actions.unacknowledge(alert_id, actor)
+        elif verb == "snooze":
+            hours = data.get("hours")
+            if not isinstance(hours, int | float) or not 0 < hours <= 24 * 7:
+                return _invoke_message(HTTPStatus.BAD_REQUEST, "Snooze for 1 to 168 hours.")
+            alert = await self._actions.snooze(alert_id, float(hours), actor)
+        else:
+            return _invoke_message(HTTPStatus.BAD_REQUEST, "That button is not one of mine.")
+        if alert is None:
+            return _invoke_message(HTTPStatus.OK, "That alert is no longer known.")
+        current = await self._actions.alerts.get(alert_id)
+        snooze = None
+        if verb == "snooze" and current is not None:
+            snoozes = await self._actions.alerts.snoozes(
+                current.rule, series_key(current.event["series"]), datetime.now(UTC))
+            snooze = snoozes.get((actor.tenant_id, actor.conversation_id))
+        return {"statusCode": 200, "type": CARD_CONTENT_TYPE,
+                "value": alert_card(current or alert, snooze)}
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

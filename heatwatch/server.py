@@ -1,8 +1,9 @@
 """`create_app(settings)`: the aiohttp application, its routes and its background jobs.
 
-Start-up order (cleanup_ctx, in order): storage -> outbound token source -> the bot and its
-adapter -> background jobs. Shutdown runs them in reverse after aiohttp has stopped accepting
-and drained in-flight requests: jobs are cancelled and awaited, then clients, then storage.
+Start-up order (cleanup_ctx, in order): storage -> rules -> the bot, its adapter and token
+source -> signing keys -> delivery workers -> the InfluxDB poller. Shutdown runs them in
+reverse after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
+in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
 """
 
 from __future__ import annotations
@@ -19,14 +20,21 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from bots.auth import build_authentication, refresh_signing_keys
 from bots.endpoint import MAX_BODY_BYTES, MessagesEndpoint
 from bots.heatwatch_bot import HeatWatchBot
+from bots.sender import BotFrameworkSender
 from heatwatch.settings import AppType, Settings
 from heatwatch.tokens import ClientSecretTokenSource, ManagedIdentityTokenSource, TokenSource
+from notifier.actions import AlertActions
+from notifier.commands import Commands
+from notifier.delivery import OutboxSink
+from notifier.dispatcher import DeliveryWorker
 from notifier.events import AlertSink
-from notifier.monitor import LoggingSink, Monitor
-from notifier.rules import load_rules
+from notifier.monitor import Monitor
+from notifier.ratelimit import DeliveryLimiter
+from notifier.rules import Rule, load_rules
 from notifier.setup import build_source
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
+from storage.outbox import Outbox
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 
@@ -41,6 +49,10 @@ BOT = web.AppKey("bot", HeatWatchBot)
 ENDPOINT = web.AppKey("messages_endpoint", MessagesEndpoint)
 MONITOR = web.AppKey("monitor", Monitor)
 ALERT_SINK = web.AppKey("alert_sink", AlertSink)
+RULES = web.AppKey("rules", list[Rule])
+WAKE = web.AppKey("delivery_wake", asyncio.Event)
+ACTIONS = web.AppKey("actions", AlertActions)
+WORKER = web.AppKey("delivery_worker", DeliveryWorker)
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -65,6 +77,14 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     await database.close()
 
 
+async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Alert rules, validated before anything else starts (a bad file stops the start)."""
+    settings = app[SETTINGS]
+    app[RULES] = load_rules(settings.rules_file) if settings.monitoring else []
+    app[WAKE] = asyncio.Event()
+    yield
+
+
 async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     tokens = make_token_source(settings)
@@ -72,7 +92,10 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         app[TOKENS] = tokens
     authentication = build_authentication(settings, tokens)
     adapter = CloudAdapter(authentication)
-    bot = HeatWatchBot(app[REGISTRY])
+    actions = AlertActions(app[DATABASE], app[WAKE])
+    app[ACTIONS] = actions
+    commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES])
+    bot = HeatWatchBot(app[REGISTRY], actions, commands)
     app[ADAPTER] = adapter
     app[BOT] = bot
     endpoint = MessagesEndpoint(adapter, authentication, bot, anonymous=settings.anonymous)
@@ -101,17 +124,42 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The outbox sink alert events go to, and the workers that send what it holds. On
+    shutdown, in-flight sends may finish (SHUTDOWN_TIMEOUT_SECONDS); the rest stays pending
+    in the outbox for the next start."""
+    settings = app[SETTINGS]
+    database = app[DATABASE]
+    if ALERT_SINK not in app:
+        app[ALERT_SINK] = OutboxSink(database, app[RULES], app[WAKE])
+    if database.dialect == "sqlite":  # embedded: one process, so earlier leases are void
+        released = await Outbox(database).release_leases()
+        if released:
+            log.info("Resuming %d delivery(ies) that were in flight at the last stop", released)
+    worker = DeliveryWorker(
+        database, BotFrameworkSender(app[ADAPTER], settings.app_id),
+        DeliveryLimiter(settings.tenant_send_limit), wake=app[WAKE],
+        concurrency=settings.delivery_concurrency,
+        max_attempts=settings.delivery_max_attempts)
+    app[WORKER] = worker
+    task = asyncio.create_task(worker.run(), name="delivery")
+    yield
+    await worker.drain(settings.shutdown_timeout)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Poll InfluxDB in the background (when MONITORING_ENABLED). Rules are validated first,
-    so a bad rules file stops the start with a clear message."""
+    """Poll InfluxDB in the background (when MONITORING_ENABLED)."""
     settings = app[SETTINGS]
     if not settings.monitoring:
         log.info("Monitoring is off (MONITORING_ENABLED=false)")
         yield
         return
-    rules = load_rules(settings.rules_file)
+    rules = app[RULES]
     source = build_source(settings.influx)
-    sink = app.get(ALERT_SINK) or LoggingSink()
+    sink = app[ALERT_SINK]
     monitor = Monitor(rules, source, AlertStateStore(app[DATABASE]), sink,
                       interval=settings.poll_interval, down_after=settings.source_down_after)
     await monitor.load()
@@ -162,8 +210,10 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(storage_ctx)
+    app.cleanup_ctx.append(rules_ctx)
     app.cleanup_ctx.append(bot_ctx)
     app.cleanup_ctx.append(signing_keys_ctx)
+    app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

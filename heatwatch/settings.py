@@ -105,6 +105,9 @@ class Settings:
     rules_file: Path = Path("rules.toml")
     poll_interval: float = 15.0
     source_down_after: float = 120.0
+    tenant_send_limit: float = 50.0
+    delivery_concurrency: int = 64
+    delivery_max_attempts: int = 8
 
     @property
     def anonymous(self) -> bool:
@@ -309,6 +312,9 @@ def load_settings(
     rules_file = Path(env.str("RULES_FILE", "rules.toml"))
     poll_interval = env.float("POLL_INTERVAL_SECONDS", 15.0, 1.0, 86400.0)
     source_down_after = env.float("SOURCE_DOWN_AFTER_SECONDS", 120.0, 0.0, 86400.0)
+    tenant_send_limit = env.float("TENANT_SEND_LIMIT_PER_SECOND", 50.0, 0.0, 10000.0)
+    delivery_concurrency = env.int("DELIVERY_CONCURRENCY", 64, 1, 1000)
+    delivery_max_attempts = env.int("DELIVERY_MAX_ATTEMPTS", 8, 1, 100)
 
     env.fail_if_any()
     return Settings(
@@ -327,6 +333,9 @@ def load_settings(
         rules_file=rules_file,
         poll_interval=poll_interval,
         source_down_after=source_down_after,
+        tenant_send_limit=tenant_send_limit,
+        delivery_concurrency=delivery_concurrency,
+        delivery_max_attempts=delivery_max_attempts,
     )
 
 

@@ -167,6 +167,12 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
     no_data = reader.duration("no_data", 300.0)
     if no_data <= 0:
         reader.problem("no_data", 'must be more than 0, like no_data = "5m"')
+    targets = reader.strings("targets", ())
+    for target in targets:
+        kind, _, value = target.partition(":")
+        if kind not in ("user", "team", "conversation", "channel") or not value:
+            reader.problem("targets", f"{target!r} is not a target: use \"user:<AAD object id>\", "
+                           "\"team:<team id>\" or \"conversation:<conversation id>\"")
     rule = Rule(
         name=name or reader.name,
         measurement=measurement or "",
@@ -182,7 +188,7 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         pending=reader.duration("for", 0.0),
         no_data=no_data,
         repeat=reader.duration("repeat", 3600.0),
-        targets=reader.strings("targets", ()),
+        targets=targets,
         description=reader.text("description", "") or "",
     )
     return rule, reader.problems

@@ -82,6 +82,76 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         )
         """,
     ),
+    (
+        3,
+        "alerts, cards, delivery outbox, preferences",
+        """
+        CREATE TABLE alerts (
+            alert_id TEXT PRIMARY KEY,
+            rule TEXT NOT NULL,
+            event TEXT NOT NULL,
+            acknowledged_by TEXT,
+            acknowledged_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE alert_cards (
+            alert_id TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            activity_id TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (alert_id, tenant_id, conversation_id)
+        );
+        CREATE INDEX alert_cards_activity ON alert_cards (tenant_id, conversation_id, activity_id);
+        CREATE TABLE deliveries (
+            id TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            alert_id TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_until TEXT,
+            lease_owner TEXT,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (event_id, tenant_id, conversation_id, operation)
+        );
+        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+        CREATE INDEX deliveries_conversation
+            ON deliveries (tenant_id, conversation_id, status, created_at);
+        CREATE TABLE snoozes (
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            series_key TEXT NOT NULL,
+            until TEXT NOT NULL,
+            by_name TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, conversation_id, rule, series_key)
+        );
+        CREATE TABLE subscriptions (
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            subscribed INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, conversation_id, rule)
+        );
+        CREATE TABLE mutes (
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            until TEXT NOT NULL,
+            by_name TEXT,
+            PRIMARY KEY (tenant_id, conversation_id)
+        )
+        """,
+    ),
 ]
 
 

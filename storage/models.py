@@ -20,12 +20,14 @@ class Status(StrEnum):
     active: deliverable. paused: the team is archived (Teams refuses posts until unarchived).
     removed: the bot, the channel or the team is gone (may come back: restore, re-add).
     uninstalled: the app is no longer installed there (comes back with the next installation).
+    blocked: the user blocked the bot (Teams answers 403 ConversationBlockedByUser).
     """
 
     ACTIVE = "active"
     PAUSED = "paused"
     REMOVED = "removed"
     UNINSTALLED = "uninstalled"
+    BLOCKED = "blocked"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,148 @@
+"""Chat commands. Parsing and answers are plain data; `bots/` turns them into Teams messages.
+
+help, status, alerts, subscribe [rule], unsubscribe [rule], mute <duration>, unmute,
+ack <alert>. Anything else gets help, never an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from notifier.actions import Actor, AlertActions
+from notifier.cards import amount, when
+from notifier.engine import SeriesState
+from notifier.rules import Rule, parse_duration
+from storage.alert_state import AlertStateStore
+
+HELP = (
+    "**HeatWatch** posts temperature alerts here on its own. Commands:\n\n"
+    "- **status**: the latest reading and state of every sensor\n"
+    "- **alerts**: what is firing now\n"
+    "- **ack** *alert*: acknowledge an alert (stops its reminders)\n"
+    "- **subscribe** / **unsubscribe** [*rule*]: get or stop alerts here (all rules, or one)\n"
+    "- **mute** *duration* (like 30m, 2h) / **unmute**: pause alerts here\n"
+    "- **help**: this message\n\n"
+    "On an alert card: **Acknowledge**, **Snooze 1 h**, **Snooze 24 h**; a 👍 on the card "
+    "acknowledges too."
+)
+STATUS_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str = ""
+    card: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Commands:
+    def __init__(self, actions: AlertActions, states: AlertStateStore, rules: list[Rule]) -> None:
+        self._actions = actions
+        self._states = states
+        self._rules = {rule.name: rule for rule in rules}
+
+    async def run(self, text: str, actor: Actor) -> Reply:
+        words = text.strip().split()
+        if not words:
+            return Reply(HELP)
+        command, args = words[0].lower().lstrip("/"), words[1:]
+        handler = {
+            "status": self._status, "alerts": self._alerts, "ack": self._ack,
+            "subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
+            "mute": self._mute, "unmute": self._unmute,
+        }.get(command)
+        if handler is None:
+            return Reply(HELP)
+        return await handler(args, actor)
+
+    async def _status(self, args: list[str], actor: Actor) -> Reply:
+        states = [SeriesState.from_json(rule, key, data)
+                  for (rule, key), data in sorted((await self._states.load()).items())]
+        if not states:
+            return Reply("No readings yet. HeatWatch shows sensors here after its first poll.")
+        rows = []
+        for state in states[:STATUS_LIMIT]:
+            rule = self._rules.get(state.rule)
+            unit = rule.unit if rule else ""
+            where = ", ".join(f"{v}" for _, v in sorted(state.tags.items())) or state.key
+            condition = ("no data" if state.no_data_alert_id else
+                         f"{state.phase.value} ({state.severity.value})" if state.severity else
+                         state.phase.value)
+            rows.append({"title": f"{state.rule} · {where}",
+                         "value": f"{amount(state.last_value, unit)} · {condition} · "
+                                  f"{when(state.last_seen)}"})
+        body: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": "Sensor status", "weight": "Bolder", "size": "Medium"},
+            {"type": "FactSet", "facts": rows},
+        ]
+        if len(states) > STATUS_LIMIT:
+            body.append({"type": "TextBlock", "isSubtle": True, "wrap": True,
+                         "text": f"and {len(states) - STATUS_LIMIT} more series"})
+        card = {"type": "AdaptiveCard", "version": "1.5", "body": body,
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"}
+        return Reply(card=card, data={"series": len(states)})
+
+    async def _alerts(self, args: list[str], actor: Actor) -> Reply:
+        open_alerts = await self._actions.alerts.open_alerts()
+        if not open_alerts:
+            return Reply("Nothing is firing. 🎉")
+        lines = []
+        for alert in open_alerts:
+            event = alert.event
+            where = ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
+            ack = f" — acknowledged by {alert.acknowledged_by}" if alert.acknowledged_by else ""
+            lines.append(f"- `{alert.alert_id[:8]}` **{(event.get('severity') or event.get('kind'))}"
+                         f"** {event.get('rule') or 'data source'} {where} "
+                         f"{amount(event.get('value'), event.get('unit', ''))}{ack}")
+        return Reply("Firing now:\n\n" + "\n".join(lines), data={"open": len(open_alerts)})
+
+    async def _ack(self, args: list[str], actor: Actor) -> Reply:
+        if not args:
+            return Reply("Which alert? Write **ack** followed by the alert id shown on its card "
+                         "(the first characters are enough).")
+        matches = await self._actions.alerts.find(args[0].lower())
+        if len(matches) != 1:
+            return Reply(f"No alert matches `{args[0]}`." if not matches else
+                         f"`{args[0]}` matches {len(matches)} alerts; use more characters.")
+        alert = await self._actions.acknowledge(matches[0].alert_id, actor)
+        assert alert is not None
+        return Reply(f"Acknowledged `{alert.alert_id[:8]}`. Reminders stop until it changes.")
+
+    def _rule_arg(self, args: list[str]) -> tuple[str | None, str | None]:
+        if not args or args[0].lower() in ("all", "everything", "*"):
+            return None, None
+        if args[0] not in self._rules:
+            known = ", ".join(sorted(self._rules)) or "none"
+            return None, f"There is no rule `{args[0]}`. Rules: {known}."
+        return args[0], None
+
+    async def _subscribe(self, args: list[str], actor: Actor) -> Reply:
+        rule, problem = self._rule_arg(args)
+        if problem:
+            return Reply(problem)
+        await self._actions.subscribe(actor, rule, True)
+        return Reply(f"Subscribed this conversation to {f'`{rule}`' if rule else 'all alerts'}.")
+
+    async def _unsubscribe(self, args: list[str], actor: Actor) -> Reply:
+        rule, problem = self._rule_arg(args)
+        if problem:
+            return Reply(problem)
+        await self._actions.subscribe(actor, rule, False)
+        return Reply(f"This conversation no longer gets {f'`{rule}`' if rule else 'any'} "
+                     "alerts. **subscribe** brings them back.")
+
+    async def _mute(self, args: list[str], actor: Actor) -> Reply:
+        try:
+            seconds = parse_duration(args[0]) if args else 0.0
+        except ValueError:
+            seconds = 0.0
+        if seconds <= 0:
+            return Reply("For how long? For example **mute 30m** or **mute 2h**.")
+        until = await self._actions.mute(actor, seconds)
+        return Reply(f"Muted here until {when(until)}. **unmute** ends it sooner.")
+
+    async def _unmute(self, args: list[str], actor: Actor) -> Reply:
+        await self._actions.unmute(actor)
+        return Reply(f"Alerts are back on here ({when(datetime.now(UTC))}).")

@@ -1,0 +1,148 @@
+"""From alert events to outbox rows: who is told what, written durably before anything is sent.
+
+Audience: every active personal chat and every team's alert channel (the registry's default
+targets), or the rule's own `targets`; plus conversations that subscribed (a group chat or
+another channel can opt in); minus those that unsubscribed, muted, or snoozed the series.
+
+Operations per event kind:
+  fired, no-data, source-down   -> a card in each audience conversation
+  escalated, de-escalated       -> the card updated wherever the alert was told (+ audience)
+  reminder                      -> a short text, unless acknowledged
+  resolved, data-back, source-up-> the card updated + a short text, wherever it was told
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from notifier.cards import reminder_text, resolved_text
+from notifier.events import AlertEvent, EventKind, series_key
+from notifier.rules import Rule
+from storage.alerts import AlertStore
+from storage.backend import SqlBackend
+from storage.models import Conversation, Scope, Status
+from storage.outbox import NewDelivery, Operation, Outbox
+from storage.preferences import ALL_RULES, Preferences
+from storage.registry import ConversationRegistry
+
+log = logging.getLogger(__name__)
+
+_NEW = {EventKind.FIRED, EventKind.NO_DATA, EventKind.SOURCE_DOWN}
+_CHANGED = {EventKind.ESCALATED, EventKind.DEESCALATED}
+_ENDED = {EventKind.RESOLVED, EventKind.DATA_BACK, EventKind.SOURCE_UP}
+_TARGET_PREFIXES = ("user:", "team:", "conversation:", "channel:")
+
+Key = tuple[str, str]
+
+
+def parse_targets(targets: Iterable[str]) -> list[tuple[str, str]]:
+    parsed = []
+    for target in targets:
+        kind, _, value = target.partition(":")
+        if not value or f"{kind}:" not in _TARGET_PREFIXES:
+            raise ValueError(target)
+        parsed.append((kind, value))
+    return parsed
+
+
+class OutboxSink:
+    """The `AlertSink` that feeds delivery. `publish` returns once the rows are committed."""
+
+    def __init__(self, db: SqlBackend, rules: list[Rule],
+                 wake: asyncio.Event | None = None) -> None:
+        self._registry = ConversationRegistry(db)
+        self._prefs = Preferences(db)
+        self._alerts = AlertStore(db)
+        self._outbox = Outbox(db)
+        self._db = db
+        self._rules = {rule.name: rule for rule in rules}
+        self.wake = wake or asyncio.Event()
+
+    async def publish(self, events: list[AlertEvent]) -> None:
+        now = datetime.now(UTC)
+        for event in events:
+            items = await self._plan(event, now)
+            statement = self._alerts.record_statement(
+                event.alert_id, event.rule, event.to_json(),
+                clear_ack=event.kind is EventKind.ESCALATED)
+            await self._outbox.enqueue(items, now, extra=[statement])
+            log.info("Alert %s %s (%s): %d deliveries queued", event.alert_id[:8],
+                     event.kind.value, event.rule or "source", len(items))
+        self.wake.set()
+
+    async def _plan(self, event: AlertEvent, now: datetime) -> list[NewDelivery]:
+        def rows(keys: Iterable[Key], operation: Operation, payload: str = "") -> list[
+                NewDelivery]:
+            return [NewDelivery(event.event_id, event.alert_id, tenant, conversation, operation,
+                                payload) for tenant, conversation in sorted(keys)]
+
+        if event.kind in _NEW:
+            return rows(await self.audience(event, now), Operation.CARD)
+        told = await self._told(event.alert_id)
+        if event.kind in _CHANGED:
+            return rows(told | await self.audience(event, now), Operation.CARD)
+        if event.kind is EventKind.REMINDER:
+            alert = await self._alerts.get(event.alert_id)
+            if alert is not None and alert.acknowledged_by:
+                return []
+            listening = told & await self.audience(event, now)
+            return rows(listening, Operation.TEXT, reminder_text(event.to_json()))
+        if event.kind in _ENDED:
+            quiet = await self._quiet(event, now)
+            return rows(told, Operation.CARD) + rows(
+                told - quiet, Operation.TEXT, resolved_text(event.to_json()))
+        return []
+
+    async def _told(self, alert_id: str) -> set[Key]:
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? "
+            "AND status <> 'dead'", (alert_id,))
+        return {(row["tenant_id"], row["conversation_id"]) for row in rows}
+
+    async def _quiet(self, event: AlertEvent, now: datetime) -> set[Key]:
+        """Conversations that asked for silence about this event: muted, or series snoozed."""
+        quiet = set(await self._prefs.muted(now))
+        if event.series:
+            quiet |= set(await self._alerts.snoozes(event.rule, series_key(event.series), now))
+        return quiet
+
+    async def audience(self, event: AlertEvent, now: datetime) -> set[Key]:
+        conversations = {c.key: c for c in await self._registry.list_conversations()}
+        active = {(k.tenant_id, k.conversation_id) for k, c in conversations.items()
+                  if c.status is Status.ACTIVE}
+        rule = self._rules.get(event.rule)
+        defaults = await self._registry.list_alert_targets()
+        if rule is not None and rule.targets:
+            base = self._resolve_targets(rule, conversations.values(), defaults)
+        else:
+            base = {(c.tenant_id, c.conversation_id) for c in defaults}
+        chosen = set(base)
+        for key, choices in (await self._prefs.subscriptions()).items():
+            choice = choices.get(event.rule, choices.get(ALL_RULES))
+            if choice is True:
+                chosen.add(key)
+            elif choice is False:
+                chosen.discard(key)
+        return (chosen & active) - await self._quiet(event, now)
+
+    def _resolve_targets(self, rule: Rule, conversations: Iterable[Conversation],
+                         defaults: list[Conversation]) -> set[Key]:
+        """`user:<aad object id>` (their personal chat), `team:<team id>` (the team's alert
+        channel), `conversation:<id>` / `channel:<id>` (that conversation)."""
+        wanted = parse_targets(rule.targets)
+        found: set[Key] = set()
+        teams = {value for kind, value in wanted if kind == "team"}
+        found |= {(c.tenant_id, c.conversation_id) for c in defaults
+                  if c.scope is Scope.CHANNEL and c.team_id in teams}
+        for conversation in conversations:
+            key = (conversation.tenant_id, conversation.conversation_id)
+            for kind, value in wanted:
+                if kind == "user" and conversation.scope is Scope.PERSONAL and (
+                        conversation.user_aad_object_id or "").lower() == value.lower():
+                    found.add(key)
+                elif kind in ("conversation", "channel") and conversation.conversation_id == value:
+                    found.add(key)
+        return found

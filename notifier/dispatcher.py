@@ -1,0 +1,280 @@
+"""Delivery workers: claim due outbox rows and send them, concurrently across conversations and
+in order within one, inside Teams' limits.
+
+Failures, by what the connector answered:
+  429                                  wait at least Retry-After, retry
+  412, 500, 502, 503, 504, 401, none   exponential backoff with jitter, then dead after
+                                       `max_attempts` (the reason is kept; `python -m
+                                       notifier.deliveries` lists them)
+  403 BotNotInConversationRoster,
+      ForbiddenOperationException      conversation uninstalled; its pending rows parked
+  403 ConversationBlockedByUser        conversation blocked; its pending rows parked
+  403 BotDisabledByAdmin               tenant disabled for this process, logged once
+  404 ConversationNotFound             conversation removed; its pending rows parked
+  other 4xx                            dead with the reason
+One failure never stops another conversation's deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from notifier.cards import alert_card, card_activity, summary, text_activity
+from notifier.events import series_key
+from notifier.ratelimit import DeliveryLimiter
+from notifier.sending import DeliveryError, MessageSender
+from storage.alerts import AlertStore
+from storage.backend import SqlBackend
+from storage.models import Status
+from storage.outbox import Delivery, Operation, Outbox
+from storage.registry import ConversationRegistry
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = {0, 401, 412, 500, 502, 503, 504}
+UNINSTALLED_CODES = {"BotNotInConversationRoster", "ForbiddenOperationException"}
+# Hook for issue "Graph installation": called when a conversation turns out uninstalled.
+UninstalledHook = Callable[[str, str], Awaitable[bool]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        db: SqlBackend,
+        sender: MessageSender,
+        limiter: DeliveryLimiter,
+        *,
+        wake: asyncio.Event | None = None,
+        concurrency: int = 64,
+        max_attempts: int = 8,
+        max_throttled_attempts: int = 30,
+        lease_seconds: float = 120.0,
+        send_timeout: float = 30.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 300.0,
+        on_uninstalled: UninstalledHook | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._outbox = Outbox(db)
+        self._alerts = AlertStore(db)
+        self._registry = ConversationRegistry(db)
+        self._sender = sender
+        self._limiter = limiter
+        self.wake = wake or asyncio.Event()
+        self._concurrency = concurrency
+        self._max_attempts = max_attempts
+        self._max_throttled = max_throttled_attempts
+        self._lease = lease_seconds
+        self._send_timeout = send_timeout
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._on_uninstalled = on_uninstalled
+        self._clock = clock
+        self.owner = uuid.uuid4().hex[:12]
+        self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._disabled_tenants: set[str] = set()
+        self._accepting = True
+
+    # the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        failing = False
+        while True:
+            self.wake.clear()  # before claiming, so a wake-up during the claim is not lost
+            try:
+                if not await self._claim():
+                    await self._idle()
+                if failing:
+                    log.info("The outbox is readable again; deliveries continue")
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not failing:
+                    log.error("Could not read the outbox (%s); retrying every 5 s", error)
+                failing = True
+                await asyncio.sleep(5)
+
+    async def _claim(self) -> int:
+        free = self._concurrency - len(self._in_flight)
+        if free <= 0 or not self._accepting:
+            return 0
+        now = self._clock()
+        deliveries = await self._outbox.claim(self.owner, now, free, self._lease,
+                                              exclude=set(self._in_flight))
+        for delivery in deliveries:
+            key = (delivery.tenant_id, delivery.conversation_id)
+            task = asyncio.create_task(self._guarded(delivery), name=f"deliver-{delivery.id}")
+            self._in_flight[key] = task
+            task.add_done_callback(lambda _t, key=key: self._finished(key))
+        return len(deliveries)
+
+    def _finished(self, key: tuple[str, str]) -> None:
+        self._in_flight.pop(key, None)
+        self.wake.set()
+
+    async def _idle(self) -> None:
+        """Sleep until woken (new rows, a finished send) or the next retry falls due. While
+        sends are in flight, their completion is the wake-up."""
+        timeout = 1.0
+        if not self._in_flight:
+            due = await self._outbox.next_due()
+            if due is not None:
+                timeout = min(1.0, (due - self._clock()).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=max(timeout, 0.01))
+
+    async def drain(self, timeout: float) -> None:
+        """Shutdown: claim nothing more, let in-flight sends finish (their leases expire if
+        they cannot), then return."""
+        self._accepting = False
+        tasks = list(self._in_flight.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    # one delivery ------------------------------------------------------------------------
+
+    async def _guarded(self, delivery: Delivery) -> None:
+        try:
+            await self.deliver(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug must not lose the row: retry it later
+            log.exception("Delivery %s failed unexpectedly", delivery.id)
+            await self._retry(delivery, f"unexpected {error.__class__.__name__}", None)
+
+    async def deliver(self, delivery: Delivery) -> None:
+        now = self._clock()
+        conversation = await self._registry.get_conversation(delivery.tenant_id,
+                                                             delivery.conversation_id)
+        if conversation is None or conversation.status is not Status.ACTIVE:
+            state = conversation.status.value if conversation else "unknown"
+            await self._outbox.park(delivery.id, f"conversation is {state}", now)
+            return
+        if delivery.tenant_id in self._disabled_tenants:
+            await self._outbox.park(delivery.id, "BotDisabledByAdmin for this tenant", now)
+            return
+        reference = conversation.reference
+        try:
+            if delivery.operation is Operation.TEXT:
+                await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
+                await self._timed(self._sender.post(reference, text_activity(delivery.payload)))
+                await self._outbox.complete(delivery.id, self._clock())
+            else:
+                await self._send_card(delivery, reference)
+        except DeliveryError as error:
+            await self._failed(delivery, error)
+
+    async def _send_card(self, delivery: Delivery, reference: dict) -> None:
+        alert = await self._alerts.get(delivery.alert_id)
+        if alert is None:
+            await self._outbox.park(delivery.id, "alert record missing", self._clock())
+            return
+        snoozes = {}
+        if alert.event.get("series"):
+            snoozes = await self._alerts.snoozes(alert.rule, series_key(alert.event["series"]),
+                                                 self._clock())
+        snooze = snoozes.get((delivery.tenant_id, delivery.conversation_id))
+        activity = card_activity(alert_card(alert, snooze), summary(alert.event))
+        existing = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
+                                           delivery.conversation_id)
+        await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
+        if existing:
+            try:
+                await self._timed(self._sender.update(reference, existing, activity))
+                await self._outbox.complete(delivery.id, self._clock())
+                return
+            except DeliveryError as error:
+                if error.status != 404 or error.code == "ConversationNotFound":
+                    raise
+                log.info("Card %s is gone from %s; posting a new one", existing,
+                         delivery.conversation_id)
+                await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
+        activity_id = await self._timed(self._sender.post(reference, activity))
+        await self._outbox.complete(delivery.id, self._clock(), extra=[
+            self._alerts.card_statement(delivery.alert_id, delivery.tenant_id,
+                                        delivery.conversation_id, activity_id)])
+
+    async def _timed(self, call: Awaitable) -> object:
+        try:
+            return await asyncio.wait_for(call, timeout=self._send_timeout)
+        except TimeoutError:
+            raise DeliveryError(0, "Timeout", f"no answer in {self._send_timeout:g}s") from None
+
+    # failures ----------------------------------------------------------------------------
+
+    async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
+        now = self._clock()
+        tenant, conversation = delivery.tenant_id, delivery.conversation_id
+        if error.status == 429:
+            await self._retry(delivery, str(error), max(error.retry_after or 1.0,
+                                                        self._backoff(delivery.attempts) / 4),
+                              throttled=True)
+        elif error.status in RETRYABLE:
+            await self._retry(delivery, str(error), None)
+        elif error.status == 403 and error.code in UNINSTALLED_CODES:
+            await self._registry.set_conversation_status(tenant, conversation, Status.UNINSTALLED)
+            if self._on_uninstalled is not None and await self._on_uninstalled(tenant,
+                                                                                 conversation):
+                await self._registry.set_conversation_status(tenant, conversation,
+                                                             Status.ACTIVE)
+                await self._retry(delivery, str(error), 0.0)
+                return
+            log.warning("Bot is no longer in %s (%s): marked uninstalled", conversation,
+                        error.code)
+            await self._park_conversation(delivery, f"uninstalled ({error.code})", now)
+        elif error.status == 403 and error.code == "ConversationBlockedByUser":
+            await self._registry.set_conversation_status(tenant, conversation, Status.BLOCKED)
+            log.warning("User blocked the bot in %s: marked blocked", conversation)
+            await self._park_conversation(delivery, "blocked by the user", now)
+        elif error.status == 403 and error.code == "BotDisabledByAdmin":
+            if tenant not in self._disabled_tenants:
+                log.error("Teams admin disabled the bot in tenant %s: no more sends there "
+                          "until restart", tenant or "-")
+            self._disabled_tenants.add(tenant)
+            await self._outbox.park(delivery.id, "BotDisabledByAdmin", now)
+            await self._outbox.park_where("BotDisabledByAdmin", now, tenant)
+        elif error.status == 404 and error.code in ("ConversationNotFound", ""):
+            await self._registry.set_conversation_status(tenant, conversation, Status.REMOVED)
+            log.warning("Conversation %s no longer exists: marked removed", conversation)
+            await self._park_conversation(delivery, "conversation not found", now)
+        else:
+            log.error("Delivery %s to %s refused for good: %s", delivery.id, conversation, error)
+            await self._outbox.park(delivery.id, str(error), now)
+
+    async def _park_conversation(self, delivery: Delivery, reason: str, now: datetime) -> None:
+        await self._outbox.park(delivery.id, reason, now)
+        await self._outbox.park_where(reason, now, delivery.tenant_id, delivery.conversation_id)
+
+    def _backoff(self, attempts: int) -> float:
+        delay = min(self._backoff_cap, self._backoff_base * (2 ** min(attempts, 20)))
+        return delay * random.uniform(0.5, 1.0)
+
+    async def _retry(self, delivery: Delivery, reason: str, delay: float | None,
+                     throttled: bool = False) -> None:
+        now = self._clock()
+        limit = self._max_throttled if throttled else self._max_attempts
+        if delivery.attempts + 1 >= limit:
+            log.error("Delivery %s to %s gave up after %d attempts: %s", delivery.id,
+                      delivery.conversation_id, delivery.attempts + 1, reason)
+            await self._outbox.park(delivery.id, f"gave up after {delivery.attempts + 1} "
+                                                 f"attempts: {reason}", now)
+            return
+        wait = self._backoff(delivery.attempts) if delay is None else delay
+        if delivery.attempts == 0:
+            log.warning("Delivery to %s failed (%s); retrying in %.1fs",
+                        delivery.conversation_id, reason, wait)
+        else:
+            log.debug("Delivery to %s failed again (%s); retrying in %.1fs",
+                      delivery.conversation_id, reason, wait)
+        await self._outbox.retry(delivery.id, now + timedelta(seconds=wait), reason, now)

@@ -1,0 +1,80 @@
+"""Teams' documented send limits, kept before each send.
+
+Per conversation: 7 messages per 1 s, 8 per 2 s, 60 per 30 s, 1800 per hour. Per app per
+tenant: 50 per second (configurable). A send reserves the earliest moment every window allows
+and sleeps until then; reservations are made without awaiting, so concurrent senders never
+overbook a window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+Windows = tuple[tuple[int, float], ...]
+CONVERSATION_WINDOWS: Windows = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+
+
+class SlidingWindows:
+    def __init__(self, windows: Windows, margin: float = 0.0) -> None:
+        # The margin widens each window so jitter on the way to the connector cannot squeeze
+        # two sends closer together than Teams allows.
+        self.windows = tuple((count, width + margin) for count, width in windows)
+        self._keep = max(n for n, _ in windows)
+        self._log: dict[object, deque[float]] = {}
+
+    def earliest(self, key: object, at: float) -> float:
+        log = self._log.get(key)
+        if not log:
+            return at
+        at = max(at, log[-1])
+        for count, width in self.windows:
+            if len(log) >= count:
+                at = max(at, log[-count] + width)
+        return at
+
+    def record(self, key: object, at: float) -> None:
+        log = self._log.setdefault(key, deque(maxlen=self._keep))
+        log.append(at)
+
+    def forget_idle(self, now: float) -> None:
+        horizon = max(width for _, width in self.windows)
+        for key in [k for k, log in self._log.items() if log and log[-1] < now - horizon]:
+            del self._log[key]
+
+
+class DeliveryLimiter:
+    def __init__(self, tenant_per_second: float = 50.0,
+                 conversation_windows: Windows = CONVERSATION_WINDOWS,
+                 clock: Callable[[], float] = time.monotonic, margin: float = 0.05) -> None:
+        self._conversations = SlidingWindows(conversation_windows, margin)
+        self._tenants = (SlidingWindows(((max(1, int(tenant_per_second)), 1.0),), margin)
+                         if tenant_per_second > 0 else None)
+        self._clock = clock
+        self._sends = 0
+
+    def reserve(self, tenant_id: str, conversation_id: str) -> float:
+        """The moment this send may go; recorded at once."""
+        now = self._clock()
+        conversation = (tenant_id, conversation_id)
+        at = now
+        while True:  # each pass only moves `at` later; it stops once both limits agree
+            at = self._conversations.earliest(conversation, at)
+            tenant_at = self._tenants.earliest(tenant_id, at) if self._tenants else at
+            if tenant_at == at:
+                break
+            at = tenant_at
+        if self._tenants is not None:
+            self._tenants.record(tenant_id, at)
+        self._conversations.record(conversation, at)
+        self._sends += 1
+        if self._sends % 1000 == 0:
+            self._conversations.forget_idle(now)
+        return at
+
+    async def acquire(self, tenant_id: str, conversation_id: str) -> None:
+        delay = self.reserve(tenant_id, conversation_id) - self._clock()
+        if delay > 0:
+            await asyncio.sleep(delay)

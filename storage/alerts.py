@@ -1,0 +1,135 @@
+"""Alerts as people see them: the latest event of each alert, who acknowledged it, the card that
+shows it in each conversation, and per-conversation snoozes. Events are opaque JSON here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage.backend import SqlBackend, Statement
+from storage.registry import now_text
+
+OPEN_KINDS = ("fired", "escalated", "de-escalated", "reminder", "no-data", "source-down")
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    alert_id: str
+    rule: str
+    event: dict[str, Any]
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+    @property
+    def open(self) -> bool:
+        return self.event.get("kind") in OPEN_KINDS
+
+
+@dataclass(frozen=True)
+class Snooze:
+    until: datetime
+    by_name: str | None
+
+
+def _record(row: dict[str, Any]) -> AlertRecord:
+    return AlertRecord(
+        alert_id=row["alert_id"], rule=row["rule"], event=json.loads(row["event"]),
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=datetime.fromisoformat(row["acknowledged_at"])
+        if row["acknowledged_at"] else None,
+    )
+
+
+class AlertStore:
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    # alerts ------------------------------------------------------------------------------
+
+    def record_statement(self, alert_id: str, rule: str, event: dict[str, Any],
+                         clear_ack: bool) -> Statement:
+        """Upsert an alert's latest event (clearing its acknowledgement if asked)."""
+        stamp = now_text()
+        ack = ("acknowledged_by = NULL, acknowledged_at = NULL, " if clear_ack else "")
+        return (
+            "INSERT INTO alerts (alert_id, rule, event, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET "
+            f"event = excluded.event, {ack}updated_at = excluded.updated_at",
+            (alert_id, rule, json.dumps(event, sort_keys=True), stamp, stamp),
+        )
+
+    async def get(self, alert_id: str) -> AlertRecord | None:
+        row = await self._db.fetch_one("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,))
+        return _record(row) if row else None
+
+    async def find(self, prefix: str) -> list[AlertRecord]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM alerts WHERE alert_id LIKE ? ORDER BY updated_at DESC LIMIT 5",
+            (prefix.replace("%", "").replace("_", "") + "%",))
+        return [_record(row) for row in rows]
+
+    async def open_alerts(self) -> list[AlertRecord]:
+        """Alerts whose latest event leaves them open (firing, no data, source down)."""
+        rows = await self._db.fetch_all("SELECT * FROM alerts ORDER BY updated_at")
+        return [alert for alert in map(_record, rows) if alert.open]
+
+    async def acknowledge(self, alert_id: str, by_name: str, at: datetime) -> None:
+        await self._db.execute(
+            "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, updated_at = ? "
+            "WHERE alert_id = ?", (by_name, at.isoformat(), now_text(), alert_id))
+
+    async def unacknowledge(self, alert_id: str) -> None:
+        await self._db.execute(
+            "UPDATE alerts SET acknowledged_by = NULL, acknowledged_at = NULL, updated_at = ? "
+            "WHERE alert_id = ?", (now_text(), alert_id))
+
+    # cards -------------------------------------------------------------------------------
+
+    def card_statement(self, alert_id: str, tenant_id: str, conversation_id: str,
+                       activity_id: str) -> Statement:
+        return (
+            "INSERT INTO alert_cards (alert_id, tenant_id, conversation_id, activity_id, "
+            "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id, tenant_id, "
+            "conversation_id) DO UPDATE SET activity_id = excluded.activity_id, "
+            "updated_at = excluded.updated_at",
+            (alert_id, tenant_id, conversation_id, activity_id, now_text()),
+        )
+
+    async def card(self, alert_id: str, tenant_id: str, conversation_id: str) -> str | None:
+        row = await self._db.fetch_one(
+            "SELECT activity_id FROM alert_cards WHERE alert_id = ? AND tenant_id = ? AND "
+            "conversation_id = ?", (alert_id, tenant_id, conversation_id))
+        return row["activity_id"] if row else None
+
+    async def cards_of(self, alert_id: str) -> list[tuple[str, str]]:
+        rows = await self._db.fetch_all(
+            "SELECT tenant_id, conversation_id FROM alert_cards WHERE alert_id = ? "
+            "ORDER BY tenant_id, conversation_id", (alert_id,))
+        return [(row["tenant_id"], row["conversation_id"]) for row in rows]
+
+    async def alert_of_card(self, tenant_id: str, conversation_id: str,
+                            activity_id: str) -> str | None:
+        row = await self._db.fetch_one(
+            "SELECT alert_id FROM alert_cards WHERE tenant_id = ? AND conversation_id = ? AND "
+            "activity_id = ?", (tenant_id, conversation_id, activity_id))
+        return row["alert_id"] if row else None
+
+    # snoozes -----------------------------------------------------------------------------
+
+    async def snooze(self, tenant_id: str, conversation_id: str, rule: str, series: str,
+                     until: datetime, by_name: str | None) -> None:
+        await self._db.execute(
+            "INSERT INTO snoozes (tenant_id, conversation_id, rule, series_key, until, by_name, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, conversation_id, "
+            "rule, series_key) DO UPDATE SET until = excluded.until, by_name = excluded.by_name",
+            (tenant_id, conversation_id, rule, series, until.isoformat(), by_name, now_text()))
+
+    async def snoozes(self, rule: str, series: str, now: datetime) -> dict[tuple[str, str],
+                                                                           Snooze]:
+        rows = await self._db.fetch_all(
+            "SELECT tenant_id, conversation_id, until, by_name FROM snoozes WHERE rule = ? AND "
+            "series_key = ? AND until > ?", (rule, series, now.isoformat()))
+        return {(r["tenant_id"], r["conversation_id"]):
+                Snooze(datetime.fromisoformat(r["until"]), r["by_name"]) for r in rows}

@@ -1,0 +1,182 @@
+"""The durable delivery outbox: every (alert event, conversation, operation) is written before it
+is sent and marked done only after the connector accepted it.
+
+A claim takes, per conversation, only the oldest pending delivery (messages in a conversation
+arrive in order) and leases it; a lease that expires (the process died mid-send) makes it
+claimable again. At most one duplicate can follow a crash between the connector's answer and
+the `complete()` write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from storage.backend import Row, SqlBackend, Statement
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class Operation(StrEnum):
+    CARD = "card"  # make the alert's card in the conversation show its current state
+    TEXT = "text"  # post a short text message (payload)
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    event_id: str
+    alert_id: str
+    tenant_id: str
+    conversation_id: str
+    operation: Operation
+    payload: str = ""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event_id: str
+    alert_id: str
+    tenant_id: str
+    conversation_id: str
+    operation: Operation
+    payload: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+
+
+def _delivery(row: Row) -> Delivery:
+    return Delivery(
+        id=row["id"], event_id=row["event_id"], alert_id=row["alert_id"],
+        tenant_id=row["tenant_id"], conversation_id=row["conversation_id"],
+        operation=Operation(row["operation"]), payload=row["payload"],
+        status=DeliveryStatus(row["status"]), attempts=int(row["attempts"]),
+        next_attempt_at=datetime.fromisoformat(row["next_attempt_at"]),
+        last_error=row["last_error"], created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+class Outbox:
+    def __init__(self, db: SqlBackend) -> None:
+        self._db = db
+
+    def enqueue_statements(self, items: Sequence[NewDelivery], now: datetime) -> list[Statement]:
+        """INSERTs that are no-ops for a delivery already there (idempotent re-publish).
+        Creation times increase by a microsecond per item to keep their order."""
+        statements: list[Statement] = []
+        for index, item in enumerate(items):
+            stamp = (now + timedelta(microseconds=index)).isoformat()
+            statements.append((
+                "INSERT INTO deliveries (id, event_id, alert_id, tenant_id, conversation_id, "
+                "operation, payload, status, attempts, next_attempt_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
+                "ON CONFLICT (event_id, tenant_id, conversation_id, operation) DO NOTHING",
+                (uuid.uuid4().hex, item.event_id, item.alert_id, item.tenant_id,
+                 item.conversation_id, item.operation.value, item.payload, now.isoformat(),
+                 stamp, stamp),
+            ))
+        return statements
+
+    async def enqueue(self, items: Sequence[NewDelivery], now: datetime,
+                      extra: Sequence[Statement] = ()) -> None:
+        await self._db.execute_atomically([*extra, *self.enqueue_statements(items, now)])
+
+    async def claim(self, owner: str, now: datetime, limit: int, lease: float,
+                    exclude: set[tuple[str, str]] = frozenset()) -> list[Delivery]:  # type: ignore[assignment]
+        """Lease the oldest due delivery of up to `limit` conversations."""
+        rows = await self._db.fetch_all(
+            """
+            SELECT d.* FROM deliveries d
+            WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+              AND (d.lease_until IS NULL OR d.lease_until < ?)
+              AND NOT EXISTS (
+                SELECT 1 FROM deliveries e
+                WHERE e.tenant_id = d.tenant_id AND e.conversation_id = d.conversation_id
+                  AND e.status = 'pending'
+                  AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.id < d.id)))
+            ORDER BY d.created_at, d.id
+            LIMIT ?
+            """,
+            (now.isoformat(), now.isoformat(), limit + len(exclude)),
+        )
+        chosen = [r for r in rows if (r["tenant_id"], r["conversation_id"]) not in exclude][:limit]
+        if not chosen:
+            return []
+        until = (now + timedelta(seconds=lease)).isoformat()
+        counts = await self._db.execute_atomically([
+            ("UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE id = ? "
+             "AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?)",
+             (until, owner, row["id"], now.isoformat()))
+            for row in chosen
+        ])
+        return [_delivery(row) for row, count in zip(chosen, counts, strict=True) if count]
+
+    async def complete(self, delivery_id: str, now: datetime,
+                       extra: Sequence[Statement] = ()) -> None:
+        await self._db.execute_atomically([
+            *extra,
+            ("UPDATE deliveries SET status = 'done', lease_until = NULL, updated_at = ?, "
+             "attempts = attempts + 1 WHERE id = ?", (now.isoformat(), delivery_id)),
+        ])
+
+    async def retry(self, delivery_id: str, at: datetime, error: str, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, "
+            "lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?",
+            (at.isoformat(), error[:500], now.isoformat(), delivery_id),
+        )
+
+    async def park(self, delivery_id: str, reason: str, now: datetime) -> None:
+        """Give up on one delivery: dead, with the reason, for people to look at."""
+        await self._db.execute(
+            "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, lease_until = NULL, "
+            "last_error = ?, updated_at = ? WHERE id = ?",
+            (reason[:500], now.isoformat(), delivery_id),
+        )
+
+    async def park_where(self, reason: str, now: datetime, tenant_id: str,
+                         conversation_id: str | None = None) -> int:
+        """Park every pending delivery of a conversation (or of a whole tenant)."""
+        sql = ("UPDATE deliveries SET status = 'dead', lease_until = NULL, last_error = ?, "
+               "updated_at = ? WHERE status = 'pending' AND tenant_id = ?")
+        params: list[str] = [reason[:500], now.isoformat(), tenant_id]
+        if conversation_id is not None:
+            sql += " AND conversation_id = ?"
+            params.append(conversation_id)
+        return await self._db.execute(sql, params)
+
+    async def release_leases(self) -> int:
+        """For the embedded single-process store: leases of a previous run are void."""
+        return await self._db.execute(
+            "UPDATE deliveries SET lease_until = NULL WHERE status = 'pending' "
+            "AND lease_until IS NOT NULL")
+
+    async def next_due(self) -> datetime | None:
+        row = await self._db.fetch_one(
+            "SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'")
+        return datetime.fromisoformat(row["due"]) if row and row["due"] else None
+
+    async def list(self, status: DeliveryStatus | None = None, limit: int = 100) -> list[Delivery]:
+        if status is None:
+            rows = await self._db.fetch_all(
+                "SELECT * FROM deliveries ORDER BY created_at, id LIMIT ?", (limit,))
+        else:
+            rows = await self._db.fetch_all(
+                "SELECT * FROM deliveries WHERE status = ? ORDER BY created_at, id LIMIT ?",
+                (status.value, limit))
+        return [_delivery(row) for row in rows]
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self._db.fetch_all(
+            "SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
+        return {row["status"]: int(row["n"]) for row in rows}
