@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import logging
 
+import asyncio
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
-from botbuilder.schema import ActivityTypes, ChannelAccount, MessageReaction
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ErrorResponseException,
+    MessageReaction,
+)
 from botbuilder.schema.teams import ChannelInfo, TeamInfo, TeamsChannelAccount
 
+from bots.sender import delivery_error
 from bots.references import (
     conversation_id_of,
     normalize_event_type,
@@ -30,6 +38,7 @@ from notifier.actions import Actor, AlertActions
 from notifier.cards import CARD_CONTENT_TYPE, alert_card
 from notifier.commands import HELP, Commands
 from notifier.events import series_key
+from notifier.ratelimit import DeliveryLimiter
 from storage.models import Member, Reaction, Scope, Status
 from storage.registry import ConversationRegistry
 
@@ -40,10 +49,29 @@ WELCOME_TEXT = (
     "something runs hot, so you don't have to ask. Type **help** to see what I can do."
 )
 HELP_TEXT = HELP
+LIMITER_KEY = "heatwatch.limiter"
 SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
 
 # Activities that prove the bot is present in the conversation right now: learn it if unknown.
 _PRESENCE_TYPES = {ActivityTypes.message, ActivityTypes.message_reaction, ActivityTypes.invoke}
+
+
+async def reply(turn_context: TurnContext, activity: Activity, attempts: int = 3) -> None:
+    """Send in the current turn inside Teams' limits (replies count against the same
+    per-conversation windows as alerts), waiting out a 429 or a 5xx a few times."""
+    limiter: DeliveryLimiter | None = turn_context.turn_state.get(LIMITER_KEY)
+    for attempt in range(attempts):
+        if limiter is not None:
+            await limiter.acquire(tenant_of(turn_context.activity),
+                                  conversation_id_of(turn_context.activity))
+        try:
+            await turn_context.send_activity(activity)
+            return
+        except ErrorResponseException as error:
+            failure = delivery_error(error)
+            if attempt + 1 == attempts or failure.status not in (429, 500, 502, 503, 504):
+                raise
+            await asyncio.sleep(min(5.0, failure.retry_after or 0.5 * 2 ** attempt))
 
 
 def _invoke_message(status: HTTPStatus, text: str) -> dict[str, Any]:
@@ -56,11 +84,13 @@ def _invoke_message(status: HTTPStatus, text: str) -> dict[str, Any]:
 
 class HeatWatchBot(TeamsActivityHandler):
     def __init__(self, registry: ConversationRegistry, actions: AlertActions | None = None,
-                 commands: Commands | None = None) -> None:
+                 commands: Commands | None = None,
+                 limiter: DeliveryLimiter | None = None) -> None:
         super().__init__()
         self._registry = registry
         self._actions = actions
         self._commands = commands
+        self._limiter = limiter
 
     @staticmethod
     def _actor(turn_context: TurnContext) -> Actor:
@@ -74,6 +104,8 @@ class HeatWatchBot(TeamsActivityHandler):
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         normalize_event_type(activity)
+        if self._limiter is not None:
+            turn_context.turn_state[LIMITER_KEY] = self._limiter
         try:
             await self._refresh_service_url(turn_context)
             if activity.type in _PRESENCE_TYPES:
@@ -113,7 +145,7 @@ class HeatWatchBot(TeamsActivityHandler):
 
     async def _say_sorry(self, turn_context: TurnContext) -> None:
         try:
-            await turn_context.send_activity(MessageFactory.text(SORRY_TEXT))
+            await reply(turn_context, MessageFactory.text(SORRY_TEXT))
         except Exception:  # the connector may be the thing that failed
             log.debug("Could not tell the user about the failure", exc_info=True)
 
@@ -145,7 +177,7 @@ class HeatWatchBot(TeamsActivityHandler):
         log.info("Registered %s conversation %s (tenant %s)", scope.value, conversation_id,
                  tenant or "-")
         if welcome and await self._registry.claim_welcome(tenant, conversation_id):
-            await turn_context.send_activity(MessageFactory.text(WELCOME_TEXT))
+            await reply(turn_context, MessageFactory.text(WELCOME_TEXT))
 
     async def on_installation_update(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -403,14 +435,14 @@ class HeatWatchBot(TeamsActivityHandler):
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         text = TurnContext.remove_recipient_mention(turn_context.activity) or ""
         if self._commands is None:
-            await turn_context.send_activity(MessageFactory.text(HELP_TEXT))
+            await reply(turn_context, MessageFactory.text(HELP_TEXT))
             return
-        reply = await self._commands.run(text.strip(), self._actor(turn_context))
-        if reply.card is not None:
-            await turn_context.send_activity(
-                MessageFactory.attachment(CardFactory.adaptive_card(reply.card)))
+        answer = await self._commands.run(text.strip(), self._actor(turn_context))
+        if answer.card is not None:
+            await reply(turn_context,
+                        MessageFactory.attachment(CardFactory.adaptive_card(answer.card)))
         else:
-            await turn_context.send_activity(MessageFactory.text(reply.text))
+            await reply(turn_context, MessageFactory.text(answer.text))
 
     # card buttons (Universal Actions) ----------------------------------------------------
 

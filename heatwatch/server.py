@@ -53,6 +53,7 @@ RULES = web.AppKey("rules", list[Rule])
 WAKE = web.AppKey("delivery_wake", asyncio.Event)
 ACTIONS = web.AppKey("actions", AlertActions)
 WORKER = web.AppKey("delivery_worker", DeliveryWorker)
+LIMITER = web.AppKey("limiter", DeliveryLimiter)
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -80,7 +81,10 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
     """Alert rules, validated before anything else starts (a bad file stops the start)."""
     settings = app[SETTINGS]
-    app[RULES] = load_rules(settings.rules_file) if settings.monitoring else []
+    if settings.monitoring or settings.rules_file.is_file():
+        app[RULES] = load_rules(settings.rules_file)
+    else:
+        app[RULES] = []
     app[WAKE] = asyncio.Event()
     yield
 
@@ -95,7 +99,10 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     actions = AlertActions(app[DATABASE], app[WAKE])
     app[ACTIONS] = actions
     commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES])
-    bot = HeatWatchBot(app[REGISTRY], actions, commands)
+    # One limiter for alerts and replies: both count against Teams' per-conversation limits.
+    limiter = DeliveryLimiter(settings.tenant_send_limit)
+    app[LIMITER] = limiter
+    bot = HeatWatchBot(app[REGISTRY], actions, commands, limiter)
     app[ADAPTER] = adapter
     app[BOT] = bot
     endpoint = MessagesEndpoint(adapter, authentication, bot, anonymous=settings.anonymous)
@@ -138,9 +145,9 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
             log.info("Resuming %d delivery(ies) that were in flight at the last stop", released)
     worker = DeliveryWorker(
         database, BotFrameworkSender(app[ADAPTER], settings.app_id),
-        DeliveryLimiter(settings.tenant_send_limit), wake=app[WAKE],
+        app[LIMITER], wake=app[WAKE],
         concurrency=settings.delivery_concurrency,
-        max_attempts=settings.delivery_max_attempts)
+        max_attempts=settings.delivery_max_attempts, backoff_base=settings.delivery_backoff)
     app[WORKER] = worker
     task = asyncio.create_task(worker.run(), name="delivery")
     yield

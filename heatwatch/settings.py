@@ -108,6 +108,7 @@ class Settings:
     tenant_send_limit: float = 50.0
     delivery_concurrency: int = 64
     delivery_max_attempts: int = 8
+    delivery_backoff: float = 1.0
 
     @property
     def anonymous(self) -> bool:
@@ -315,6 +316,7 @@ def load_settings(
     tenant_send_limit = env.float("TENANT_SEND_LIMIT_PER_SECOND", 50.0, 0.0, 10000.0)
     delivery_concurrency = env.int("DELIVERY_CONCURRENCY", 64, 1, 1000)
     delivery_max_attempts = env.int("DELIVERY_MAX_ATTEMPTS", 8, 1, 100)
+    delivery_backoff = env.float("DELIVERY_BACKOFF_SECONDS", 1.0, 0.01, 600.0)
 
     env.fail_if_any()
     return Settings(
@@ -336,6 +338,7 @@ def load_settings(
         tenant_send_limit=tenant_send_limit,
         delivery_concurrency=delivery_concurrency,
         delivery_max_attempts=delivery_max_attempts,
+        delivery_backoff=delivery_backoff,
     )
 
 

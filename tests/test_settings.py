@@ -102,7 +102,8 @@ def test_shipped_env_example_parses_and_documents_every_setting() -> None:
                  "INFLUX_QUERY_LANGUAGE", "INFLUX_DATABASE", "INFLUX_ORG", "INFLUX_BUCKET",
                  "INFLUX_TOKEN", "INFLUX_USERNAME", "INFLUX_PASSWORD", "INFLUX_TIMEOUT_SECONDS",
                  "MONITORING_ENABLED", "RULES_FILE", "POLL_INTERVAL_SECONDS",
-                 "SOURCE_DOWN_AFTER_SECONDS"):
+                 "SOURCE_DOWN_AFTER_SECONDS", "TENANT_SEND_LIMIT_PER_SECOND",
+                 "DELIVERY_CONCURRENCY", "DELIVERY_MAX_ATTEMPTS", "DELIVERY_BACKOFF_SECONDS"):
         assert f"{name}=" in text, name
     load_settings(environ={}, env_file=example)
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import threading
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +30,18 @@ class Received:
     activity_id: str | None
     body: Any
     authorization: str | None
+    status: int = 0
+    answered_id: str | None = None
+
+
+BODY = web.RequestKey("body", object)
+TEAMS_WINDOWS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
 
 
 @dataclass
 class Fault:
-    """Answer the next `times` matching calls with `status` (and a Connector error body)."""
+    """Answer the next `times` matching calls with `status` (and a Connector error body).
+    Status 0 drops the connection without an answer."""
 
     status: int
     code: str = ""
@@ -63,16 +73,20 @@ class Member:
 
 
 class ConnectorStandIn:
-    def __init__(self, expected_token: str | None = None, latency: float = 0.0) -> None:
+    def __init__(self, expected_token: str | None = None, latency: float = 0.0,
+                 rate_limit: bool = True) -> None:
         self.expected_token = expected_token
         self.latency = latency
+        self.rate_limit = rate_limit
+        self.violations = 0  # sends over Teams' per-conversation limits (answered 429)
+        self._sends: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1800))
         self.received: list[Received] = []
         self.faults: list[Fault] = []
         self.members: dict[str, Member] = {}
         self.teams: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        app = web.Application()
+        app = web.Application(middlewares=[self._record])
         app.router.add_post("/v3/conversations", self._create_conversation)
         app.router.add_post("/v3/conversations/{cid}/activities", self._send)
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._send)
@@ -99,13 +113,19 @@ class ConnectorStandIn:
     # what tests read ---------------------------------------------------------------------
 
     def sent(self, conversation_id: str | None = None) -> list[Received]:
-        """Messages posted (send or reply), optionally to one conversation."""
+        """Messages posted (send or reply) and accepted, optionally to one conversation."""
         with self._lock:
             return [
                 r for r in self.received
-                if r.method == "POST" and "/activities" in r.path
+                if r.method == "POST" and "/activities" in r.path and r.status == 201
                 and (conversation_id is None or r.conversation_id == conversation_id)
             ]
+
+    def updates(self, conversation_id: str | None = None) -> list[Received]:
+        """Accepted `update_activity` calls."""
+        with self._lock:
+            return [r for r in self.received if r.method == "PUT" and r.status == 200
+                    and (conversation_id is None or r.conversation_id == conversation_id)]
 
     def texts(self, conversation_id: str | None = None) -> list[str]:
         return [str(r.body.get("text", "")) for r in self.sent(conversation_id)]
@@ -116,16 +136,26 @@ class ConnectorStandIn:
 
     # handlers ----------------------------------------------------------------------------
 
-    async def _gate(self, request: web.Request) -> tuple[Any, web.Response | None]:
-        body: Any = None
-        if request.can_read_body:
-            body = await request.json()
-        cid = request.match_info.get("cid")
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        body: Any = await request.json() if request.can_read_body else None
+        request[BODY] = body
+        received = Received(request.method, request.path, request.match_info.get("cid"),
+                            request.match_info.get("aid"), body,
+                            request.headers.get("Authorization"))
+        response = await handler(request)
+        received.status = response.status
+        if isinstance(response, web.Response) and response.body and response.status in (200,
+                                                                                          201):
+            answer = json.loads(response.body)
+            received.answered_id = answer.get("id") if isinstance(answer, dict) else None
         with self._lock:
-            self.received.append(Received(
-                request.method, request.path, cid, request.match_info.get("aid"), body,
-                request.headers.get("Authorization"),
-            ))
+            self.received.append(received)
+        return response
+
+    async def _gate(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        body: Any = request[BODY]
+        cid = request.match_info.get("cid")
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.expected_token is not None and request.headers.get(
@@ -138,13 +168,34 @@ class ConnectorStandIn:
             for fault in self.faults:
                 if fault.times > 0 and fault.conversation_id in (None, cid):
                     fault.times -= 1
+                    if fault.status == 0:
+                        assert request.transport is not None
+                        request.transport.close()
+                        return body, web.Response(status=500)
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
                     return body, web.json_response(
                         {"error": {"code": fault.code or "ServiceError",
                                    "message": fault.message or "Injected failure."}},
                         status=fault.status, headers=headers,
                     )
+            if self.rate_limit and cid and "/activities" in request.path and self._over_limit(cid):
+                self.violations += 1
+                return body, web.json_response(
+                    {"error": {"code": "TooManyRequests",
+                               "message": "Too many requests for this conversation."}},
+                    status=429, headers={"Retry-After": "1"})
         return body, None
+
+    def _over_limit(self, cid: str) -> bool:
+        """Teams' documented per-conversation limits, judged at arrival; a refused send does
+        not count."""
+        now = time.monotonic()
+        log = self._sends[cid]
+        for count, width in TEAMS_WINDOWS:
+            if len(log) >= count and log[-count] > now - width:
+                return True
+        log.append(now)
+        return False
 
     def _next_id(self) -> str:
         return f"1{next(self._ids):012d}"

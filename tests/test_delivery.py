@@ -1,0 +1,410 @@
+"""Proactive delivery through the real app: alert events -> durable outbox -> the Bot Connector
+stand-in, with every error code the connector can answer, card updates in place, card actions,
+reactions and chat commands. Storage is a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from heatwatch.server import ALERT_SINK, DATABASE, create_app
+from heatwatch.settings import load_settings
+from notifier.events import AlertEvent, EventKind, Severity, make_alert_id
+from storage.models import Status
+from storage.outbox import DeliveryStatus, Outbox
+from storage.registry import ConversationRegistry
+from tests.process import ROOT
+from tests.standins.connector import ConnectorStandIn, Fault
+from tests.teams import CHANNEL, GROUP, PERSONAL, TENANT, TeamsChannel, load_activity
+
+SERIES = {"room": "r1", "sensor": "s1"}
+
+
+def alert_event(kind: EventKind, alert_id: str, severity: Severity | None = Severity.WARN,
+                value: float = 28.5, threshold: float | None = 27.0,
+                series: dict[str, str] | None = None) -> AlertEvent:
+    return AlertEvent(kind=kind, rule="server-room-temperature", alert_id=alert_id,
+                      at=datetime.now(UTC), series=dict(series or SERIES), severity=severity,
+                      value=value, threshold=threshold, unit="°C",
+                      since=datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
+
+
+def new_alert_id() -> str:
+    return make_alert_id("server-room-temperature", "r1/s1", datetime.now(UTC))
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def card_of(received: Any) -> dict[str, Any]:
+    [attachment] = received.body["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    return attachment["content"]
+
+
+def card_text(card: dict[str, Any]) -> str:
+    parts = []
+    for block in card["body"]:
+        parts.append(block.get("text", ""))
+        parts += [f"{f['title']}={f['value']}" for f in block.get("facts", [])]
+    return " | ".join(parts)
+
+
+@pytest.fixture
+def delivery_env(database_url: str) -> dict[str, str]:
+    return {"DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
+            "RULES_FILE": str(ROOT / "rules.toml"), "DELIVERY_BACKOFF_SECONDS": "0.05",
+            "DELIVERY_MAX_ATTEMPTS": "3"}
+
+
+@pytest.fixture
+async def client(aiohttp_client, delivery_env: dict[str, str]) -> TestClient:
+    return await aiohttp_client(create_app(load_settings(environ=delivery_env, env_file=None)))
+
+
+@pytest.fixture
+async def installed(teams: TeamsChannel, connector: ConnectorStandIn) -> TeamsChannel:
+    """The bot is in a personal chat, a team (alert channel selected) and a group chat."""
+    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
+        await teams.ok(name)
+    connector.clear()
+    return teams
+
+
+async def publish(client: TestClient, *events: AlertEvent) -> None:
+    await client.app[ALERT_SINK].publish(list(events))
+
+
+def outbox(client: TestClient) -> Outbox:
+    return Outbox(client.app[DATABASE])
+
+
+# fan-out and cards ---------------------------------------------------------------------------
+
+
+async def test_fired_alert_reaches_every_default_target_as_a_card(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
+
+    await eventually(lambda: len(connector.sent()) == 2)
+    assert {r.conversation_id for r in connector.sent()} == {PERSONAL, CHANNEL}  # not GROUP
+    card = card_of(connector.sent(PERSONAL)[0])
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.5"
+    assert [(a["type"], a["verb"], a["title"]) for a in card["actions"]] == [
+        ("Action.Execute", "ack", "Acknowledge"), ("Action.Execute", "snooze", "Snooze 1 h"),
+        ("Action.Execute", "snooze", "Snooze 24 h")]
+    text = card_text(card)
+    assert "Warning: server-room-temperature" in text
+    assert "Room=r1" in text and "Sensor=s1" in text
+    assert "Value=28.5 °C" in text and "Threshold=27 °C" in text
+    assert "Since=2026-11-21 10:00:00 UTC" in text
+    assert await outbox(client).counts() == {"done": 2}
+
+
+async def test_escalation_and_resolution_update_the_same_card_in_place(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, alert_id))
+    await eventually(lambda: len(connector.sent()) == 2)
+    posted = {r.conversation_id: r.answered_id for r in connector.sent()}
+
+    await publish(client, alert_event(EventKind.ESCALATED, alert_id, Severity.CRIT, 33.0, 32.0))
+    await eventually(lambda: len(connector.updates()) == 2)
+    for update in connector.updates():
+        assert update.activity_id == posted[update.conversation_id]
+        assert "CRITICAL: server-room-temperature" in card_text(card_of(update))
+        assert "Value=33 °C" in card_text(card_of(update))
+
+    await publish(client, alert_event(EventKind.RESOLVED, alert_id, None, 25.0, None))
+    await eventually(lambda: len(connector.updates()) == 4 and len(connector.sent()) == 4)
+    resolved_card = card_of(connector.updates(PERSONAL)[-1])
+    assert "Resolved: server-room-temperature" in card_text(resolved_card)
+    assert "actions" not in resolved_card  # nothing left to acknowledge
+    assert connector.texts(PERSONAL)[-1].startswith("Resolved: **server-room-temperature")
+    assert len([r for r in connector.sent(PERSONAL) if "attachments" in r.body]) == 1
+
+
+async def test_rule_targets_and_subscriptions_choose_the_audience(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    group_chat = load_activity("groupchat_bot_added", connector.url)
+    await installed.ok({**group_chat, "type": "message", "text": "subscribe", "id": "1"})
+    await installed.ok("message_personal", text="unsubscribe server-room-temperature")
+    connector.clear()
+
+    await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
+
+    await eventually(lambda: len(connector.sent()) == 2)
+    assert {r.conversation_id for r in connector.sent()} == {CHANNEL, GROUP}
+
+
+async def test_mute_silences_new_alerts_in_that_conversation(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    await installed.ok("message_personal", text="mute 2h")
+    assert connector.texts(PERSONAL)[-1].startswith("Muted here until")
+    connector.clear()
+
+    await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
+    await eventually(lambda: len(connector.sent()) == 1)
+    await asyncio.sleep(0.2)
+    assert {r.conversation_id for r in connector.sent()} == {CHANNEL}
+
+
+# acting on alerts ----------------------------------------------------------------------------
+
+
+async def test_acknowledge_button_answers_with_the_updated_card_and_updates_every_card(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, alert_id))
+    await eventually(lambda: len(connector.sent()) == 2)
+    card_id = connector.sent(PERSONAL)[0].answered_id
+
+    action = load_activity("card_action", connector.url, replyToId=card_id)
+    action["value"]["action"]["data"]["alertId"] = alert_id
+    response = await client.post("/api/messages", json=action)
+
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert set(body) == {"statusCode", "type", "value"}
+    assert body["statusCode"] == 200
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert "Acknowledged by Megan Bowen at" in card_text(body["value"])
+    assert [a["verb"] for a in body["value"]["actions"]][0] == "unack"
+
+    await eventually(lambda: len(connector.updates()) == 2)
+    assert all("Acknowledged by Megan Bowen" in card_text(card_of(u))
+               for u in connector.updates())
+
+    # Acknowledged: reminders stop.
+    await publish(client, alert_event(EventKind.REMINDER, alert_id))
+    await asyncio.sleep(0.3)
+    assert len(connector.sent()) == 2
+
+    # Escalation clears the acknowledgement; reminders come back.
+    await publish(client, alert_event(EventKind.ESCALATED, alert_id, Severity.CRIT, 33.0, 32.0))
+    await publish(client, alert_event(EventKind.REMINDER, alert_id, Severity.CRIT, 33.0, 32.0))
+    await eventually(lambda: len(connector.sent()) == 4)
+    assert connector.texts(PERSONAL)[-1].startswith("Still firing:")
+
+
+async def test_snooze_button_silences_the_series_in_that_conversation_only(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, alert_id))
+    await eventually(lambda: len(connector.sent()) == 2)
+
+    action = load_activity("card_action", connector.url)
+    action["value"]["action"].update(verb="snooze", data={"alertId": alert_id, "hours": 1})
+    response = await client.post("/api/messages", json=action)
+    body = await response.json()
+    assert "Snoozed here by Megan Bowen until" in card_text(body["value"])
+    await eventually(lambda: len(connector.updates(PERSONAL)) == 1)
+
+    await publish(client, alert_event(EventKind.REMINDER, alert_id))
+    await eventually(lambda: len(connector.sent(CHANNEL)) == 2)
+    await asyncio.sleep(0.2)
+    assert len(connector.sent(PERSONAL)) == 1
+
+
+@pytest.mark.parametrize("value,status,code", [
+    ({"action": {"type": "Action.Submit", "data": {}}}, 200, 400),
+    ({"action": {"type": "Action.Execute", "verb": "explode", "data": {"alertId": "x"}}},
+     200, 400),
+    ({"action": {"type": "Action.Execute", "verb": "ack", "data": {"alertId": "unknown"}}},
+     200, 200),
+])
+async def test_bad_card_actions_get_a_proper_invoke_answer(
+    client: TestClient, connector: ConnectorStandIn, value: dict, status: int, code: int
+) -> None:
+    action = load_activity("card_action", connector.url, value=value)
+    response = await client.post("/api/messages", json=action)
+    assert response.status == status
+    body = await response.json()
+    assert body["statusCode"] == code
+    assert body["type"] in ("application/vnd.microsoft.error",
+                            "application/vnd.microsoft.activity.message")
+
+
+async def test_like_on_an_alert_card_acknowledges_and_unlike_takes_it_back(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, alert_id))
+    await eventually(lambda: len(connector.sent()) == 2)
+    card_id = connector.sent(CHANNEL)[0].answered_id
+
+    await installed.ok("reactions_added_channel", replyToId=card_id)
+    await eventually(lambda: len(connector.updates()) == 2)
+    assert "Acknowledged by" in card_text(card_of(connector.updates(CHANNEL)[-1]))
+
+    await installed.ok("reactions_removed_channel", replyToId=card_id)
+    await eventually(lambda: len(connector.updates()) == 4)
+    assert "Acknowledged by" not in card_text(card_of(connector.updates(CHANNEL)[-1]))
+
+
+# chat commands -------------------------------------------------------------------------------
+
+
+async def test_commands(client: TestClient, installed: TeamsChannel,
+                        connector: ConnectorStandIn) -> None:
+    alert_id = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, alert_id))
+    await eventually(lambda: len(connector.sent()) == 2)
+
+    async def say(text: str) -> Any:
+        before = len(connector.sent(PERSONAL))
+        await installed.ok("message_personal", text=text)
+        return connector.sent(PERSONAL)[before].body
+
+    assert "Firing now" in (await say("alerts"))["text"]
+    assert alert_id[:8] in (await say("alerts"))["text"]
+    assert (await say(f"ack {alert_id[:8]}"))["text"].startswith(f"Acknowledged `{alert_id[:8]}`")
+    assert "acknowledged by Megan Bowen" in (await say("alerts"))["text"]
+    assert "There is no rule `nope`" in (await say("subscribe nope"))["text"]
+    assert (await say("subscribe"))["text"] == "Subscribed this conversation to all alerts."
+    assert "For how long?" in (await say("mute soon"))["text"]
+    assert (await say("unmute"))["text"].startswith("Alerts are back on here")
+    assert "No readings yet" in (await say("status"))["text"]
+    assert "**status**" in (await say("what is this"))["text"]  # unknown text gets help
+
+
+async def test_channel_command_works_when_mentioned(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    await installed.ok("message_channel", text="<at>HeatWatch</at> unsubscribe")
+    thread = CHANNEL + ";messageid=1481567603816"
+    assert connector.texts(thread) == [
+        "This conversation no longer gets any alerts. **subscribe** brings them back."]
+
+
+# what the connector answers ------------------------------------------------------------------
+
+
+async def test_429_waits_at_least_retry_after(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    connector.faults.append(Fault(429, "TooManyRequests", retry_after="1",
+                                  conversation_id=PERSONAL))
+    started = time.monotonic()
+    await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
+
+    await eventually(lambda: connector.sent(PERSONAL))
+    assert time.monotonic() - started >= 1.0
+    attempts = [r for r in connector.received if r.conversation_id == PERSONAL]
+    assert [r.status for r in attempts] == [429, 201]
+
+
+@pytest.mark.parametrize("status", [412, 500, 502, 503, 504, 0])
+async def test_transient_failures_are_retried(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn, status: int
+) -> None:
+    connector.faults.append(Fault(status, "ServiceError", conversation_id=PERSONAL))
+    await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
+
+    deadline = time.monotonic() + 10
+    while await outbox(client).counts() != {"done": 2}:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert connector.sent(PERSONAL) and connector.sent(CHANNEL)
+
+
+async def test_persistent_failure_parks_the_delivery_as_dead_and_others_go_on(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    connector.faults.append(Fault(503, "ServiceUnavailable", "Try later",
+                                  conversation_id=PERSONAL, times=100))
+    await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
+
+    await eventually(lambda: connector.sent(CHANNEL))
+    deadline = time.monotonic() + 10
+    while not (dead := await outbox(client).list(DeliveryStatus.DEAD)):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    [parked] = dead
+    assert parked.conversation_id == PERSONAL
+    assert "gave up after 3 attempts: HTTP 503 ServiceUnavailable: Try later" in str(
+        parked.last_error)
+    assert "gave up after 3 attempts" in caplog.text
+
+
+@pytest.mark.parametrize("status,code,expected", [
+    (403, "BotNotInConversationRoster", Status.UNINSTALLED),
+    (403, "ForbiddenOperationException", Status.UNINSTALLED),
+    (403, "ConversationBlockedByUser", Status.BLOCKED),
+    (404, "ConversationNotFound", Status.REMOVED),
+])
+async def test_permanent_answers_mark_the_conversation_and_spare_the_others(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn,
+    status: int, code: str, expected: Status
+) -> None:
+    connector.faults.append(Fault(status, code, conversation_id=PERSONAL, times=100))
+    alert_id = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, alert_id))
+
+    await eventually(lambda: connector.sent(CHANNEL))
+    registry = ConversationRegistry(client.app[DATABASE])
+    deadline = time.monotonic() + 10
+    while (stored := await registry.get_conversation(TENANT, PERSONAL)).status is not expected:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    # Exactly one attempt: these are never retried, and later alerts skip the conversation.
+    assert len([r for r in connector.received if r.conversation_id == PERSONAL]) == 1
+    await publish(client, alert_event(EventKind.REMINDER, alert_id))
+    await eventually(lambda: len(connector.sent(CHANNEL)) == 2)
+    assert len([r for r in connector.received if r.conversation_id == PERSONAL]) == 1
+    assert stored.status is expected
+
+
+async def test_bot_disabled_by_admin_stops_the_tenant_and_logs_once(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    connector.faults.append(Fault(403, "BotDisabledByAdmin", times=100))
+    with caplog.at_level(logging.ERROR):
+        await publish(client, alert_event(EventKind.FIRED, new_alert_id()),
+                      alert_event(EventKind.FIRED, new_alert_id(), series={"room": "r2"}))
+        deadline = time.monotonic() + 10
+        while (await outbox(client).counts()).get("pending"):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    assert (await outbox(client).counts()) == {"dead": 4}
+    assert len(connector.received) <= 2  # the first answers stopped the rest of the tenant
+    assert caplog.text.count("disabled the bot in tenant") == 1
+
+
+async def test_per_conversation_limits_are_kept(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    events = [alert_event(EventKind.FIRED, new_alert_id(), series={"room": "r1",
+                                                                   "sensor": f"s{i}"})
+              for i in range(12)]
+    await publish(client, *events)
+
+    await eventually(lambda: len(connector.sent(PERSONAL)) == 12, timeout=15)
+    assert connector.violations == 0
+    times = [r for r in connector.received if r.conversation_id == PERSONAL]
+    assert len(times) == 12  # none needed a retry
