@@ -12,13 +12,20 @@ import logging
 from types import SimpleNamespace
 
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity
+from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
     AppCredentials,
+    AuthenticateRequestResult,
     BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
     JwtTokenExtractor,
     MicrosoftAppCredentials,
     ServiceClientCredentialsFactory,
+    UserTokenClient,
 )
+from botframework.connector.skills import BotFrameworkClient
 from msrest.authentication import Authentication
 
 from heatwatch.settings import Settings
@@ -27,15 +34,17 @@ from heatwatch.tokens import TokenSource
 log = logging.getLogger(__name__)
 
 
-class _FixedTokenCredentials(AppCredentials):
-    """msrest signs each request synchronously; the token was fetched (async) just before."""
+class _LiveTokenCredentials(AppCredentials):
+    """msrest signs each request synchronously; it gets the token source's current token,
+    which the connector factory refreshed (async) just before handing out the client."""
 
-    def __init__(self, app_id: str, token: str, scope: str) -> None:
+    def __init__(self, app_id: str, tokens: TokenSource, scope: str) -> None:
         super().__init__(app_id=app_id, oauth_scope=scope)
-        self._token = token
+        self._tokens = tokens
+        self._scope = scope
 
     def get_access_token(self, force_refresh: bool = False) -> str:
-        return self._token
+        return self._tokens.current(self._scope)
 
 
 class TokenSourceCredentialFactory(ServiceClientCredentialsFactory):
@@ -58,13 +67,91 @@ class TokenSourceCredentialFactory(ServiceClientCredentialsFactory):
             return MicrosoftAppCredentials.empty()
         if app_id != self._app_id:
             raise PermissionError("the activity is for another bot")
-        token = await self._tokens.token(oauth_scope)
-        return _FixedTokenCredentials(self._app_id, token, oauth_scope)
+        await self._tokens.token(oauth_scope)
+        return _LiveTokenCredentials(self._app_id, self._tokens, oauth_scope)
+
+
+class CachingConnectorFactory(ConnectorFactory):
+    """One ConnectorClient per (serviceUrl, scope), reused for every send.
+
+    botbuilder builds a new client per turn, and msrest spends about 5 ms of CPU building each
+    one's retry configuration; at hundreds of proactive sends a second that is the bottleneck.
+    The token is refreshed here (async) before the client is handed out.
+    """
+
+    def __init__(self, app_id: str, scope: str, credentials: TokenSourceCredentialFactory,
+                 tokens: TokenSource | None) -> None:
+        self._app_id = app_id
+        self._scope = scope
+        self._credentials = credentials
+        self._tokens = tokens
+        self._clients: dict[tuple[str, str], ConnectorClient] = {}
+
+    async def create(self, service_url: str, audience: str = None) -> ConnectorClient:  # type: ignore[assignment]
+        scope = audience or self._scope
+        if self._tokens is not None:
+            await self._tokens.token(scope)
+        key = (service_url, scope)
+        client = self._clients.get(key)
+        if client is None:
+            credentials = await self._credentials.create_credentials(self._app_id, scope, "",
+                                                                     True)
+            client = ConnectorClient(credentials, base_url=service_url)
+            client.config.add_user_agent("HeatWatch")
+            if len(self._clients) >= 256:  # serviceUrls are few; never grow without bound
+                self._clients.pop(next(iter(self._clients)))
+            self._clients[key] = client
+        return client
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:  # msrest closes a client's HTTP session on __aexit__
+            await client.__aexit__(None, None, None)
+
+
+class HeatWatchAuthentication(BotFrameworkAuthentication):
+    """botbuilder's configuration-driven authentication, with a shared connector factory and
+    user-token client (HeatWatch has no user sign-in, so one per app is enough)."""
+
+    def __init__(self, inner: BotFrameworkAuthentication, connectors: CachingConnectorFactory,
+                 scope: str) -> None:
+        self._inner = inner
+        self.connectors = connectors
+        self._scope = scope
+        self._user_tokens: dict[str, UserTokenClient] = {}
+
+    async def authenticate_request(self, activity: Activity,
+                                   auth_header: str) -> AuthenticateRequestResult:
+        result = await self._inner.authenticate_request(activity, auth_header)
+        result.connector_factory = self.connectors
+        return result
+
+    async def authenticate_streaming_request(self, auth_header: str,
+                                             channel_id_header: str) -> AuthenticateRequestResult:
+        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return self.connectors
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        key = claims_identity.get_claim_value("aud") or ""
+        if key not in self._user_tokens:
+            self._user_tokens[key] = await self._inner.create_user_token_client(claims_identity)
+        return self._user_tokens[key]
+
+    def create_bot_framework_client(self) -> BotFrameworkClient:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return self._scope
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        return await self._inner.authenticate_channel_request(auth_header)
 
 
 def build_authentication(
     settings: Settings, tokens: TokenSource | None
-) -> BotFrameworkAuthentication:
+) -> HeatWatchAuthentication:
     cloud = settings.cloud
     tenant = settings.tenant_id or "botframework.com"
     configuration = SimpleNamespace(
@@ -78,10 +165,12 @@ def build_authentication(
         TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=cloud.emulator_openid_metadata_url,
         VALIDATE_AUTHORITY=True,
     )
-    return ConfigurationBotFrameworkAuthentication(
-        configuration,
-        credentials_factory=TokenSourceCredentialFactory(settings.app_id, tokens),
-    )
+    credentials = TokenSourceCredentialFactory(settings.app_id, tokens)
+    inner = ConfigurationBotFrameworkAuthentication(configuration,
+                                                    credentials_factory=credentials)
+    connectors = CachingConnectorFactory(settings.app_id, cloud.connector_scope, credentials,
+                                         tokens)
+    return HeatWatchAuthentication(inner, connectors, cloud.connector_scope)
 
 
 async def refresh_signing_keys(settings: Settings) -> None:

@@ -9,7 +9,6 @@ in-flight sends finish, jobs are cancelled and awaited, then clients, then stora
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,6 +54,16 @@ ACTIONS = web.AppKey("actions", AlertActions)
 WORKER = web.AppKey("delivery_worker", DeliveryWorker)
 LIMITER = web.AppKey("limiter", DeliveryLimiter)
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
+
+
+async def stop_task(task: asyncio.Task[None], grace: float = 5.0) -> None:
+    """Cancel a background job and wait for it, but never hang shutdown on it."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        log.error("Background job %s did not stop within %gs; leaving it", task.get_name(), grace)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("Background job %s had failed: %r", task.get_name(), task.exception())
 
 
 def make_token_source(settings: Settings) -> TokenSource | None:
@@ -108,6 +117,7 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     endpoint = MessagesEndpoint(adapter, authentication, bot, anonymous=settings.anonymous)
     app[ENDPOINT] = endpoint
     yield
+    await authentication.connectors.close()
     if tokens is not None:
         await tokens.close()
 
@@ -126,9 +136,7 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(refresh_forever(), name="signing-keys")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -152,9 +160,7 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(worker.run(), name="delivery")
     yield
     await worker.drain(settings.shutdown_timeout)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -175,9 +181,7 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
              settings.poll_interval)
     task = asyncio.create_task(monitor.run(), name="monitor")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
     await source.close()
 
 

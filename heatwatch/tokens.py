@@ -32,6 +32,10 @@ class TokenSource(Protocol):
         """A bearer token for `scope` (a resource like https://api.botframework.com)."""
         ...
 
+    def current(self, scope: str) -> str:
+        """The last token fetched for `scope` ("" if none yet), without I/O."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -78,6 +82,10 @@ class ClientSecretTokenSource:
             self._cache[scope] = fresh
             return fresh.value
 
+    def current(self, scope: str) -> str:
+        cached = self._cache.get(default_scope(scope))
+        return cached.value if cached else ""
+
     async def _request(self, scope: str) -> _Cached:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -122,10 +130,15 @@ class ManagedIdentityTokenSource:
         from azure.identity.aio import ManagedIdentityCredential
 
         self._credential = ManagedIdentityCredential(client_id=client_id)
+        self._last: dict[str, str] = {}
+
+    def current(self, scope: str) -> str:
+        return self._last.get(default_scope(scope), "")
 
     async def token(self, scope: str) -> str:
         try:
             access = await self._credential.get_token(default_scope(scope))
+            self._last[default_scope(scope)] = access.token
         except Exception as error:  # azure-identity raises several unrelated types
             raise TokenError(
                 f"the managed identity could not get a token for {scope}: "

@@ -131,8 +131,11 @@ class DeliveryWorker:
             due = await self._outbox.next_due()
             if due is not None:
                 timeout = min(1.0, (due - self._clock()).total_seconds())
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that races with the event being set, and the worker would never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=max(timeout, 0.01))
+            async with asyncio.timeout(max(timeout, 0.01)):
+                await self.wake.wait()
 
     async def drain(self, timeout: float) -> None:
         """Shutdown: claim nothing more, let in-flight sends finish (their leases expire if
@@ -207,7 +210,8 @@ class DeliveryWorker:
 
     async def _timed(self, call: Awaitable) -> object:
         try:
-            return await asyncio.wait_for(call, timeout=self._send_timeout)
+            async with asyncio.timeout(self._send_timeout):
+                return await call
         except TimeoutError:
             raise DeliveryError(0, "Timeout", f"no answer in {self._send_timeout:g}s") from None
 

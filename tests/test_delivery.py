@@ -87,6 +87,14 @@ async def installed(teams: TeamsChannel, connector: ConnectorStandIn) -> TeamsCh
     return teams
 
 
+async def settled(client: TestClient, counts: dict[str, int], timeout: float = 10.0) -> None:
+    """Wait until the outbox holds exactly these counts per status."""
+    deadline = time.monotonic() + timeout
+    while (current := await outbox(client).counts()) != counts:
+        assert time.monotonic() < deadline, current
+        await asyncio.sleep(0.02)
+
+
 async def publish(client: TestClient, *events: AlertEvent) -> None:
     await client.app[ALERT_SINK].publish(list(events))
 
@@ -115,7 +123,7 @@ async def test_fired_alert_reaches_every_default_target_as_a_card(
     assert "Room=r1" in text and "Sensor=s1" in text
     assert "Value=28.5 °C" in text and "Threshold=27 °C" in text
     assert "Since=2026-11-21 10:00:00 UTC" in text
-    assert await outbox(client).counts() == {"done": 2}
+    await settled(client, {"done": 2})
 
 
 async def test_escalation_and_resolution_update_the_same_card_in_place(
@@ -324,10 +332,7 @@ async def test_transient_failures_are_retried(
     connector.faults.append(Fault(status, "ServiceError", conversation_id=PERSONAL))
     await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
 
-    deadline = time.monotonic() + 10
-    while await outbox(client).counts() != {"done": 2}:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await settled(client, {"done": 2})
     assert connector.sent(PERSONAL) and connector.sent(CHANNEL)
 
 
@@ -408,3 +413,22 @@ async def test_per_conversation_limits_are_kept(
     assert connector.violations == 0
     times = [r for r in connector.received if r.conversation_id == PERSONAL]
     assert len(times) == 12  # none needed a retry
+
+
+async def test_dead_deliveries_are_listed_by_the_cli(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn,
+    delivery_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    connector.faults.append(Fault(400, "BadArgument", "Unknown activity type",
+                                  conversation_id=PERSONAL))
+    await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
+    await settled(client, {"dead": 1, "done": 1})
+
+    from notifier.deliveries import report
+
+    for key, value in delivery_env.items():
+        monkeypatch.setenv(key, value)
+    text = await report(DeliveryStatus.DEAD, 10)
+    assert "deliveries: dead 1, done 1" in text
+    assert f"-> {PERSONAL} (attempts 1): HTTP 400 BadArgument: Unknown activity type" in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import threading
 import time
 from collections import defaultdict, deque
@@ -74,11 +75,14 @@ class Member:
 
 class ConnectorStandIn:
     def __init__(self, expected_token: str | None = None, latency: float = 0.0,
-                 rate_limit: bool = True) -> None:
+                 rate_limit: bool = True, throttle_share: float = 0.0) -> None:
+        self.throttle_share = throttle_share  # share of sends answered 429 at random
+        self.throttled = 0
         self.expected_token = expected_token
         self.latency = latency
         self.rate_limit = rate_limit
         self.violations = 0  # sends over Teams' per-conversation limits (answered 429)
+        self.arrivals = 0  # requests that reached the stand-in, answered or not yet
         self._sends: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1800))
         self.received: list[Received] = []
         self.faults: list[Fault] = []
@@ -127,6 +131,10 @@ class ConnectorStandIn:
             return [r for r in self.received if r.method == "PUT" and r.status == 200
                     and (conversation_id is None or r.conversation_id == conversation_id)]
 
+    def cards(self, conversation_id: str | None = None) -> list[Received]:
+        """Accepted posts that carry an Adaptive Card."""
+        return [r for r in self.sent(conversation_id) if r.body.get("attachments")]
+
     def texts(self, conversation_id: str | None = None) -> list[str]:
         return [str(r.body.get("text", "")) for r in self.sent(conversation_id)]
 
@@ -143,6 +151,8 @@ class ConnectorStandIn:
         received = Received(request.method, request.path, request.match_info.get("cid"),
                             request.match_info.get("aid"), body,
                             request.headers.get("Authorization"))
+        with self._lock:
+            self.arrivals += 1
         response = await handler(request)
         received.status = response.status
         if isinstance(response, web.Response) and response.body and response.status in (200,
@@ -178,6 +188,11 @@ class ConnectorStandIn:
                                    "message": fault.message or "Injected failure."}},
                         status=fault.status, headers=headers,
                     )
+            if self.throttle_share and random.random() < self.throttle_share:
+                self.throttled += 1
+                return body, web.json_response(
+                    {"error": {"code": "TooManyRequests", "message": "Throttled."}},
+                    status=429, headers={"Retry-After": "1"})
             if self.rate_limit and cid and "/activities" in request.path and self._over_limit(cid):
                 self.violations += 1
                 return body, web.json_response(
