@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import tempfile
 import time
 import tracemalloc
@@ -49,8 +50,19 @@ def reference(service_url: str, index: int) -> dict:
             "channelId": "msteams", "serviceUrl": service_url}
 
 
+ADAPTERS: list = []
+
+
 def adapter() -> CloudAdapter:
-    return CloudAdapter(build_authentication(Settings(), None))  # anonymous: no tokens
+    authentication = build_authentication(Settings(), None)  # anonymous: no tokens
+    ADAPTERS.append(authentication)
+    return CloudAdapter(authentication)
+
+
+async def close_adapters() -> None:
+    for authentication in ADAPTERS:
+        await authentication.connectors.close()
+    ADAPTERS.clear()
 
 
 async def baseline(connector: ConnectorStandIn, count: int) -> float:
@@ -64,7 +76,9 @@ async def baseline(connector: ConnectorStandIn, count: int) -> float:
             await turn_context.send_activity(MessageFactory.text("Server room is hot"))
 
         await cloud.continue_conversation(ref, send, "")
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    await close_adapters()
+    return elapsed
 
 
 async def heatwatch(connector: ConnectorStandIn, count: int, work: Path, tenant_cap: float,
@@ -95,6 +109,7 @@ async def heatwatch(connector: ConnectorStandIn, count: int, work: Path, tenant_
     await asyncio.gather(task, return_exceptions=True)
     dead = (await outbox.counts()).get("dead", 0)
     await database.close()
+    await close_adapters()
     return elapsed, dead
 
 
@@ -108,6 +123,7 @@ async def main() -> None:
     parser.add_argument("--conversations", type=int, default=500)
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # retries of injected 429s are expected here
     count = args.conversations
     floor = count / 50.0
     with tempfile.TemporaryDirectory() as tmp:

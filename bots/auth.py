@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
+from botframework.connector import AsyncBfPipeline, BotFrameworkConnectorConfiguration
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
     AppCredentials,
@@ -21,30 +22,33 @@ from botframework.connector.auth import (
     ClaimsIdentity,
     ConnectorFactory,
     JwtTokenExtractor,
-    MicrosoftAppCredentials,
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
 from botframework.connector.skills import BotFrameworkClient
 from msrest.authentication import Authentication
 
+from bots.transport import AiohttpSender, BearerPolicy, SharedSession
 from heatwatch.settings import Settings
 from heatwatch.tokens import TokenSource
 
 log = logging.getLogger(__name__)
 
 
-class _LiveTokenCredentials(AppCredentials):
-    """msrest signs each request synchronously; it gets the token source's current token,
-    which the connector factory refreshed (async) just before handing out the client."""
+class _LiveTokenCredentials(AppCredentials, BearerPolicy):
+    """Signs each connector request with the token source's current token, which the
+    connector factory refreshed (async) just before handing out the client."""
 
-    def __init__(self, app_id: str, tokens: TokenSource, scope: str) -> None:
+    def __init__(self, app_id: str, tokens: TokenSource | None, scope: str) -> None:
         super().__init__(app_id=app_id, oauth_scope=scope)
         self._tokens = tokens
         self._scope = scope
 
     def get_access_token(self, force_refresh: bool = False) -> str:
-        return self._tokens.current(self._scope)
+        return self._tokens.current(self._scope) if self._tokens is not None else ""
+
+    def token(self) -> str:
+        return self.get_access_token()
 
 
 class TokenSourceCredentialFactory(ServiceClientCredentialsFactory):
@@ -64,7 +68,7 @@ class TokenSourceCredentialFactory(ServiceClientCredentialsFactory):
         self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
     ) -> Authentication:
         if not self._app_id or self._tokens is None:
-            return MicrosoftAppCredentials.empty()
+            return _LiveTokenCredentials("", None, oauth_scope)  # anonymous: no header
         if app_id != self._app_id:
             raise PermissionError("the activity is for another bot")
         await self._tokens.token(oauth_scope)
@@ -72,7 +76,8 @@ class TokenSourceCredentialFactory(ServiceClientCredentialsFactory):
 
 
 class CachingConnectorFactory(ConnectorFactory):
-    """One ConnectorClient per (serviceUrl, scope), reused for every send.
+    """One ConnectorClient per (serviceUrl, scope), reused for every send, all on one aiohttp
+    session (bots/transport.py).
 
     botbuilder builds a new client per turn, and msrest spends about 5 ms of CPU building each
     one's retry configuration; at hundreds of proactive sends a second that is the bottleneck.
@@ -86,6 +91,7 @@ class CachingConnectorFactory(ConnectorFactory):
         self._credentials = credentials
         self._tokens = tokens
         self._clients: dict[tuple[str, str], ConnectorClient] = {}
+        self._session = SharedSession()
 
     async def create(self, service_url: str, audience: str = None) -> ConnectorClient:  # type: ignore[assignment]
         scope = audience or self._scope
@@ -96,7 +102,10 @@ class CachingConnectorFactory(ConnectorFactory):
         if client is None:
             credentials = await self._credentials.create_credentials(self._app_id, scope, "",
                                                                      True)
-            client = ConnectorClient(credentials, base_url=service_url)
+            configuration = BotFrameworkConnectorConfiguration(
+                credentials, service_url, pipeline_type=AsyncBfPipeline,
+                sender=AiohttpSender(self._session))
+            client = ConnectorClient(None, custom_configuration=configuration)
             client.config.add_user_agent("HeatWatch")
             if len(self._clients) >= 256:  # serviceUrls are few; never grow without bound
                 self._clients.pop(next(iter(self._clients)))
@@ -104,9 +113,8 @@ class CachingConnectorFactory(ConnectorFactory):
         return client
 
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:  # msrest closes a client's HTTP session on __aexit__
-            await client.__aexit__(None, None, None)
+        self._clients = {}
+        await self._session.close()
 
 
 class HeatWatchAuthentication(BotFrameworkAuthentication):
