@@ -432,3 +432,30 @@ async def test_dead_deliveries_are_listed_by_the_cli(
     text = await report(DeliveryStatus.DEAD, 10)
     assert "deliveries: dead 1, done 1" in text
     assert f"-> {PERSONAL} (attempts 1): HTTP 400 BadArgument: Unknown activity type" in text
+
+
+async def test_status_shows_every_series_latest_reading_and_state(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    from notifier.engine import Phase, SeriesState
+    from notifier.events import series_key
+    from storage.alert_state import AlertStateStore
+
+    seen = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    hot = SeriesState(rule="server-room-temperature", key=series_key(SERIES), tags=SERIES,
+                      phase=Phase.FIRING, severity=Severity.CRIT, last_value=33.5,
+                      last_seen=seen)
+    cool_tags = {"room": "r2", "sensor": "s7"}
+    cool = SeriesState(rule="server-room-temperature", key=series_key(cool_tags),
+                       tags=cool_tags, last_value=21.0, last_seen=seen)
+    await AlertStateStore(client.app[DATABASE]).save(
+        (s.rule, s.key, s.to_json()) for s in (hot, cool))
+
+    await installed.ok("message_personal", text="status")
+
+    [answer] = connector.sent(PERSONAL)
+    card = card_of(answer)
+    assert card["version"] == "1.5"
+    text = card_text(card)
+    assert "server-room-temperature · r1, s1=33.5 °C · firing (crit) · 2026-11-21 10:00:00 UTC" in text
+    assert "server-room-temperature · r2, s7=21 °C · ok · 2026-11-21 10:00:00 UTC" in text
