@@ -459,3 +459,25 @@ async def test_status_shows_every_series_latest_reading_and_state(
     text = card_text(card)
     assert "server-room-temperature · r1, s1=33.5 °C · firing (crit) · 2026-11-21 10:00:00 UTC" in text
     assert "server-room-temperature · r2, s7=21 °C · ok · 2026-11-21 10:00:00 UTC" in text
+
+
+async def test_data_source_down_and_back_reach_people_as_one_card(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = new_alert_id()
+    down = AlertEvent(kind=EventKind.SOURCE_DOWN, rule="", alert_id=alert_id,
+                      at=datetime.now(UTC), since=datetime(2026, 11, 21, 10, 0, tzinfo=UTC),
+                      detail="InfluxDB http://127.0.0.1:8086 database 'heatwatch' (InfluxQL): "
+                             "cannot reach it")
+    await publish(client, down)
+    await eventually(lambda: len(connector.cards()) == 2)
+    card = card_of(connector.cards(PERSONAL)[0])
+    assert "Temperature data source is down" in card_text(card)
+    assert "cannot reach it" in card_text(card)
+    assert [a["verb"] for a in card["actions"]] == ["ack"]  # no series to snooze
+
+    up = AlertEvent(kind=EventKind.SOURCE_UP, rule="", alert_id=alert_id, at=datetime.now(UTC))
+    await publish(client, up)
+    await eventually(lambda: len(connector.updates()) == 2)
+    assert "Temperature data source is back" in card_text(card_of(connector.updates(PERSONAL)[0]))
+    assert connector.texts(PERSONAL)[-1] == "The temperature data source is back."

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standins.threaded import ThreadedServer
+from tests.standins.threaded import StandIn
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Member:
         }
 
 
-class ConnectorStandIn:
+class ConnectorStandIn(StandIn):
     def __init__(self, expected_token: str | None = None, latency: float = 0.0,
                  rate_limit: bool = True, throttle_share: float = 0.0) -> None:
         self.throttle_share = throttle_share  # share of sends answered 429 at random
@@ -99,20 +99,11 @@ class ConnectorStandIn:
         app.router.add_get("/v3/conversations/{cid}/members", self._members)
         app.router.add_get("/v3/conversations/{cid}/members/{mid}", self._member)
         app.router.add_get("/v3/teams/{tid}", self._team)
-        self._server = ThreadedServer(app)
-
-    # lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> ConnectorStandIn:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
+        super().__init__(app)
 
     @property
     def url(self) -> str:
-        return self._server.url + "/"
+        return self.base_url + "/"
 
     # what tests read ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.standins.threaded import ThreadedServer
+from tests.standins.threaded import StandIn
 
 CHANNEL_ISSUER = "https://api.botframework.com"
 
@@ -40,7 +40,7 @@ class SigningKey:
                 "e": _b64(numbers.e), "endorsements": endorsements}
 
 
-class OpenIdStandIn:
+class OpenIdStandIn(StandIn):
     """Serves `/v1/.well-known/openidconfiguration` and its `jwks_uri`, like
     login.botframework.com does, and mints channel tokens."""
 
@@ -51,24 +51,17 @@ class OpenIdStandIn:
         app = web.Application()
         app.router.add_get("/v1/.well-known/openidconfiguration", self._metadata)
         app.router.add_get("/v1/.well-known/keys", self._keys)
-        self._server = ThreadedServer(app)
-
-    def start(self) -> OpenIdStandIn:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
+        super().__init__(app)
 
     @property
     def metadata_url(self) -> str:
-        return self._server.url + "/v1/.well-known/openidconfiguration"
+        return self.base_url + "/v1/.well-known/openidconfiguration"
 
     async def _metadata(self, request: web.Request) -> web.Response:
         return web.json_response({
             "issuer": CHANNEL_ISSUER,
             "authorization_endpoint": "https://invalid.botframework.com",
-            "jwks_uri": self._server.url + "/v1/.well-known/keys",
+            "jwks_uri": self.base_url + "/v1/.well-known/keys",
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         })
@@ -95,7 +88,7 @@ class OpenIdStandIn:
                           headers={"kid": signer.kid})
 
 
-class EntraStandIn:
+class EntraStandIn(StandIn):
     """`POST /{tenant}/oauth2/v2.0/token` with grant_type=client_credentials, answering like
     Entra: 200 with token_type/expires_in/access_token, or 401 invalid_client (AADSTS7000215)."""
 
@@ -108,18 +101,11 @@ class EntraStandIn:
         self._lock = threading.Lock()
         app = web.Application()
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
-        self._server = ThreadedServer(app)
-
-    def start(self) -> EntraStandIn:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
+        super().__init__(app)
 
     @property
     def authority(self) -> str:
-        return self._server.url
+        return self.base_url
 
     async def _token(self, request: web.Request) -> web.Response:
         form = {k: str(v) for k, v in (await request.post()).items()}

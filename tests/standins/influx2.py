@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standins.threaded import ThreadedServer
+from tests.standins.threaded import StandIn
 
 
 @dataclass
@@ -24,7 +24,7 @@ class FluxRow:
 
 
 @dataclass
-class Influx2StandIn:
+class Influx2StandIn(StandIn):
     token: str
     org: str
     buckets: set[str]
@@ -34,18 +34,11 @@ class Influx2StandIn:
     def __post_init__(self) -> None:
         app = web.Application()
         app.router.add_post("/api/v2/query", self._query)
-        self._server = ThreadedServer(app)
-
-    def start(self) -> Influx2StandIn:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
+        StandIn.__init__(self, app)
 
     @property
     def url(self) -> str:
-        return self._server.url
+        return self.base_url
 
     async def _query(self, request: web.Request) -> web.Response:
         body = await request.json()
