@@ -239,7 +239,7 @@ def run(settings: Settings) -> None:
             "Anonymous local mode: MicrosoftAppId is not set, so requests are not "
             "authenticated; listening on %s only", settings.host
         )
-    log.info("HeatWatch listening on http://%s:%d/api/messages", settings.host, settings.port)
+    log.info("Starting HeatWatch on http://%s:%d/api/messages", settings.host, settings.port)
     web.run_app(
         create_app(settings),
         host=settings.host,

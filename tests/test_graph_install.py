@@ -1,0 +1,157 @@
+"""Proactive installation through Microsoft Graph (msgraph-sdk against a Graph stand-in, tokens
+from the Entra stand-in), and an alert reaching a person who never talked to the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from heatwatch.server import ALERT_SINK, DATABASE
+from heatwatch.tokens import ClientSecretTokenSource
+from notifier.events import AlertEvent, EventKind, Severity
+from notifier.graph_install import PERMISSION, GraphError, GraphInstaller, graph_client
+from storage.registry import ConversationRegistry
+from tests.standins.connector import ConnectorStandIn
+from tests.standins.graph import GraphStandIn
+from tests.standins.identity import EntraStandIn
+from tests.teams import APP_ID, TENANT
+
+MANIFEST_ID = "3b1f2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+ADELE = "eddfa9d4-346e-4cce-a18f-fa6261ad776b"
+ADELE_UPN = "adele@contoso.com"
+SECRET = "graph-test-secret"
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphStandIn]:
+    stand_in = GraphStandIn(manifest_id=MANIFEST_ID, users={ADELE: ADELE_UPN}).start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def entra() -> Iterator[EntraStandIn]:
+    stand_in = EntraStandIn(APP_ID, SECRET).start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+async def installer(graph: GraphStandIn, entra: EntraStandIn, client: TestClient,
+                    connector: ConnectorStandIn) -> AsyncIterator[GraphInstaller]:
+    tokens = ClientSecretTokenSource(entra.authority, TENANT, APP_ID, SECRET)
+    yield GraphInstaller(
+        graph_client(tokens, graph.url), ConversationRegistry(client.app[DATABASE]),
+        app_id=APP_ID, tenant_id=TENANT, manifest_id=MANIFEST_ID,
+        default_service_url=connector.url, graph_base_url=graph.url)
+    await tokens.close()
+
+
+def requests_of(graph: GraphStandIn, method: str) -> list[tuple[str, str, object]]:
+    return [r for r in graph.requests if r[0] == method]
+
+
+async def test_not_installed_is_installed_and_its_chat_remembered(
+    installer: GraphInstaller, graph: GraphStandIn, entra: EntraStandIn, client: TestClient,
+    connector: ConnectorStandIn,
+) -> None:
+    result = await installer.ensure(ADELE_UPN)
+
+    assert result.installed_now and result.reference_stored
+    assert result.user_id == ADELE and result.chat_id == graph.chat_id(ADELE)
+    [(_, path, body)] = requests_of(graph, "POST")
+    assert path == f"/v1.0/users/{ADELE}/teamwork/installedApps"
+    assert body["teamsApp@odata.bind"] == (
+        f"{graph.url}/v1.0/appCatalogs/teamsApps/{graph.catalog_id}")
+    listing = [p for m, p, _ in graph.requests if m == "GET" and "installedApps?" in p]
+    assert listing and "$expand=teamsApp" in listing[0]
+    assert f"$filter=teamsApp%2FexternalId%20eq%20%27{MANIFEST_ID}%27" in listing[0]
+    assert entra.requests[0]["scope"] == f"{graph.url}/.default"
+
+    stored = await ConversationRegistry(client.app[DATABASE]).get_conversation(
+        TENANT, graph.chat_id(ADELE))
+    assert stored is not None and stored.user_aad_object_id == ADELE
+    assert stored.reference["bot"]["id"] == f"28:{APP_ID}"
+    assert stored.reference["serviceUrl"] == connector.url
+
+
+async def test_already_installed_is_left_alone(installer: GraphInstaller,
+                                               graph: GraphStandIn) -> None:
+    graph.installed[ADELE] = "install-existing"
+    result = await installer.ensure(ADELE)
+
+    assert not result.installed_now and result.reference_stored
+    assert requests_of(graph, "POST") == []
+    again = await installer.ensure(ADELE)
+    assert not again.reference_stored  # one entry per chat, already current
+
+
+async def test_a_lost_reference_is_healed(installer: GraphInstaller, graph: GraphStandIn,
+                                          client: TestClient) -> None:
+    await installer.ensure(ADELE)
+    registry = ConversationRegistry(client.app[DATABASE])
+    await registry.forget_conversation(TENANT, graph.chat_id(ADELE))
+
+    healed = await installer.ensure(ADELE)
+    assert healed.reference_stored and not healed.installed_now
+    assert await registry.get_conversation(TENANT, graph.chat_id(ADELE)) is not None
+
+
+async def test_missing_permission_names_the_permission_to_grant(
+    installer: GraphInstaller, graph: GraphStandIn
+) -> None:
+    graph.forbidden = True
+    with pytest.raises(GraphError) as raised:
+        await installer.ensure(ADELE)
+    assert raised.value.status == 403
+    assert PERMISSION in str(raised.value) and "admin consent" in str(raised.value)
+    assert "webApplicationInfo.id" in str(raised.value)
+
+
+async def test_throttling_is_retried_then_reported_and_unknown_users_are_clear(
+    installer: GraphInstaller, graph: GraphStandIn
+) -> None:
+    graph.throttle_next = 1  # one 429: waited out (Retry-After) and retried
+    assert (await installer.ensure(ADELE)).installed_now
+
+    graph.throttle_next = 100  # persistent throttling: a clear error after the retries
+    with pytest.raises(GraphError) as raised:
+        await installer.ensure(ADELE)
+    assert raised.value.status == 429 and "throttled" in str(raised.value)
+    graph.throttle_next = 0
+
+    with pytest.raises(GraphError) as raised:
+        await installer.ensure("nobody@contoso.com")
+    assert raised.value.status == 404 and "nobody@contoso.com" in str(raised.value)
+
+
+async def test_app_missing_from_the_org_catalog(installer: GraphInstaller,
+                                                graph: GraphStandIn) -> None:
+    graph.manifest_id = "another-app"
+    with pytest.raises(GraphError, match="publish the HeatWatch package"):
+        await installer.ensure(ADELE)
+
+
+async def test_an_alert_reaches_a_person_who_never_talked_to_the_bot(
+    installer: GraphInstaller, graph: GraphStandIn, client: TestClient,
+    connector: ConnectorStandIn,
+) -> None:
+    await installer.ensure(ADELE_UPN)  # Adele never opened HeatWatch
+
+    event = AlertEvent(kind=EventKind.FIRED, rule="server-room-temperature",
+                       alert_id=f"a{time.time_ns()}", at=datetime.now(UTC),
+                       series={"room": "r1", "sensor": "s1"}, severity=Severity.CRIT,
+                       value=34.0, threshold=32.0, unit="°C", since=datetime.now(UTC))
+    await client.app[ALERT_SINK].publish([event])
+
+    deadline = time.monotonic() + 10
+    while not connector.cards(graph.chat_id(ADELE)):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    [card] = connector.cards(graph.chat_id(ADELE))
+    assert card.body["attachments"][0]["content"]["body"][0]["text"].startswith("CRITICAL")
