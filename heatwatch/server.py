@@ -27,7 +27,9 @@ from notifier.commands import Commands
 from notifier.delivery import OutboxSink
 from notifier.dispatcher import DeliveryWorker
 from notifier.events import AlertSink
+from notifier.graph_install import GraphInstaller, graph_client
 from notifier.monitor import Monitor
+from notifier.reconcile import Reconciler
 from notifier.ratelimit import DeliveryLimiter
 from notifier.rules import Rule, load_rules
 from notifier.setup import build_source
@@ -53,6 +55,7 @@ WAKE = web.AppKey("delivery_wake", asyncio.Event)
 ACTIONS = web.AppKey("actions", AlertActions)
 WORKER = web.AppKey("delivery_worker", DeliveryWorker)
 LIMITER = web.AppKey("limiter", DeliveryLimiter)
+RECONCILER = web.AppKey("reconciler", Reconciler)
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -139,6 +142,31 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop_task(task)
 
 
+def make_installer(settings: Settings, tokens: TokenSource,
+                   registry: ConversationRegistry) -> GraphInstaller:
+    return GraphInstaller(
+        graph_client(tokens, settings.cloud.graph_base_url), registry,
+        app_id=settings.app_id, tenant_id=settings.tenant_id,
+        manifest_id=settings.teams_app_id, catalog_app_id=settings.teams_catalog_app_id,
+        default_service_url=settings.cloud.teams_service_url,
+        graph_base_url=settings.cloud.graph_base_url)
+
+
+async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Install the app for ALERT_RECIPIENTS through Graph, at start and then periodically."""
+    settings = app[SETTINGS]
+    if not settings.alert_recipients or TOKENS not in app:
+        yield
+        return
+    reconciler = Reconciler(make_installer(settings, app[TOKENS], app[REGISTRY]),
+                            app[REGISTRY], settings.alert_recipients,
+                            settings.reconcile_interval)
+    app[RECONCILER] = reconciler
+    task = asyncio.create_task(reconciler.run(), name="graph-reconcile")
+    yield
+    await stop_task(task)
+
+
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     """The outbox sink alert events go to, and the workers that send what it holds. On
     shutdown, in-flight sends may finish (SHUTDOWN_TIMEOUT_SECONDS); the rest stays pending
@@ -155,7 +183,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         database, BotFrameworkSender(app[ADAPTER], settings.app_id),
         app[LIMITER], wake=app[WAKE],
         concurrency=settings.delivery_concurrency,
-        max_attempts=settings.delivery_max_attempts, backoff_base=settings.delivery_backoff)
+        max_attempts=settings.delivery_max_attempts, backoff_base=settings.delivery_backoff,
+        on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None)
     app[WORKER] = worker
     task = asyncio.create_task(worker.run(), name="delivery")
     yield
@@ -224,6 +253,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rules_ctx)
     app.cleanup_ctx.append(bot_ctx)
     app.cleanup_ctx.append(signing_keys_ctx)
+    app.cleanup_ctx.append(graph_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.router.add_post("/api/messages", messages)

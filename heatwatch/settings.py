@@ -41,6 +41,8 @@ class BotCloud:
     emulator_openid_metadata_url: str
     login_authority: str
     connector_scope: str
+    graph_base_url: str = "https://graph.microsoft.com"
+    teams_service_url: str = "https://smba.trafficmanager.net/teams/"
 
 
 CLOUDS: dict[str, BotCloud] = {
@@ -62,6 +64,8 @@ CLOUDS: dict[str, BotCloud] = {
         ),
         login_authority="https://login.microsoftonline.us",
         connector_scope="https://api.botframework.us",
+        graph_base_url="https://graph.microsoft.us",
+        teams_service_url="https://smba.infra.gov.teams.microsoft.us/teams/",
     ),
 }
 
@@ -109,6 +113,10 @@ class Settings:
     delivery_concurrency: int = 64
     delivery_max_attempts: int = 8
     delivery_backoff: float = 1.0
+    alert_recipients: tuple[str, ...] = ()
+    teams_app_id: str = ""
+    teams_catalog_app_id: str = ""
+    reconcile_interval: float = 3600.0
 
     @property
     def anonymous(self) -> bool:
@@ -306,6 +314,8 @@ def load_settings(
         ),
         login_authority=env.url("ENTRA_AUTHORITY_HOST", preset.login_authority),
         connector_scope=env.str("BOT_CONNECTOR_SCOPE", preset.connector_scope),
+        graph_base_url=env.url("GRAPH_BASE_URL", preset.graph_base_url),
+        teams_service_url=env.url("TEAMS_SERVICE_URL", preset.teams_service_url).rstrip("/") + "/",
     )
     shutdown_timeout = env.float("SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0.0, 600.0)
     influx = _influx_settings(env)
@@ -317,6 +327,17 @@ def load_settings(
     delivery_concurrency = env.int("DELIVERY_CONCURRENCY", 64, 1, 1000)
     delivery_max_attempts = env.int("DELIVERY_MAX_ATTEMPTS", 8, 1, 100)
     delivery_backoff = env.float("DELIVERY_BACKOFF_SECONDS", 1.0, 0.01, 600.0)
+    recipients = tuple(r.strip() for r in env.str("ALERT_RECIPIENTS").split(",") if r.strip())
+    teams_app_id = env.str("TEAMS_APP_ID")
+    if recipients and not app_id:
+        env.problems.append(
+            "ALERT_RECIPIENTS is set but MicrosoftAppId is empty: installing the app for people "
+            "uses Microsoft Graph with the bot's identity. Set MicrosoftAppId (and its secret or "
+            "managed identity), or remove ALERT_RECIPIENTS.")
+    if recipients and not teams_app_id:
+        env.problems.append(
+            "ALERT_RECIPIENTS is set but TEAMS_APP_ID is empty: set it to the \"id\" of the "
+            "HeatWatch Teams app manifest (the app's externalId in the org catalog).")
 
     env.fail_if_any()
     return Settings(
@@ -339,6 +360,10 @@ def load_settings(
         delivery_concurrency=delivery_concurrency,
         delivery_max_attempts=delivery_max_attempts,
         delivery_backoff=delivery_backoff,
+        alert_recipients=recipients,
+        teams_app_id=teams_app_id,
+        teams_catalog_app_id=env.str("TEAMS_CATALOG_APP_ID"),
+        reconcile_interval=env.float("RECONCILE_INTERVAL_SECONDS", 3600.0, 10.0, 7 * 86400.0),
     )
 
 

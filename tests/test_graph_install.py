@@ -155,3 +155,64 @@ async def test_an_alert_reaches_a_person_who_never_talked_to_the_bot(
         await asyncio.sleep(0.02)
     [card] = connector.cards(graph.chat_id(ADELE))
     assert card.body["attachments"][0]["content"]["body"][0]["text"].startswith("CRITICAL")
+
+
+async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
+    aiohttp_client, tmp_path, graph: GraphStandIn, entra: EntraStandIn,
+) -> None:
+    from heatwatch.server import create_app
+    from heatwatch.settings import load_settings
+    from tests.standins.connector import Fault
+    from tests.standins.identity import OpenIdStandIn
+    from tests.teams import TeamsChannel, load_activity
+
+    openid = OpenIdStandIn().start()
+    connector = ConnectorStandIn().start()
+    try:
+        settings = load_settings(environ={
+            "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": SECRET,
+            "MicrosoftAppTenantId": TENANT, "DATABASE_URL": f"sqlite:///{tmp_path}/g.db",
+            "BOT_OPENID_METADATA_URL": openid.metadata_url,
+            "BOT_EMULATOR_OPENID_METADATA_URL": openid.metadata_url,
+            "ENTRA_AUTHORITY_HOST": entra.authority, "GRAPH_BASE_URL": graph.url,
+            "TEAMS_SERVICE_URL": connector.url, "TEAMS_APP_ID": MANIFEST_ID,
+            "ALERT_RECIPIENTS": ADELE_UPN, "MONITORING_ENABLED": "false",
+            "DELIVERY_BACKOFF_SECONDS": "0.05"}, env_file=None)
+        client = await aiohttp_client(create_app(settings))
+        registry = ConversationRegistry(client.app[DATABASE])
+        chat = graph.chat_id(ADELE)
+
+        deadline = time.monotonic() + 10
+        while await registry.get_conversation(TENANT, chat) is None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        assert ADELE in graph.installed
+
+        # The first send finds the bot gone (uninstalled meanwhile): re-install, then retry.
+        graph.installed.pop(ADELE)
+        connector.faults.append(Fault(403, "BotNotInConversationRoster", conversation_id=chat))
+        event = AlertEvent(kind=EventKind.FIRED, rule="server-room-temperature",
+                           alert_id=f"a{time.time_ns()}", at=datetime.now(UTC),
+                           series={"room": "r1", "sensor": "s1"}, severity=Severity.CRIT,
+                           value=34.0, threshold=32.0, unit="°C", since=datetime.now(UTC))
+        await client.app[ALERT_SINK].publish([event])
+        while not connector.cards(chat):
+            assert time.monotonic() < deadline + 10
+            await asyncio.sleep(0.02)
+        assert ADELE in graph.installed  # installed again
+        [card] = connector.cards(chat)
+        assert "api.botframework.com" in str(card.authorization)
+
+        # Teams' conversationUpdate arrives later: one entry for the chat, one welcome.
+        teams = TeamsChannel(client, connector.url,
+                             token_for=lambda url: openid.token(APP_ID, url))
+        added = load_activity("personal_bot_added", connector.url)
+        added["conversation"]["id"] = chat
+        added["membersAdded"][1]["aadObjectId"] = ADELE
+        await teams.ok(added)
+        await teams.ok(added)
+        assert [c.conversation_id for c in await registry.list_conversations()] == [chat]
+        assert len([t for t in connector.texts(chat) if t.startswith("Hi, I'm")]) == 1
+    finally:
+        connector.stop()
+        openid.stop()

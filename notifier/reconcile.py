@@ -1,0 +1,73 @@
+"""Keep "these people get alerts" true: install HeatWatch for every configured recipient at
+start-up and then on an interval, and again when a send finds the bot uninstalled.
+
+Each recipient is independent: one failing (unknown user, throttling, missing permission) is
+logged once per distinct problem and retried, and never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from notifier.graph_install import GraphError, GraphInstaller
+from storage.registry import ConversationRegistry
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, installer: GraphInstaller, registry: ConversationRegistry,
+                 recipients: tuple[str, ...], interval: float) -> None:
+        self._installer = installer
+        self._registry = registry
+        self._recipients = recipients
+        self._interval = interval
+        self._problems: dict[str, str] = {}
+        self._user_ids: dict[str, str] = {}  # recipient as configured -> AAD object id
+
+    async def reconcile_once(self) -> float:
+        """One pass; returns how long to wait before the next (shorter after failures)."""
+        wait = self._interval
+        for recipient in self._recipients:
+            if not await self._ensure(recipient):
+                wait = min(wait, 60.0)
+        return wait
+
+    async def _ensure(self, recipient: str) -> bool:
+        try:
+            result = await self._installer.ensure(recipient)
+        except GraphError as error:
+            if self._problems.get(recipient) != str(error):
+                log.error("Could not set up alerts for %s: %s", recipient, error)
+            self._problems[recipient] = str(error)
+            return False
+        if self._problems.pop(recipient, None) is not None or result.installed_now or (
+                result.reference_stored):
+            log.info("Alerts for %s", result.describe())
+        self._user_ids[recipient] = result.user_id
+        return True
+
+    async def run(self) -> None:
+        while True:
+            try:
+                wait = await self.reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Reconciling alert recipients failed; retrying in 60 s")
+                wait = 60.0
+            await asyncio.sleep(wait)
+
+    async def reinstall(self, tenant_id: str, conversation_id: str) -> bool:
+        """Delivery's hook for 403 BotNotInConversationRoster / ForbiddenOperationException:
+        re-install for a configured recipient and say whether to retry the send."""
+        conversation = await self._registry.get_conversation(tenant_id, conversation_id)
+        user = conversation.user_aad_object_id if conversation else None
+        if not user:
+            return False
+        for recipient in self._recipients:
+            if user.lower() in (recipient.lower(), self._user_ids.get(recipient, "").lower()):
+                log.info("Bot was uninstalled for %s; installing it again", recipient)
+                return await self._ensure(recipient)
+        return False
