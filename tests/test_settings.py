@@ -103,7 +103,9 @@ def test_shipped_env_example_parses_and_documents_every_setting() -> None:
                  "INFLUX_TOKEN", "INFLUX_USERNAME", "INFLUX_PASSWORD", "INFLUX_TIMEOUT_SECONDS",
                  "MONITORING_ENABLED", "RULES_FILE", "POLL_INTERVAL_SECONDS",
                  "SOURCE_DOWN_AFTER_SECONDS", "TENANT_SEND_LIMIT_PER_SECOND",
-                 "DELIVERY_CONCURRENCY", "DELIVERY_MAX_ATTEMPTS", "DELIVERY_BACKOFF_SECONDS"):
+                 "DELIVERY_CONCURRENCY", "DELIVERY_MAX_ATTEMPTS", "DELIVERY_BACKOFF_SECONDS",
+                 "ALERT_RECIPIENTS", "TEAMS_APP_ID", "TEAMS_CATALOG_APP_ID",
+                 "RECONCILE_INTERVAL_SECONDS", "GRAPH_BASE_URL", "TEAMS_SERVICE_URL"):
         assert f"{name}=" in text, name
     load_settings(environ={}, env_file=example)
 
@@ -129,3 +131,17 @@ def test_poll_interval_bounds_and_influx_secrets() -> None:
                                       "INFLUX_PASSWORD": "pw-123456"}, env_file=None)
     assert "tok-123456" not in repr(settings) and "pw-123456" not in repr(settings)
     assert {"tok-123456", "pw-123456"} <= set(settings.secrets())
+
+
+def test_recipients_need_the_bot_identity_and_the_manifest_id() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"ALERT_RECIPIENTS": "a@contoso.com"}, env_file=None)
+    assert "ALERT_RECIPIENTS is set but MicrosoftAppId is empty" in str(raised.value)
+    assert "TEAMS_APP_ID is empty" in str(raised.value)
+    settings = load_settings(environ={
+        "ALERT_RECIPIENTS": " a@contoso.com, 0f1e2d3c-0000-4000-8000-000000000001 ,",
+        "MicrosoftAppId": "x", "MicrosoftAppPassword": "y", "MicrosoftAppTenantId": "t",
+        "TEAMS_APP_ID": "m", "BOT_CLOUD": "usgov"}, env_file=None)
+    assert settings.alert_recipients == ("a@contoso.com", "0f1e2d3c-0000-4000-8000-000000000001")
+    assert settings.cloud.graph_base_url == "https://graph.microsoft.us"
+    assert settings.cloud.teams_service_url.endswith("/teams/")
