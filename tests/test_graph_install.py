@@ -216,3 +216,23 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
     finally:
         connector.stop()
         openid.stop()
+
+
+async def test_admin_cli_runs_the_flow_once_and_says_what_it_did(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, graph: GraphStandIn, entra: EntraStandIn,
+) -> None:
+    from notifier.install import install
+
+    for key, value in {"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": SECRET,
+                       "MicrosoftAppTenantId": TENANT, "TEAMS_APP_ID": MANIFEST_ID,
+                       "GRAPH_BASE_URL": graph.url, "ENTRA_AUTHORITY_HOST": entra.authority,
+                       "DATABASE_URL": f"sqlite:///{tmp_path}/cli.db"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+
+    lines, ok = await install([ADELE_UPN, "nobody@contoso.com"])
+
+    assert not ok
+    assert lines[0] == (f"{ADELE_UPN}: installed the app; chat {graph.chat_id(ADELE)}; "
+                        "stored a new reference")
+    assert lines[1].startswith("nobody@contoso.com: FAILED: Graph found nothing for the user")
