@@ -10,13 +10,28 @@ from heatwatch.server import REGISTRY, create_app
 from heatwatch.settings import Settings, load_settings
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
+from tests.standins.identity import EntraStandIn, OpenIdStandIn
 from tests.influx import InfluxServer
-from tests.teams import TeamsChannel
+from tests.teams import APP_ID, APP_SECRET, TeamsChannel
 
 
 @pytest.fixture
 def connector() -> Iterator[ConnectorStandIn]:
     stand_in = ConnectorStandIn().start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def openid() -> Iterator[OpenIdStandIn]:
+    stand_in = OpenIdStandIn().start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def entra() -> Iterator[EntraStandIn]:
+    stand_in = EntraStandIn(APP_ID, APP_SECRET).start()
     yield stand_in
     stand_in.stop()
 

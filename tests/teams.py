@@ -14,6 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "activities"
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 APP_ID = "f5d48856-5b42-41a0-8c3a-c5f944b679b0"
+APP_SECRET = "s3cr3t~Bot.Password_value"  # the bot's client secret in tests
 BOT_ID = "28:" + APP_ID
 TEAM = "19:efa9296d959346209fea44151c742e73@thread.skype"
 CHANNEL = "19:6d97d816470f481dbcda38244b98689a@thread.skype"

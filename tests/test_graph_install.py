@@ -19,24 +19,17 @@ from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.graph import GraphStandIn
 from tests.standins.identity import EntraStandIn
-from tests.teams import APP_ID, TENANT
+from tests.teams import APP_ID, APP_SECRET, TENANT
 
 MANIFEST_ID = "3b1f2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 ADELE = "eddfa9d4-346e-4cce-a18f-fa6261ad776b"
 ADELE_UPN = "adele@contoso.com"
-SECRET = "graph-test-secret"
+SECRET = APP_SECRET
 
 
 @pytest.fixture
 def graph() -> Iterator[GraphStandIn]:
     stand_in = GraphStandIn(manifest_id=MANIFEST_ID, users={ADELE: ADELE_UPN}).start()
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture
-def entra() -> Iterator[EntraStandIn]:
-    stand_in = EntraStandIn(APP_ID, SECRET).start()
     yield stand_in
     stand_in.stop()
 

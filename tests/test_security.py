@@ -16,23 +16,9 @@ from heatwatch.settings import Settings, load_settings
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
-from tests.teams import APP_ID, PERSONAL, TENANT, TeamsChannel, load_activity
+from tests.teams import APP_ID, APP_SECRET, PERSONAL, TENANT, TeamsChannel, load_activity
 
-SECRET = "s3cr3t~Bot.Password_value"
-
-
-@pytest.fixture
-def openid() -> Iterator[OpenIdStandIn]:
-    stand_in = OpenIdStandIn().start()
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture
-def entra() -> Iterator[EntraStandIn]:
-    stand_in = EntraStandIn(APP_ID, SECRET).start()
-    yield stand_in
-    stand_in.stop()
+SECRET = APP_SECRET
 
 
 @pytest.fixture
