@@ -91,6 +91,17 @@ class InfluxSettings:
 
 
 @dataclass(frozen=True)
+class PackageSettings:
+    """What goes into the Teams app package besides the ids."""
+
+    version: str = "1.0.0"
+    developer_name: str = "HeatWatch"
+    website_url: str = "https://heatwatch.example.com"
+    privacy_url: str = "https://heatwatch.example.com/privacy"
+    terms_url: str = "https://heatwatch.example.com/terms"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything HeatWatch reads from its environment. Secrets are kept out of `repr`."""
 
@@ -117,6 +128,7 @@ class Settings:
     teams_app_id: str = ""
     teams_catalog_app_id: str = ""
     reconcile_interval: float = 3600.0
+    package: PackageSettings = PackageSettings()
 
     @property
     def anonymous(self) -> bool:
@@ -364,6 +376,15 @@ def load_settings(
         teams_app_id=teams_app_id,
         teams_catalog_app_id=env.str("TEAMS_CATALOG_APP_ID"),
         reconcile_interval=env.float("RECONCILE_INTERVAL_SECONDS", 3600.0, 10.0, 7 * 86400.0),
+        package=PackageSettings(
+            version=env.str("APP_VERSION", PackageSettings.version),
+            developer_name=env.str("DEVELOPER_NAME", PackageSettings.developer_name),
+            website_url=env.url("DEVELOPER_WEBSITE_URL", PackageSettings.website_url,
+                                ("https",)),
+            privacy_url=env.url("DEVELOPER_PRIVACY_URL", PackageSettings.privacy_url,
+                                ("https",)),
+            terms_url=env.url("DEVELOPER_TERMS_URL", PackageSettings.terms_url, ("https",)),
+        ),
     )
 
 

@@ -105,7 +105,9 @@ def test_shipped_env_example_parses_and_documents_every_setting() -> None:
                  "SOURCE_DOWN_AFTER_SECONDS", "TENANT_SEND_LIMIT_PER_SECOND",
                  "DELIVERY_CONCURRENCY", "DELIVERY_MAX_ATTEMPTS", "DELIVERY_BACKOFF_SECONDS",
                  "ALERT_RECIPIENTS", "TEAMS_APP_ID", "TEAMS_CATALOG_APP_ID",
-                 "RECONCILE_INTERVAL_SECONDS", "GRAPH_BASE_URL", "TEAMS_SERVICE_URL"):
+                 "RECONCILE_INTERVAL_SECONDS", "GRAPH_BASE_URL", "TEAMS_SERVICE_URL",
+                 "APP_VERSION", "DEVELOPER_NAME", "DEVELOPER_WEBSITE_URL", "DEVELOPER_PRIVACY_URL",
+                 "DEVELOPER_TERMS_URL"):
         assert f"{name}=" in text, name
     load_settings(environ={}, env_file=example)
 
