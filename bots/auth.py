@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from types import SimpleNamespace
+
+import aiohttp
 
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
@@ -181,16 +184,27 @@ def build_authentication(
     return HeatWatchAuthentication(inner, connectors, cloud.connector_scope)
 
 
-async def refresh_signing_keys(settings: Settings) -> None:
-    """Fetch the channel's signing keys on a worker thread.
+async def refresh_signing_keys(settings: Settings, session: aiohttp.ClientSession,
+                               timeout: float = 15.0) -> None:
+    """Fetch the channel's signing keys into botbuilder's key cache, asynchronously.
 
-    botbuilder refreshes them with blocking `requests` inside the request path once a day;
-    doing it here first, and twice a day, keeps that network call off the event loop.
+    botbuilder refreshes them itself with blocking `requests` calls that have no timeout, on
+    the event loop, once a day. Doing it here first, and twice a day, keeps that off the request
+    path; a stalled endpoint is abandoned after `timeout` instead of hanging a thread forever.
     """
     for url in (settings.cloud.openid_metadata_url, settings.cloud.emulator_openid_metadata_url):
         metadata = JwtTokenExtractor.get_open_id_metadata(url)
         try:
-            await asyncio.to_thread(lambda: asyncio.run(metadata._refresh()))  # noqa: SLF001
-        except Exception as error:  # requests raises many types; a failure is retried later
+            async with asyncio.timeout(timeout):
+                async with session.get(url) as response:
+                    response.raise_for_status()
+                    jwks_uri = (await response.json(content_type=None))["jwks_uri"]
+                async with session.get(jwks_uri) as response:
+                    response.raise_for_status()
+                    keys = (await response.json(content_type=None))["keys"]
+        except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
             log.warning("Could not fetch Bot Framework signing keys from %s: %s", url,
                         error.__class__.__name__)
+            continue
+        metadata.keys = keys
+        metadata.last_updated = datetime.now()  # botbuilder compares naive local times

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter
 
@@ -132,14 +133,17 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
 
+    session = aiohttp.ClientSession()
+
     async def refresh_forever() -> None:
         while True:
-            await refresh_signing_keys(settings)
+            await refresh_signing_keys(settings, session)
             await asyncio.sleep(SIGNING_KEYS_REFRESH_SECONDS)
 
     task = asyncio.create_task(refresh_forever(), name="signing-keys")
     yield
     await stop_task(task)
+    await session.close()
 
 
 def make_installer(settings: Settings, tokens: TokenSource,

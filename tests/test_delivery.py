@@ -479,4 +479,4 @@ async def test_data_source_down_and_back_reach_people_as_one_card(
     await publish(client, up)
     await eventually(lambda: len(connector.updates()) == 2)
     assert "Temperature data source is back" in card_text(card_of(connector.updates(PERSONAL)[0]))
-    assert connector.texts(PERSONAL)[-1] == "The temperature data source is back."
+    await eventually(lambda: "The temperature data source is back." in connector.texts(PERSONAL))
