@@ -28,16 +28,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class LoggingSink:
-    """The default sink until delivery is wired in: one log line per event."""
-
-    async def publish(self, events: list[AlertEvent]) -> None:
-        for event in events:
-            level = logging.WARNING if event.kind in (EventKind.FIRED, EventKind.ESCALATED,
-                                                      EventKind.SOURCE_DOWN) else logging.INFO
-            log.log(level, "Alert %s", event.describe())
-
-
 @dataclass
 class SourceHealth:
     failing_since: datetime | None = None

@@ -200,14 +200,6 @@ class ConversationRegistry:
             await self._db.execute_atomically(statements)
         return len(statements)
 
-    async def rename_channel(self, tenant_id: str, channel_id: str, name: str | None) -> bool:
-        changed = await self._db.execute(
-            "UPDATE conversations SET channel_name = ?, updated_at = ? "
-            "WHERE tenant_id = ? AND conversation_id = ?",
-            (name, now_text(), tenant_id, channel_id),
-        )
-        return changed > 0
-
     async def forget_conversation(self, tenant_id: str, conversation_id: str) -> None:
         """Delete all the bot stored about one conversation (uninstall; privacy guidance)."""
         await self._db.execute_atomically(
