@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from base64 import b64encode
 from pathlib import Path
 
-from tests.process import free_port
+from tests.process import free_port, wait_for_http
 
 ADMIN = "heatwatch"
 ADMIN_PASSWORD = "influx-test-password"
@@ -58,18 +57,8 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         log = open(self.root / "influxd.log", "ab")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen([self.binary, "-config", str(config)], stdout=log,
                                         stderr=log)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("influxd exited: " + (self.root / "influxd.log").read_text())
-            try:
-                with urllib.request.urlopen(self.url + "/ping", timeout=1) as response:
-                    if response.status == 204:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("influxd did not answer /ping")
+        wait_for_http(self.url + "/ping", 204, self.process,
+                      lambda: "influxd exited: " + (self.root / "influxd.log").read_text())
         # With auth on and no users yet, InfluxDB allows creating the first admin.
         self._request("/query", {"q": f"CREATE USER {ADMIN} WITH PASSWORD '{ADMIN_PASSWORD}' "
                                       "WITH ALL PRIVILEGES"}, auth=False, allow_error=True)

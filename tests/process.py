@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, status: int, process: subprocess.Popen,
+                  exited: Callable[[], str], timeout: float = 30.0) -> None:
+    """Poll `url` until it answers `status`; fail with `exited()` if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(exited())
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == status:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer {status} within {timeout:g}s")
 
 
 class AppProcess:
@@ -43,18 +60,9 @@ class AppProcess:
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError("app exited early:\n" + self.finish())
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("app did not become ready")
+        assert self.process is not None
+        wait_for_http(self.url + "/readyz", 200, self.process,
+                      lambda: "app exited early:\n" + self.finish(), timeout)
 
     def signal(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None

@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from heatwatch.settings import Settings, load_settings
+
 FIXTURES = Path(__file__).parent / "fixtures" / "activities"
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -28,6 +30,19 @@ USER_ID = "29:1I9Is_Sx0O-Iy2rQ7Xz1lcaPKlO9eqmBRTBuW6XzkFtcjqxTjPaCMij8BVMdBcL9L_
 USER_AAD = "c33aafc4-646d-4543-9d4c-abd28e4d2110"
 USER2_ID = "29:1_LCi5Up14pAy65yZuaJzG1uIT7ujYhjjSTsUNqjORsZHjLHKiQIBJa4cX2XsAsRoaY7va2w6ZymA9-1VtSY_g"
 USER2_AAD = "eddfa9d4-346e-4cce-a18f-fa6261ad776b"
+
+
+def authenticated_settings(database_url: str, openid_metadata_url: str, entra_authority: str,
+                           **extra: str) -> Settings:
+    """The bot with its own identity (single-tenant), checking tokens against the OpenID
+    stand-in and getting its tokens from the Entra stand-in; monitoring off unless asked."""
+    return load_settings(environ={
+        "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": APP_SECRET,
+        "MicrosoftAppType": "SingleTenant", "MicrosoftAppTenantId": TENANT,
+        "DATABASE_URL": database_url, "BOT_OPENID_METADATA_URL": openid_metadata_url,
+        "BOT_EMULATOR_OPENID_METADATA_URL": openid_metadata_url,
+        "ENTRA_AUTHORITY_HOST": entra_authority, "MONITORING_ENABLED": "false", **extra,
+    }, env_file=None)
 
 
 def load_activity(name: str, service_url: str, **overrides: Any) -> dict[str, Any]:

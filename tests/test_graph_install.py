@@ -154,23 +154,17 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
     aiohttp_client, tmp_path, graph: GraphStandIn, entra: EntraStandIn,
 ) -> None:
     from heatwatch.server import create_app
-    from heatwatch.settings import load_settings
     from tests.standins.connector import Fault
     from tests.standins.identity import OpenIdStandIn
-    from tests.teams import TeamsChannel, load_activity
+    from tests.teams import TeamsChannel, authenticated_settings, load_activity
 
     openid = OpenIdStandIn().start()
     connector = ConnectorStandIn().start()
     try:
-        settings = load_settings(environ={
-            "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": SECRET,
-            "MicrosoftAppTenantId": TENANT, "DATABASE_URL": f"sqlite:///{tmp_path}/g.db",
-            "BOT_OPENID_METADATA_URL": openid.metadata_url,
-            "BOT_EMULATOR_OPENID_METADATA_URL": openid.metadata_url,
-            "ENTRA_AUTHORITY_HOST": entra.authority, "GRAPH_BASE_URL": graph.url,
-            "TEAMS_SERVICE_URL": connector.url, "TEAMS_APP_ID": MANIFEST_ID,
-            "ALERT_RECIPIENTS": ADELE_UPN, "MONITORING_ENABLED": "false",
-            "DELIVERY_BACKOFF_SECONDS": "0.05"}, env_file=None)
+        settings = authenticated_settings(
+            f"sqlite:///{tmp_path}/g.db", openid.metadata_url, entra.authority,
+            GRAPH_BASE_URL=graph.url, TEAMS_SERVICE_URL=connector.url,
+            TEAMS_APP_ID=MANIFEST_ID, ALERT_RECIPIENTS=ADELE_UPN, DELIVERY_BACKOFF_SECONDS="0.05")
         client = await aiohttp_client(create_app(settings))
         registry = ConversationRegistry(client.app[DATABASE])
         chat = graph.chat_id(ADELE)

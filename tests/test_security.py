@@ -12,32 +12,27 @@ from aiohttp.test_utils import TestClient
 
 from heatwatch.logs import RedactSecrets
 from heatwatch.server import REGISTRY, create_app
-from heatwatch.settings import Settings, load_settings
+from heatwatch.settings import Settings
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
-from tests.teams import APP_ID, APP_SECRET, PERSONAL, TENANT, TeamsChannel, load_activity
+from tests.teams import (
+    APP_ID,
+    APP_SECRET,
+    PERSONAL,
+    TENANT,
+    TeamsChannel,
+    authenticated_settings,
+    load_activity,
+)
 
 SECRET = APP_SECRET
 
 
 @pytest.fixture
 def secure_settings(tmp_path: Path, openid: OpenIdStandIn, entra: EntraStandIn) -> Settings:
-    return load_settings(
-        environ={
-            "MicrosoftAppId": APP_ID,
-            "MicrosoftAppPassword": SECRET,
-            "MicrosoftAppType": "SingleTenant",
-            "MicrosoftAppTenantId": TENANT,
-            "DATABASE_URL": f"sqlite:///{tmp_path}/secure.db",
-            "BOT_OPENID_METADATA_URL": openid.metadata_url,
-            "BOT_EMULATOR_OPENID_METADATA_URL": openid.metadata_url,
-            "ENTRA_AUTHORITY_HOST": entra.authority,
-            "LOG_LEVEL": "DEBUG",
-            "MONITORING_ENABLED": "false",
-        },
-        env_file=None,
-    )
+    return authenticated_settings(f"sqlite:///{tmp_path}/secure.db", openid.metadata_url,
+                                  entra.authority, LOG_LEVEL="DEBUG")
 
 
 @pytest.fixture
@@ -127,13 +122,8 @@ async def test_wrong_client_secret_is_a_clear_error_not_a_leak(
 ) -> None:
     wrong = EntraStandIn(APP_ID, "a-different-secret").start()
     try:
-        settings = load_settings(environ={
-            "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": SECRET,
-            "MicrosoftAppTenantId": TENANT, "DATABASE_URL": f"sqlite:///{tmp_path}/w.db",
-            "BOT_OPENID_METADATA_URL": openid.metadata_url,
-            "BOT_EMULATOR_OPENID_METADATA_URL": openid.metadata_url,
-            "ENTRA_AUTHORITY_HOST": wrong.authority, "MONITORING_ENABLED": "false"},
-            env_file=None)
+        settings = authenticated_settings(f"sqlite:///{tmp_path}/w.db", openid.metadata_url,
+                                          wrong.authority)
         client = await aiohttp_client(create_app(settings))
         teams = TeamsChannel(client, secure_connector.url,
                              token_for=lambda url: openid.token(APP_ID, url))
