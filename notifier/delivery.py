@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from notifier.cards import reminder_text, resolved_text
@@ -36,6 +37,17 @@ _ENDED = {EventKind.RESOLVED, EventKind.DATA_BACK, EventKind.SOURCE_UP}
 _TARGET_PREFIXES = ("user:", "team:", "conversation:", "channel:")
 
 Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Who could be told anything, read once per published batch of events."""
+
+    conversations: list[Conversation]
+    defaults: list[Conversation]
+    subscriptions: dict[Key, dict[str, bool]]
+    muted: set[Key]
+    active: set[Key]
 
 
 def parse_targets(targets: Iterable[str]) -> list[tuple[str, str]]:
@@ -61,10 +73,22 @@ class OutboxSink:
         self._rules = {rule.name: rule for rule in rules}
         self.wake = wake or asyncio.Event()
 
+    async def recipients(self, now: datetime) -> Recipients:
+        conversations = await self._registry.list_conversations()
+        return Recipients(
+            conversations=conversations,
+            defaults=await self._registry.list_alert_targets(),
+            subscriptions=await self._prefs.subscriptions(),
+            muted=set(await self._prefs.muted(now)),
+            active={(c.tenant_id, c.conversation_id) for c in conversations
+                    if c.status is Status.ACTIVE},
+        )
+
     async def publish(self, events: list[AlertEvent]) -> None:
         now = datetime.now(UTC)
+        recipients = await self.recipients(now)
         for event in events:
-            items = await self._plan(event, now)
+            items = await self._plan(event, now, recipients)
             statement = self._alerts.record_statement(
                 event.alert_id, event.rule, event.to_json(),
                 clear_ack=event.kind is EventKind.ESCALATED)
@@ -73,25 +97,26 @@ class OutboxSink:
                      event.kind.value, event.rule or "source", len(items))
         self.wake.set()
 
-    async def _plan(self, event: AlertEvent, now: datetime) -> list[NewDelivery]:
+    async def _plan(self, event: AlertEvent, now: datetime,
+                    recipients: Recipients) -> list[NewDelivery]:
         def rows(keys: Iterable[Key], operation: Operation, payload: str = "") -> list[
                 NewDelivery]:
             return [NewDelivery(event.event_id, event.alert_id, tenant, conversation, operation,
                                 payload) for tenant, conversation in sorted(keys)]
 
         if event.kind in _NEW:
-            return rows(await self.audience(event, now), Operation.CARD)
+            return rows(await self.audience(event, now, recipients), Operation.CARD)
         told = await self._told(event.alert_id)
         if event.kind in _CHANGED:
-            return rows(told | await self.audience(event, now), Operation.CARD)
+            return rows(told | await self.audience(event, now, recipients), Operation.CARD)
         if event.kind is EventKind.REMINDER:
             alert = await self._alerts.get(event.alert_id)
             if alert is not None and alert.acknowledged_by:
                 return []
-            listening = told & await self.audience(event, now)
+            listening = told & await self.audience(event, now, recipients)
             return rows(listening, Operation.TEXT, reminder_text(event.to_json()))
         if event.kind in _ENDED:
-            quiet = await self._quiet(event, now)
+            quiet = await self._quiet(event, now, recipients)
             return rows(told, Operation.CARD) + rows(
                 told - quiet, Operation.TEXT, resolved_text(event.to_json()))
         return []
@@ -102,31 +127,29 @@ class OutboxSink:
             "AND status <> 'dead'", (alert_id,))
         return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
-    async def _quiet(self, event: AlertEvent, now: datetime) -> set[Key]:
+    async def _quiet(self, event: AlertEvent, now: datetime,
+                     recipients: Recipients) -> set[Key]:
         """Conversations that asked for silence about this event: muted, or series snoozed."""
-        quiet = set(await self._prefs.muted(now))
+        quiet = set(recipients.muted)
         if event.series:
             quiet |= set(await self._alerts.snoozes(event.rule, series_key(event.series), now))
         return quiet
 
-    async def audience(self, event: AlertEvent, now: datetime) -> set[Key]:
-        conversations = {c.key: c for c in await self._registry.list_conversations()}
-        active = {(k.tenant_id, k.conversation_id) for k, c in conversations.items()
-                  if c.status is Status.ACTIVE}
+    async def audience(self, event: AlertEvent, now: datetime,
+                       recipients: Recipients) -> set[Key]:
         rule = self._rules.get(event.rule)
-        defaults = await self._registry.list_alert_targets()
         if rule is not None and rule.targets:
-            base = self._resolve_targets(rule, conversations.values(), defaults)
+            base = self._resolve_targets(rule, recipients.conversations, recipients.defaults)
         else:
-            base = {(c.tenant_id, c.conversation_id) for c in defaults}
+            base = {(c.tenant_id, c.conversation_id) for c in recipients.defaults}
         chosen = set(base)
-        for key, choices in (await self._prefs.subscriptions()).items():
+        for key, choices in recipients.subscriptions.items():
             choice = choices.get(event.rule, choices.get(ALL_RULES))
             if choice is True:
                 chosen.add(key)
             elif choice is False:
                 chosen.discard(key)
-        return (chosen & active) - await self._quiet(event, now)
+        return (chosen & recipients.active) - await self._quiet(event, now, recipients)
 
     def _resolve_targets(self, rule: Rule, conversations: Iterable[Conversation],
                          defaults: list[Conversation]) -> set[Key]:
