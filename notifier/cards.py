@@ -112,20 +112,36 @@ def text_activity(text: str) -> dict[str, Any]:
     return {"type": "message", "text": text, "textFormat": "markdown"}
 
 
+def where(event: dict[str, Any]) -> str:
+    """The series in words: "room server-room-1, sensor rack-3-inlet"."""
+    return ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
+
+
 def summary(event: dict[str, Any]) -> str:
-    where = ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
+    """One line for notifications: "server-room-temperature warning: room ..., 27.5 °C"."""
     value = amount(event.get("value"), event.get("unit", ""))
-    return f"{event.get('rule') or 'HeatWatch'} {event.get('kind')} {where} {value}".strip()
+    detail = ", ".join(part for part in (where(event), value) if part and part != "-")
+    rule = event.get("rule") or "HeatWatch"
+    return f"{rule} {event.get('kind')}: {detail}" if detail else f"{rule} {event.get('kind')}"
+
+
+def _rule_and_detail(event: dict[str, Any], value_label: str) -> str:
+    value = amount(event.get("value"), event.get("unit", ""))
+    parts = [where(event)] + ([f"{value_label} {value}"] if value and value != "-" else [])
+    detail = ", ".join(part for part in parts if part)
+    rule = f"**{event.get('rule') or 'HeatWatch'}**"
+    return f"{rule} ({detail})" if detail else rule
 
 
 def reminder_text(event: dict[str, Any]) -> str:
-    return f"Still firing: **{summary(event)}** (since {when(event.get('since'))})"
+    return (f"Still firing: {_rule_and_detail(event, 'now')}, "
+            f"since {when(event.get('since'))}")
 
 
 def resolved_text(event: dict[str, Any]) -> str:
     kind = event.get("kind")
     if kind == "data-back":
-        return f"Data is back: **{summary(event)}**"
+        return f"Data is back: {_rule_and_detail(event, 'now')}"
     if kind == "source-up":
         return "The temperature data source is back."
-    return f"Resolved: **{summary(event)}**"
+    return f"Resolved: {_rule_and_detail(event, 'now')}"

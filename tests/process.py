@@ -4,37 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
+from demo.processes import free_port, wait_for_http
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, status: int, process: subprocess.Popen,
-                  exited: Callable[[], str], timeout: float = 30.0) -> None:
-    """Poll `url` until it answers `status`; fail with `exited()` if the process dies first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(exited())
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == status:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer {status} within {timeout:g}s")
 
 
 class AppProcess:

@@ -1,0 +1,326 @@
+"""`python -m demo`: InfluxDB, simulated temperatures, HeatWatch and the Playground, in one go.
+
+Everything runs on 127.0.0.1 and under one folder (default `data/demo`). The bot runs as
+`python app.py` in anonymous local mode, with settings given here, not from `.env`. Ctrl-C (or
+SIGTERM) stops what the demo started, in order: Playground, bot, simulator, InfluxDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+from base64 import b64encode
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from demo.influxd import LocalInfluxd
+from demo.playground import Playground
+from demo.processes import free_port, port_in_use
+from demo.simulator import HOT_SENSOR, ROOM, Scenario, TemperatureSimulator
+from heatwatch.errors import HeatWatchError
+from storage.database import open_database
+from storage.registry import ConversationRegistry
+
+log = logging.getLogger("demo")
+
+ROOT = Path(__file__).resolve().parent.parent
+WARN_ABOVE = 27.0
+CRIT_ABOVE = 32.0
+DEMO_DATABASE = "heatwatch_demo"
+# The bot's environment is built from these and the demo's own settings only: a developer's
+# .env or exported MicrosoftAppId must not turn the demo into an authenticated bot.
+_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE")
+
+
+class DemoError(HeatWatchError):
+    """The demo cannot start; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    data_dir: Path
+    port: int
+    playground_port: int
+    speed: float
+    influx_url: str | None
+    influx_database: str
+    fresh: bool
+
+
+def parse_options(argv: list[str]) -> DemoOptions:
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo", description="HeatWatch local demo: no Azure account needed.")
+    parser.add_argument("--port", type=int, default=3978, help="the bot's port (default 3978)")
+    parser.add_argument("--playground-port", type=int, default=56150,
+                        help="Microsoft 365 Agents Playground's port (default 56150)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "demo",
+                        help="where the demo keeps its database and logs (default data/demo)")
+    parser.add_argument("--influx-url", default=None,
+                        help="use this InfluxDB (1.x API: /write and /query) instead of starting "
+                             "one; INFLUX_TOKEN or INFLUX_USERNAME/INFLUX_PASSWORD from the "
+                             "environment are used for it")
+    parser.add_argument("--influx-database", default=DEMO_DATABASE,
+                        help=f"database the simulator writes to (default {DEMO_DATABASE})")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="run the temperature story this many times faster (default 1)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="forget earlier demo runs (delete the data folder first)")
+    args = parser.parse_args(argv)
+    if not 0.1 <= args.speed <= 60:
+        parser.error("--speed must be between 0.1 and 60")
+    for name in ("port", "playground_port"):
+        if not 0 <= getattr(args, name) <= 65535:
+            parser.error(f"--{name.replace('_', '-')} must be a TCP port (0 picks a free one)")
+    return DemoOptions(data_dir=args.data_dir.resolve(), port=args.port or free_port(),
+                       playground_port=args.playground_port or free_port(), speed=args.speed,
+                       influx_url=args.influx_url, influx_database=args.influx_database,
+                       fresh=args.fresh)
+
+
+def rules_toml(speed: float) -> str:
+    hold = max(1.0, 10.0 / speed)
+    return f"""# Written by the HeatWatch demo (demo/run.py); rules.toml documents every key.
+[[rule]]
+name = "server-room-temperature"
+description = "Server room rack inlet temperature (simulated by the demo)"
+measurement = "temperature"
+field = "value"
+group_by = ["room", "sensor"]
+unit = "°C"
+warn_above = {WARN_ABOVE}
+crit_above = {CRIT_ABOVE}
+hysteresis = 1.0
+for = "{hold:g}s"
+no_data = "2m"
+repeat = "30m"
+"""
+
+
+def influx_headers() -> dict[str, str]:
+    """Credentials for a user-supplied InfluxDB, as the bot's settings take them."""
+    token = os.environ.get("INFLUX_TOKEN", "")
+    user, password = os.environ.get("INFLUX_USERNAME", ""), os.environ.get("INFLUX_PASSWORD", "")
+    if token:
+        return {"Authorization": f"Token {token}"}
+    if user:
+        return {"Authorization": "Basic " + b64encode(f"{user}:{password}".encode()).decode()}
+    return {}
+
+
+class Demo:
+    def __init__(self, options: DemoOptions) -> None:
+        self.options = options
+        self.scenario = Scenario().scaled(options.speed)
+        self.influxd: LocalInfluxd | None = None
+        self.bot: asyncio.subprocess.Process | None = None
+        self.playground: Playground | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def bot_url(self) -> str:
+        return f"http://127.0.0.1:{self.options.port}"
+
+    async def start(self) -> None:
+        options = self.options
+        if options.fresh and options.data_dir.exists():
+            shutil.rmtree(options.data_dir)
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        for port, what, flag in ((options.port, "the bot", "--port"),
+                                 (options.playground_port, "the Playground",
+                                  "--playground-port")):
+            if port_in_use(port):
+                raise DemoError(f"Port {port} for {what} is in use: stop what listens there, "
+                                f"or pass {flag} with another port (0 picks a free one).")
+        self.session = aiohttp.ClientSession()
+
+        influx_url = options.influx_url
+        if influx_url is None:
+            self.influxd = LocalInfluxd(options.data_dir / "influxdb")
+            log.info("Starting InfluxDB on %s (data in %s)", self.influxd.url, self.influxd.root)
+            await asyncio.to_thread(self.influxd.start)
+            influx_url = self.influxd.url
+        await self._create_database(influx_url)
+
+        rules = options.data_dir / "rules.toml"
+        rules.write_text(rules_toml(options.speed), encoding="utf-8")
+        await self._start_bot(influx_url, rules)
+
+        simulator = TemperatureSimulator(self.session, influx_url, options.influx_database,
+                                         self.scenario, interval=max(0.2, 2.0 / options.speed),
+                                         headers=influx_headers())
+        self._tasks.append(asyncio.create_task(simulator.run(), name="simulator"))
+
+        self.playground = Playground(options.data_dir, options.playground_port,
+                                     self.bot_url + "/api/messages")
+        log.info("Starting Microsoft 365 Agents Playground on %s", self.playground.url)
+        await asyncio.to_thread(self.playground.start)
+        self._tasks.append(asyncio.create_task(self._start_heating_when_watched(simulator),
+                                               name="heating"))
+        self._banner()
+
+    async def _create_database(self, influx_url: str) -> None:
+        assert self.session is not None
+        query = f'CREATE DATABASE "{self.options.influx_database}"'
+        try:
+            async with self.session.post(influx_url.rstrip("/") + "/query", params={"q": query},
+                                         headers=influx_headers(),
+                                         timeout=aiohttp.ClientTimeout(total=15)) as response:
+                if response.status >= 300:
+                    raise DemoError(f"InfluxDB at {influx_url} refused {query!r} "
+                                    f"({response.status}: {(await response.text())[:200]}). "
+                                    "Check INFLUX_TOKEN or INFLUX_USERNAME/INFLUX_PASSWORD.")
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise DemoError(f"Cannot reach InfluxDB at {influx_url}: {error}") from error
+
+    async def _start_bot(self, influx_url: str, rules: Path) -> None:
+        assert self.session is not None
+        options = self.options
+        env = {key: os.environ[key] for key in _PASSED_THROUGH if key in os.environ}
+        env.update({
+            "MicrosoftAppId": "", "MicrosoftAppPassword": "", "HOST": "127.0.0.1",
+            "PORT": str(options.port), "LOG_LEVEL": "INFO",
+            "DATABASE_URL": "sqlite:///" + str(options.data_dir / "heatwatch.db"),
+            "MONITORING_ENABLED": "true", "RULES_FILE": str(rules),
+            "POLL_INTERVAL_SECONDS": str(max(1, round(5 / options.speed))),
+            "INFLUX_URL": influx_url, "INFLUX_QUERY_LANGUAGE": "influxql",
+            "INFLUX_DATABASE": options.influx_database,
+        })
+        for key in ("INFLUX_TOKEN", "INFLUX_USERNAME", "INFLUX_PASSWORD"):
+            if options.influx_url and os.environ.get(key):
+                env[key] = os.environ[key]
+        log.info("Starting HeatWatch on %s (anonymous local mode)", self.bot_url)
+        # cwd is the demo folder, so the repository's .env is not read.
+        self.bot = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "app.py"), cwd=options.data_dir, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True)
+        self._tasks.append(asyncio.create_task(self._relay_bot_log(), name="bot-log"))
+        for _ in range(300):
+            if self.bot.returncode is not None:
+                raise DemoError("HeatWatch exited while starting; its log is above.")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with self.session.get(self.bot_url + "/healthz",
+                                            timeout=aiohttp.ClientTimeout(total=1)) as answer:
+                    if answer.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+        raise DemoError(f"HeatWatch did not answer on {self.bot_url}/healthz within 30 s.")
+
+    async def _relay_bot_log(self) -> None:
+        assert self.bot is not None and self.bot.stdout is not None
+        async for line in self.bot.stdout:
+            log.info("bot | %s", line.decode(errors="replace").rstrip())
+
+    async def _start_heating_when_watched(self, simulator: TemperatureSimulator) -> None:
+        """The story starts once someone can see it: when the bot knows a conversation."""
+        db = await open_database("sqlite:///" + str(self.options.data_dir / "heatwatch.db"))
+        try:
+            registry = ConversationRegistry(db)
+            while not await registry.list_alert_targets():
+                await asyncio.sleep(0.5)
+        finally:
+            await db.close()
+        warn = self.scenario.seconds_to(WARN_ABOVE)
+        crit = self.scenario.seconds_to(CRIT_ABOVE)
+        log.info("The bot is in a chat. %s in %s starts heating up now: over %g °C in about "
+                 "%.0f s (warning), over %g °C in about %.0f s (critical).",
+                 HOT_SENSOR, ROOM, WARN_ABOVE, warn, CRIT_ABOVE, crit)
+        simulator.begin()
+
+    def _banner(self) -> None:
+        assert self.playground is not None
+        hot_until = self.scenario.calm + self.scenario.rise + self.scenario.hot
+        log.info(
+            "\n"
+            "  HeatWatch demo is running. Open %s in a browser.\n"
+            "  That is Microsoft 365 Agents Playground, a local Teams chat with the bot.\n"
+            "  Once the chat is open, %s drifts over the thresholds, the alert card arrives,\n"
+            "  press Acknowledge; after about %.0f s the room cools down and the alert resolves.\n"
+            "  Chat commands: help, status, alerts. Ctrl-C stops everything.\n",
+            self.playground.url, HOT_SENSOR, hot_until)
+
+    async def watch(self) -> int:
+        """Return when a child process ends on its own (which is an error)."""
+        while True:
+            if self.bot is not None and self.bot.returncode is not None:
+                log.error("HeatWatch exited (code %s); stopping the demo", self.bot.returncode)
+                return 1
+            for name, server in (("InfluxDB", self.influxd), ("The Playground", self.playground)):
+                process = server.process if server is not None else None
+                if process is not None and process.poll() is not None:
+                    log.error("%s exited (code %s); see %s", name, process.returncode,
+                              server.log_path if server is not None else "")
+                    return 1
+            for task in self._tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    log.error("Demo task %s failed: %s", task.get_name(), task.exception())
+                    return 1
+            await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        if self.playground is not None:
+            await asyncio.to_thread(self.playground.stop)
+        if self.bot is not None and self.bot.returncode is None:
+            self.bot.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(20):
+                    await self.bot.wait()
+            except TimeoutError:
+                self.bot.kill()
+                await self.bot.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.influxd is not None:
+            await asyncio.to_thread(self.influxd.stop)
+        if self.session is not None:
+            await self.session.close()
+
+
+async def run_demo(options: DemoOptions) -> int:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    demo = Demo(options)
+
+    async def start_and_watch() -> int:
+        await demo.start()
+        return await demo.watch()
+
+    main = asyncio.create_task(start_and_watch())
+    stopper = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if main.done():
+            return main.result()
+        log.info("Stopping the demo...")
+        main.cancel()
+        await asyncio.gather(main, return_exceptions=True)
+        return 0
+    except HeatWatchError as error:
+        log.error("%s", error)
+        return 2
+    except RuntimeError as error:  # a server that did not start: its log tail is in the text
+        log.error("%s", error)
+        return 1
+    finally:
+        stopper.cancel()
+        await demo.stop()
+        log.info("Demo stopped.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("storage").setLevel(logging.WARNING)  # the bot logs its own storage
+    options = parse_options(sys.argv[1:] if argv is None else argv)
+    return asyncio.run(run_demo(options))

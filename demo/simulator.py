@@ -1,0 +1,124 @@
+"""Simulated server-room temperatures, written to InfluxDB over its 1.x `/write` API.
+
+One rack inlet sensor runs a cycle that an operator can watch from start to end: normal,
+drifting over the warning and then the critical threshold within a minute, staying hot for a
+while (time to acknowledge), cooling down (the alert resolves), resting, and again. The other
+sensors stay normal, so the alert names one sensor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+ROOM = "server-room-1"
+HOT_SENSOR = "rack-3-inlet"
+STEADY_SENSORS = ("rack-1-inlet", "rack-2-inlet")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One cycle of the hot sensor, in seconds at speed 1 (the demo's `--speed` divides them)."""
+
+    normal: float = 22.0
+    peak: float = 34.0
+    calm: float = 10.0
+    rise: float = 50.0
+    hot: float = 120.0
+    cool: float = 30.0
+    rest: float = 90.0
+
+    def scaled(self, speed: float) -> Scenario:
+        return Scenario(self.normal, self.peak, self.calm / speed, self.rise / speed,
+                        self.hot / speed, self.cool / speed, self.rest / speed)
+
+    @property
+    def cycle(self) -> float:
+        return self.calm + self.rise + self.hot + self.cool + self.rest
+
+    def temperature(self, elapsed: float) -> float:
+        """The hot sensor's value `elapsed` seconds after the start."""
+        t = elapsed % self.cycle
+        span = self.peak - self.normal
+        if t < self.calm:
+            return self.normal
+        t -= self.calm
+        if t < self.rise:
+            return self.normal + span * t / self.rise
+        t -= self.rise
+        if t < self.hot:
+            return self.peak
+        t -= self.hot
+        if t < self.cool:
+            return self.peak - span * t / self.cool
+        return self.normal
+
+    def seconds_to(self, value: float) -> float:
+        """When the first rise reaches `value`."""
+        return self.calm + self.rise * (value - self.normal) / (self.peak - self.normal)
+
+
+def lines(scenario: Scenario, elapsed: float, now_ms: int, measurement: str) -> list[str]:
+    """Line protocol for every sensor at one instant; a little wobble keeps charts honest."""
+    wobble = 0.15 * math.sin(elapsed / 7.0)
+    values = {HOT_SENSOR: scenario.temperature(elapsed) + wobble}
+    for index, sensor in enumerate(STEADY_SENSORS):
+        values[sensor] = scenario.normal + 0.5 * index + 0.15 * math.sin(elapsed / 5.0 + index)
+    return [f"{measurement},room={ROOM},sensor={sensor} value={value:.2f} {now_ms}"
+            for sensor, value in values.items()]
+
+
+class TemperatureSimulator:
+    """Writes every sensor's reading every `interval` seconds until cancelled.
+
+    A failed write is logged once per outage and retried on the next tick; the simulator never
+    stops on its own.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, influx_url: str, database: str,
+                 scenario: Scenario, interval: float = 1.0, measurement: str = "temperature",
+                 headers: dict[str, str] | None = None) -> None:
+        self._session = session
+        self._url = influx_url.rstrip("/") + "/write"
+        self._database = database
+        self._scenario = scenario
+        self._interval = interval
+        self._measurement = measurement
+        self._headers = headers or {}
+        self._started: float | None = None
+
+    def begin(self) -> None:
+        """Start the cycle now; until then every sensor reads normal."""
+        self._started = time.monotonic()
+
+    async def run(self) -> None:
+        failing = False
+        while True:
+            elapsed = 0.0 if self._started is None else time.monotonic() - self._started
+            body = "\n".join(lines(self._scenario, elapsed, int(time.time() * 1000),
+                                   self._measurement))
+            try:
+                async with self._session.post(
+                        self._url, params={"db": self._database, "precision": "ms"},
+                        data=body.encode(), headers=self._headers,
+                        timeout=aiohttp.ClientTimeout(total=10)) as response:
+                    if response.status >= 300:
+                        raise aiohttp.ClientResponseError(
+                            response.request_info, (), status=response.status,
+                            message=(await response.text())[:200])
+                if failing:
+                    log.info("Simulator: writing to InfluxDB again")
+                    failing = False
+            except (aiohttp.ClientError, TimeoutError) as error:
+                if not failing:
+                    log.warning("Simulator: cannot write to InfluxDB at %s (%s); retrying",
+                                self._url, error)
+                    failing = True
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,212 @@
+"""The local demo, run headless: `python -m demo` starts a real influxd, the simulator, the bot and
+Microsoft 365 Agents Playground; this test is the person at the browser. It uses the HTTP and
+WebSocket endpoints the Playground's own web page uses: install the app into the personal chat,
+stream what the bot posts, send a chat message, press a card button."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from demo.processes import free_port
+from tests.process import ROOT
+
+USER = "user-id-0"  # the Playground's signed-in user ("Alex Wilber")
+
+
+@dataclass
+class DemoRun:
+    process: subprocess.Popen[str]
+    playground: str
+    bot_port: int
+    playground_port: int
+    lines: list[str] = field(default_factory=list)
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float) -> re.Match[str]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for line in list(self.lines):
+                if match := re.search(pattern, line):
+                    return match
+            if self.process.poll() is not None:
+                raise AssertionError("the demo exited early:\n" + self.output())
+            time.sleep(0.1)
+        raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n" + self.output())
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[DemoRun]:
+    bot_port, playground_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--port", str(bot_port), "--playground-port",
+         str(playground_port), "--data-dir", str(tmp_path / "demo"), "--speed", "6"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = DemoRun(process, f"http://127.0.0.1:{playground_port}", bot_port, playground_port)
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            run.lines.append(line.rstrip())
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        run.wait_for_line(r"HeatWatch demo is running", timeout=120)
+        yield run
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        reader.join(10)
+
+
+class PlaygroundChat:
+    """What the Playground's web page sees of the personal chat."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session = session
+        self.base = base
+        self.conversation = ""
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def open(self) -> AsyncIterator[None]:
+        async with self.session.get(self.base + "/_internal/v1/config") as answer:
+            self.conversation = (await answer.json())["config"]["personalChat"]["id"]
+        async with self.session.ws_connect(
+                self.base + "/_ws_conversation/v1/conversations/stream") as socket:
+            async def read() -> None:
+                async for message in socket:
+                    await self.events.put(json.loads(message.data))
+            reader = asyncio.create_task(read())
+            try:
+                yield
+            finally:
+                reader.cancel()
+
+    async def install(self) -> None:
+        async with self.session.post(
+                f"{self.base}/_debug/conversation/{self.conversation}/installation",
+                json={}) as answer:
+            assert answer.status == 200
+
+    async def say(self, text: str) -> None:
+        async with self.session.post(
+                f"{self.base}/_conversation/v1/conversations/{self.conversation}/messages",
+                json={"from": {"id": USER}, "text": text, "textFormat": "plain"}) as answer:
+            assert answer.status == 200, await answer.text()
+
+    async def press(self, message_id: str, action: dict[str, Any]) -> dict[str, Any]:
+        async with self.session.post(self.base + "/_conversation/v1/invoke", json={
+            "name": "adaptiveCard/action", "conversation": {"id": self.conversation},
+            "from": {"id": USER}, "replyToId": message_id,
+            "value": {"action": action, "trigger": "manual"},
+        }) as answer:
+            assert answer.status == 200, await answer.text()
+            return dict(await answer.json())
+
+    async def next_message(self, wanted: str, timeout: float) -> dict[str, Any]:
+        """The next created or updated message whose text or card text contains `wanted`."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.events.get()
+                message = event.get("message") or {}
+                if wanted in text_of(message):
+                    return {"action": event.get("action"), **message}
+
+
+def text_of(message: dict[str, Any]) -> str:
+    parts = [message.get("text") or ""]
+    for attachment in message.get("attachments") or []:
+        content = attachment.get("content") or {}
+        parts += [block.get("text", "") for block in content.get("body", [])]
+        parts += [f"{fact['title']}: {fact['value']}" for block in content.get("body", [])
+                  for fact in block.get("facts", [])]
+    return "\n".join(parts)
+
+
+def card_actions(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    card = message["attachments"][0]["content"]
+    return {action["title"]: action for action in card.get("actions", [])}
+
+
+async def test_demo_alert_arrives_in_the_playground_is_acknowledged_and_resolves(
+    demo: DemoRun,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        chat = PlaygroundChat(session, demo.playground)
+        opened = chat.open()
+        await anext(opened)
+        try:
+            await chat.install()
+            welcome = await chat.next_message("I'm **HeatWatch**", timeout=30)
+            assert welcome["action"] == "createMessage"
+
+            await chat.say("help")
+            await chat.next_message("status", timeout=30)
+
+            # The story starts once the bot is in a chat; warning first, then critical.
+            alert = await chat.next_message("Warning: server-room-temperature", timeout=90)
+            assert alert["action"] == "createMessage"
+            assert "Sensor: rack-3-inlet" in text_of(alert)
+            assert "Room: server-room-1" in text_of(alert)
+
+            # The same card is updated in place as the room passes the critical threshold.
+            critical = await chat.next_message("CRITICAL: server-room-temperature", timeout=60)
+            assert (critical["action"], critical["messageId"]) == ("updateMessage",
+                                                                   alert["messageId"])
+            answer = await chat.press(alert["messageId"], card_actions(critical)["Acknowledge"])
+            assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+            assert "Acknowledged by Alex Wilber" in text_of(
+                {"attachments": [{"content": answer["value"]}]})
+
+            # ... and resolves when the room cools, still saying who acknowledged.
+            resolved = await chat.next_message("Resolved: server-room-temperature", timeout=90)
+            assert resolved["action"] == "updateMessage"
+            assert resolved["messageId"] == alert["messageId"]
+            assert "Acknowledged by Alex Wilber" in text_of(resolved)
+            note = await chat.next_message("Resolved: **server-room-temperature**", timeout=30)
+            assert note["action"] == "createMessage"
+        finally:
+            await opened.aclose()
+
+    # Ctrl-C stops everything the demo started.
+    influx_port = int(demo.wait_for_line(r"Starting InfluxDB on http://127.0.0.1:(\d+)",
+                                         timeout=1).group(1))
+    demo.process.send_signal(signal.SIGINT)
+    assert demo.process.wait(60) == 0, demo.output()
+    assert "Demo stopped." in demo.output()
+    for port in (demo.bot_port, demo.playground_port, influx_port):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_demo_refuses_a_busy_port_and_says_which_flag_fixes_it(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "demo", "--port", str(port), "--data-dir",
+             str(tmp_path / "demo"), "--influx-url", "http://127.0.0.1:9"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"Port {port} for the bot is in use" in result.stdout
+    assert "--port" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
