@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from heatwatch.errors import ConfigError
+from heatwatch.errors import ConfigError, HeatWatchError
 from heatwatch.logs import configure_logging
 from heatwatch.server import run
 from heatwatch.settings import load_settings
@@ -24,6 +24,9 @@ def main() -> int:
     except ConfigError as error:  # e.g. invalid alert rules, found while starting
         logging.getLogger("heatwatch").error("%s", error)
         return 2
+    except HeatWatchError as error:  # e.g. the database refused the login: one clear line
+        logging.getLogger("heatwatch").error("Cannot start: %s", error)
+        return 1
     return 0
 
 

@@ -5,10 +5,25 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from urllib.parse import urlparse
 
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-_.~+/=]+", re.IGNORECASE)
 _JWT = re.compile(r"eyJ[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+")
 REDACTED = "***"
+
+
+def redacted_url(url: str) -> str:
+    """The URL with any password in it replaced, for logs and error messages."""
+    try:
+        parsed = urlparse(url)
+        password = parsed.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    user = parsed.username or ""
+    host = parsed.netloc.rsplit("@", 1)[-1]
+    return parsed._replace(netloc=f"{user}:{REDACTED}@{host}").geturl()
 
 
 class RedactSecrets(logging.Filter):

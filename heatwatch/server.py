@@ -84,7 +84,8 @@ def make_token_source(settings: Settings) -> TokenSource | None:
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    database = await open_database(app[SETTINGS].database_url)
+    settings = app[SETTINGS]
+    database = await open_database(settings.database_url, settings.database_pool_size)
     app[DATABASE] = database
     app[REGISTRY] = ConversationRegistry(database)
     yield

@@ -17,6 +17,7 @@ from typing import TypeVar
 from urllib.parse import urlparse
 
 from heatwatch.errors import ConfigError
+from heatwatch.logs import redacted_url
 
 T = TypeVar("T")
 
@@ -111,7 +112,8 @@ class Settings:
     tenant_id: str = ""
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # may hold a password
+    database_pool_size: int = 10
     log_level: str = "INFO"
     cloud: BotCloud = CLOUDS["public"]
     shutdown_timeout: float = 10.0
@@ -124,6 +126,7 @@ class Settings:
     delivery_concurrency: int = 64
     delivery_max_attempts: int = 8
     delivery_backoff: float = 1.0
+    delivery_lease: float = 60.0
     alert_recipients: tuple[str, ...] = ()
     teams_app_id: str = ""
     teams_catalog_app_id: str = ""
@@ -137,7 +140,34 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line."""
-        return [s for s in (self.app_password, self.influx.token, self.influx.password) if s]
+        try:
+            database_password = urlparse(self.database_url).password or ""
+        except ValueError:
+            database_password = ""
+        return [s for s in (self.app_password, self.influx.token, self.influx.password,
+                            database_password) if s]
+
+
+def database_url_problem(url: str) -> str:
+    """What is wrong with a DATABASE_URL (never echoing its password), or ""."""
+    try:
+        parsed = urlparse(url)
+        parsed.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as error:
+        return f"DATABASE_URL={redacted_url(url)!r} is not a valid URL ({error})."
+    if parsed.scheme == "sqlite":
+        if not parsed.path or parsed.path == "/":
+            return (f"DATABASE_URL={url!r} names no file: expected sqlite:///path/to/file.db "
+                    f"(default {DEFAULT_DATABASE_URL}).")
+        return ""
+    if parsed.scheme in ("postgresql", "postgres"):
+        if not parsed.hostname or not parsed.path.strip("/"):
+            return (f"DATABASE_URL={redacted_url(url)!r} needs a host and a database: expected "
+                    "postgresql://user:password@host:5432/database.")
+        return ""
+    return (f"DATABASE_URL={redacted_url(url)!r} is not supported: expected "
+            f"sqlite:///path/to/file.db (default {DEFAULT_DATABASE_URL}) or "
+            "postgresql://user:password@host:5432/database.")
 
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -308,11 +338,11 @@ def load_settings(
     port = env.int("PORT", DEFAULT_PORT, 0, 65535)
 
     database_url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
-    if urlparse(database_url).scheme not in ("sqlite",):
-        env.problems.append(
-            f"DATABASE_URL={database_url!r} is not supported: expected sqlite:///path/to/file.db "
-            f"(default {DEFAULT_DATABASE_URL})."
-        )
+    problem = database_url_problem(database_url)
+    if problem:
+        env.problems.append(problem)
+    database_pool_size = env.int("DATABASE_POOL_SIZE", 10, 1, 100)
+    delivery_lease = env.float("DELIVERY_LEASE_SECONDS", 60.0, 10.0, 3600.0)
 
     log_level = env.choice(
         "LOG_LEVEL", "INFO", {name: name for name in ("DEBUG", "INFO", "WARNING", "ERROR")}
@@ -360,6 +390,8 @@ def load_settings(
         host=host,
         port=port,
         database_url=database_url,
+        database_pool_size=database_pool_size,
+        delivery_lease=delivery_lease,
         log_level=log_level,
         cloud=cloud,
         shutdown_timeout=shutdown_timeout,

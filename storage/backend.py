@@ -6,8 +6,9 @@ backend adapts placeholders. Timestamps are ISO-8601 UTC text, which sorts corre
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 Row = dict[str, Any]
@@ -15,10 +16,41 @@ Params = Sequence[Any]
 Statement = tuple[str, Params]
 
 
+class Leadership(ABC):
+    """Which replica may run a job that must run once (the InfluxDB poller)."""
+
+    @abstractmethod
+    async def acquire(self) -> bool:
+        """Try to become (or stay) the leader; True if this replica leads now."""
+
+    @abstractmethod
+    async def confirm(self) -> bool:
+        """Whether this replica still leads; False once it lost its claim."""
+
+    @abstractmethod
+    async def release(self) -> None: ...
+
+
+class SoleLeadership(Leadership):
+    """An embedded database has one process: it always leads."""
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def confirm(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
 class SqlBackend(ABC):
     """One database connection (or pool). Every call is durable when it returns."""
 
     dialect: str
+    description: str = ""
+    # Whether claims may add `FOR UPDATE ... SKIP LOCKED` (several writers at once).
+    claims_skip_locked: bool = False
 
     @abstractmethod
     async def open(self) -> None:
@@ -28,7 +60,8 @@ class SqlBackend(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Rows of a query, or of one `UPDATE ... RETURNING` (atomic, committed)."""
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetch_all(sql, params)
@@ -45,3 +78,13 @@ class SqlBackend(ABC):
     @abstractmethod
     async def executescript(self, script: str) -> None:
         """Run a DDL script (a migration) in one transaction."""
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Run the block while no other process sharing the database runs a block of the same
+        name (schema migrations at start). Embedded databases have one process."""
+        yield
+
+    def leadership(self, name: str, lost_after: float) -> Leadership:
+        """The election for job `name`; a lost leader is noticed within `lost_after` s."""
+        return SoleLeadership()

@@ -8,27 +8,33 @@ from urllib.parse import urlparse
 from heatwatch.errors import StorageError
 from storage.backend import SqlBackend
 from storage.migrations import migrate
+from storage.postgres import PostgresBackend
 from storage.sqlite import SqliteBackend, sqlite_path
 
 log = logging.getLogger(__name__)
 
 
-def backend_for(database_url: str) -> SqlBackend:
+def backend_for(database_url: str, pool_size: int = 10) -> SqlBackend:
     scheme = urlparse(database_url).scheme
     if scheme == "sqlite":
         return SqliteBackend(sqlite_path(database_url))
+    if scheme in ("postgresql", "postgres"):
+        return PostgresBackend(database_url, pool_size=pool_size)
     raise StorageError(
-        f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///path/to/file.db"
+        f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///path/to/file.db or "
+        "postgresql://user:password@host:5432/database"
     )
 
 
-async def open_database(database_url: str) -> SqlBackend:
-    backend = backend_for(database_url)
+async def open_database(database_url: str, pool_size: int = 10) -> SqlBackend:
+    backend = backend_for(database_url, pool_size)
     await backend.open()
     try:
-        version = await migrate(backend)
+        async with backend.exclusive("schema-migrations"):
+            version = await migrate(backend)
     except BaseException:
         await backend.close()
         raise
-    log.info("Storage ready (%s, schema version %d)", backend.dialect, version)
+    log.info("Storage ready (%s %s, schema version %d)", backend.dialect, backend.description,
+             version)
     return backend

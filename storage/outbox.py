@@ -93,33 +93,48 @@ class Outbox:
 
     async def claim(self, owner: str, now: datetime, limit: int, lease: float,
                     exclude: set[tuple[str, str]] = frozenset()) -> list[Delivery]:  # type: ignore[assignment]
-        """Lease the oldest due delivery of up to `limit` conversations."""
+        """Lease the oldest due delivery of up to `limit` conversations, skipping those in
+        `exclude` (already in flight here).
+
+        One statement: candidates are chosen and leased atomically. On PostgreSQL the
+        candidates are locked with `FOR UPDATE SKIP LOCKED`, so replicas claiming at the same
+        moment take different rows instead of waiting for each other; the lease condition
+        is checked again on the locked row, so no delivery is ever leased twice.
+        """
+        stamp = now.isoformat()
+        excluded = ""
+        params: list[object] = [(now + timedelta(seconds=lease)).isoformat(), owner, stamp,
+                                stamp]
+        if exclude:
+            excluded = ("AND (d.tenant_id, d.conversation_id) NOT IN (VALUES "
+                        + ", ".join("(?, ?)" for _ in exclude) + ")")
+            for tenant, conversation in sorted(exclude):
+                params += [tenant, conversation]
+        params += [limit, stamp]
+        lock = "FOR UPDATE OF d SKIP LOCKED" if self._db.claims_skip_locked else ""
         rows = await self._db.fetch_all(
-            """
-            SELECT d.* FROM deliveries d
-            WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-              AND (d.lease_until IS NULL OR d.lease_until < ?)
-              AND NOT EXISTS (
-                SELECT 1 FROM deliveries e
-                WHERE e.tenant_id = d.tenant_id AND e.conversation_id = d.conversation_id
-                  AND e.status = 'pending'
-                  AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.id < d.id)))
-            ORDER BY d.created_at, d.id
-            LIMIT ?
+            f"""
+            UPDATE deliveries SET lease_until = ?, lease_owner = ?
+            WHERE id IN (
+              SELECT d.id FROM deliveries d
+              WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+                AND (d.lease_until IS NULL OR d.lease_until < ?)
+                AND NOT EXISTS (
+                  SELECT 1 FROM deliveries e
+                  WHERE e.tenant_id = d.tenant_id AND e.conversation_id = d.conversation_id
+                    AND e.status = 'pending'
+                    AND (e.created_at < d.created_at
+                         OR (e.created_at = d.created_at AND e.id < d.id)))
+                {excluded}
+              ORDER BY d.created_at, d.id
+              LIMIT ?
+              {lock})
+            AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?)
+            RETURNING *
             """,
-            (now.isoformat(), now.isoformat(), limit + len(exclude)),
+            params,
         )
-        chosen = [r for r in rows if (r["tenant_id"], r["conversation_id"]) not in exclude][:limit]
-        if not chosen:
-            return []
-        until = (now + timedelta(seconds=lease)).isoformat()
-        counts = await self._db.execute_atomically([
-            ("UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE id = ? "
-             "AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?)",
-             (until, owner, row["id"], now.isoformat()))
-            for row in chosen
-        ])
-        return [_delivery(row) for row, count in zip(chosen, counts, strict=True) if count]
+        return sorted((_delivery(row) for row in rows), key=lambda d: (d.created_at, d.id))
 
     async def complete(self, delivery_id: str, now: datetime,
                        extra: Sequence[Statement] = ()) -> None:

@@ -37,6 +37,7 @@ class SqliteBackend(SqlBackend):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.description = str(path)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 

@@ -12,6 +12,7 @@ from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
 from tests.influx import InfluxServer
+from tests.postgres import PostgresServer
 from tests.teams import APP_ID, APP_SECRET, TeamsChannel
 
 
@@ -36,9 +37,21 @@ def entra() -> Iterator[EntraStandIn]:
     stand_in.stop()
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/heatwatch.db"
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; each test gets a database of its own."""
+    server = PostgresServer().init().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test that uses the app's storage runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/heatwatch.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
 
 
 @pytest.fixture
