@@ -35,7 +35,7 @@ from notifier.ratelimit import DeliveryLimiter
 from notifier.rules import Rule, load_rules
 from notifier.setup import build_source
 from storage.alert_state import AlertStateStore
-from storage.backend import SqlBackend
+from storage.backend import Leadership, SqlBackend
 from storage.outbox import Outbox
 from storage.database import open_database
 from storage.registry import ConversationRegistry
@@ -57,6 +57,7 @@ ACTIONS = web.AppKey("actions", AlertActions)
 WORKER = web.AppKey("delivery_worker", DeliveryWorker)
 LIMITER = web.AppKey("limiter", DeliveryLimiter)
 RECONCILER = web.AppKey("reconciler", Reconciler)
+LEADERSHIP = web.AppKey("leadership", Leadership)
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -209,13 +210,18 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     sink = app[ALERT_SINK]
     monitor = Monitor(rules, source, AlertStateStore(app[DATABASE]), sink,
                       interval=settings.poll_interval, down_after=settings.source_down_after)
-    await monitor.load()
     app[MONITOR] = monitor
     log.info("Watching %d rule(s) in %s every %gs", len(rules), source.description,
              settings.poll_interval)
-    task = asyncio.create_task(monitor.run(), name="monitor")
+    # One poller among replicas sharing a database: a lost leader is noticed by the database
+    # within max(3 intervals, 30 s); a leader that exits frees the lease at once.
+    leadership = app[DATABASE].leadership("influx-poller",
+                                         lost_after=max(3 * settings.poll_interval, 30.0))
+    app[LEADERSHIP] = leadership
+    task = asyncio.create_task(monitor.run(leadership), name="monitor")
     yield
     await stop_task(task)
+    await leadership.release()
     await source.close()
 
 
@@ -241,8 +247,10 @@ async def readyz(request: web.Request) -> web.Response:
         # Reported, but not a reason to leave the load balancer: chat must keep working while
         # InfluxDB is down (the outage itself is announced as a source-down alert).
         health = monitor.health
+        checks["poller"] = "leader" if monitor.leading else "standby (another replica polls)"
         checks["influxdb"] = (
             "ok" if health.healthy and health.last_success else
+            "not polled here" if not monitor.leading else
             "not polled yet" if health.healthy else f"failing: {health.last_error}")
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -20,6 +20,7 @@ from notifier.events import AlertEvent, AlertSink, EventKind, make_alert_id, ser
 from notifier.rules import Rule
 from notifier.sources import SourceError, TemperatureSource
 from storage.alert_state import AlertStateStore
+from storage.backend import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Monitor:
         self._states: dict[tuple[str, str], SeriesState] = {}
         self._loaded = False
         self._rule_errors: dict[str, str] = {}
+        self.leading = False  # whether this replica polls (see run)
 
     async def load(self) -> None:
         """Restore persisted state (dropping rules that left the rules file)."""
@@ -181,16 +183,44 @@ class Monitor:
         delay = min(self.interval * (2 ** min(failures - 1, 16)), ceiling)
         return delay * random.uniform(0.9, 1.1)
 
-    async def run(self) -> None:
-        """Poll forever. Cancellation is the only way out."""
+    async def run(self, leadership: Leadership | None = None) -> None:
+        """Poll forever; cancellation is the only way out.
+
+        With several replicas on one database, only the holder of `leadership` polls; the
+        others try to take over every interval. A replica that becomes leader first reloads
+        the alert state from the database, so alerts carry over without firing again.
+        """
         loop = asyncio.get_running_loop()
+        leading = leadership is None
+        self.leading = leading
+        unsure = False  # the database could not say who leads; logged once
         while True:
             started = loop.time()
-            try:
-                await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("Poll failed; the next poll runs as scheduled")
+            if leadership is not None:
+                try:
+                    holds = await (leadership.confirm() if leading else leadership.acquire())
+                    if holds and not leading:
+                        await self.load()
+                        log.info("This replica now polls InfluxDB (leader)")
+                    elif leading and not holds:
+                        log.warning("This replica lost the poller lease; another one polls now")
+                    leading, unsure = holds, False
+                    self.leading = leading
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    if not unsure:
+                        log.error("Cannot tell whether this replica should poll (%s); "
+                                  "not polling until the database answers", error)
+                    leading, unsure = False, True
+                    self.leading = False
+            if leading:
+                try:
+                    await self.poll_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("Poll failed; the next poll runs as scheduled")
             elapsed = loop.time() - started
-            await asyncio.sleep(max(0.0, self.next_delay() - elapsed))
+            delay = self.next_delay() if leading else self.interval
+            await asyncio.sleep(max(0.0, delay - elapsed))

@@ -263,7 +263,7 @@ class AdvisoryLockLeadership(Leadership):
                 held = await connection.fetchval("SELECT 1")
             if held:
                 return True
-        except (asyncpg.PostgresError, *_CONNECTION_ERRORS, TimeoutError):
+        except Exception:  # noqa: BLE001 - any failure here means the session is unusable
             pass
         self._connection = None
         connection.terminate()

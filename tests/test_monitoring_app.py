@@ -38,7 +38,7 @@ async def test_background_job_fires_an_alert_and_readyz_reports_influx(
 
     assert [(e.kind, e.rule, e.value) for e in sink.events] == [(EventKind.FIRED, "hot", 35.0)]
     ready = await (await client.get("/readyz")).json()
-    assert ready["checks"] == {"storage": "ok", "influxdb": "ok"}
+    assert ready["checks"] == {"storage": "ok", "poller": "leader", "influxdb": "ok"}
 
 
 async def test_readyz_stays_ready_but_reports_a_failing_influx(

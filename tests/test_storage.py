@@ -1,0 +1,203 @@
+"""The storage layer where replicas meet, on SQLite and on a real PostgreSQL (the `database_url`
+fixture runs each test on both): several connections ("replicas") writing the same rows at
+once, outbox claims, leases that expire, the poller election, and what a wrong URL says."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from heatwatch.errors import StorageError
+from storage.backend import SqlBackend
+from storage.database import open_database
+from storage.models import ConversationUpsert, Scope, Status
+from storage.outbox import NewDelivery, Operation, Outbox
+from storage.postgres import PostgresBackend
+from storage.registry import ConversationRegistry
+from tests.postgres import USER, PostgresServer
+
+TENANT = "tenant-1"
+
+
+@pytest.fixture
+async def replicas(database_url: str) -> AsyncIterator[list[SqlBackend]]:
+    """Three independent connections (pools) to one database, as three replicas have."""
+    backends = [await open_database(database_url) for _ in range(3)]
+    yield backends
+    for backend in backends:
+        await backend.close()
+
+
+def personal(conversation: str, name: str = "Adele") -> ConversationUpsert:
+    return ConversationUpsert(
+        tenant_id=TENANT, conversation_id=conversation, scope=Scope.PERSONAL,
+        service_url="https://smba.trafficmanager.net/emea/",
+        reference={"conversation": {"id": conversation}, "serviceUrl": "x"},
+        user_aad_object_id="aad-1", user_name=name)
+
+
+async def test_concurrent_upserts_of_one_conversation_leave_one_row(
+    replicas: list[SqlBackend],
+) -> None:
+    registries = [ConversationRegistry(db) for db in replicas]
+    await asyncio.gather(*(registries[i % 3].upsert_conversation(personal("a:1", f"name-{i}"))
+                           for i in range(30)))
+    rows = await replicas[0].fetch_all("SELECT user_name FROM conversations")
+    assert len(rows) == 1
+    assert rows[0]["user_name"].startswith("name-")
+
+
+async def test_welcome_is_claimed_by_exactly_one_replica(replicas: list[SqlBackend]) -> None:
+    registries = [ConversationRegistry(db) for db in replicas]
+    await registries[0].upsert_conversation(personal("a:1"))
+    claims = await asyncio.gather(*(registries[i % 3].claim_welcome(TENANT, "a:1")
+                                    for i in range(12)))
+    assert claims.count(True) == 1
+
+
+async def test_uninstall_racing_an_alert_parks_nothing_twice_and_keeps_the_registry_true(
+    replicas: list[SqlBackend],
+) -> None:
+    registry = ConversationRegistry(replicas[0])
+    await registry.upsert_conversation(personal("a:1"))
+    now = datetime.now(UTC)
+    await Outbox(replicas[1]).enqueue([NewDelivery("e1", "alert-1", TENANT, "a:1",
+                                                   Operation.TEXT, "hot")], now)
+    await asyncio.gather(ConversationRegistry(replicas[2]).forget_conversation(TENANT, "a:1"),
+                         registry.upsert_conversation(personal("a:1")),
+                         Outbox(replicas[0]).claim("w1", now, 10, 60))
+    # Whichever order they ran in, the conversation is there or gone as a whole, and the
+    # delivery is pending or leased once: never duplicated.
+    assert len(await replicas[0].fetch_all("SELECT 1 AS x FROM deliveries")) == 1
+    conversation = await registry.get_conversation(TENANT, "a:1")
+    assert conversation is None or conversation.status is Status.ACTIVE
+
+
+async def test_replicas_claiming_at_once_never_lease_a_delivery_twice(
+    replicas: list[SqlBackend],
+) -> None:
+    now = datetime.now(UTC)
+    items = [NewDelivery(f"e{n}", "alert-1", TENANT, f"c{n % 100}", Operation.TEXT, str(n))
+             for n in range(300)]
+    await Outbox(replicas[0]).enqueue(items, now)
+
+    leased: Counter[str] = Counter()
+    conversations_per_round: list[list[str]] = []
+
+    async def worker(db: SqlBackend, owner: str) -> None:
+        outbox = Outbox(db)
+        while True:
+            claimed = await outbox.claim(owner, datetime.now(UTC), 16, 60)
+            if not claimed:
+                if not (await outbox.counts()).get("pending"):
+                    return
+                await asyncio.sleep(0.01)
+                continue
+            conversations_per_round.append([d.conversation_id for d in claimed])
+            for delivery in claimed:
+                leased[delivery.id] += 1
+                await outbox.complete(delivery.id, datetime.now(UTC))
+
+    async with asyncio.timeout(120):
+        await asyncio.gather(*(worker(replicas[i % 3], f"w{i}") for i in range(6)))
+    assert len(leased) == 300
+    assert set(leased.values()) == {1}, "a delivery was leased twice"
+    assert all(len(batch) == len(set(batch)) for batch in conversations_per_round)
+    # In each conversation, the deliveries completed in the order they were queued.
+    done = await replicas[0].fetch_all(
+        "SELECT conversation_id, payload FROM deliveries ORDER BY updated_at, id")
+    by_conversation: dict[str, list[int]] = {}
+    for row in done:
+        by_conversation.setdefault(row["conversation_id"], []).append(int(row["payload"]))
+    assert all(values == sorted(values) for values in by_conversation.values())
+
+
+async def test_a_lease_of_a_dead_replica_expires_and_another_takes_the_delivery(
+    replicas: list[SqlBackend],
+) -> None:
+    now = datetime.now(UTC)
+    await Outbox(replicas[0]).enqueue(
+        [NewDelivery("e1", "alert-1", TENANT, "c1", Operation.TEXT, "hot")], now)
+    first = await Outbox(replicas[0]).claim("dies", now, 10, lease=30)
+    assert [d.event_id for d in first] == ["e1"]
+    assert await Outbox(replicas[1]).claim("other", now + timedelta(seconds=29), 10, 30) == []
+    retaken = await Outbox(replicas[1]).claim("other", now + timedelta(seconds=31), 10, 30)
+    assert [d.event_id for d in retaken] == ["e1"]
+
+
+async def test_one_poller_leads_and_another_takes_over_when_it_exits(
+    replicas: list[SqlBackend],
+) -> None:
+    first = replicas[0].leadership("poller", lost_after=30)
+    second = replicas[1].leadership("poller", lost_after=30)
+    assert await first.acquire()
+    if isinstance(replicas[0], PostgresBackend):
+        assert not await second.acquire()
+        assert await first.confirm()
+        await first.release()
+        assert await second.acquire()
+        assert not await first.acquire()
+    else:  # the embedded database has one process: it always leads
+        assert await second.acquire()
+    await second.release()
+
+
+async def test_a_leader_whose_session_dies_knows_it_and_loses_the_lease(
+    replicas: list[SqlBackend],
+) -> None:
+    if not isinstance(replicas[0], PostgresBackend):
+        pytest.skip("SQLite has no sessions to lose: one process always leads")
+    leader = replicas[0].leadership("poller", lost_after=30)
+    standby = replicas[1].leadership("poller", lost_after=30)
+    assert await leader.acquire()
+    # What a network cut or the server's idle_session_timeout does to the leader's session.
+    await replicas[2].execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND pid <> pg_backend_pid()")
+    assert not await leader.confirm()
+    assert await standby.acquire()
+    await standby.release()
+
+
+async def test_postgres_reconnects_after_the_server_restarts() -> None:
+    server = PostgresServer().init().start()
+    try:
+        url = server.url("postgres")
+        db = await open_database(url)
+        registry = ConversationRegistry(db)
+        await registry.upsert_conversation(personal("a:1"))
+        await asyncio.to_thread(server.stop)
+        with pytest.raises(StorageError):
+            await registry.get_conversation(TENANT, "a:1")
+        await asyncio.to_thread(server.start)
+        conversation = await registry.get_conversation(TENANT, "a:1")
+        assert conversation is not None and conversation.user_name == "Adele"
+        await db.close()
+    finally:
+        await asyncio.to_thread(server.remove)
+
+
+async def test_postgres_errors_name_the_fix_and_never_the_password(
+    postgres: PostgresServer,
+) -> None:
+    secret = "wrong-password-123"
+    with pytest.raises(StorageError) as refused:
+        await open_database(postgres.url("postgres", password=secret))
+    assert f"refused the password of user {USER!r}" in str(refused.value)
+    assert secret not in str(refused.value)
+
+    with pytest.raises(StorageError) as missing:
+        await open_database(postgres.url("no_such_db"))
+    assert "has no database 'no_such_db'" in str(missing.value)
+    assert "CREATE DATABASE" in str(missing.value)
+
+    backend = PostgresBackend("postgresql://u:hidden-pw@127.0.0.1:9/db", connect_timeout=1)
+    with pytest.raises(StorageError) as unreachable:
+        await backend.open(wait=1)
+    assert "Cannot reach PostgreSQL at postgresql://u:***@127.0.0.1:9/db" in str(
+        unreachable.value)
+    assert "hidden-pw" not in str(unreachable.value)
