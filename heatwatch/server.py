@@ -9,8 +9,11 @@ in-flight sends finish, jobs are cancelled and awaited, then clients, then stora
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -39,6 +42,7 @@ from storage.backend import Leadership, SqlBackend
 from storage.outbox import Outbox
 from storage.database import open_database
 from storage.registry import ConversationRegistry
+from storage.replicas import ReplicaRegistry
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +177,47 @@ async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop_task(task)
 
 
+HEARTBEAT_SECONDS = 5.0
+
+
+async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str,
+                       cap: float) -> None:
+    """Heartbeat this replica and keep its share of the per-tenant send cap current."""
+    replicas = ReplicaRegistry(db)
+    known = 1
+    failing = False
+    while True:
+        try:
+            now = datetime.now(UTC)
+            await replicas.heartbeat(replica_id, now)
+            live = max(1, await replicas.live(now, within=3 * HEARTBEAT_SECONDS))
+            if live != known:
+                share = limiter.share(live)
+                log.info("%d replicas share the database; this one sends up to %g messages "
+                         "per second per tenant", live, share if cap > 0 else float("inf"))
+                known = live
+            failing = False
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if not failing:
+                log.warning("Cannot update the replica heartbeat (%s); keeping a share for %d "
+                            "replica(s)", error, known)
+            failing = True
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Replicas on one database split Teams' per-tenant cap between them."""
+    replica_id = uuid.uuid4().hex[:12]
+    task = asyncio.create_task(share_limits(app[DATABASE], app[LIMITER], replica_id,
+                                            app[SETTINGS].tenant_send_limit), name="replicas")
+    yield
+    await stop_task(task)
+    with contextlib.suppress(Exception):
+        await ReplicaRegistry(app[DATABASE]).leave(replica_id)
+
+
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     """The outbox sink alert events go to, and the workers that send what it holds. On
     shutdown, in-flight sends may finish (SHUTDOWN_TIMEOUT_SECONDS); the rest stays pending
@@ -190,8 +235,10 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         app[LIMITER], wake=app[WAKE],
         concurrency=settings.delivery_concurrency,
         max_attempts=settings.delivery_max_attempts, backoff_base=settings.delivery_backoff,
+        lease_seconds=settings.delivery_lease, send_timeout=min(30.0, settings.delivery_lease / 2),
         on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None)
     app[WORKER] = worker
+    log.info("Delivery worker %s started (leases of %gs)", worker.owner, settings.delivery_lease)
     task = asyncio.create_task(worker.run(), name="delivery")
     yield
     await worker.drain(settings.shutdown_timeout)
@@ -267,6 +314,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(bot_ctx)
     app.cleanup_ctx.append(signing_keys_ctx)
     app.cleanup_ctx.append(graph_ctx)
+    app.cleanup_ctx.append(replicas_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.router.add_post("/api/messages", messages)

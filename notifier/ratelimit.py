@@ -52,8 +52,19 @@ class DeliveryLimiter:
         self._conversations = SlidingWindows(conversation_windows, margin)
         self._tenants = (SlidingWindows(((max(1, int(tenant_per_second)), 1.0),), margin)
                          if tenant_per_second > 0 else None)
+        self._tenant_cap = tenant_per_second
+        self._margin = margin
         self._clock = clock
         self._sends = 0
+
+    def share(self, replicas: int) -> float:
+        """Teams' per-tenant cap is for the app as a whole: with `replicas` processes sending,
+        each keeps to its share. Returns this process's per-second share (0 = no cap)."""
+        if self._tenants is None:
+            return 0.0
+        share = max(1, int(self._tenant_cap / max(1, replicas)))
+        self._tenants.windows = ((share, 1.0 + self._margin),)
+        return float(share)
 
     def reserve(self, tenant_id: str, conversation_id: str) -> float:
         """The moment this send may go; recorded at once."""

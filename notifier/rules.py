@@ -29,9 +29,11 @@ KNOWN_KEYS = {
 
 
 def parse_duration(value: Any) -> float:
-    """`"90s"`, `"5m"`, `"1h30m"`, `"250ms"`, or a number of seconds."""
+    """`"90s"`, `"5m"`, `"1h30m"`, `"250ms"`, or a number of seconds (also quoted: `"0"`)."""
     if isinstance(value, bool):
         raise ValueError(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", value):
+        value = float(value)
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(value)

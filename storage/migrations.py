@@ -152,6 +152,17 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         )
         """,
     ),
+    (
+        4,
+        "replicas",
+        """
+        CREATE TABLE replicas (
+            replica_id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]
 
 

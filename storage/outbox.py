@@ -99,23 +99,24 @@ class Outbox:
         One statement: candidates are chosen and leased atomically. On PostgreSQL the
         candidates are locked with `FOR UPDATE SKIP LOCKED`, so replicas claiming at the same
         moment take different rows instead of waiting for each other; the lease condition
-        is checked again on the locked row, so no delivery is ever leased twice.
+        is checked again on the locked row, so no delivery is ever leased twice. The choice
+        is a CTE, which PostgreSQL evaluates once: as an `IN (subquery)` the planner may run
+        it again per row, and with SKIP LOCKED each run can pick other rows (more than
+        `limit` were leased that way).
         """
         stamp = now.isoformat()
         excluded = ""
-        params: list[object] = [(now + timedelta(seconds=lease)).isoformat(), owner, stamp,
-                                stamp]
+        params: list[object] = [stamp, stamp]
         if exclude:
             excluded = ("AND (d.tenant_id, d.conversation_id) NOT IN (VALUES "
                         + ", ".join("(?, ?)" for _ in exclude) + ")")
             for tenant, conversation in sorted(exclude):
                 params += [tenant, conversation]
-        params += [limit, stamp]
+        params += [limit, (now + timedelta(seconds=lease)).isoformat(), owner, stamp]
         lock = "FOR UPDATE OF d SKIP LOCKED" if self._db.claims_skip_locked else ""
         rows = await self._db.fetch_all(
             f"""
-            UPDATE deliveries SET lease_until = ?, lease_owner = ?
-            WHERE id IN (
+            WITH picked AS (
               SELECT d.id FROM deliveries d
               WHERE d.status = 'pending' AND d.next_attempt_at <= ?
                 AND (d.lease_until IS NULL OR d.lease_until < ?)
@@ -129,7 +130,9 @@ class Outbox:
               ORDER BY d.created_at, d.id
               LIMIT ?
               {lock})
-            AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?)
+            UPDATE deliveries SET lease_until = ?, lease_owner = ?
+            WHERE id IN (SELECT id FROM picked)
+              AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?)
             RETURNING *
             """,
             params,

@@ -48,7 +48,8 @@ class AppProcess:
         return code
 
     def finish(self) -> str:
-        if self.process is not None and self.process.stdout is not None:
+        if (self.process is not None and self.process.stdout is not None
+                and not self.process.stdout.closed):
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait(10)

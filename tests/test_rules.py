@@ -21,7 +21,8 @@ def test_shipped_rules_file_is_valid() -> None:
 
 
 @pytest.mark.parametrize("text,seconds", [("250ms", 0.25), ("30s", 30), ("5m", 300),
-                                          ("1h30m", 5400), ("1d", 86400), (45, 45)])
+                                          ("1h30m", 5400), ("1d", 86400), (45, 45),
+                                          ("0", 0), ("90", 90)])
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -97,6 +97,7 @@ async def test_replicas_claiming_at_once_never_lease_a_delivery_twice(
                     return
                 await asyncio.sleep(0.01)
                 continue
+            assert len(claimed) <= 16, f"{len(claimed)} leased for a limit of 16"
             conversations_per_round.append([d.conversation_id for d in claimed])
             for delivery in claimed:
                 leased[delivery.id] += 1
