@@ -181,7 +181,7 @@ HEARTBEAT_SECONDS = 5.0
 
 
 async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str,
-                       cap: float) -> None:
+                       cap: float, interval: float = HEARTBEAT_SECONDS) -> None:
     """Heartbeat this replica and keep its share of the per-tenant send cap current."""
     replicas = ReplicaRegistry(db)
     known = 1
@@ -190,7 +190,7 @@ async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str
         try:
             now = datetime.now(UTC)
             await replicas.heartbeat(replica_id, now)
-            live = max(1, await replicas.live(now, within=3 * HEARTBEAT_SECONDS))
+            live = max(1, await replicas.live(now, within=3 * interval))
             if live != known:
                 share = limiter.share(live)
                 log.info("%d replicas share the database; this one sends up to %g messages "
@@ -204,7 +204,7 @@ async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str
                 log.warning("Cannot update the replica heartbeat (%s); keeping a share for %d "
                             "replica(s)", error, known)
             failing = True
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+        await asyncio.sleep(interval)
 
 
 async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:

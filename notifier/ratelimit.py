@@ -57,6 +57,11 @@ class DeliveryLimiter:
         self._clock = clock
         self._sends = 0
 
+    @property
+    def tenant_share(self) -> float:
+        """Messages per second per tenant this process keeps to (0 = no cap)."""
+        return float(self._tenants.windows[0][0]) if self._tenants is not None else 0.0
+
     def share(self, replicas: int) -> float:
         """Teams' per-tenant cap is for the app as a whole: with `replicas` processes sending,
         each keeps to its share. Returns this process's per-second share (0 = no cap)."""

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from heatwatch.errors import StorageError
+from heatwatch.server import share_limits, stop_task
+from notifier.ratelimit import DeliveryLimiter
 from storage.backend import SqlBackend
 from storage.database import open_database
 from storage.models import ConversationUpsert, Scope, Status
@@ -202,3 +204,22 @@ async def test_postgres_errors_name_the_fix_and_never_the_password(
     assert "Cannot reach PostgreSQL at postgresql://u:***@127.0.0.1:9/db" in str(
         unreachable.value)
     assert "hidden-pw" not in str(unreachable.value)
+
+
+async def test_replicas_split_the_tenant_send_cap_and_take_it_back_when_one_leaves(
+    replicas: list[SqlBackend],
+) -> None:
+    limiters = [DeliveryLimiter(50.0), DeliveryLimiter(50.0)]
+    jobs = [asyncio.create_task(share_limits(db, limiter, f"replica-{i}", 50.0, interval=0.05))
+            for i, (db, limiter) in enumerate(zip(replicas, limiters, strict=False))]
+    try:
+        async with asyncio.timeout(10):
+            while [limiter.tenant_share for limiter in limiters] != [25.0, 25.0]:
+                await asyncio.sleep(0.02)
+        await stop_task(jobs[1])  # that replica died: its heartbeat goes stale
+        async with asyncio.timeout(10):
+            while limiters[0].tenant_share != 50.0:
+                await asyncio.sleep(0.02)
+    finally:
+        for job in jobs:
+            await stop_task(job)
