@@ -13,6 +13,7 @@ import pytest
 
 from storage.database import open_database
 from storage.registry import ConversationRegistry
+from tests.postgres import PostgresServer
 from tests.process import ROOT, AppProcess
 from tests.standins.connector import ConnectorStandIn
 from tests.teams import PERSONAL, TENANT, load_activity
@@ -66,3 +67,18 @@ def test_default_database_lives_under_data(tmp_path: Path) -> None:
     app = AppProcess({"RULES_FILE": str(ROOT / "rules.toml")}, tmp_path).start()
     assert app.signal() == 0
     assert (tmp_path / "data" / "heatwatch.db").is_file()
+
+
+def test_a_refused_database_login_stops_the_start_with_one_line_and_no_password(
+    tmp_path: Path, postgres: PostgresServer,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")], cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "MONITORING_ENABLED": "false",
+             "DATABASE_URL": postgres.url("postgres", password="not-the-password")}, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Cannot start: PostgreSQL refused the password of user 'heatwatch'" in result.stderr
+    assert "fix the user or password in DATABASE_URL" in result.stderr
+    assert "not-the-password" not in result.stderr
+    assert "Traceback" not in result.stderr
