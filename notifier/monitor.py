@@ -9,6 +9,7 @@ failing. Nothing here stops the loop except cancellation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -223,4 +224,16 @@ class Monitor:
                     log.exception("Poll failed; the next poll runs as scheduled")
             elapsed = loop.time() - started
             delay = self.next_delay() if leading else self.interval
-            await asyncio.sleep(max(0.0, delay - elapsed))
+            await self._wait(max(0.0, delay - elapsed), leadership if leading else None)
+
+    async def _wait(self, seconds: float, leadership: Leadership | None) -> None:
+        """Sleep until the next poll. While the source fails, that can be longer than the
+        interval; a leader still touches its claim every interval, so the database does not
+        take it for gone (a backed-off leader must not hand over on every retry)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        while (left := until - loop.time()) > 0:
+            await asyncio.sleep(min(left, self.interval) if leadership else left)
+            if leadership is not None and until - loop.time() > 0:
+                with contextlib.suppress(Exception):
+                    await leadership.confirm()  # a loss is acted on at the next poll

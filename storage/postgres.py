@@ -88,11 +88,10 @@ class PostgresBackend(SqlBackend):
 
     # connecting ------------------------------------------------------------------------
 
-    async def connect_one(self, **server_settings: str) -> asyncpg.Connection:
+    async def connect_one(self) -> asyncpg.Connection:
         """A connection of its own (outside the pool), with a clear error if refused."""
         try:
-            return await asyncpg.connect(self.url, timeout=self._connect_timeout,
-                                         server_settings=server_settings or None)
+            return await asyncpg.connect(self.url, timeout=self._connect_timeout)
         except Exception as error:  # asyncpg raises many kinds; all mean "cannot connect"
             raise self._connect_error(error) from None
 
@@ -232,15 +231,17 @@ class AdvisoryLockLeadership(Leadership):
         self._backend = backend
         self._key = lock_key(name)
         self._name = name
-        self._idle_ms = str(int(lost_after * 1000))
+        self._idle_ms = int(lost_after * 1000)
         self._connection: asyncpg.Connection | None = None
 
     async def acquire(self) -> bool:
         if self._connection is not None:
             return await self.confirm()
-        connection = await self._backend.connect_one(idle_session_timeout=self._idle_ms)
+        connection = await self._backend.connect_one()
         try:
             async with asyncio.timeout(10):
+                if connection.get_server_version().major >= 14:  # the setting is new in 14
+                    await connection.execute(f"SET idle_session_timeout = {self._idle_ms}")
                 held = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)",
                                                       self._key))
         except BaseException:

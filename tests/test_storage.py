@@ -11,9 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from demo.processes import free_port
 from heatwatch.errors import StorageError
+from heatwatch.settings import InfluxSettings
 from heatwatch.server import share_limits, stop_task
+from notifier.delivery import OutboxSink
+from notifier.monitor import Monitor
 from notifier.ratelimit import DeliveryLimiter
+from notifier.rules import parse_rules
+from notifier.setup import build_source
+from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.database import open_database
 from storage.models import ConversationUpsert, Scope, Status
@@ -166,6 +173,24 @@ async def test_a_leader_whose_session_dies_knows_it_and_loses_the_lease(
     await standby.release()
 
 
+async def test_a_silent_leader_is_ended_by_the_server_and_another_takes_over(
+    replicas: list[SqlBackend],
+) -> None:
+    """A leader cut off from the database cannot release its lock; the server ends its idle
+    session after `lost_after` seconds and the lock is free."""
+    if not isinstance(replicas[0], PostgresBackend):
+        pytest.skip("SQLite has no sessions to lose: one process always leads")
+    silent = replicas[0].leadership("poller", lost_after=1.0)
+    standby = replicas[1].leadership("poller", lost_after=1.0)
+    assert await silent.acquire()
+    assert not await standby.acquire()
+    async with asyncio.timeout(15):
+        while not await standby.acquire():
+            await asyncio.sleep(0.2)
+    assert not await silent.confirm()
+    await standby.release()
+
+
 async def test_postgres_reconnects_after_the_server_restarts() -> None:
     server = PostgresServer().init().start()
     try:
@@ -223,3 +248,31 @@ async def test_replicas_split_the_tenant_send_cap_and_take_it_back_when_one_leav
     finally:
         for job in jobs:
             await stop_task(job)
+
+
+async def test_a_leader_backing_off_during_an_influx_outage_keeps_the_poller_lease(
+    replicas: list[SqlBackend],
+) -> None:
+    """While InfluxDB is down the leader waits longer and longer between polls; it must not
+    lose its lease meanwhile (replicas would hand the poller around and restart the
+    source-down timer each time)."""
+    if not isinstance(replicas[0], PostgresBackend):
+        pytest.skip("SQLite has no sessions to lose: one process always leads")
+    rules = parse_rules('[[rule]]\nname = "hot"\nmeasurement = "t"\ncrit_above = 30\n')
+    source = build_source(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", timeout=1))
+    monitor = Monitor(rules, source, AlertStateStore(replicas[0]), OutboxSink(replicas[0], rules),
+                      interval=0.4, down_after=60)
+    leadership = replicas[0].leadership("poller", lost_after=1.2)
+    standby = replicas[1].leadership("poller", lost_after=1.2)
+    job = asyncio.create_task(monitor.run(leadership))
+    try:
+        async with asyncio.timeout(10):
+            while monitor.health.consecutive_failures < 4:  # the wait is 3.2 s by now
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(2.5)
+        assert monitor.leading
+        assert not await standby.acquire()
+    finally:
+        await stop_task(job)
+        await leadership.release()
+        await source.close()
