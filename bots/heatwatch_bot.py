@@ -177,7 +177,18 @@ class HeatWatchBot(TeamsActivityHandler):
         log.info("Registered %s conversation %s (tenant %s)", scope.value, conversation_id,
                  tenant or "-")
         if welcome and await self._registry.claim_welcome(tenant, conversation_id):
-            await reply(turn_context, MessageFactory.text(WELCOME_TEXT))
+            await reply(turn_context, MessageFactory.text(WELCOME_TEXT + await self._now_firing()))
+
+    async def _now_firing(self) -> str:
+        """For a newcomer: alerts that fired before the bot was here are not posted again, so
+        the welcome says whether any are open."""
+        if self._actions is None:
+            return ""
+        count = len(await self._actions.alerts.open_alerts())
+        if not count:
+            return ""
+        return (f"\n\nRight now {count} alert{'s are' if count > 1 else ' is'} firing: type "
+                "**alerts** to see them.")
 
     async def on_installation_update(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

@@ -125,6 +125,20 @@ async def test_fired_alert_reaches_every_default_target_as_a_card(
     await settled(client, {"done": 2})
 
 
+async def test_someone_who_installs_during_an_alert_is_told_it_is_firing(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
+    await settled(client, {"done": 2})
+
+    newcomer = load_activity("personal_bot_added", connector.url)
+    newcomer["conversation"]["id"] = PERSONAL + "-newcomer"
+    await installed.post(newcomer)
+    [welcome] = connector.texts(PERSONAL + "-newcomer")
+    assert welcome.startswith("Hi, I'm **HeatWatch**.")
+    assert welcome.endswith("Right now 1 alert is firing: type **alerts** to see them.")
+
+
 async def test_escalation_and_resolution_update_the_same_card_in_place(
     client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
 ) -> None:

@@ -210,3 +210,14 @@ def test_demo_refuses_a_busy_port_and_says_which_flag_fixes_it(tmp_path: Path) -
     assert f"Port {port} for the bot is in use" in result.stdout
     assert "--port" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_demo_says_when_the_influxdb_it_was_pointed_at_is_unreachable(tmp_path: Path) -> None:
+    closed = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "demo", "--port", "0", "--playground-port", "0", "--data-dir",
+         str(tmp_path / "demo"), "--influx-url", f"http://127.0.0.1:{closed}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"Cannot reach InfluxDB at http://127.0.0.1:{closed}" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
