@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from demo.processes import free_port, stop_process, wait_for_http
+from demo.processes import die_with_parent, free_port, stop_process, wait_for_http
 from heatwatch.errors import HeatWatchError
 
 
@@ -62,7 +62,8 @@ bind-address = "127.0.0.1:{free_port()}"
         with open(self.log_path, "ab") as log:
             # Its own session: a Ctrl-C in the terminal reaches the demo, which stops it in order.
             self.process = subprocess.Popen([self.binary, "-config", str(config)], stdout=log,
-                                            stderr=log, start_new_session=True)
+                                            stderr=log, start_new_session=True,
+                                            preexec_fn=die_with_parent)
         wait_for_http(self.url + "/ping", 204, self.process,
                       lambda: "influxd exited: " + self.log_path.read_text()[-2000:], timeout)
 

@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from demo.processes import stop_process, wait_for_http
+from demo.processes import die_with_parent, stop_process, wait_for_http
 from heatwatch.errors import HeatWatchError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,8 @@ class Playground:
         try:
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(self.command(), cwd=self.root, env=env,
-                                                stdout=log, stderr=log, start_new_session=True)
+                                                stdout=log, stderr=log, start_new_session=True,
+                                                preexec_fn=die_with_parent)
         except FileNotFoundError as error:
             raise PlaygroundMissing("node is not installed: the Playground needs Node.js 20 "
                                     "or later") from error

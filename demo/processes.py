@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -55,3 +58,10 @@ def stop_process(process: subprocess.Popen | None, grace: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
+
+
+def die_with_parent() -> None:
+    """`preexec_fn` for children in a session of their own: Ctrl-C no longer reaches them, so
+    ask Linux to send SIGTERM when the demo dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG

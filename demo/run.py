@@ -23,7 +23,7 @@ import aiohttp
 
 from demo.influxd import LocalInfluxd
 from demo.playground import Playground
-from demo.processes import free_port, port_in_use
+from demo.processes import die_with_parent, free_port, port_in_use
 from demo.simulator import HOT_SENSOR, ROOM, Scenario, TemperatureSimulator
 from heatwatch.errors import HeatWatchError
 from storage.database import open_database
@@ -202,7 +202,7 @@ class Demo:
         self.bot = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "app.py"), cwd=options.data_dir, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=die_with_parent)
         self._tasks.append(asyncio.create_task(self._relay_bot_log(), name="bot-log"))
         for _ in range(300):
             if self.bot.returncode is not None:
@@ -244,9 +244,10 @@ class Demo:
             "  HeatWatch demo is running. Open %s in a browser.\n"
             "  That is Microsoft 365 Agents Playground, a local Teams chat with the bot.\n"
             "  Once the chat is open, %s drifts over the thresholds, the alert card arrives,\n"
-            "  press Acknowledge; after about %.0f s the room cools down and the alert resolves.\n"
+            "  press Acknowledge. About %.0f s after the chat opens the room cools down and the\n"
+            "  alert resolves; the story repeats every %.0f s.\n"
             "  Chat commands: help, status, alerts. Ctrl-C stops everything.\n",
-            self.playground.url, HOT_SENSOR, hot_until)
+            self.playground.url, HOT_SENSOR, hot_until, self.scenario.cycle)
 
     async def watch(self) -> int:
         """Return when a child process ends on its own (which is an error)."""

@@ -71,9 +71,13 @@ def demo(tmp_path: Path) -> Iterator[DemoRun]:
         run.wait_for_line(r"HeatWatch demo is running", timeout=120)
         yield run
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        if process.poll() is None:  # a failed test: stop the demo the way a person would
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
         reader.join(10)
 
 
@@ -221,3 +225,31 @@ def test_demo_says_when_the_influxdb_it_was_pointed_at_is_unreachable(tmp_path: 
     assert result.returncode == 2
     assert f"Cannot reach InfluxDB at http://127.0.0.1:{closed}" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_killed_demo_takes_its_servers_with_it(tmp_path: Path) -> None:
+    """Even SIGKILL, which the demo cannot catch, stops InfluxDB, the bot and the Playground."""
+    bot_port, playground_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--port", str(bot_port), "--playground-port",
+         str(playground_port), "--data-dir", str(tmp_path / "demo")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "HeatWatch demo is running" in line:
+            break
+    influx_port = int(re.search(r"Starting InfluxDB on http://127.0.0.1:(\d+)",
+                                "".join(lines)).group(1))  # type: ignore[union-attr]
+    process.kill()
+    process.wait(10)
+    deadline = time.monotonic() + 30
+    for port in (bot_port, playground_port, influx_port):
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except ConnectionRefusedError:
+                break
+            assert time.monotonic() < deadline, f"port {port} still served after SIGKILL"
+            time.sleep(0.1)
