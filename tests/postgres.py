@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from demo.processes import free_port, stop_process
+from demo.processes import die_with_parent, free_port, stop_process
 
 USER = "heatwatch"
 PASSWORD = "pg-test-password"
@@ -70,7 +70,8 @@ class PostgresServer:
              "-k", str(self.root), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
              "-c", "max_connections=300"],
-            stdout=log, stderr=log, start_new_session=True, **self._run_as())  # type: ignore[call-overload]
+            stdout=log, stderr=log, start_new_session=True, preexec_fn=die_with_parent,
+            **self._run_as())  # type: ignore[call-overload]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
