@@ -2,7 +2,9 @@
 rewritten to `$n`), and an advisory lock for the one job only one replica may run.
 
 Reconnects on its own: the pool replaces connections that broke (a server restart), and a
-statement that failed on such a connection is tried once more on a fresh one.
+statement that failed on such a connection is tried once more on a fresh one. That is safe
+for HeatWatch's writes: they are upserts and conditional updates, so one that had in fact
+committed before the connection broke changes nothing the second time.
 """
 
 from __future__ import annotations
