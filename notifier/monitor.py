@@ -20,7 +20,7 @@ from notifier.engine import Reading, SeriesState, step
 from notifier.events import AlertEvent, AlertSink, EventKind, make_alert_id, series_key
 from notifier.rules import Rule
 from notifier.sources import SourceError, TemperatureSource
-from storage.alert_state import AlertStateStore
+from storage.alert_state import AlertStateStore, SourceOutage
 from storage.backend import Leadership
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class Monitor:
         self._clock = clock
         self._states: dict[tuple[str, str], SeriesState] = {}
         self._loaded = False
+        self._recorded_outage: SourceOutage | None = None
         self._rule_errors: dict[str, str] = {}
         self.leading = False  # whether this replica polls (see run)
 
@@ -78,6 +79,15 @@ class Monitor:
             (rule, key): SeriesState.from_json(rule, key, data)
             for (rule, key), data in (await self._store.load()).items()
         }
+        # An outage another poller was in the middle of goes on here: same start, same alert.
+        outage = await self._store.load_outage(self.source.description)
+        self._recorded_outage = outage
+        if outage is not None:
+            self.health = SourceHealth(failing_since=outage.failing_since,
+                                       last_error=outage.last_error, consecutive_failures=1,
+                                       down_alert_id=outage.down_alert_id)
+        elif not self.health.healthy:
+            self.health = SourceHealth()
         self._loaded = True
 
     def state(self, rule: str, tags: dict[str, str]) -> SeriesState | None:
@@ -108,10 +118,21 @@ class Monitor:
         events.extend(self._track_health(source_error, now))
         if events:
             await self._sink.publish(events)
-        if changed:
+        outage = self._outage()
+        extra = []
+        if outage != self._recorded_outage:
+            extra.append(self._store.outage_statement(self.source.description, outage))
+        if changed or extra:
             await self._store.save(
-                (rule, key, state.to_json()) for (rule, key), state in changed.items())
+                ((rule, key, state.to_json()) for (rule, key), state in changed.items()), extra)
+            self._recorded_outage = outage
         return events
+
+    def _outage(self) -> SourceOutage | None:
+        health = self.health
+        if health.failing_since is None:
+            return None
+        return SourceOutage(health.failing_since, health.down_alert_id, health.last_error)
 
     def _evaluate(self, rule: Rule, readings: list[Reading], now: datetime,
                   events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:

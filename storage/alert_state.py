@@ -6,11 +6,20 @@ The state itself is opaque JSON owned by the rule engine.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from storage.backend import SqlBackend
+from storage.backend import SqlBackend, Statement
 from storage.registry import now_text
+
+
+@dataclass(frozen=True)
+class SourceOutage:
+    failing_since: datetime
+    down_alert_id: str | None
+    last_error: str
 
 
 class AlertStateStore:
@@ -21,7 +30,9 @@ class AlertStateStore:
         rows = await self._db.fetch_all("SELECT rule, series_key, state FROM alert_state")
         return {(row["rule"], row["series_key"]): json.loads(row["state"]) for row in rows}
 
-    async def save(self, states: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+    async def save(self, states: Iterable[tuple[str, str, dict[str, Any]]],
+                   extra: Sequence[Statement] = ()) -> None:
+        """Upsert series states (and `extra` statements) in one transaction."""
         stamp = now_text()
         statements = [
             (
@@ -32,8 +43,31 @@ class AlertStateStore:
             )
             for rule, key, state in states
         ]
+        statements += extra
         if statements:
             await self._db.execute_atomically(statements)
+
+    async def load_outage(self, source: str) -> SourceOutage | None:
+        """The data source's ongoing outage, as the last poller recorded it."""
+        row = await self._db.fetch_one(
+            "SELECT failing_since, down_alert_id, last_error FROM source_health "
+            "WHERE source = ? AND failing_since IS NOT NULL", (source,))
+        if row is None:
+            return None
+        return SourceOutage(datetime.fromisoformat(row["failing_since"]), row["down_alert_id"],
+                            row["last_error"] or "")
+
+    def outage_statement(self, source: str, outage: SourceOutage | None) -> Statement:
+        """Record the source's outage (None: it is healthy), so a poller that takes over
+        continues the same outage: same start, same alert, no second announcement."""
+        return (
+            "INSERT INTO source_health (source, failing_since, down_alert_id, last_error, "
+            "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+            "failing_since = excluded.failing_since, down_alert_id = excluded.down_alert_id, "
+            "last_error = excluded.last_error, updated_at = excluded.updated_at",
+            (source, outage.failing_since.isoformat() if outage else None,
+             outage.down_alert_id if outage else None, outage.last_error if outage else None,
+             now_text()))
 
     async def forget_rules_except(self, rule_names: Iterable[str]) -> int:
         """Drop the state of rules no longer in the rules file."""

@@ -163,6 +163,19 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         )
         """,
     ),
+    (
+        5,
+        "data source outages",
+        """
+        CREATE TABLE source_health (
+            source TEXT PRIMARY KEY,
+            failing_since TEXT,
+            down_alert_id TEXT,
+            last_error TEXT,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]
 
 

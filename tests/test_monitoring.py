@@ -295,3 +295,39 @@ async def test_server_going_away_and_coming_back(tmp_path: Path, database: SqlBa
     finally:
         await scenario.close()
         influx.stop()
+
+
+async def test_a_poller_taking_over_mid_outage_continues_it_and_announces_once(
+    tmp_path: Path, database: SqlBackend,
+) -> None:
+    """Replicas hand the poller over (the leader died) while InfluxDB is down: the new poller
+    keeps the outage's start, announces source-down once, and source-up with the same id."""
+    influx = InfluxServer(tmp_path / "influx").start()
+    influx.create_database("dc")
+    scenario = Scenario(influx, "dc", AlertStateStore(database),
+                        datetime.now(UTC).replace(microsecond=0))
+    try:
+        first = scenario.monitor()
+        await first.load()
+        influx.stop()
+        assert await first.poll_once(scenario.at(1)) == []  # the outage starts
+        assert await first.poll_once(scenario.at(20)) == []
+
+        second = scenario.monitor()  # another replica becomes the poller
+        await second.load()
+        [down] = await second.poll_once(scenario.at(31))  # 30 s after the start, not after 31
+        assert down.kind is EventKind.SOURCE_DOWN and down.since == scenario.at(1)
+
+        third = scenario.monitor()  # and another, after the announcement
+        await third.load()
+        assert await third.poll_once(scenario.at(40)) == []  # not announced again
+        influx.start()
+        [up] = await third.poll_once(scenario.at(50))
+        assert up.kind is EventKind.SOURCE_UP and up.alert_id == down.alert_id
+
+        fourth = scenario.monitor()  # the outage is over for everyone
+        await fourth.load()
+        assert fourth.health.healthy
+    finally:
+        await scenario.close()
+        influx.stop()
