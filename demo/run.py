@@ -17,6 +17,7 @@ import signal
 import sys
 from base64 import b64encode
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -124,6 +125,7 @@ class Demo:
         self.playground: Playground | None = None
         self.session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._started = datetime.now(UTC)
 
     @property
     def bot_url(self) -> str:
@@ -221,11 +223,14 @@ class Demo:
             log.info("bot | %s", line.decode(errors="replace").rstrip())
 
     async def _start_heating_when_watched(self, simulator: TemperatureSimulator) -> None:
-        """The story starts once someone can see it: when the bot knows a conversation."""
+        """The story starts once someone can see it: when a chat opens during this run."""
         db = await open_database("sqlite:///" + str(self.options.data_dir / "heatwatch.db"))
         try:
             registry = ConversationRegistry(db)
-            while not await registry.list_alert_targets():
+            # Opening the Playground page installs the app in its chats again, which touches
+            # them: a chat known from an earlier run does not count until someone looks.
+            while not any(c.updated_at >= self._started
+                          for c in await registry.list_alert_targets()):
                 await asyncio.sleep(0.5)
         finally:
             await db.close()
