@@ -32,10 +32,23 @@ from tests.postgres import USER, PostgresServer
 TENANT = "tenant-1"
 
 
+async def connected(database_url: str) -> list[SqlBackend]:
+    return [await open_database(database_url) for _ in range(3)]
+
+
 @pytest.fixture
 async def replicas(database_url: str) -> AsyncIterator[list[SqlBackend]]:
     """Three independent connections (pools) to one database, as three replicas have."""
-    backends = [await open_database(database_url) for _ in range(3)]
+    backends = await connected(database_url)
+    yield backends
+    for backend in backends:
+        await backend.close()
+
+
+@pytest.fixture
+async def pg_replicas(postgres: PostgresServer) -> AsyncIterator[list[SqlBackend]]:
+    """The same on PostgreSQL only: for what SQLite, one process, does not have (sessions)."""
+    backends = await connected(postgres.create_database())
     yield backends
     for backend in backends:
         await backend.close()
@@ -157,15 +170,13 @@ async def test_one_poller_leads_and_another_takes_over_when_it_exits(
 
 
 async def test_a_leader_whose_session_dies_knows_it_and_loses_the_lease(
-    replicas: list[SqlBackend],
+    pg_replicas: list[SqlBackend],
 ) -> None:
-    if not isinstance(replicas[0], PostgresBackend):
-        pytest.skip("SQLite has no sessions to lose: one process always leads")
-    leader = replicas[0].leadership("poller", lost_after=30)
-    standby = replicas[1].leadership("poller", lost_after=30)
+    leader = pg_replicas[0].leadership("poller", lost_after=30)
+    standby = pg_replicas[1].leadership("poller", lost_after=30)
     assert await leader.acquire()
     # What a network cut or the server's idle_session_timeout does to the leader's session.
-    await replicas[2].execute(
+    await pg_replicas[2].execute(
         "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
         "AND pid <> pg_backend_pid()")
     assert not await leader.confirm()
@@ -174,14 +185,12 @@ async def test_a_leader_whose_session_dies_knows_it_and_loses_the_lease(
 
 
 async def test_a_silent_leader_is_ended_by_the_server_and_another_takes_over(
-    replicas: list[SqlBackend],
+    pg_replicas: list[SqlBackend],
 ) -> None:
     """A leader cut off from the database cannot release its lock; the server ends its idle
     session after `lost_after` seconds and the lock is free."""
-    if not isinstance(replicas[0], PostgresBackend):
-        pytest.skip("SQLite has no sessions to lose: one process always leads")
-    silent = replicas[0].leadership("poller", lost_after=1.0)
-    standby = replicas[1].leadership("poller", lost_after=1.0)
+    silent = pg_replicas[0].leadership("poller", lost_after=1.0)
+    standby = pg_replicas[1].leadership("poller", lost_after=1.0)
     assert await silent.acquire()
     assert not await standby.acquire()
     async with asyncio.timeout(15):
@@ -251,19 +260,18 @@ async def test_replicas_split_the_tenant_send_cap_and_take_it_back_when_one_leav
 
 
 async def test_a_leader_backing_off_during_an_influx_outage_keeps_the_poller_lease(
-    replicas: list[SqlBackend],
+    pg_replicas: list[SqlBackend],
 ) -> None:
     """While InfluxDB is down the leader waits longer and longer between polls; it must not
     lose its lease meanwhile (replicas would hand the poller around and restart the
     source-down timer each time)."""
-    if not isinstance(replicas[0], PostgresBackend):
-        pytest.skip("SQLite has no sessions to lose: one process always leads")
     rules = parse_rules('[[rule]]\nname = "hot"\nmeasurement = "t"\ncrit_above = 30\n')
     source = build_source(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", timeout=1))
-    monitor = Monitor(rules, source, AlertStateStore(replicas[0]), OutboxSink(replicas[0], rules),
-                      interval=0.4, down_after=60)
-    leadership = replicas[0].leadership("poller", lost_after=1.2)
-    standby = replicas[1].leadership("poller", lost_after=1.2)
+    db = pg_replicas[0]
+    monitor = Monitor(rules, source, AlertStateStore(db), OutboxSink(db, rules), interval=0.4,
+                      down_after=60)
+    leadership = pg_replicas[0].leadership("poller", lost_after=1.2)
+    standby = pg_replicas[1].leadership("poller", lost_after=1.2)
     job = asyncio.create_task(monitor.run(leadership))
     try:
         async with asyncio.timeout(10):
