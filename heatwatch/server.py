@@ -38,7 +38,7 @@ from notifier.ratelimit import DeliveryLimiter
 from notifier.rules import Rule, load_rules
 from notifier.setup import build_source
 from storage.alert_state import AlertStateStore
-from storage.backend import Leadership, SqlBackend
+from storage.backend import SqlBackend
 from storage.outbox import Outbox
 from storage.database import open_database
 from storage.registry import ConversationRegistry
@@ -61,7 +61,6 @@ ACTIONS = web.AppKey("actions", AlertActions)
 WORKER = web.AppKey("delivery_worker", DeliveryWorker)
 LIMITER = web.AppKey("limiter", DeliveryLimiter)
 RECONCILER = web.AppKey("reconciler", Reconciler)
-LEADERSHIP = web.AppKey("leadership", Leadership)
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -264,7 +263,6 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     # within max(3 intervals, 30 s); a leader that exits frees the lease at once.
     leadership = app[DATABASE].leadership("influx-poller",
                                          lost_after=max(3 * settings.poll_interval, 30.0))
-    app[LEADERSHIP] = leadership
     task = asyncio.create_task(monitor.run(leadership), name="monitor")
     yield
     await stop_task(task)

@@ -213,30 +213,28 @@ class Monitor:
         the alert state from the database, so alerts carry over without firing again.
         """
         loop = asyncio.get_running_loop()
-        leading = leadership is None
-        self.leading = leading
+        self.leading = leadership is None
         unsure = False  # the database could not say who leads; logged once
         while True:
             started = loop.time()
             if leadership is not None:
                 try:
-                    holds = await (leadership.confirm() if leading else leadership.acquire())
-                    if holds and not leading:
+                    holds = await (leadership.confirm() if self.leading
+                                   else leadership.acquire())
+                    if holds and not self.leading:
                         await self.load()
                         log.info("This replica now polls InfluxDB (leader)")
-                    elif leading and not holds:
+                    elif self.leading and not holds:
                         log.warning("This replica lost the poller lease; another one polls now")
-                    leading, unsure = holds, False
-                    self.leading = leading
+                    self.leading, unsure = holds, False
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
                     if not unsure:
                         log.error("Cannot tell whether this replica should poll (%s); "
                                   "not polling until the database answers", error)
-                    leading, unsure = False, True
-                    self.leading = False
-            if leading:
+                    self.leading, unsure = False, True
+            if self.leading:
                 try:
                     await self.poll_once()
                 except asyncio.CancelledError:
@@ -244,8 +242,8 @@ class Monitor:
                 except Exception:
                     log.exception("Poll failed; the next poll runs as scheduled")
             elapsed = loop.time() - started
-            delay = self.next_delay() if leading else self.interval
-            await self._wait(max(0.0, delay - elapsed), leadership if leading else None)
+            delay = self.next_delay() if self.leading else self.interval
+            await self._wait(max(0.0, delay - elapsed), leadership if self.leading else None)
 
     async def _wait(self, seconds: float, leadership: Leadership | None) -> None:
         """Sleep until the next poll. While the source fails, that can be longer than the
