@@ -208,6 +208,9 @@ async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str
 
 async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:
     """Replicas on one database split Teams' per-tenant cap between them."""
+    if not app[DATABASE].shared:  # one process has the whole cap; nothing to count
+        yield
+        return
     replica_id = uuid.uuid4().hex[:12]
     task = asyncio.create_task(share_limits(app[DATABASE], app[LIMITER], replica_id,
                                             app[SETTINGS].tenant_send_limit), name="replicas")
@@ -225,7 +228,7 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     database = app[DATABASE]
     if ALERT_SINK not in app:
         app[ALERT_SINK] = OutboxSink(database, app[RULES], app[WAKE])
-    if database.dialect == "sqlite":  # embedded: one process, so earlier leases are void
+    if not database.shared:  # one process: leases of its previous run are void
         released = await Outbox(database).release_leases()
         if released:
             log.info("Resuming %d delivery(ies) that were in flight at the last stop", released)

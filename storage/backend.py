@@ -49,8 +49,10 @@ class SqlBackend(ABC):
 
     dialect: str
     description: str = ""
-    # Whether claims may add `FOR UPDATE ... SKIP LOCKED` (several writers at once).
-    claims_skip_locked: bool = False
+    # Whether several processes (replicas) use the database at once. Then outbox claims lock
+    # rows with `FOR UPDATE ... SKIP LOCKED`, a lease outlives its process's restart (another
+    # replica may hold it), and replicas count each other. Embedded databases: one process.
+    shared: bool = False
 
     @abstractmethod
     async def open(self) -> None:

@@ -113,7 +113,7 @@ class Outbox:
             for tenant, conversation in sorted(exclude):
                 params += [tenant, conversation]
         params += [limit, (now + timedelta(seconds=lease)).isoformat(), owner, stamp]
-        lock = "FOR UPDATE OF d SKIP LOCKED" if self._db.claims_skip_locked else ""
+        lock = "FOR UPDATE OF d SKIP LOCKED" if self._db.shared else ""
         rows = await self._db.fetch_all(
             f"""
             WITH picked AS (
@@ -174,7 +174,7 @@ class Outbox:
         return await self._db.execute(sql, params)
 
     async def release_leases(self) -> int:
-        """For the embedded single-process store: leases of a previous run are void."""
+        """For a database only this process uses: leases of its previous run are void."""
         return await self._db.execute(
             "UPDATE deliveries SET lease_until = NULL WHERE status = 'pending' "
             "AND lease_until IS NOT NULL")

@@ -70,7 +70,7 @@ def lock_key(name: str) -> int:
 
 class PostgresBackend(SqlBackend):
     dialect = "postgresql"
-    claims_skip_locked = True
+    shared = True
 
     def __init__(self, database_url: str, pool_size: int = 10,
                  connect_timeout: float = 10.0) -> None:
