@@ -6,6 +6,7 @@ import logging
 from urllib.parse import urlparse
 
 from heatwatch.errors import StorageError
+from heatwatch.settings import database_url_problem
 from storage.backend import SqlBackend
 from storage.migrations import migrate
 from storage.postgres import PostgresBackend
@@ -20,10 +21,7 @@ def backend_for(database_url: str, pool_size: int = 10) -> SqlBackend:
         return SqliteBackend(sqlite_path(database_url))
     if scheme in ("postgresql", "postgres"):
         return PostgresBackend(database_url, pool_size=pool_size)
-    raise StorageError(
-        f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///path/to/file.db or "
-        "postgresql://user:password@host:5432/database"
-    )
+    raise StorageError(database_url_problem(database_url))
 
 
 async def open_database(database_url: str, pool_size: int = 10) -> SqlBackend:

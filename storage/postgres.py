@@ -23,6 +23,7 @@ import asyncpg
 
 from heatwatch.errors import StorageError
 from heatwatch.logs import redacted_url
+from heatwatch.settings import database_url_problem
 from storage.backend import Leadership, Params, Row, SqlBackend, Statement
 from storage.sqlite import split_sql
 
@@ -74,12 +75,10 @@ class PostgresBackend(SqlBackend):
 
     def __init__(self, database_url: str, pool_size: int = 10,
                  connect_timeout: float = 10.0) -> None:
+        problem = database_url_problem(database_url)  # the check settings make at start
+        if problem:
+            raise StorageError(problem)
         parsed = urlparse(database_url)
-        if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname or not (
-                parsed.path.strip("/")):
-            raise StorageError(
-                f"DATABASE_URL={redacted_url(database_url)!r}: expected "
-                "postgresql://user:password@host:5432/database")
         self.url = database_url
         self.description = redacted_url(database_url)
         self.user = unquote(parsed.username or "")
