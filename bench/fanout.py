@@ -19,7 +19,6 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 from botbuilder.core import MessageFactory, TurnContext
@@ -31,24 +30,11 @@ from bots.sender import BotFrameworkSender
 from heatwatch.settings import Settings
 from notifier.delivery import OutboxSink
 from notifier.dispatcher import DeliveryWorker
-from notifier.events import AlertEvent, EventKind, Severity
 from notifier.ratelimit import DeliveryLimiter
 from storage.database import open_database
-from storage.models import ConversationUpsert, Scope
 from storage.outbox import Outbox
-from storage.registry import ConversationRegistry
+from tests.cluster import personal_reference, register_people, sample_alert
 from tests.standins.connector import ConnectorStandIn
-
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-BOT = {"id": "28:f5d48856-5b42-41a0-8c3a-c5f944b679b0", "name": "HeatWatch"}
-
-
-def reference(service_url: str, index: int) -> dict:
-    return {"bot": BOT, "user": {"id": f"29:user-{index}", "aadObjectId": f"aad-{index}"},
-            "conversation": {"id": f"a:bench-{index}", "conversationType": "personal",
-                             "tenantId": TENANT},
-            "channelId": "msteams", "serviceUrl": service_url}
-
 
 ADAPTERS: list = []
 
@@ -70,7 +56,7 @@ async def baseline(connector: ConnectorStandIn, count: int) -> float:
     cloud = adapter()
     started = time.perf_counter()
     for index in range(count):
-        ref = ConversationReference().deserialize(reference(connector.url, index))
+        ref = ConversationReference().deserialize(personal_reference(connector.url, index))
 
         async def send(turn_context: TurnContext) -> None:
             await turn_context.send_activity(MessageFactory.text("Server room is hot"))
@@ -84,22 +70,13 @@ async def baseline(connector: ConnectorStandIn, count: int) -> float:
 async def heatwatch(connector: ConnectorStandIn, count: int, work: Path, tenant_cap: float,
                     concurrency: int = 64) -> tuple[float, int]:
     database = await open_database(f"sqlite:///{work}/fanout-{time.monotonic_ns()}.db")
-    registry = ConversationRegistry(database)
-    for index in range(count):
-        ref = reference(connector.url, index)
-        await registry.upsert_conversation(ConversationUpsert(
-            tenant_id=TENANT, conversation_id=ref["conversation"]["id"], scope=Scope.PERSONAL,
-            service_url=connector.url, reference=ref, user_aad_object_id=f"aad-{index}"))
+    await register_people(database, connector.url, count)
     sink = OutboxSink(database, [])
     worker = DeliveryWorker(database, BotFrameworkSender(adapter(), ""),
                             DeliveryLimiter(tenant_cap), wake=sink.wake, concurrency=concurrency,
                             backoff_base=0.2)
-    event = AlertEvent(kind=EventKind.FIRED, rule="server-room", alert_id=f"{time.time_ns()}",
-                       at=datetime.now(UTC), series={"room": "r1", "sensor": "s1"},
-                       severity=Severity.CRIT, value=35.0, threshold=32.0, unit="°C",
-                       since=datetime.now(UTC))
     started = time.perf_counter()
-    await sink.publish([event])
+    await sink.publish([sample_alert()])
     task = asyncio.create_task(worker.run())
     outbox = Outbox(database)
     while (await outbox.counts()).get("done", 0) < count:

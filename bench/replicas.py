@@ -26,10 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from notifier.delivery import OutboxSink
-from notifier.events import AlertEvent, EventKind, Severity
 from storage.database import open_database
 from storage.outbox import NewDelivery, Operation, Outbox
-from tests.cluster import TENANT, register_people
+from tests.cluster import TENANT, register_people, sample_alert
 from tests.postgres import PostgresServer
 from tests.process import AppProcess
 from tests.standins.connector import ConnectorStandIn
@@ -50,12 +49,8 @@ async def fan_out(database_url: str, replicas: int, count: int, work: Path, late
                "LOG_LEVEL": "WARNING"}
         processes = [AppProcess(env, work).start() for _ in range(replicas)]
         sink = OutboxSink(db, [])
-        event = AlertEvent(kind=EventKind.FIRED, rule="server-room", alert_id=f"{time.time_ns()}",
-                           at=datetime.now(UTC), series={"room": "r1", "sensor": "s1"},
-                           severity=Severity.CRIT, value=35.0, threshold=32.0, unit="°C",
-                           since=datetime.now(UTC))
         started = time.perf_counter()
-        await sink.publish([event])
+        await sink.publish([sample_alert()])
         outbox = Outbox(db)
         while (await outbox.counts()).get("done", 0) < count:
             await asyncio.sleep(0.02)

@@ -131,6 +131,11 @@ class Demo:
     def bot_url(self) -> str:
         return f"http://127.0.0.1:{self.options.port}"
 
+    @property
+    def database_url(self) -> str:
+        """The bot's SQLite file, which the demo also reads to see when a chat opens."""
+        return "sqlite:///" + str(self.options.data_dir / "heatwatch.db")
+
     async def start(self) -> None:
         options = self.options
         if options.fresh and options.data_dir.exists():
@@ -190,7 +195,7 @@ class Demo:
         env.update({
             "MicrosoftAppId": "", "MicrosoftAppPassword": "", "HOST": "127.0.0.1",
             "PORT": str(options.port), "LOG_LEVEL": "INFO",
-            "DATABASE_URL": "sqlite:///" + str(options.data_dir / "heatwatch.db"),
+            "DATABASE_URL": self.database_url,
             "MONITORING_ENABLED": "true", "RULES_FILE": str(rules),
             "POLL_INTERVAL_SECONDS": str(max(1, round(5 / options.speed))),
             "INFLUX_URL": influx_url, "INFLUX_QUERY_LANGUAGE": "influxql",
@@ -224,7 +229,7 @@ class Demo:
 
     async def _start_heating_when_watched(self, simulator: TemperatureSimulator) -> None:
         """The story starts once someone can see it: when a chat opens during this run."""
-        db = await open_database("sqlite:///" + str(self.options.data_dir / "heatwatch.db"))
+        db = await open_database(self.database_url)
         try:
             registry = ConversationRegistry(db)
             # Opening the Playground page installs the app in its chats again, which touches

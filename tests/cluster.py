@@ -4,10 +4,13 @@ what the replica test and the scale-out benchmark run."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
+from notifier.events import AlertEvent, EventKind, Severity
 from storage.backend import SqlBackend
 from storage.models import ConversationUpsert, Scope
 from storage.registry import ConversationRegistry
@@ -24,6 +27,14 @@ def personal_reference(service_url: str, index: int) -> dict:
             "conversation": {"id": f"a:person-{index}", "conversationType": "personal",
                              "tenantId": TENANT},
             "channelId": "msteams", "serviceUrl": service_url}
+
+
+def sample_alert() -> AlertEvent:
+    """A fresh critical alert for one sensor (benchmarks publish it straight to the outbox)."""
+    now = datetime.now(UTC)
+    return AlertEvent(kind=EventKind.FIRED, rule="server-room", alert_id=f"{time.time_ns()}",
+                      at=now, series={"room": "r1", "sensor": "s1"}, severity=Severity.CRIT,
+                      value=35.0, threshold=32.0, unit="°C", since=now)
 
 
 async def register_people(db: SqlBackend, service_url: str, count: int) -> list[str]:
