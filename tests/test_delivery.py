@@ -139,6 +139,26 @@ async def test_someone_who_installs_during_an_alert_is_told_it_is_firing(
     assert welcome.endswith("Right now 1 alert is firing: type **alerts** to see them.")
 
 
+async def test_an_uninstall_racing_an_alert_sends_at_most_once_and_leaves_nothing_pending(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    await asyncio.gather(publish(client, alert_event(EventKind.FIRED, new_alert_id())),
+                         installed.ok("install_remove_personal"))
+    await eventually(lambda: connector.cards(CHANNEL))  # the team still gets its card
+    deadline = time.monotonic() + 10
+    while "pending" in (counts := await outbox(client).counts()):
+        assert time.monotonic() < deadline, counts
+        await asyncio.sleep(0.02)
+    assert await ConversationRegistry(client.app[DATABASE]).get_conversation(
+        TENANT, PERSONAL) is None  # uninstalled: everything about the chat is gone
+    cards = connector.cards(PERSONAL)
+    assert len(cards) <= 1  # sent before the uninstall landed, or not at all
+    if not cards:
+        [parked] = await outbox(client).list(DeliveryStatus.DEAD)
+        assert parked.conversation_id == PERSONAL
+        assert parked.last_error == "conversation is unknown"
+
+
 async def test_escalation_and_resolution_update_the_same_card_in_place(
     client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
 ) -> None:

@@ -23,7 +23,7 @@ from notifier.setup import build_source
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.database import open_database
-from storage.models import ConversationUpsert, Scope, Status
+from storage.models import ConversationUpsert, Scope
 from storage.outbox import NewDelivery, Operation, Outbox
 from storage.postgres import PostgresBackend
 from storage.registry import ConversationRegistry
@@ -79,24 +79,6 @@ async def test_welcome_is_claimed_by_exactly_one_replica(replicas: list[SqlBacke
     claims = await asyncio.gather(*(registries[i % 3].claim_welcome(TENANT, "a:1")
                                     for i in range(12)))
     assert claims.count(True) == 1
-
-
-async def test_uninstall_racing_an_alert_parks_nothing_twice_and_keeps_the_registry_true(
-    replicas: list[SqlBackend],
-) -> None:
-    registry = ConversationRegistry(replicas[0])
-    await registry.upsert_conversation(personal("a:1"))
-    now = datetime.now(UTC)
-    await Outbox(replicas[1]).enqueue([NewDelivery("e1", "alert-1", TENANT, "a:1",
-                                                   Operation.TEXT, "hot")], now)
-    await asyncio.gather(ConversationRegistry(replicas[2]).forget_conversation(TENANT, "a:1"),
-                         registry.upsert_conversation(personal("a:1")),
-                         Outbox(replicas[0]).claim("w1", now, 10, 60))
-    # Whichever order they ran in, the conversation is there or gone as a whole, and the
-    # delivery is pending or leased once: never duplicated.
-    assert len(await replicas[0].fetch_all("SELECT 1 AS x FROM deliveries")) == 1
-    conversation = await registry.get_conversation(TENANT, "a:1")
-    assert conversation is None or conversation.status is Status.ACTIVE
 
 
 async def test_replicas_claiming_at_once_never_lease_a_delivery_twice(
