@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from heatwatch.errors import ConfigError, HeatWatchError
-from heatwatch.logs import configure_logging
+from common.errors import ConfigError, HeatWatchError
+from common.logs import configure_logging
 from heatwatch.server import run
-from heatwatch.settings import load_settings
+from common.settings import load_settings
 
 
 def main() -> int:

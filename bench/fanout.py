@@ -27,10 +27,10 @@ from botbuilder.schema import ConversationReference
 
 from bots.auth import build_authentication
 from bots.sender import BotFrameworkSender
-from heatwatch.settings import Settings
-from notifier.delivery import OutboxSink
-from notifier.dispatcher import DeliveryWorker
-from notifier.ratelimit import DeliveryLimiter
+from common.settings import Settings
+from notifier.delivery.planner import OutboxSink
+from notifier.delivery.workers import DeliveryWorker
+from notifier.delivery.ratelimit import DeliveryLimiter
 from storage.database import open_database
 from storage.outbox import Outbox
 from tests.cluster import personal_reference, register_people, sample_alert

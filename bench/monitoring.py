@@ -22,11 +22,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from notifier.engine import SeriesState, step
-from notifier.events import AlertEvent, EventKind
-from notifier.influxql import InfluxQLSource, build_query
-from notifier.monitor import Monitor
-from notifier.rules import parse_rules
+from notifier.monitoring.engine import SeriesState, step
+from notifier.alerts.events import AlertEvent, EventKind
+from notifier.monitoring.influxql import InfluxQLSource, build_query
+from notifier.monitoring.monitor import Monitor
+from notifier.monitoring.rules import parse_rules
 from storage.alert_state import AlertStateStore
 from storage.database import open_database
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point

@@ -25,7 +25,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from notifier.delivery import OutboxSink
+from notifier.delivery.planner import OutboxSink
 from storage.database import open_database
 from storage.outbox import NewDelivery, Operation, Outbox
 from tests.cluster import TENANT, register_people, sample_alert

@@ -32,8 +32,8 @@ from botframework.connector.skills import BotFrameworkClient
 from msrest.authentication import Authentication
 
 from bots.transport import AiohttpSender, BearerPolicy, SharedSession
-from heatwatch.settings import Settings
-from heatwatch.tokens import TokenSource
+from common.settings import Settings
+from common.tokens import TokenSource
 
 log = logging.getLogger(__name__)
 

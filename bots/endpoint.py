@@ -22,8 +22,8 @@ from botframework.connector.auth import AuthenticateRequestResult, BotFrameworkA
 from msrest.serialization import Model
 
 from bots.heatwatch_bot import HeatWatchBot
-from heatwatch.errors import StorageError
-from heatwatch.tokens import TokenError
+from common.errors import StorageError
+from common.tokens import TokenError
 
 log = logging.getLogger(__name__)
 

@@ -33,12 +33,12 @@ from bots.references import (
     tenant_of,
     upsert_from_activity,
 )
-from heatwatch.errors import StorageError
-from notifier.actions import Actor, AlertActions
-from notifier.cards import CARD_CONTENT_TYPE, alert_card
-from notifier.commands import HELP, Commands
-from notifier.events import series_key
-from notifier.ratelimit import DeliveryLimiter
+from common.errors import StorageError
+from notifier.chat.actions import Actor, AlertActions
+from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card
+from notifier.chat.commands import HELP, Commands
+from notifier.alerts.events import series_key
+from notifier.delivery.ratelimit import DeliveryLimiter
 from storage.models import Member, Reaction, Scope, Status
 from storage.registry import ConversationRegistry
 

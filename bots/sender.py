@@ -19,8 +19,8 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ConversationReference, ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
-from heatwatch.tokens import TokenError
-from notifier.sending import DeliveryError
+from common.tokens import TokenError
+from notifier.delivery.sending import DeliveryError
 
 log = logging.getLogger(__name__)
 

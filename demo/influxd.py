@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from demo.processes import die_with_parent, free_port, stop_process, wait_for_http
-from heatwatch.errors import HeatWatchError
+from common.errors import HeatWatchError
 
 
 class InfluxdMissing(HeatWatchError):

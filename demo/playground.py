@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from demo.processes import die_with_parent, stop_process, wait_for_http
-from heatwatch.errors import HeatWatchError
+from common.errors import HeatWatchError
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "node_modules" / "@microsoft" / "m365agentsplayground" / "cli.js"

@@ -15,8 +15,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from heatwatch.errors import ConfigError
-from heatwatch.settings import Settings, load_settings
+from common.errors import ConfigError
+from common.settings import Settings, load_settings
 
 MANIFEST_DIR = Path(__file__).resolve().parent.parent / "manifest"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

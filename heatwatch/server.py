@@ -24,19 +24,19 @@ from bots.auth import build_authentication, refresh_signing_keys
 from bots.endpoint import MAX_BODY_BYTES, MessagesEndpoint
 from bots.heatwatch_bot import HeatWatchBot
 from bots.sender import BotFrameworkSender
-from heatwatch.settings import AppType, Settings
-from heatwatch.tokens import ClientSecretTokenSource, ManagedIdentityTokenSource, TokenSource
-from notifier.actions import AlertActions
-from notifier.commands import Commands
-from notifier.delivery import OutboxSink
-from notifier.dispatcher import DeliveryWorker
-from notifier.events import AlertSink
-from notifier.graph_install import GraphInstaller, graph_client
-from notifier.monitor import Monitor
-from notifier.reconcile import Reconciler
-from notifier.ratelimit import DeliveryLimiter
-from notifier.rules import Rule, load_rules
-from notifier.setup import build_source
+from common.settings import AppType, Settings
+from common.tokens import ClientSecretTokenSource, ManagedIdentityTokenSource, TokenSource
+from notifier.chat.actions import AlertActions
+from notifier.chat.commands import Commands
+from notifier.delivery.planner import OutboxSink
+from notifier.delivery.workers import DeliveryWorker
+from notifier.alerts.events import AlertSink
+from notifier.install.graph import GraphInstaller, graph_client
+from notifier.monitoring.monitor import Monitor
+from notifier.install.reconcile import Reconciler
+from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.monitoring.rules import Rule, load_rules
+from notifier.monitoring.sources import build_source
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.outbox import Outbox

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlparse
 
-from heatwatch.errors import StorageError
-from heatwatch.settings import database_url_problem
+from common.errors import StorageError
+from common.settings import database_url_problem
 from storage.backend import SqlBackend
 from storage.migrations import migrate
 from storage.postgres import PostgresBackend

@@ -21,9 +21,9 @@ from urllib.parse import unquote, urlparse
 
 import asyncpg
 
-from heatwatch.errors import StorageError
-from heatwatch.logs import redacted_url
-from heatwatch.settings import database_url_problem
+from common.errors import StorageError
+from common.logs import redacted_url
+from common.settings import database_url_problem
 from storage.backend import Leadership, Params, Row, SqlBackend, Statement
 from storage.sqlite import split_sql
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlparse
 
-from heatwatch.errors import StorageError
+from common.errors import StorageError
 from storage.backend import Params, Row, SqlBackend, Statement
 
 log = logging.getLogger(__name__)

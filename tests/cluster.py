@@ -10,7 +10,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from notifier.events import AlertEvent, EventKind, Severity
+from notifier.alerts.events import AlertEvent, EventKind, Severity
 from storage.backend import SqlBackend
 from storage.models import ConversationUpsert, Scope
 from storage.registry import ConversationRegistry

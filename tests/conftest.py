@@ -7,7 +7,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from heatwatch.server import REGISTRY, create_app
-from heatwatch.settings import Settings, load_settings
+from common.settings import Settings, load_settings
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from heatwatch.settings import Settings, load_settings
+from common.settings import Settings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "activities"
 

@@ -15,8 +15,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from heatwatch.server import ALERT_SINK, DATABASE, create_app
-from heatwatch.settings import load_settings
-from notifier.events import AlertEvent, EventKind, Severity, make_alert_id
+from common.settings import load_settings
+from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id
 from storage.models import Status
 from storage.outbox import DeliveryStatus, Outbox
 from storage.registry import ConversationRegistry
@@ -458,7 +458,7 @@ async def test_dead_deliveries_are_listed_by_the_cli(
     await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
     await settled(client, {"dead": 1, "done": 1})
 
-    from notifier.deliveries import report
+    from heatwatch.deliveries import report
 
     for key, value in delivery_env.items():
         monkeypatch.setenv(key, value)
@@ -470,8 +470,8 @@ async def test_dead_deliveries_are_listed_by_the_cli(
 async def test_status_shows_every_series_latest_reading_and_state(
     client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
 ) -> None:
-    from notifier.engine import Phase, SeriesState
-    from notifier.events import series_key
+    from notifier.monitoring.engine import Phase, SeriesState
+    from notifier.alerts.events import series_key
     from storage.alert_state import AlertStateStore
 
     seen = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notifier.flux import FluxSource, build_flux
-from notifier.rules import parse_rules
-from notifier.sources import Failure, SourceError
+from notifier.monitoring.flux import FluxSource, build_flux
+from notifier.monitoring.rules import parse_rules
+from notifier.monitoring.sources import Failure, SourceError
 from tests.standins.influx2 import FluxRow, Influx2StandIn
 
 RULE = parse_rules("""

@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from heatwatch.server import ALERT_SINK, DATABASE
-from heatwatch.tokens import ClientSecretTokenSource
-from notifier.events import AlertEvent, EventKind, Severity
-from notifier.graph_install import PERMISSION, GraphError, GraphInstaller, graph_client
+from common.tokens import ClientSecretTokenSource
+from notifier.alerts.events import AlertEvent, EventKind, Severity
+from notifier.install.graph import PERMISSION, GraphError, GraphInstaller, graph_client
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.graph import GraphStandIn
@@ -208,7 +208,7 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
 async def test_admin_cli_runs_the_flow_once_and_says_what_it_did(
     tmp_path, monkeypatch: pytest.MonkeyPatch, graph: GraphStandIn, entra: EntraStandIn,
 ) -> None:
-    from notifier.install import install
+    from heatwatch.install import install
 
     for key, value in {"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": SECRET,
                        "MicrosoftAppTenantId": TENANT, "TEAMS_APP_ID": MANIFEST_ID,

@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 from PIL import Image
 
-from heatwatch.errors import ConfigError
+from common.errors import ConfigError
 from heatwatch.package import build
-from heatwatch.settings import load_settings
+from common.settings import load_settings
 from tests.process import ROOT
 
 SCHEMAS = ROOT / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from notifier.events import AlertEvent, EventKind, Severity
-from notifier.influxql import InfluxQLSource
-from notifier.monitor import Monitor
-from notifier.rules import parse_rules
-from notifier.sources import Failure, SourceError
+from notifier.alerts.events import AlertEvent, EventKind, Severity
+from notifier.monitoring.influxql import InfluxQLSource
+from notifier.monitoring.monitor import Monitor
+from notifier.monitoring.rules import parse_rules
+from notifier.monitoring.sources import Failure, SourceError
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.database import open_database
@@ -241,7 +241,7 @@ async def test_wrong_credentials_are_an_auth_failure_logged_once(
     assert raised.value.failure is Failure.AUTH
     assert "INFLUX_USERNAME/INFLUX_PASSWORD" in str(raised.value)
 
-    with caplog.at_level(logging.DEBUG, logger="notifier.monitor"):
+    with caplog.at_level(logging.DEBUG, logger="notifier.monitoring.monitor"):
         for second in range(3):
             assert await monitor.poll_once(scenario.at(second)) == []
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -274,7 +274,7 @@ async def test_server_going_away_and_coming_back(tmp_path: Path, database: SqlBa
         assert [e.kind for e in await monitor.poll_once(scenario.at(0))] == [EventKind.FIRED]
 
         influx.stop()
-        with caplog.at_level(logging.DEBUG, logger="notifier.monitor"):
+        with caplog.at_level(logging.DEBUG, logger="notifier.monitoring.monitor"):
             assert await monitor.poll_once(scenario.at(1)) == []
             assert not monitor.health.healthy
             assert monitor.next_delay() >= 0.9  # backing off, at least the interval

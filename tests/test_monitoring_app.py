@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from heatwatch.server import ALERT_SINK, create_app
-from heatwatch.settings import load_settings
-from notifier.events import EventKind
+from common.settings import load_settings
+from notifier.alerts.events import EventKind
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.test_monitoring import RecordingSink
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from heatwatch.errors import ConfigError
-from notifier.rules import load_rules, parse_duration, parse_rules
+from common.errors import ConfigError
+from notifier.monitoring.rules import load_rules, parse_duration, parse_rules
 from tests.process import ROOT
 
 

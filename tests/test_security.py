@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from heatwatch.logs import RedactSecrets
+from common.logs import RedactSecrets
 from heatwatch.server import REGISTRY, create_app
-from heatwatch.settings import Settings
+from common.settings import Settings
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from heatwatch.errors import ConfigError
-from heatwatch.settings import AppType, load_settings
+from common.errors import ConfigError
+from common.settings import AppType, load_settings
 
 
 def test_defaults_are_anonymous_local_mode_on_loopback() -> None:
@@ -97,7 +97,7 @@ def test_shipped_env_example_parses_and_documents_every_setting() -> None:
     text = (root / ".env.example").read_text()
     # Every variable settings.py reads, found in its source, so a new one cannot be forgotten.
     read = set(re.findall(r'env\.\w+\(\s*"([A-Za-z_]+)"',
-                          (root / "heatwatch" / "settings.py").read_text()))
+                          (root / "common" / "settings.py").read_text()))
     assert len(read) > 40
     missing = sorted(name for name in read if f"{name}=" not in text)
     assert not missing, f".env.example does not document {missing}"

@@ -12,14 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from demo.processes import free_port
-from heatwatch.errors import StorageError
-from heatwatch.settings import InfluxSettings
+from common.errors import StorageError
+from common.settings import InfluxSettings
 from heatwatch.server import share_limits, stop_task
-from notifier.delivery import OutboxSink
-from notifier.monitor import Monitor
-from notifier.ratelimit import DeliveryLimiter
-from notifier.rules import parse_rules
-from notifier.setup import build_source
+from notifier.delivery.planner import OutboxSink
+from notifier.monitoring.monitor import Monitor
+from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.monitoring.rules import parse_rules
+from notifier.monitoring.sources import build_source
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.database import open_database

@@ -1,7 +1,7 @@
 """Where readings come from: one query per rule per poll returns the latest point of every series.
 
-Two implementations: `notifier.influxql` (InfluxDB 1.x and 3.x, HTTP `/query`) and
-`notifier.flux` (InfluxDB 2.x and Cloud, influxdb-client's async client).
+Two implementations: `notifier.monitoring.influxql` (InfluxDB 1.x and 3.x, HTTP `/query`) and
+`notifier.monitoring.flux` (InfluxDB 2.x and Cloud, influxdb-client's async client).
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from heatwatch.errors import HeatWatchError
-from notifier.engine import Reading
-from notifier.rules import Rule
+from common.errors import HeatWatchError
+from common.settings import InfluxSettings, QueryLanguage
+from notifier.monitoring.engine import Reading
+from notifier.monitoring.rules import Rule
 
 
 class Failure(StrEnum):
@@ -43,3 +44,16 @@ class TemperatureSource(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def build_source(influx: InfluxSettings) -> TemperatureSource:
+    """The source for the configured query language (its client library imported on demand)."""
+    if influx.language is QueryLanguage.FLUX:
+        from notifier.monitoring.flux import FluxSource
+
+        return FluxSource(influx.url, influx.org, influx.bucket, influx.token, influx.timeout)
+    from notifier.monitoring.influxql import InfluxQLSource
+
+    return InfluxQLSource(influx.url, influx.database, token=influx.token,
+                          username=influx.username, password=influx.password,
+                          timeout=influx.timeout)

@@ -22,8 +22,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from notifier.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
-from notifier.rules import Rule
+from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
+from notifier.monitoring.rules import Rule
 
 
 class Phase(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from notifier.graph_install import GraphError, GraphInstaller
+from notifier.install.graph import GraphError, GraphInstaller
 from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ import aiohttp
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.rest import ApiException
 
-from notifier.engine import Reading
-from notifier.rules import Rule
-from notifier.sources import Failure, SourceError
+from notifier.monitoring.engine import Reading
+from notifier.monitoring.rules import Rule
+from notifier.monitoring.sources import Failure, SourceError
 
 
 def flux_string(value: str) -> str:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.actions import Actor, AlertActions
-from notifier.cards import amount, when
-from notifier.engine import SeriesState
-from notifier.rules import Rule, parse_duration
+from notifier.chat.actions import Actor, AlertActions
+from notifier.delivery.cards import amount, when
+from notifier.monitoring.engine import SeriesState
+from notifier.monitoring.rules import Rule, parse_duration
 from storage.alert_state import AlertStateStore
 
 HELP = (

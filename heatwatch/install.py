@@ -1,4 +1,4 @@
-"""Set up alerts for people once, as an admin: `python -m notifier.install --user a@contoso.com`.
+"""Set up alerts for people once, as an admin: `python -m heatwatch.install --user a@contoso.com`.
 
 Runs the same Graph flow as the bot (install the app if needed, find the 1:1 chat, store the
 conversation reference) with the bot's settings (environment and .env), and prints what it did.
@@ -10,9 +10,9 @@ import argparse
 import asyncio
 import sys
 
-from heatwatch.errors import ConfigError, HeatWatchError
+from common.errors import ConfigError, HeatWatchError
 from heatwatch.server import make_installer, make_token_source
-from heatwatch.settings import load_settings
+from common.settings import load_settings
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 
@@ -42,7 +42,7 @@ async def install(users: list[str]) -> tuple[list[str], bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m notifier.install",
+    parser = argparse.ArgumentParser(prog="python -m heatwatch.install",
                                      description="Install HeatWatch for people through Graph.")
     parser.add_argument("--user", action="append", required=True,
                         help="AAD object id or UPN; repeat for several people")

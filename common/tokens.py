@@ -17,7 +17,7 @@ from typing import Protocol
 
 import aiohttp
 
-from heatwatch.errors import HeatWatchError
+from common.errors import HeatWatchError
 
 log = logging.getLogger(__name__)
 REFRESH_MARGIN_SECONDS = 300.0

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from notifier.engine import Reading, SeriesState, step
-from notifier.events import AlertEvent, AlertSink, EventKind, make_alert_id, series_key
-from notifier.rules import Rule
-from notifier.sources import SourceError, TemperatureSource
+from notifier.monitoring.engine import Reading, SeriesState, step
+from notifier.alerts.events import AlertEvent, AlertSink, EventKind, make_alert_id, series_key
+from notifier.monitoring.rules import Rule
+from notifier.monitoring.sources import SourceError, TemperatureSource
 from storage.alert_state import AlertStateStore, SourceOutage
 from storage.backend import Leadership
 

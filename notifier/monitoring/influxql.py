@@ -13,10 +13,10 @@ from typing import Any
 
 import aiohttp
 
-from notifier.engine import Reading
-from notifier.events import series_key
-from notifier.rules import Rule
-from notifier.sources import Failure, SourceError
+from notifier.monitoring.engine import Reading
+from notifier.alerts.events import series_key
+from notifier.monitoring.rules import Rule
+from notifier.monitoring.sources import Failure, SourceError
 
 
 def quote_identifier(name: str) -> str:

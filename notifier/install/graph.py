@@ -37,8 +37,8 @@ from msgraph.generated.users.item.teamwork.installed_apps.installed_apps_request
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from urllib.parse import urlparse
 
-from heatwatch.errors import HeatWatchError
-from heatwatch.tokens import TokenSource
+from common.errors import HeatWatchError
+from common.tokens import TokenSource
 from storage.models import ConversationUpsert, Scope, Status
 from storage.registry import ConversationRegistry
 

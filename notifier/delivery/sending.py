@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from heatwatch.errors import HeatWatchError
+from common.errors import HeatWatchError
 
 
 class DeliveryError(HeatWatchError):

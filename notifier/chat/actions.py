@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from notifier.events import series_key
+from notifier.alerts.events import series_key
 from storage.alerts import AlertRecord, AlertStore
 from storage.backend import SqlBackend
 from storage.outbox import NewDelivery, Operation, Outbox

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from notifier.cards import reminder_text, resolved_text
-from notifier.events import AlertEvent, EventKind, series_key
-from notifier.rules import Rule
+from notifier.delivery.cards import reminder_text, resolved_text
+from notifier.alerts.events import AlertEvent, EventKind, series_key
+from notifier.monitoring.rules import Rule
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status

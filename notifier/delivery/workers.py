@@ -5,7 +5,7 @@ Failures, by what the connector answered:
   429                                  wait at least Retry-After, retry
   412, 500, 502, 503, 504, 401, none   exponential backoff with jitter, then dead after
                                        `max_attempts` (the reason is kept; `python -m
-                                       notifier.deliveries` lists them)
+                                       heatwatch.deliveries` lists them)
   403 BotNotInConversationRoster,
       ForbiddenOperationException      conversation uninstalled; its pending rows parked
   403 ConversationBlockedByUser        conversation blocked; its pending rows parked
@@ -25,10 +25,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from notifier.cards import alert_card, card_activity, summary, text_activity
-from notifier.events import series_key
-from notifier.ratelimit import DeliveryLimiter
-from notifier.sending import DeliveryError, MessageSender
+from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
+from notifier.alerts.events import series_key
+from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.delivery.sending import DeliveryError, MessageSender
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import Status

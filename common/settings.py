@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlparse
 
-from heatwatch.errors import ConfigError
-from heatwatch.logs import redacted_url
+from common.errors import ConfigError
+from common.logs import redacted_url
 
 T = TypeVar("T")
 
