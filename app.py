@@ -7,8 +7,8 @@ import sys
 
 from common.errors import ConfigError, HeatWatchError
 from common.logs import configure_logging
-from heatwatch.server import run
 from common.settings import load_settings
+from heatwatch.server import run
 
 
 def main() -> int:

@@ -29,8 +29,8 @@ from bots.auth import build_authentication
 from bots.sender import BotFrameworkSender
 from common.settings import Settings
 from notifier.delivery.planner import OutboxSink
-from notifier.delivery.workers import DeliveryWorker
 from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.delivery.workers import DeliveryWorker
 from storage.database import open_database
 from storage.outbox import Outbox
 from tests.cluster import personal_reference, register_people, sample_alert

@@ -22,8 +22,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from notifier.monitoring.engine import SeriesState, step
 from notifier.alerts.events import AlertEvent, EventKind
+from notifier.monitoring.engine import SeriesState, step
 from notifier.monitoring.influxql import InfluxQLSource, build_query
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules

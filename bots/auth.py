@@ -13,7 +13,6 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import aiohttp
-
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
 from botframework.connector import AsyncBfPipeline, BotFrameworkConnectorConfiguration

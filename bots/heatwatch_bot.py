@@ -5,10 +5,8 @@ The event -> effect table in the README is the contract this class implements.
 
 from __future__ import annotations
 
-import logging
-
 import asyncio
-from datetime import UTC, datetime
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -23,7 +21,6 @@ from botbuilder.schema import (
 )
 from botbuilder.schema.teams import ChannelInfo, TeamInfo, TeamsChannelAccount
 
-from bots.sender import delivery_error
 from bots.references import (
     conversation_id_of,
     normalize_event_type,
@@ -33,11 +30,13 @@ from bots.references import (
     tenant_of,
     upsert_from_activity,
 )
+from bots.sender import delivery_error
+from common.clock import utcnow
 from common.errors import StorageError
-from notifier.chat.actions import Actor, AlertActions
-from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card
-from notifier.chat.commands import HELP, Commands
 from notifier.alerts.events import series_key
+from notifier.chat.actions import Actor, AlertActions
+from notifier.chat.commands import HELP, Commands
+from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card
 from notifier.delivery.ratelimit import DeliveryLimiter
 from storage.models import Member, Reaction, Scope, Status
 from storage.registry import ConversationRegistry
@@ -492,7 +491,7 @@ class HeatWatchBot(TeamsActivityHandler):
         snooze = None
         if verb == "snooze" and current is not None:
             snoozes = await self._actions.alerts.snoozes(
-                current.rule, series_key(current.event["series"]), datetime.now(UTC))
+                current.rule, series_key(current.event["series"]), utcnow())
             snooze = snoozes.get((actor.tenant_id, actor.conversation_id))
         return {"statusCode": 200, "type": CARD_CONTENT_TYPE,
                 "value": alert_card(current or alert, snooze)}

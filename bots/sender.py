@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -19,6 +18,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ConversationReference, ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
+from common.clock import utcnow
 from common.tokens import TokenError
 from notifier.delivery.sending import DeliveryError
 
@@ -34,7 +34,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
     except (TypeError, ValueError):
         return None
 

@@ -1,1 +1,1 @@
-"""The ground floor: errors, settings, logging, clock, retry and Entra tokens. Imports nothing of ours."""
+"""The ground floor: errors, settings, logs, clock, retry, Entra tokens; imports nothing of ours."""

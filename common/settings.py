@@ -35,7 +35,7 @@ class AppType(StrEnum):
 
 @dataclass(frozen=True)
 class BotCloud:
-    """Endpoints of the Bot Framework cloud the bot lives in (public, US Gov, or a test stand-in)."""
+    """Endpoints of the Bot Framework cloud the bot is in (public, US Gov, or a test stand-in)."""
 
     openid_metadata_url: str
     token_issuer: str

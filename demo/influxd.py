@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from demo.processes import die_with_parent, free_port, stop_process, wait_for_http
 from common.errors import HeatWatchError
+from demo.processes import die_with_parent, free_port, stop_process, wait_for_http
 
 
 class InfluxdMissing(HeatWatchError):

@@ -10,8 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from demo.processes import die_with_parent, stop_process, wait_for_http
 from common.errors import HeatWatchError
+from demo.processes import die_with_parent, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "node_modules" / "@microsoft" / "m365agentsplayground" / "cli.js"

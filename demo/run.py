@@ -22,11 +22,11 @@ from pathlib import Path
 
 import aiohttp
 
+from common.errors import HeatWatchError
 from demo.influxd import LocalInfluxd
 from demo.playground import Playground
 from demo.processes import die_with_parent, free_port, port_in_use
 from demo.simulator import HOT_SENSOR, ROOM, Scenario, TemperatureSimulator
-from common.errors import HeatWatchError
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 

@@ -11,8 +11,8 @@ import asyncio
 import sys
 
 from common.errors import ConfigError, HeatWatchError
-from heatwatch.server import make_installer, make_token_source
 from common.settings import load_settings
+from heatwatch.server import make_installer, make_token_source
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 

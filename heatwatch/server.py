@@ -13,7 +13,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -24,23 +23,24 @@ from bots.auth import build_authentication, refresh_signing_keys
 from bots.endpoint import MAX_BODY_BYTES, MessagesEndpoint
 from bots.heatwatch_bot import HeatWatchBot
 from bots.sender import BotFrameworkSender
+from common.clock import utcnow
 from common.settings import AppType, Settings
 from common.tokens import ClientSecretTokenSource, ManagedIdentityTokenSource, TokenSource
+from notifier.alerts.events import AlertSink
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
 from notifier.delivery.planner import OutboxSink
-from notifier.delivery.workers import DeliveryWorker
-from notifier.alerts.events import AlertSink
-from notifier.install.graph import GraphInstaller, graph_client
-from notifier.monitoring.monitor import Monitor
-from notifier.install.reconcile import Reconciler
 from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.delivery.workers import DeliveryWorker
+from notifier.install.graph import GraphInstaller, graph_client
+from notifier.install.reconcile import Reconciler
+from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, load_rules
 from notifier.monitoring.sources import build_source
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
-from storage.outbox import Outbox
 from storage.database import open_database
+from storage.outbox import Outbox
 from storage.registry import ConversationRegistry
 from storage.replicas import ReplicaRegistry
 
@@ -187,7 +187,7 @@ async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str
     failing = False
     while True:
         try:
-            now = datetime.now(UTC)
+            now = utcnow()
             await replicas.heartbeat(replica_id, now)
             live = max(1, await replicas.live(now, within=3 * interval))
             if live != known:

@@ -6,8 +6,8 @@ The SQL is portable between SQLite and PostgreSQL: TEXT keys, ISO-8601 UTC text 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
+from common.clock import utcnow
 from storage.backend import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ async def migrate(backend: SqlBackend) -> int:
         await backend.executescript(
             script
             + ";\nINSERT INTO schema_migrations (version, name, applied_at) VALUES "
-            + f"({version}, '{name}', '{datetime.now(UTC).isoformat()}')"
+            + f"({version}, '{name}', '{utcnow().isoformat()}')"
         )
         current = version
     return current

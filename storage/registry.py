@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from common.clock import utcnow
 from storage.backend import Row, SqlBackend, Statement
 from storage.models import (
     Conversation,
@@ -25,7 +26,7 @@ from storage.models import (
 
 
 def now_text() -> str:
-    return datetime.now(UTC).isoformat()
+    return utcnow().isoformat()
 
 
 def _time(value: str | None) -> datetime | None:

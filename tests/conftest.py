@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from heatwatch.server import REGISTRY, create_app
 from common.settings import Settings, load_settings
+from heatwatch.server import REGISTRY, create_app
 from storage.registry import ConversationRegistry
-from tests.standins.connector import ConnectorStandIn
-from tests.standins.identity import EntraStandIn, OpenIdStandIn
 from tests.influx import InfluxServer
 from tests.postgres import PostgresServer
+from tests.standins.connector import ConnectorStandIn
+from tests.standins.identity import EntraStandIn, OpenIdStandIn
 from tests.teams import APP_ID, APP_SECRET, TeamsChannel
 
 

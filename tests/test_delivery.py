@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from heatwatch.server import ALERT_SINK, DATABASE, create_app
 from common.settings import load_settings
+from heatwatch.server import ALERT_SINK, DATABASE, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id
 from storage.models import Status
 from storage.outbox import DeliveryStatus, Outbox
@@ -470,8 +470,8 @@ async def test_dead_deliveries_are_listed_by_the_cli(
 async def test_status_shows_every_series_latest_reading_and_state(
     client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
 ) -> None:
-    from notifier.monitoring.engine import Phase, SeriesState
     from notifier.alerts.events import series_key
+    from notifier.monitoring.engine import Phase, SeriesState
     from storage.alert_state import AlertStateStore
 
     seen = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

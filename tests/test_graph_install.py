@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp.test_utils import TestClient
 
-from heatwatch.server import ALERT_SINK, DATABASE
 from common.tokens import ClientSecretTokenSource
+from heatwatch.server import ALERT_SINK, DATABASE
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.install.graph import PERMISSION, GraphError, GraphInstaller, graph_client
 from storage.registry import ConversationRegistry

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from common.errors import ConfigError
-from heatwatch.package import build
 from common.settings import load_settings
+from heatwatch.package import build
 from tests.process import ROOT
 
 SCHEMAS = ROOT / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"

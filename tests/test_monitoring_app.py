@@ -7,8 +7,8 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from heatwatch.server import ALERT_SINK, create_app
 from common.settings import load_settings
+from heatwatch.server import ALERT_SINK, create_app
 from notifier.alerts.events import EventKind
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.test_monitoring import RecordingSink

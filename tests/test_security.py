@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.logs import RedactSecrets
-from heatwatch.server import REGISTRY, create_app
 from common.settings import Settings
+from heatwatch.server import REGISTRY, create_app
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn

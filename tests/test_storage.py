@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from demo.processes import free_port
 from common.errors import StorageError
 from common.settings import InfluxSettings
+from demo.processes import free_port
 from heatwatch.server import share_limits, stop_task
 from notifier.delivery.planner import OutboxSink
-from notifier.monitoring.monitor import Monitor
 from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
 from notifier.monitoring.sources import build_source
 from storage.alert_state import AlertStateStore

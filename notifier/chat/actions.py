@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from common.clock import utcnow
 from notifier.alerts.events import series_key
 from storage.alerts import AlertRecord, AlertStore
 from storage.backend import SqlBackend
@@ -39,7 +40,7 @@ class AlertActions:
         action_id = "action-" + uuid.uuid4().hex
         await self._outbox.enqueue(
             [NewDelivery(action_id, alert_id, tenant, conversation, Operation.CARD)
-             for tenant, conversation in keys], datetime.now(UTC))
+             for tenant, conversation in keys], utcnow())
         if self._wake is not None:
             self._wake.set()
 
@@ -48,7 +49,7 @@ class AlertActions:
         every card of it shows who acknowledged and when."""
         if await self.alerts.get(alert_id) is None:
             return None
-        await self.alerts.acknowledge(alert_id, actor.name, datetime.now(UTC))
+        await self.alerts.acknowledge(alert_id, actor.name, utcnow())
         await self._refresh_cards(alert_id, await self.alerts.cards_of(alert_id))
         return await self.alerts.get(alert_id)
 
@@ -64,7 +65,7 @@ class AlertActions:
         alert = await self.alerts.get(alert_id)
         if alert is None or not alert.event.get("series"):
             return None
-        until = datetime.now(UTC) + timedelta(hours=hours)
+        until = utcnow() + timedelta(hours=hours)
         await self.alerts.snooze(actor.tenant_id, actor.conversation_id, alert.rule,
                                  series_key(alert.event["series"]), until, actor.name)
         await self._refresh_cards(alert_id, [(actor.tenant_id, actor.conversation_id)])
@@ -75,7 +76,7 @@ class AlertActions:
                                                 rule or ALL_RULES, subscribed)
 
     async def mute(self, actor: Actor, seconds: float) -> datetime:
-        until = datetime.now(UTC) + timedelta(seconds=seconds)
+        until = utcnow() + timedelta(seconds=seconds)
         await self.preferences.mute(actor.tenant_id, actor.conversation_id, until, actor.name)
         return until
 

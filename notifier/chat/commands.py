@@ -7,9 +7,9 @@ ack <alert>. Anything else gets help, never an error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from common.clock import utcnow
 from notifier.chat.actions import Actor, AlertActions
 from notifier.delivery.cards import amount, when
 from notifier.monitoring.engine import SeriesState
@@ -93,7 +93,8 @@ class Commands:
             event = alert.event
             where = ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
             ack = f" — acknowledged by {alert.acknowledged_by}" if alert.acknowledged_by else ""
-            lines.append(f"- `{alert.alert_id[:8]}` **{(event.get('severity') or event.get('kind'))}"
+            level = event.get("severity") or event.get("kind")
+            lines.append(f"- `{alert.alert_id[:8]}` **{level}"
                          f"** {event.get('rule') or 'data source'} {where} "
                          f"{amount(event.get('value'), event.get('unit', ''))}{ack}")
         return Reply("Firing now:\n\n" + "\n".join(lines), data={"open": len(open_alerts)})
@@ -145,4 +146,4 @@ class Commands:
 
     async def _unmute(self, args: list[str], actor: Actor) -> Reply:
         await self._actions.unmute(actor)
-        return Reply(f"Alerts are back on here ({when(datetime.now(UTC))}).")
+        return Reply(f"Alerts are back on here ({when(utcnow())}).")

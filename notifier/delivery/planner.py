@@ -17,10 +17,11 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from notifier.delivery.cards import reminder_text, resolved_text
+from common.clock import utcnow
 from notifier.alerts.events import AlertEvent, EventKind, series_key
+from notifier.delivery.cards import reminder_text, resolved_text
 from notifier.monitoring.rules import Rule
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
@@ -85,7 +86,7 @@ class OutboxSink:
         )
 
     async def publish(self, events: list[AlertEvent]) -> None:
-        now = datetime.now(UTC)
+        now = utcnow()
         recipients = await self.recipients(now)
         for event in events:
             items = await self._plan(event, now, recipients)

@@ -23,10 +23,11 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
+from common.clock import utcnow
 from notifier.alerts.events import series_key
+from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, MessageSender
 from storage.alerts import AlertStore
@@ -42,9 +43,6 @@ UNINSTALLED_CODES = {"BotNotInConversationRoster", "ForbiddenOperationException"
 # Hook for issue "Graph installation": called when a conversation turns out uninstalled.
 UninstalledHook = Callable[[str, str], Awaitable[bool]]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class DeliveryWorker:

@@ -3,7 +3,8 @@ conversation reference for each of them even if Teams' conversationUpdate never 
 
 Per recipient (AAD object id or UPN):
   GET  /users/{id}/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/externalId eq '<app>'
-  POST /users/{id}/teamwork/installedApps  {"teamsApp@odata.bind": ".../appCatalogs/teamsApps/<catalog id>"}
+  POST /users/{id}/teamwork/installedApps
+       {"teamsApp@odata.bind": ".../appCatalogs/teamsApps/<catalog id>"}
        (201 and 409 both mean installed)
   GET  /users/{id}/teamwork/installedApps/{installation id}/chat
 then store a reference for that chat unless the registry already has a usable one.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
@@ -35,7 +37,6 @@ from msgraph.generated.users.item.teamwork.installed_apps.installed_apps_request
     InstalledAppsRequestBuilder,
 )
 from msgraph.graph_request_adapter import GraphRequestAdapter
-from urllib.parse import urlparse
 
 from common.errors import HeatWatchError
 from common.tokens import TokenSource

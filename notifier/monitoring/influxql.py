@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from notifier.monitoring.engine import Reading
 from notifier.alerts.events import series_key
+from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import Failure, SourceError
 

@@ -14,10 +14,11 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from notifier.monitoring.engine import Reading, SeriesState, step
+from common.clock import utcnow
 from notifier.alerts.events import AlertEvent, AlertSink, EventKind, make_alert_id, series_key
+from notifier.monitoring.engine import Reading, SeriesState, step
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
 from storage.alert_state import AlertStateStore, SourceOutage
@@ -25,9 +26,6 @@ from storage.backend import Leadership
 
 log = logging.getLogger(__name__)
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

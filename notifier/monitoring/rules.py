@@ -5,12 +5,12 @@ Every problem names the rule, the key and the fix. See `rules.toml` for a docume
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
-import dataclasses
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
