@@ -21,6 +21,7 @@ from botbuilder.schema import (
 )
 from botbuilder.schema.teams import ChannelInfo, TeamInfo, TeamsChannelAccount
 
+from bots.failures import classify_response_error
 from bots.references import (
     conversation_id_of,
     normalize_event_type,
@@ -30,14 +31,15 @@ from bots.references import (
     tenant_of,
     upsert_from_activity,
 )
-from bots.sender import delivery_error
 from common.clock import utcnow
 from common.errors import StorageError
+from common.retry import Backoff
 from notifier.alerts.events import series_key
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.commands import HELP, Commands
 from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card
 from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.delivery.sending import TRANSIENT, retry_delay
 from storage.models import Member, Reaction, Scope, Status
 from storage.registry import ConversationRegistry
 
@@ -55,9 +57,13 @@ SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a minu
 _PRESENCE_TYPES = {ActivityTypes.message, ActivityTypes.message_reaction, ActivityTypes.invoke}
 
 
+REPLY_BACKOFF = Backoff(0.5, 5.0)
+
+
 async def reply(turn_context: TurnContext, activity: Activity, attempts: int = 3) -> None:
     """Send in the current turn inside Teams' limits (replies count against the same
-    per-conversation windows as alerts), waiting out a 429 or a 5xx a few times."""
+    per-conversation windows as alerts), retrying a transient failure a few times with the
+    delivery pipeline's retry policy."""
     limiter: DeliveryLimiter | None = turn_context.turn_state.get(LIMITER_KEY)
     for attempt in range(attempts):
         if limiter is not None:
@@ -67,10 +73,10 @@ async def reply(turn_context: TurnContext, activity: Activity, attempts: int = 3
             await turn_context.send_activity(activity)
             return
         except ErrorResponseException as error:
-            failure = delivery_error(error)
-            if attempt + 1 == attempts or failure.status not in (429, 500, 502, 503, 504):
+            failure = classify_response_error(error)
+            if attempt + 1 == attempts or failure.kind not in TRANSIENT:
                 raise
-            await asyncio.sleep(min(5.0, failure.retry_after or 0.5 * 2 ** attempt))
+            await asyncio.sleep(min(5.0, retry_delay(failure, attempt, REPLY_BACKOFF)))
 
 
 def _invoke_message(status: HTTPStatus, text: str) -> dict[str, Any]:

@@ -1,15 +1,13 @@
 """The sending adapter: `MessageSender` over botbuilder's `CloudAdapter.continue_conversation`.
 
-Connector errors become `DeliveryError(status, code, retry_after)` so delivery logic never sees
-a botbuilder type.
+Connector errors become `DeliveryError`s of a `FailureKind` (`bots.failures`), so delivery
+logic never sees a botbuilder type or a Teams error code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -18,36 +16,8 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ConversationReference, ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
-from common.clock import utcnow
+from bots.failures import classify, classify_response_error
 from common.tokens import TokenError
-from notifier.delivery.sending import DeliveryError
-
-log = logging.getLogger(__name__)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-def delivery_error(error: ErrorResponseException) -> DeliveryError:
-    response = error.response
-    status = int(getattr(response, "status", None) or getattr(response, "status_code", 0) or 0)
-    headers = getattr(response, "headers", None) or {}
-    code = message = ""
-    if error.error is not None and getattr(error.error, "error", None) is not None:
-        code = error.error.error.code or ""
-        message = error.error.error.message or ""
-    return DeliveryError(status, code, message, retry_after_seconds(headers.get("Retry-After")))
 
 
 class BotFrameworkSender:
@@ -72,16 +42,17 @@ class BotFrameworkSender:
             replacement.id = activity_id
             await turn_context.update_activity(replacement)
 
-        await self._continue(reference, update)
+        await self._continue(reference, update, updating=True)
 
     async def _continue(self, reference: dict[str, Any],
-                        callback: Callable[[TurnContext], Awaitable[None]]) -> None:
+                        callback: Callable[[TurnContext], Awaitable[None]],
+                        updating: bool = False) -> None:
         try:
             await self._adapter.continue_conversation(
                 ConversationReference().deserialize(reference), callback, self._app_id)
         except ErrorResponseException as error:
-            raise delivery_error(error) from None
+            raise classify_response_error(error, updating=updating) from None
         except TokenError as error:
-            raise DeliveryError(0, "Token", str(error)) from None
+            raise classify(0, message=f"no token: {error}") from None
         except (ClientRequestError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
-            raise DeliveryError(0, "Connection", error.__class__.__name__) from None
+            raise classify(0, message=f"connection failed ({error.__class__.__name__})") from None

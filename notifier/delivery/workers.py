@@ -1,17 +1,17 @@
 """Delivery workers: claim due outbox rows and send them, concurrently across conversations and
 in order within one, inside Teams' limits.
 
-Failures, by what the connector answered:
-  429                                  wait at least Retry-After, retry
-  412, 500, 502, 503, 504, 401, none   exponential backoff with jitter, then dead after
-                                       `max_attempts` (the reason is kept; `python -m
-                                       heatwatch.deliveries` lists them)
-  403 BotNotInConversationRoster,
-      ForbiddenOperationException      conversation uninstalled; its pending rows parked
-  403 ConversationBlockedByUser        conversation blocked; its pending rows parked
-  403 BotDisabledByAdmin               tenant disabled for this process, logged once
-  404 ConversationNotFound             conversation removed; its pending rows parked
-  other 4xx                            dead with the reason
+Failures, by kind (the platform adapter sorts its answers into `FailureKind`s):
+  THROTTLED         wait at least Retry-After, retry (up to `max_throttled_attempts`)
+  RETRY             exponential backoff with jitter, then dead after `max_attempts` (the
+                    reason is kept; `python -m heatwatch deliveries` lists them)
+  NOT_INSTALLED     conversation uninstalled (or re-installed by the hook, then retried);
+                    its pending rows parked
+  BLOCKED           conversation blocked; its pending rows parked
+  TENANT_DISABLED   no more sends to that tenant in this process, logged once
+  GONE              conversation removed; its pending rows parked
+  MESSAGE_GONE      (updating a card) the card was deleted: post a new one
+  REFUSED           dead with the reason
 One failure never stops another conversation's deliveries.
 """
 
@@ -20,16 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from common.clock import utcnow
+from common.retry import Backoff
 from notifier.alerts.events import series_key
 from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
 from notifier.delivery.ratelimit import DeliveryLimiter
-from notifier.delivery.sending import DeliveryError, MessageSender
+from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import Status
@@ -38,9 +38,9 @@ from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = {0, 401, 412, 500, 502, 503, 504}
-UNINSTALLED_CODES = {"BotNotInConversationRoster", "ForbiddenOperationException"}
-# Hook for issue "Graph installation": called when a conversation turns out uninstalled.
+TENANT_DISABLED_REASON = "the app is disabled for this tenant"
+
+# Called when a conversation turns out uninstalled; True: installed again, retry the send.
 UninstalledHook = Callable[[str, str], Awaitable[bool]]
 
 
@@ -74,8 +74,7 @@ class DeliveryWorker:
         self._max_throttled = max_throttled_attempts
         self._lease = lease_seconds
         self._send_timeout = send_timeout
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
+        self._backoff = Backoff(backoff_base, backoff_cap)
         self._on_uninstalled = on_uninstalled
         self._clock = clock
         self.owner = uuid.uuid4().hex[:12]
@@ -163,7 +162,7 @@ class DeliveryWorker:
             await self._outbox.park(delivery.id, f"conversation is {state}", now)
             return
         if delivery.tenant_id in self._disabled_tenants:
-            await self._outbox.park(delivery.id, "BotDisabledByAdmin for this tenant", now)
+            await self._outbox.park(delivery.id, TENANT_DISABLED_REASON, now)
             return
         reference = conversation.reference
         try:
@@ -196,7 +195,7 @@ class DeliveryWorker:
                 await self._outbox.complete(delivery.id, self._clock())
                 return
             except DeliveryError as error:
-                if error.status != 404 or error.code == "ConversationNotFound":
+                if error.kind is not FailureKind.MESSAGE_GONE:
                     raise
                 log.info("Card %s is gone from %s; posting a new one", existing,
                          delivery.conversation_id)
@@ -211,20 +210,22 @@ class DeliveryWorker:
             async with asyncio.timeout(self._send_timeout):
                 return await call
         except TimeoutError:
-            raise DeliveryError(0, "Timeout", f"no answer in {self._send_timeout:g}s") from None
+            raise DeliveryError(FailureKind.RETRY,
+                                f"no answer in {self._send_timeout:g}s") from None
 
     # failures ----------------------------------------------------------------------------
 
     async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
         now = self._clock()
         tenant, conversation = delivery.tenant_id, delivery.conversation_id
-        if error.status == 429:
-            await self._retry(delivery, str(error), max(error.retry_after or 1.0,
-                                                        self._backoff(delivery.attempts) / 4),
+        kind = error.kind
+        if kind is FailureKind.THROTTLED:
+            await self._retry(delivery, str(error),
+                              retry_delay(error, delivery.attempts, self._backoff),
                               throttled=True)
-        elif error.status in RETRYABLE:
+        elif kind in (FailureKind.RETRY, FailureKind.MESSAGE_GONE):
             await self._retry(delivery, str(error), None)
-        elif error.status == 403 and error.code in UNINSTALLED_CODES:
+        elif kind is FailureKind.NOT_INSTALLED:
             await self._registry.set_conversation_status(tenant, conversation, Status.UNINSTALLED)
             if self._on_uninstalled is not None and await self._on_uninstalled(tenant,
                                                                                  conversation):
@@ -232,21 +233,20 @@ class DeliveryWorker:
                                                              Status.ACTIVE)
                 await self._retry(delivery, str(error), 0.0)
                 return
-            log.warning("Bot is no longer in %s (%s): marked uninstalled", conversation,
-                        error.code)
-            await self._park_conversation(delivery, f"uninstalled ({error.code})", now)
-        elif error.status == 403 and error.code == "ConversationBlockedByUser":
+            log.warning("Bot is no longer in %s (%s): marked uninstalled", conversation, error)
+            await self._park_conversation(delivery, f"uninstalled ({error})", now)
+        elif kind is FailureKind.BLOCKED:
             await self._registry.set_conversation_status(tenant, conversation, Status.BLOCKED)
             log.warning("User blocked the bot in %s: marked blocked", conversation)
             await self._park_conversation(delivery, "blocked by the user", now)
-        elif error.status == 403 and error.code == "BotDisabledByAdmin":
+        elif kind is FailureKind.TENANT_DISABLED:
             if tenant not in self._disabled_tenants:
                 log.error("Teams admin disabled the bot in tenant %s: no more sends there "
-                          "until restart", tenant or "-")
+                          "until restart (%s)", tenant or "-", error)
             self._disabled_tenants.add(tenant)
-            await self._outbox.park(delivery.id, "BotDisabledByAdmin", now)
-            await self._outbox.park_where("BotDisabledByAdmin", now, tenant)
-        elif error.status == 404 and error.code in ("ConversationNotFound", ""):
+            await self._outbox.park(delivery.id, TENANT_DISABLED_REASON, now)
+            await self._outbox.park_where(TENANT_DISABLED_REASON, now, tenant)
+        elif kind is FailureKind.GONE:
             await self._registry.set_conversation_status(tenant, conversation, Status.REMOVED)
             log.warning("Conversation %s no longer exists: marked removed", conversation)
             await self._park_conversation(delivery, "conversation not found", now)
@@ -258,10 +258,6 @@ class DeliveryWorker:
         await self._outbox.park(delivery.id, reason, now)
         await self._outbox.park_where(reason, now, delivery.tenant_id, delivery.conversation_id)
 
-    def _backoff(self, attempts: int) -> float:
-        delay = min(self._backoff_cap, self._backoff_base * (2 ** min(attempts, 20)))
-        return delay * random.uniform(0.5, 1.0)
-
     async def _retry(self, delivery: Delivery, reason: str, delay: float | None,
                      throttled: bool = False) -> None:
         now = self._clock()
@@ -272,7 +268,8 @@ class DeliveryWorker:
             await self._outbox.park(delivery.id, f"gave up after {delivery.attempts + 1} "
                                                  f"attempts: {reason}", now)
             return
-        wait = self._backoff(delivery.attempts) if delay is None else delay
+        wait = retry_delay(DeliveryError(FailureKind.RETRY, reason), delivery.attempts,
+                           self._backoff) if delay is None else delay
         if delivery.attempts == 0:
             log.warning("Delivery to %s failed (%s); retrying in %.1fs",
                         delivery.conversation_id, reason, wait)
