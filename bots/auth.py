@@ -163,12 +163,11 @@ def build_authentication(
     settings: Settings, tokens: TokenSource | None
 ) -> HeatWatchAuthentication:
     cloud = settings.cloud
-    tenant = settings.tenant_id or "botframework.com"
     configuration = SimpleNamespace(
         APP_ID=settings.app_id,
         APP_TYPE=settings.app_type.value,
         APP_TENANTID=settings.tenant_id,
-        TO_CHANNEL_FROM_BOT_LOGIN_URL=f"{cloud.login_authority}/{tenant}",
+        TO_CHANNEL_FROM_BOT_LOGIN_URL=f"{cloud.login_authority}/{settings.token_tenant}",
         TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=cloud.connector_scope,
         TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=cloud.token_issuer,
         TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=cloud.openid_metadata_url,

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from botbuilder.core import TurnContext
-from botbuilder.schema import Activity, ConversationReference
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationReference,
+)
 
+from notifier.install.graph import PersonalChat
 from storage.models import ConversationUpsert, Scope, Status
 
 # Teams documents some event types with other casings ("teamrestored"); botbuilder only
@@ -122,3 +128,18 @@ def upsert_from_activity(
         user_name=getattr(user, "name", None) if user else None,
         status=status,
     )
+
+
+def personal_chat_reference(app_id: str, chat: PersonalChat) -> dict[str, Any]:
+    """A reference to the bot's 1:1 chat with a person, built from what Graph returned (before
+    Teams' conversationUpdate arrives; that one then replaces it)."""
+    reference = ConversationReference(
+        bot=ChannelAccount(id=f"28:{app_id}", name="HeatWatch"),
+        user=ChannelAccount(id="", aad_object_id=chat.user_aad_object_id),
+        conversation=ConversationAccount(id=chat.chat_id, conversation_type="personal",
+                                         tenant_id=chat.tenant_id),
+        channel_id="msteams",
+        service_url=chat.service_url,
+    )
+    data: dict[str, Any] = reference.serialize()
+    return data

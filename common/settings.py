@@ -138,6 +138,12 @@ class Settings:
         """No app id: Microsoft's local emulators talk to the bot without tokens."""
         return not self.app_id
 
+    @property
+    def token_tenant(self) -> str:
+        """Where the bot's own tokens come from: its tenant, or Bot Framework's for legacy
+        multi-tenant registrations."""
+        return self.tenant_id or "botframework.com"
+
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line."""
         try:

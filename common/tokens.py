@@ -18,6 +18,7 @@ from typing import Protocol
 import aiohttp
 
 from common.errors import HeatWatchError
+from common.settings import AppType, Settings
 
 log = logging.getLogger(__name__)
 REFRESH_MARGIN_SECONDS = 300.0
@@ -149,3 +150,18 @@ class ManagedIdentityTokenSource:
 
     async def close(self) -> None:
         await self._credential.close()
+
+
+def token_source_for(settings: Settings) -> TokenSource | None:
+    """The bot's identity as configured: none in anonymous mode, a managed identity, or a
+    client secret."""
+    if settings.anonymous:
+        return None
+    if settings.app_type is AppType.USER_ASSIGNED_MSI:
+        return ManagedIdentityTokenSource(settings.app_id)
+    return ClientSecretTokenSource(
+        authority=settings.cloud.login_authority,
+        tenant=settings.token_tenant,
+        client_id=settings.app_id,
+        client_secret=settings.app_password,
+    )

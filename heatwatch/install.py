@@ -12,14 +12,15 @@ import sys
 
 from common.errors import ConfigError, HeatWatchError
 from common.settings import load_settings
-from heatwatch.server import make_installer, make_token_source
+from common.tokens import token_source_for
+from heatwatch.components import graph_installer
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 
 
 async def install(users: list[str]) -> tuple[list[str], bool]:
     settings = load_settings()
-    tokens = make_token_source(settings)
+    tokens = token_source_for(settings)
     if tokens is None:
         raise ConfigError("MicrosoftAppId is empty: Graph needs the bot's identity. Set "
                           "MicrosoftAppId, MicrosoftAppPassword and MicrosoftAppTenantId.")
@@ -28,7 +29,7 @@ async def install(users: list[str]) -> tuple[list[str], bool]:
     database = await open_database(settings.database_url)
     lines, ok = [], True
     try:
-        installer = make_installer(settings, tokens, ConversationRegistry(database))
+        installer = graph_installer(settings, tokens, ConversationRegistry(database))
         for user in users:
             try:
                 lines.append((await installer.ensure(user)).describe())

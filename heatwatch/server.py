@@ -17,22 +17,20 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from botbuilder.integration.aiohttp import CloudAdapter
 
-from bots.auth import build_authentication, refresh_signing_keys
-from bots.endpoint import MAX_BODY_BYTES, MessagesEndpoint
-from bots.heatwatch_bot import HeatWatchBot
-from bots.sender import BotFrameworkSender
+from bots.auth import refresh_signing_keys
+from bots.endpoint import MAX_BODY_BYTES
+from bots.runtime import BotRuntime
 from common.clock import utcnow
-from common.settings import AppType, Settings
-from common.tokens import ClientSecretTokenSource, ManagedIdentityTokenSource, TokenSource
+from common.settings import Settings
+from common.tokens import TokenSource, token_source_for
+from heatwatch.components import graph_installer
 from notifier.alerts.events import AlertSink
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
-from notifier.install.graph import GraphInstaller, graph_client
 from notifier.install.reconcile import Reconciler
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, load_rules
@@ -50,9 +48,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", SqlBackend)
 REGISTRY = web.AppKey("registry", ConversationRegistry)
 TOKENS = web.AppKey("tokens", TokenSource)
-ADAPTER = web.AppKey("adapter", CloudAdapter)
-BOT = web.AppKey("bot", HeatWatchBot)
-ENDPOINT = web.AppKey("messages_endpoint", MessagesEndpoint)
+BOT = web.AppKey("bot", BotRuntime)
 MONITOR = web.AppKey("monitor", Monitor)
 ALERT_SINK = web.AppKey("alert_sink", AlertSink)
 RULES = web.AppKey("rules", list[Rule])
@@ -72,19 +68,6 @@ async def stop_task(task: asyncio.Task[None], grace: float = 5.0) -> None:
         log.error("Background job %s did not stop within %gs; leaving it", task.get_name(), grace)
     elif not task.cancelled() and task.exception() is not None:
         log.error("Background job %s had failed: %r", task.get_name(), task.exception())
-
-
-def make_token_source(settings: Settings) -> TokenSource | None:
-    if settings.anonymous:
-        return None
-    if settings.app_type is AppType.USER_ASSIGNED_MSI:
-        return ManagedIdentityTokenSource(settings.app_id)
-    return ClientSecretTokenSource(
-        authority=settings.cloud.login_authority,
-        tenant=settings.tenant_id or "botframework.com",
-        client_id=settings.app_id,
-        client_secret=settings.app_password,
-    )
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -109,24 +92,19 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    tokens = make_token_source(settings)
+    tokens = token_source_for(settings)
     if tokens is not None:
         app[TOKENS] = tokens
-    authentication = build_authentication(settings, tokens)
-    adapter = CloudAdapter(authentication)
     actions = AlertActions(app[DATABASE], app[WAKE])
     app[ACTIONS] = actions
     commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES])
     # One limiter for alerts and replies: both count against Teams' per-conversation limits.
     limiter = DeliveryLimiter(settings.tenant_send_limit)
     app[LIMITER] = limiter
-    bot = HeatWatchBot(app[REGISTRY], actions, commands, limiter)
-    app[ADAPTER] = adapter
+    bot = BotRuntime(settings, tokens, app[REGISTRY], actions, commands, limiter)
     app[BOT] = bot
-    endpoint = MessagesEndpoint(adapter, authentication, bot, anonymous=settings.anonymous)
-    app[ENDPOINT] = endpoint
     yield
-    await authentication.connectors.close()
+    await bot.close()
     if tokens is not None:
         await tokens.close()
 
@@ -151,23 +129,13 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-def make_installer(settings: Settings, tokens: TokenSource,
-                   registry: ConversationRegistry) -> GraphInstaller:
-    return GraphInstaller(
-        graph_client(tokens, settings.cloud.graph_base_url), registry,
-        app_id=settings.app_id, tenant_id=settings.tenant_id,
-        manifest_id=settings.teams_app_id, catalog_app_id=settings.teams_catalog_app_id,
-        default_service_url=settings.cloud.teams_service_url,
-        graph_base_url=settings.cloud.graph_base_url)
-
-
 async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
     """Install the app for ALERT_RECIPIENTS through Graph, at start and then periodically."""
     settings = app[SETTINGS]
     if not settings.alert_recipients or TOKENS not in app:
         yield
         return
-    reconciler = Reconciler(make_installer(settings, app[TOKENS], app[REGISTRY]),
+    reconciler = Reconciler(graph_installer(settings, app[TOKENS], app[REGISTRY]),
                             app[REGISTRY], settings.alert_recipients,
                             settings.reconcile_interval)
     app[RECONCILER] = reconciler
@@ -233,7 +201,7 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         if released:
             log.info("Resuming %d delivery(ies) that were in flight at the last stop", released)
     worker = DeliveryWorker(
-        database, BotFrameworkSender(app[ADAPTER], settings.app_id),
+        database, app[BOT].sender,
         app[LIMITER], wake=app[WAKE],
         concurrency=settings.delivery_concurrency,
         max_attempts=settings.delivery_max_attempts, backoff_base=settings.delivery_backoff,
@@ -274,7 +242,7 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    return await request.app[ENDPOINT].handle(request)
+    return await request.app[BOT].endpoint.handle(request)
 
 
 async def healthz(request: web.Request) -> web.Response:

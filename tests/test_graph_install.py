@@ -7,10 +7,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bots.references import personal_chat_reference
 from common.tokens import ClientSecretTokenSource
 from heatwatch.server import ALERT_SINK, DATABASE
 from notifier.alerts.events import AlertEvent, EventKind, Severity
@@ -40,7 +42,7 @@ async def installer(graph: GraphStandIn, entra: EntraStandIn, client: TestClient
     tokens = ClientSecretTokenSource(entra.authority, TENANT, APP_ID, SECRET)
     yield GraphInstaller(
         graph_client(tokens, graph.url), ConversationRegistry(client.app[DATABASE]),
-        app_id=APP_ID, tenant_id=TENANT, manifest_id=MANIFEST_ID,
+        partial(personal_chat_reference, APP_ID), tenant_id=TENANT, manifest_id=MANIFEST_ID,
         default_service_url=connector.url, graph_base_url=graph.url)
     await tokens.close()
 

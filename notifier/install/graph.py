@@ -16,6 +16,7 @@ the manifest's `webApplicationInfo.id` must be the bot's app id.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -113,13 +114,29 @@ def _graph_error(error: ODataError, what: str) -> GraphError:
     return GraphError(status, message, retry_after)
 
 
+@dataclass(frozen=True)
+class PersonalChat:
+    """The bot's 1:1 chat with a person, as Graph reports it."""
+
+    tenant_id: str
+    chat_id: str
+    user_aad_object_id: str
+    service_url: str
+
+
+# Builds the chat platform's conversation reference (JSON) for such a chat: `bots/` owns the
+# shape of references, so the installer is handed a builder.
+ReferenceBuilder = Callable[[PersonalChat], dict[str, Any]]
+
+
 class GraphInstaller:
-    def __init__(self, client: GraphServiceClient, registry: ConversationRegistry, *,
-                 app_id: str, tenant_id: str, manifest_id: str, catalog_app_id: str = "",
+    def __init__(self, client: GraphServiceClient, registry: ConversationRegistry,
+                 reference_for: ReferenceBuilder, *,
+                 tenant_id: str, manifest_id: str, catalog_app_id: str = "",
                  default_service_url: str, graph_base_url: str) -> None:
         self._graph = client
         self._registry = registry
-        self._app_id = app_id
+        self._reference_for = reference_for
         self._tenant = tenant_id
         self._manifest_id = manifest_id
         self._catalog_id = catalog_app_id
@@ -199,14 +216,7 @@ class GraphInstaller:
         if known is not None and known.status is Status.ACTIVE:
             return False
         service_url = known.service_url if known else await self._tenant_service_url()
-        reference = {
-            "bot": {"id": f"28:{self._app_id}", "name": "HeatWatch"},
-            "user": {"id": "", "aadObjectId": user_id},
-            "conversation": {"id": chat_id, "conversationType": "personal",
-                             "tenantId": self._tenant},
-            "channelId": "msteams",
-            "serviceUrl": service_url,
-        }
+        reference = self._reference_for(PersonalChat(self._tenant, chat_id, user_id, service_url))
         await self._registry.upsert_conversation(ConversationUpsert(
             tenant_id=self._tenant, conversation_id=chat_id, scope=Scope.PERSONAL,
             service_url=service_url, reference=reference, user_aad_object_id=user_id))
