@@ -71,7 +71,7 @@ async def heatwatch(connector: ConnectorStandIn, count: int, work: Path, tenant_
                     concurrency: int = 64) -> tuple[float, int]:
     database = await open_database(f"sqlite:///{work}/fanout-{time.monotonic_ns()}.db")
     await register_people(database, connector.url, count)
-    sink = OutboxSink(database, [])
+    sink = OutboxSink(database)
     worker = DeliveryWorker(database, BotFrameworkSender(adapter(), ""),
                             DeliveryLimiter(tenant_cap), wake=sink.wake, concurrency=concurrency,
                             backoff_base=0.2)

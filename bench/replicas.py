@@ -48,7 +48,7 @@ async def fan_out(database_url: str, replicas: int, count: int, work: Path, late
                "TENANT_SEND_LIMIT_PER_SECOND": "0", "DELIVERY_CONCURRENCY": str(concurrency),
                "LOG_LEVEL": "WARNING"}
         processes = [AppProcess(env, work).start() for _ in range(replicas)]
-        sink = OutboxSink(db, [])
+        sink = OutboxSink(db)
         started = time.perf_counter()
         await sink.publish([sample_alert()])
         outbox = Outbox(db)

@@ -34,7 +34,7 @@ from bots.references import (
 from common.clock import utcnow
 from common.errors import StorageError
 from common.retry import Backoff
-from notifier.alerts.events import series_key
+from notifier.alerts.events import stored_series_key
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.commands import HELP, Commands
 from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card
@@ -497,7 +497,7 @@ class HeatWatchBot(TeamsActivityHandler):
         snooze = None
         if verb == "snooze" and current is not None:
             snoozes = await self._actions.alerts.snoozes(
-                current.rule, series_key(current.event["series"]), utcnow())
+                current.rule, stored_series_key(current.event), utcnow())
             snooze = snoozes.get((actor.tenant_id, actor.conversation_id))
         return {"statusCode": 200, "type": CARD_CONTENT_TYPE,
                 "value": alert_card(current or alert, snooze)}

@@ -25,7 +25,9 @@ from common.clock import utcnow
 from common.settings import Settings
 from common.tokens import TokenSource, token_source_for
 from heatwatch.components import graph_installer
-from notifier.alerts.events import AlertSink
+from notifier.alerts.events import INFLUXDB
+from notifier.alerts.routing import SourceRouter
+from notifier.alerts.sink import AlertSink
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
 from notifier.delivery.planner import OutboxSink
@@ -33,7 +35,7 @@ from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
 from notifier.install.reconcile import Reconciler
 from notifier.monitoring.monitor import Monitor
-from notifier.monitoring.rules import Rule, load_rules
+from notifier.monitoring.rules import Rule, RuleRouting, load_rules
 from notifier.monitoring.sources import build_source
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
@@ -195,7 +197,9 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     database = app[DATABASE]
     if ALERT_SINK not in app:
-        app[ALERT_SINK] = OutboxSink(database, app[RULES], app[WAKE])
+        # Each source routes its own events; later sources (webhooks) add their routing here.
+        routing = SourceRouter({INFLUXDB: RuleRouting(app[RULES])})
+        app[ALERT_SINK] = OutboxSink(database, routing, app[WAKE])
     if not database.shared:  # one process: leases of its previous run are void
         released = await Outbox(database).release_leases()
         if released:

@@ -18,7 +18,7 @@ from heatwatch.server import share_limits, stop_task
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.monitoring.monitor import Monitor
-from notifier.monitoring.rules import parse_rules
+from notifier.monitoring.rules import RuleRouting, parse_rules
 from notifier.monitoring.sources import build_source
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
@@ -250,7 +250,7 @@ async def test_a_leader_backing_off_during_an_influx_outage_keeps_the_poller_lea
     rules = parse_rules('[[rule]]\nname = "hot"\nmeasurement = "t"\ncrit_above = 30\n')
     source = build_source(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", timeout=1))
     db = pg_replicas[0]
-    monitor = Monitor(rules, source, AlertStateStore(db), OutboxSink(db, rules), interval=0.4,
+    monitor = Monitor(rules, source, AlertStateStore(db), OutboxSink(db, RuleRouting(rules)), interval=0.4,
                       down_after=60)
     leadership = pg_replicas[0].leadership("poller", lost_after=1.2)
     standby = pg_replicas[1].leadership("poller", lost_after=1.2)

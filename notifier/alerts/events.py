@@ -1,4 +1,8 @@
-"""What the rule engine tells the rest of HeatWatch. Plain data; no botbuilder types."""
+"""Alert events: what any source (InfluxDB monitoring, a webhook) tells the rest of HeatWatch.
+
+Plain data; no botbuilder or InfluxDB types. An event names its source, its rule (or the
+source's alert name), its series by tags and key, severity, values and text.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
+
+INFLUXDB = "influxdb"  # the source name of events from the InfluxDB monitoring
 
 
 class Severity(StrEnum):
@@ -32,6 +38,12 @@ def series_key(tags: dict[str, str]) -> str:
     return "\x1f".join(map("=".join, sorted(tags.items())))
 
 
+def stored_series_key(event: dict[str, Any]) -> str:
+    """The series key of an event stored as JSON (records older than the `key` field have
+    only the tags)."""
+    return str(event.get("key") or series_key(event.get("series") or {}))
+
+
 def make_alert_id(rule: str, key: str, since: datetime) -> str:
     """Stable for one alert episode (rule, series, start), so retries and restarts agree."""
     digest = hashlib.sha256(f"{rule}|{key}|{since.isoformat()}".encode()).hexdigest()
@@ -44,7 +56,7 @@ class AlertEvent:
     rule: str
     alert_id: str
     at: datetime
-    series: dict[str, str] = field(default_factory=dict)
+    series: dict[str, str] = field(default_factory=dict)  # the series' tags (labels)
     severity: Severity | None = None
     previous_severity: Severity | None = None
     value: float | None = None
@@ -52,6 +64,12 @@ class AlertEvent:
     unit: str = ""
     since: datetime | None = None
     detail: str = ""
+    source: str = INFLUXDB
+    key: str = ""  # series_key(series); filled in when not given
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", series_key(self.series))
 
     @property
     def event_id(self) -> str:
@@ -74,9 +92,3 @@ class AlertEvent:
         return (f"{self.kind.value} {self.severity.value if self.severity else ''} "
                 f"rule={self.rule} [{where}] value={value} threshold={threshold} "
                 f"alert={self.alert_id} {self.detail}").replace("  ", " ").strip()
-
-
-class AlertSink(Protocol):
-    """Where alert events go. Must be durable when `publish` returns (the delivery outbox)."""
-
-    async def publish(self, events: list[AlertEvent]) -> None: ...

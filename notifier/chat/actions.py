@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from common.clock import utcnow
-from notifier.alerts.events import series_key
+from notifier.alerts.events import stored_series_key
 from storage.alerts import AlertRecord, AlertStore
 from storage.backend import SqlBackend
 from storage.outbox import NewDelivery, Operation, Outbox
@@ -67,7 +67,7 @@ class AlertActions:
             return None
         until = utcnow() + timedelta(hours=hours)
         await self.alerts.snooze(actor.tenant_id, actor.conversation_id, alert.rule,
-                                 series_key(alert.event["series"]), until, actor.name)
+                                 stored_series_key(alert.event), until, actor.name)
         await self._refresh_cards(alert_id, [(actor.tenant_id, actor.conversation_id)])
         return alert
 

@@ -1,8 +1,9 @@
 """From alert events to outbox rows: who is told what, written durably before anything is sent.
 
 Audience: every active personal chat and every team's alert channel (the registry's default
-targets), or the rule's own `targets`; plus conversations that subscribed (a group chat or
-another channel can opt in); minus those that unsubscribed, muted, or snoozed the series.
+targets), or the targets the event's routing names (`notifier.alerts.routing`); plus
+conversations that subscribed (a group chat or another channel can opt in); minus those that
+unsubscribed, muted, or snoozed the series.
 
 Operations per event kind:
   fired, no-data, source-down   -> a card in each audience conversation
@@ -20,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from common.clock import utcnow
-from notifier.alerts.events import AlertEvent, EventKind, series_key
+from notifier.alerts.events import AlertEvent, EventKind
+from notifier.alerts.routing import Key, Routing, resolve_targets
 from notifier.delivery.cards import reminder_text, resolved_text
-from notifier.monitoring.rules import Rule
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
-from storage.models import Conversation, Scope, Status
+from storage.models import Conversation, Status
 from storage.outbox import NewDelivery, Operation, Outbox
 from storage.preferences import ALL_RULES, Preferences
 from storage.registry import ConversationRegistry
@@ -35,9 +36,6 @@ log = logging.getLogger(__name__)
 _NEW = {EventKind.FIRED, EventKind.NO_DATA, EventKind.SOURCE_DOWN}
 _CHANGED = {EventKind.ESCALATED, EventKind.DEESCALATED}
 _ENDED = {EventKind.RESOLVED, EventKind.DATA_BACK, EventKind.SOURCE_UP}
-_TARGET_PREFIXES = ("user:", "team:", "conversation:", "channel:")
-
-Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -51,27 +49,17 @@ class Recipients:
     active: set[Key]
 
 
-def parse_targets(targets: Iterable[str]) -> list[tuple[str, str]]:
-    parsed = []
-    for target in targets:
-        kind, _, value = target.partition(":")
-        if not value or f"{kind}:" not in _TARGET_PREFIXES:
-            raise ValueError(target)
-        parsed.append((kind, value))
-    return parsed
-
-
 class OutboxSink:
     """The `AlertSink` that feeds delivery. `publish` returns once the rows are committed."""
 
-    def __init__(self, db: SqlBackend, rules: list[Rule],
+    def __init__(self, db: SqlBackend, routing: Routing | None = None,
                  wake: asyncio.Event | None = None) -> None:
         self._registry = ConversationRegistry(db)
         self._prefs = Preferences(db)
         self._alerts = AlertStore(db)
         self._outbox = Outbox(db)
         self._db = db
-        self._rules = {rule.name: rule for rule in rules}
+        self._routing = routing
         self.wake = wake or asyncio.Event()
 
     async def recipients(self, now: datetime) -> Recipients:
@@ -133,14 +121,14 @@ class OutboxSink:
         """Conversations that asked for silence about this event: muted, or series snoozed."""
         quiet = set(recipients.muted)
         if event.series:
-            quiet |= set(await self._alerts.snoozes(event.rule, series_key(event.series), now))
+            quiet |= set(await self._alerts.snoozes(event.rule, event.key, now))
         return quiet
 
     async def audience(self, event: AlertEvent, now: datetime,
                        recipients: Recipients) -> set[Key]:
-        rule = self._rules.get(event.rule)
-        if rule is not None and rule.targets:
-            base = self._resolve_targets(rule, recipients.conversations, recipients.defaults)
+        targets = self._routing.targets_for(event) if self._routing is not None else None
+        if targets:
+            base = resolve_targets(targets, recipients.conversations, recipients.defaults)
         else:
             base = {(c.tenant_id, c.conversation_id) for c in recipients.defaults}
         chosen = set(base)
@@ -151,22 +139,3 @@ class OutboxSink:
             elif choice is False:
                 chosen.discard(key)
         return (chosen & recipients.active) - await self._quiet(event, now, recipients)
-
-    def _resolve_targets(self, rule: Rule, conversations: Iterable[Conversation],
-                         defaults: list[Conversation]) -> set[Key]:
-        """`user:<aad object id>` (their personal chat), `team:<team id>` (the team's alert
-        channel), `conversation:<id>` / `channel:<id>` (that conversation)."""
-        wanted = parse_targets(rule.targets)
-        found: set[Key] = set()
-        teams = {value for kind, value in wanted if kind == "team"}
-        found |= {(c.tenant_id, c.conversation_id) for c in defaults
-                  if c.scope is Scope.CHANNEL and c.team_id in teams}
-        for conversation in conversations:
-            key = (conversation.tenant_id, conversation.conversation_id)
-            for kind, value in wanted:
-                if kind == "user" and conversation.scope is Scope.PERSONAL and (
-                        conversation.user_aad_object_id or "").lower() == value.lower():
-                    found.add(key)
-                elif kind in ("conversation", "channel") and conversation.conversation_id == value:
-                    found.add(key)
-        return found

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from common.clock import utcnow
 from common.retry import Backoff
-from notifier.alerts.events import series_key
+from notifier.alerts.events import stored_series_key
 from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
@@ -182,7 +182,7 @@ class DeliveryWorker:
             return
         snoozes = {}
         if alert.event.get("series"):
-            snoozes = await self._alerts.snoozes(alert.rule, series_key(alert.event["series"]),
+            snoozes = await self._alerts.snoozes(alert.rule, stored_series_key(alert.event),
                                                  self._clock())
         snooze = snoozes.get((delivery.tenant_id, delivery.conversation_id))
         activity = card_activity(alert_card(alert, snooze), summary(alert.event))

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from common.clock import utcnow
-from notifier.alerts.events import AlertEvent, AlertSink, EventKind, make_alert_id, series_key
+from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
+from notifier.alerts.sink import AlertSink
 from notifier.monitoring.engine import Reading, SeriesState, step
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource

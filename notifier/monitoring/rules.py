@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import ConfigError
+from notifier.alerts.events import AlertEvent
+from notifier.alerts.routing import parse_target
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(ms|s|m|h|d))+\s*$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -171,10 +173,10 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         reader.problem("no_data", 'must be more than 0, like no_data = "5m"')
     targets = reader.strings("targets", ())
     for target in targets:
-        kind, _, value = target.partition(":")
-        if kind not in ("user", "team", "conversation", "channel") or not value:
-            reader.problem("targets", f"{target!r} is not a target: use \"user:<AAD object id>\", "
-                           "\"team:<team id>\" or \"conversation:<conversation id>\"")
+        try:
+            parse_target(target)
+        except ValueError as error:
+            reader.problem("targets", str(error))
     rule = Rule(
         name=name or reader.name,
         measurement=measurement or "",
@@ -231,3 +233,13 @@ def load_rules(path: Path) -> list[Rule]:
             "a rules file; rules.toml in the repository is a documented example."
         ) from None
     return parse_rules(text, str(path))
+
+
+class RuleRouting:
+    """Routing for events of the InfluxDB monitoring: a rule's `targets`, else the default."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self._targets = {rule.name: rule.targets for rule in rules}
+
+    def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
+        return self._targets.get(event.rule) or None

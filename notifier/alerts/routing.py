@@ -1,0 +1,64 @@
+"""Who is told about an alert event: a source's routing names targets, or leaves the event to
+the default audience (every active personal chat and every team's alert channel).
+
+Targets are text: `user:<AAD object id>` (that person's chat with the bot), `team:<team id>`
+(the team's alert channel), `conversation:<id>` or `channel:<id>` (that conversation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from notifier.alerts.events import AlertEvent
+from storage.models import Conversation, Scope
+
+TARGET_KINDS = ("user", "team", "conversation", "channel")
+TARGET_FORMS = '"user:<AAD object id>", "team:<team id>" or "conversation:<conversation id>"'
+
+Key = tuple[str, str]  # (tenant id, conversation id)
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    """(kind, value) of one target; ValueError naming the accepted forms."""
+    kind, _, value = target.partition(":")
+    if kind not in TARGET_KINDS or not value:
+        raise ValueError(f"{target!r} is not a target: use {TARGET_FORMS}")
+    return kind, value
+
+
+class Routing(Protocol):
+    def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
+        """The event's targets, or None for the default audience."""
+        ...
+
+
+class SourceRouter:
+    """Routes each event by its source's own routing (monitoring rules, a webhook's route
+    table); a source without routing goes to the default audience."""
+
+    def __init__(self, routes: Mapping[str, Routing]) -> None:
+        self._routes = dict(routes)
+
+    def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
+        routing = self._routes.get(event.source)
+        return routing.targets_for(event) if routing is not None else None
+
+
+def resolve_targets(targets: Iterable[str], conversations: Iterable[Conversation],
+                    defaults: Iterable[Conversation]) -> set[Key]:
+    """The conversations that `targets` name, among those known (`defaults`: the alert
+    targets of the registry, which know each team's alert channel)."""
+    wanted = [parse_target(target) for target in targets]
+    teams = {value for kind, value in wanted if kind == "team"}
+    found = {(c.tenant_id, c.conversation_id) for c in defaults
+             if c.scope is Scope.CHANNEL and c.team_id in teams}
+    users = {value.lower() for kind, value in wanted if kind == "user"}
+    ids = {value for kind, value in wanted if kind in ("conversation", "channel")}
+    for conversation in conversations:
+        key = (conversation.tenant_id, conversation.conversation_id)
+        if conversation.conversation_id in ids or (
+                conversation.scope is Scope.PERSONAL and
+                (conversation.user_aad_object_id or "").lower() in users):
+            found.add(key)
+    return found
