@@ -341,17 +341,18 @@ def load_settings(
             f"HOST={host!r} is not allowed in anonymous local mode (no MicrosoftAppId): without "
             "authentication the bot listens on 127.0.0.1 only. Remove HOST, or set MicrosoftAppId."
         )
-    port = env.int("PORT", DEFAULT_PORT, 0, 65535)
+    port = env.int("PORT", Settings.port, 0, 65535)
 
     database_url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
     problem = database_url_problem(database_url)
     if problem:
         env.problems.append(problem)
-    database_pool_size = env.int("DATABASE_POOL_SIZE", 10, 1, 100)
-    delivery_lease = env.float("DELIVERY_LEASE_SECONDS", 60.0, 10.0, 3600.0)
+    database_pool_size = env.int("DATABASE_POOL_SIZE", Settings.database_pool_size, 1, 100)
+    delivery_lease = env.float("DELIVERY_LEASE_SECONDS", Settings.delivery_lease, 10.0, 3600.0)
 
     log_level = env.choice(
-        "LOG_LEVEL", "INFO", {name: name for name in ("DEBUG", "INFO", "WARNING", "ERROR")}
+        "LOG_LEVEL", Settings.log_level,
+        {name: name for name in ("DEBUG", "INFO", "WARNING", "ERROR")}
     )
     preset = env.choice("BOT_CLOUD", CLOUDS["public"], CLOUDS)
     cloud = BotCloud(
@@ -365,16 +366,18 @@ def load_settings(
         graph_base_url=env.url("GRAPH_BASE_URL", preset.graph_base_url),
         teams_service_url=env.url("TEAMS_SERVICE_URL", preset.teams_service_url).rstrip("/") + "/",
     )
-    shutdown_timeout = env.float("SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0.0, 600.0)
+    shutdown_timeout = env.float("SHUTDOWN_TIMEOUT_SECONDS", Settings.shutdown_timeout, 0.0, 600.0)
     influx = _influx_settings(env)
-    monitoring = env.bool("MONITORING_ENABLED", True)
-    rules_file = Path(env.str("RULES_FILE", "rules.toml"))
-    poll_interval = env.float("POLL_INTERVAL_SECONDS", 15.0, 1.0, 86400.0)
-    source_down_after = env.float("SOURCE_DOWN_AFTER_SECONDS", 120.0, 0.0, 86400.0)
-    tenant_send_limit = env.float("TENANT_SEND_LIMIT_PER_SECOND", 50.0, 0.0, 10000.0)
-    delivery_concurrency = env.int("DELIVERY_CONCURRENCY", 64, 1, 1000)
-    delivery_max_attempts = env.int("DELIVERY_MAX_ATTEMPTS", 8, 1, 100)
-    delivery_backoff = env.float("DELIVERY_BACKOFF_SECONDS", 1.0, 0.01, 600.0)
+    monitoring = env.bool("MONITORING_ENABLED", Settings.monitoring)
+    rules_file = Path(env.str("RULES_FILE", str(Settings.rules_file)))
+    poll_interval = env.float("POLL_INTERVAL_SECONDS", Settings.poll_interval, 1.0, 86400.0)
+    source_down_after = env.float("SOURCE_DOWN_AFTER_SECONDS", Settings.source_down_after,
+                                  0.0, 86400.0)
+    tenant_send_limit = env.float("TENANT_SEND_LIMIT_PER_SECOND", Settings.tenant_send_limit,
+                                  0.0, 10000.0)
+    delivery_concurrency = env.int("DELIVERY_CONCURRENCY", Settings.delivery_concurrency, 1, 1000)
+    delivery_max_attempts = env.int("DELIVERY_MAX_ATTEMPTS", Settings.delivery_max_attempts, 1, 100)
+    delivery_backoff = env.float("DELIVERY_BACKOFF_SECONDS", Settings.delivery_backoff, 0.01, 600.0)
     recipients = tuple(r.strip() for r in env.str("ALERT_RECIPIENTS").split(",") if r.strip())
     teams_app_id = env.str("TEAMS_APP_ID")
     if recipients and not app_id:
@@ -413,7 +416,8 @@ def load_settings(
         alert_recipients=recipients,
         teams_app_id=teams_app_id,
         teams_catalog_app_id=env.str("TEAMS_CATALOG_APP_ID"),
-        reconcile_interval=env.float("RECONCILE_INTERVAL_SECONDS", 3600.0, 10.0, 7 * 86400.0),
+        reconcile_interval=env.float("RECONCILE_INTERVAL_SECONDS", Settings.reconcile_interval,
+                                     10.0, 7 * 86400.0),
         package=PackageSettings(
             version=env.str("APP_VERSION", PackageSettings.version),
             developer_name=env.str("DEVELOPER_NAME", PackageSettings.developer_name),
@@ -438,7 +442,7 @@ def _influx_settings(env: EnvReader) -> InfluxSettings:
         token=env.str("INFLUX_TOKEN"),
         username=env.str("INFLUX_USERNAME"),
         password=env.str("INFLUX_PASSWORD"),
-        timeout=env.float("INFLUX_TIMEOUT_SECONDS", 10.0, 0.1, 600.0),
+        timeout=env.float("INFLUX_TIMEOUT_SECONDS", InfluxSettings.timeout, 0.1, 600.0),
     )
     if language is QueryLanguage.FLUX:
         for name, value in (("INFLUX_ORG", settings.org), ("INFLUX_BUCKET", settings.bucket),

@@ -22,6 +22,7 @@ from bots.auth import refresh_signing_keys
 from bots.endpoint import MAX_BODY_BYTES
 from bots.runtime import BotRuntime
 from common.clock import utcnow
+from common.retry import Backoff, run_forever
 from common.settings import Settings
 from common.tokens import TokenSource, token_source_for
 from heatwatch.components import graph_installer
@@ -120,12 +121,12 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
 
     session = aiohttp.ClientSession()
 
-    async def refresh_forever() -> None:
-        while True:
-            await refresh_signing_keys(settings, session)
-            await asyncio.sleep(SIGNING_KEYS_REFRESH_SECONDS)
+    async def refresh() -> float:
+        await refresh_signing_keys(settings, session)
+        return SIGNING_KEYS_REFRESH_SECONDS
 
-    task = asyncio.create_task(refresh_forever(), name="signing-keys")
+    task = asyncio.create_task(
+        run_forever(refresh, what="Refreshing the signing keys", log=log), name="signing-keys")
     yield
     await stop_task(task)
     await session.close()
@@ -154,26 +155,22 @@ async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str
     """Heartbeat this replica and keep its share of the per-tenant send cap current."""
     replicas = ReplicaRegistry(db)
     known = 1
-    failing = False
-    while True:
-        try:
-            now = utcnow()
-            await replicas.heartbeat(replica_id, now)
-            live = max(1, await replicas.live(now, within=3 * interval))
-            if live != known:
-                share = limiter.share(live)
-                log.info("%d replicas share the database; this one sends up to %g messages "
-                         "per second per tenant", live, share if cap > 0 else float("inf"))
-                known = live
-            failing = False
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            if not failing:
-                log.warning("Cannot update the replica heartbeat (%s); keeping a share for %d "
-                            "replica(s)", error, known)
-            failing = True
-        await asyncio.sleep(interval)
+
+    async def beat() -> float:
+        nonlocal known
+        now = utcnow()
+        await replicas.heartbeat(replica_id, now)
+        live = max(1, await replicas.live(now, within=3 * interval))
+        if live != known:
+            share = limiter.share(live)
+            log.info("%d replicas share the database; this one sends up to %g messages "
+                     "per second per tenant", live, share if cap > 0 else float("inf"))
+            known = live
+        return interval
+
+    # On failure the share for the last known number of replicas stays in force.
+    await run_forever(beat, what="The replica heartbeat", log=log,
+                      backoff=Backoff(interval, 6 * interval))
 
 
 async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -39,11 +39,6 @@ def amount(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:g} {unit}".strip()
 
 
-def is_open(event: dict[str, Any]) -> bool:
-    return event.get("kind") in ("fired", "escalated", "de-escalated", "reminder", "no-data",
-                                 "source-down")
-
-
 def alert_card(alert: AlertRecord, snooze: Snooze | None = None) -> dict[str, Any]:
     event = alert.event
     kind = event.get("kind", "fired")
@@ -51,7 +46,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None) -> dict[str, An
     title = _TITLES.get(kind, "{rule}").format(
         severity={"crit": "CRITICAL", "warn": "Warning"}.get(severity or "", "Alert"),
         rule=event.get("rule") or "HeatWatch")
-    color = _COLORS.get(severity or "", "Default") if is_open(event) and kind != "no-data" else (
+    color = _COLORS.get(severity or "", "Default") if alert.open and kind != "no-data" else (
         "Good" if kind in ("resolved", "data-back", "source-up") else "Warning")
     unit = event.get("unit", "")
     facts = [{"title": tag.capitalize(), "value": str(value)}
@@ -61,7 +56,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None) -> dict[str, An
     if event.get("threshold") is not None:
         facts.append({"title": "Threshold", "value": amount(event.get("threshold"), unit)})
     facts.append({"title": "Since", "value": when(event.get("since") or event.get("at"))})
-    if not is_open(event):
+    if not alert.open:
         facts.append({"title": "Ended", "value": when(event.get("at"))})
     body: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium",
@@ -81,7 +76,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None) -> dict[str, An
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
                  "isSubtle": True})
     actions: list[dict[str, Any]] = []
-    if is_open(event):
+    if alert.open:
         data = {"alertId": alert.alert_id}
         if alert.acknowledged_by:
             actions.append({"type": "Action.Execute", "title": "Undo acknowledge",

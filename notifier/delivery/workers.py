@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from common.clock import utcnow
-from common.retry import Backoff
+from common.retry import Backoff, run_forever
 from notifier.alerts.events import stored_series_key
 from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
 from notifier.delivery.ratelimit import DeliveryLimiter
@@ -85,22 +85,14 @@ class DeliveryWorker:
     # the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        failing = False
-        while True:
-            self.wake.clear()  # before claiming, so a wake-up during the claim is not lost
-            try:
-                if not await self._claim():
-                    await self._idle()
-                if failing:
-                    log.info("The outbox is readable again; deliveries continue")
-                failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if not failing:
-                    log.error("Could not read the outbox (%s); retrying every 5 s", error)
-                failing = True
-                await asyncio.sleep(5)
+        await run_forever(self._step, what="Reading the delivery outbox", log=log,
+                          backoff=Backoff(1.0, 30.0))
+
+    async def _step(self) -> float:
+        self.wake.clear()  # before claiming, so a wake-up during the claim is not lost
+        if not await self._claim():
+            await self._idle()
+        return 0.0
 
     async def _claim(self) -> int:
         free = self._concurrency - len(self._in_flight)

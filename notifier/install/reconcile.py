@@ -7,9 +7,9 @@ logged once per distinct problem and retried, and never holds up the others.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from common.retry import Backoff, run_forever
 from notifier.install.graph import GraphError, GraphInstaller
 from storage.registry import ConversationRegistry
 
@@ -49,15 +49,8 @@ class Reconciler:
         return True
 
     async def run(self) -> None:
-        while True:
-            try:
-                wait = await self.reconcile_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("Reconciling alert recipients failed; retrying in 60 s")
-                wait = 60.0
-            await asyncio.sleep(wait)
+        await run_forever(self.reconcile_once, what="Reconciling alert recipients", log=log,
+                          backoff=Backoff(60.0, self._interval))
 
     async def reinstall(self, tenant_id: str, conversation_id: str) -> bool:
         """Delivery's hook for 403 BotNotInConversationRoster / ForbiddenOperationException:
