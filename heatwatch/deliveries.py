@@ -1,4 +1,4 @@
-"""List outbox deliveries, dead ones by default: `python -m heatwatch.deliveries [--status S]`.
+"""List outbox deliveries, dead ones by default: `python -m heatwatch deliveries [--status S]`.
 
 Reads DATABASE_URL like the bot does. Each dead row says why it was given up.
 """
@@ -34,7 +34,7 @@ async def report(status: DeliveryStatus | None, limit: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m heatwatch.deliveries",
+    parser = argparse.ArgumentParser(prog="python -m heatwatch deliveries",
                                      description="List HeatWatch's delivery outbox.")
     parser.add_argument("--status", choices=[s.value for s in DeliveryStatus] + ["all"],
                         default="dead")

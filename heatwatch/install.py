@@ -1,4 +1,4 @@
-"""Set up alerts for people once, as an admin: `python -m heatwatch.install --user a@contoso.com`.
+"""Set up alerts for people once, as an admin: `python -m heatwatch install --user a@contoso.com`.
 
 Runs the same Graph flow as the bot (install the app if needed, find the 1:1 chat, store the
 conversation reference) with the bot's settings (environment and .env), and prints what it did.
@@ -43,7 +43,7 @@ async def install(users: list[str]) -> tuple[list[str], bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m heatwatch.install",
+    parser = argparse.ArgumentParser(prog="python -m heatwatch install",
                                      description="Install HeatWatch for people through Graph.")
     parser.add_argument("--user", action="append", required=True,
                         help="AAD object id or UPN; repeat for several people")

@@ -1,4 +1,4 @@
-"""Build the Teams app package: `python -m heatwatch.package [--out build/]`.
+"""Build the Teams app package: `python -m heatwatch package [--out build/]`.
 
 Fills manifest/manifest.template.json with the ids and names from the settings (environment and
 .env), checks what Teams would refuse, and writes manifest.json + both icons into a zip. An
@@ -82,7 +82,7 @@ def build(settings: Settings, out_dir: Path, source: Path = MANIFEST_DIR) -> Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m heatwatch.package",
+    parser = argparse.ArgumentParser(prog="python -m heatwatch package",
                                      description="Build the HeatWatch Teams app package.")
     parser.add_argument("--out", type=Path, default=Path("build"))
     args = parser.parse_args(argv)

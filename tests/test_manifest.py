@@ -87,12 +87,12 @@ def test_an_invalid_package_is_refused_with_the_setting_to_fix(
 
 
 def test_the_build_command(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "heatwatch.package", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "heatwatch", "package", "--out", str(tmp_path)],
                             cwd=ROOT, env={"PATH": "/usr/bin:/bin", **ENV},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "heatwatch-teams-app-1.2.3.zip").is_file()
-    refused = subprocess.run([sys.executable, "-m", "heatwatch.package", "--out", str(tmp_path)],
+    refused = subprocess.run([sys.executable, "-m", "heatwatch", "package", "--out", str(tmp_path)],
                              cwd=ROOT, env={"PATH": "/usr/bin:/bin", **ENV, "TEAMS_APP_ID": "x"},
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "TEAMS_APP_ID='x' must be a GUID" in refused.stderr

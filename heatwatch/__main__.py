@@ -1,0 +1,7 @@
+"""`python -m heatwatch <command>`."""
+
+import sys
+
+from heatwatch.cli import main
+
+sys.exit(main())
