@@ -330,9 +330,10 @@ class HeatWatchBot(TeamsActivityHandler):
     ) -> None:
         """Create or update one channel of the team; `status=None` keeps the stored status."""
         activity = turn_context.activity
-        channel_id = getattr(channel, "id", None) or (channel or {}).get("id")  # type: ignore[union-attr]
-        name = getattr(channel, "name", None) or (
-            channel.get("name") if isinstance(channel, dict) else None)
+        if isinstance(channel, dict):
+            channel_id, name = channel.get("id"), channel.get("name")
+        else:
+            channel_id, name = getattr(channel, "id", None), getattr(channel, "name", None)
         if not channel_id:
             log.debug("Channel event without a channel id ignored")
             return
@@ -470,10 +471,12 @@ class HeatWatchBot(TeamsActivityHandler):
 
     async def _card_action(self, turn_context: TurnContext) -> dict[str, Any]:
         """The `adaptiveCard/action` response body: the refreshed card, or a message."""
-        value = turn_context.activity.value if isinstance(turn_context.activity.value,
-                                                          dict) else {}
-        action = value.get("action") if isinstance(value.get("action"), dict) else {}
-        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        value = turn_context.activity.value
+        value = value if isinstance(value, dict) else {}
+        action = value.get("action")
+        action = action if isinstance(action, dict) else {}
+        data = action.get("data")
+        data = data if isinstance(data, dict) else {}
         verb, alert_id = action.get("verb"), data.get("alertId")
         if action.get("type") != "Action.Execute" or not isinstance(alert_id, str):
             return _invoke_message(HTTPStatus.BAD_REQUEST, "That button is not one of mine.")

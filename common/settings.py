@@ -214,7 +214,7 @@ class EnvReader:
             return None
         return value.strip()
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         value = self.raw(name)
         return default if value is None else value
 
@@ -228,7 +228,7 @@ class EnvReader:
             self.problems.append(f"{name}={value!r} is not valid: expected {expected}.")
             return default
 
-    def int(self, name: str, default: int, low: int, high: int) -> int:
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
         def parse(text: str) -> int:
             number = int(text)
             if not low <= number <= high:
@@ -237,7 +237,7 @@ class EnvReader:
 
         return self._typed(name, default, parse, f"a whole number from {low} to {high}")
 
-    def float(self, name: str, default: float, low: float, high: float) -> float:
+    def number(self, name: str, default: float, low: float, high: float) -> float:
         def parse(text: str) -> float:
             number = float(text)
             if not low <= number <= high:
@@ -246,7 +246,7 @@ class EnvReader:
 
         return self._typed(name, default, parse, f"a number from {low:g} to {high:g}")
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         table = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
         def parse(text: str) -> bool:
@@ -309,13 +309,14 @@ def load_settings(
 ) -> Settings:
     """Build `Settings` or raise `ConfigError` listing every bad variable and its fix."""
     env = EnvReader(load_environment(environ, env_file))
+    default = Settings  # every default is stated once, on the dataclass
 
-    app_id = env.str("MicrosoftAppId")
-    app_password = env.str("MicrosoftAppPassword")
+    app_id = env.text("MicrosoftAppId")
+    app_password = env.text("MicrosoftAppPassword")
     app_type = env.choice(
         "MicrosoftAppType", AppType.SINGLE_TENANT, {t.value: t for t in AppType}
     )
-    tenant_id = env.str("MicrosoftAppTenantId")
+    tenant_id = env.text("MicrosoftAppTenantId")
     if app_id:
         if app_type is not AppType.USER_ASSIGNED_MSI and not app_password:
             env.problems.append(
@@ -335,51 +336,53 @@ def load_settings(
         )
 
     default_host = "127.0.0.1" if not app_id else "0.0.0.0"
-    host = env.str("HOST", default_host)
+    host = env.text("HOST", default_host)
     if not app_id and not is_loopback(host):
         env.problems.append(
             f"HOST={host!r} is not allowed in anonymous local mode (no MicrosoftAppId): without "
             "authentication the bot listens on 127.0.0.1 only. Remove HOST, or set MicrosoftAppId."
         )
-    port = env.int("PORT", Settings.port, 0, 65535)
+    port = env.integer("PORT", default.port, 0, 65535)
 
-    database_url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url = env.text("DATABASE_URL", DEFAULT_DATABASE_URL)
     problem = database_url_problem(database_url)
     if problem:
         env.problems.append(problem)
-    database_pool_size = env.int("DATABASE_POOL_SIZE", Settings.database_pool_size, 1, 100)
-    delivery_lease = env.float("DELIVERY_LEASE_SECONDS", Settings.delivery_lease, 10.0, 3600.0)
+    database_pool_size = env.integer("DATABASE_POOL_SIZE", default.database_pool_size, 1, 100)
+    delivery_lease = env.number("DELIVERY_LEASE_SECONDS", default.delivery_lease, 10.0, 3600.0)
 
     log_level = env.choice(
-        "LOG_LEVEL", Settings.log_level,
+        "LOG_LEVEL", default.log_level,
         {name: name for name in ("DEBUG", "INFO", "WARNING", "ERROR")}
     )
     preset = env.choice("BOT_CLOUD", CLOUDS["public"], CLOUDS)
     cloud = BotCloud(
         openid_metadata_url=env.url("BOT_OPENID_METADATA_URL", preset.openid_metadata_url),
-        token_issuer=env.str("BOT_TOKEN_ISSUER", preset.token_issuer),
+        token_issuer=env.text("BOT_TOKEN_ISSUER", preset.token_issuer),
         emulator_openid_metadata_url=env.url(
             "BOT_EMULATOR_OPENID_METADATA_URL", preset.emulator_openid_metadata_url
         ),
         login_authority=env.url("ENTRA_AUTHORITY_HOST", preset.login_authority),
-        connector_scope=env.str("BOT_CONNECTOR_SCOPE", preset.connector_scope),
+        connector_scope=env.text("BOT_CONNECTOR_SCOPE", preset.connector_scope),
         graph_base_url=env.url("GRAPH_BASE_URL", preset.graph_base_url),
         teams_service_url=env.url("TEAMS_SERVICE_URL", preset.teams_service_url).rstrip("/") + "/",
     )
-    shutdown_timeout = env.float("SHUTDOWN_TIMEOUT_SECONDS", Settings.shutdown_timeout, 0.0, 600.0)
+    shutdown_timeout = env.number("SHUTDOWN_TIMEOUT_SECONDS", default.shutdown_timeout, 0.0, 600.0)
     influx = _influx_settings(env)
-    monitoring = env.bool("MONITORING_ENABLED", Settings.monitoring)
-    rules_file = Path(env.str("RULES_FILE", str(Settings.rules_file)))
-    poll_interval = env.float("POLL_INTERVAL_SECONDS", Settings.poll_interval, 1.0, 86400.0)
-    source_down_after = env.float("SOURCE_DOWN_AFTER_SECONDS", Settings.source_down_after,
-                                  0.0, 86400.0)
-    tenant_send_limit = env.float("TENANT_SEND_LIMIT_PER_SECOND", Settings.tenant_send_limit,
-                                  0.0, 10000.0)
-    delivery_concurrency = env.int("DELIVERY_CONCURRENCY", Settings.delivery_concurrency, 1, 1000)
-    delivery_max_attempts = env.int("DELIVERY_MAX_ATTEMPTS", Settings.delivery_max_attempts, 1, 100)
-    delivery_backoff = env.float("DELIVERY_BACKOFF_SECONDS", Settings.delivery_backoff, 0.01, 600.0)
-    recipients = tuple(r.strip() for r in env.str("ALERT_RECIPIENTS").split(",") if r.strip())
-    teams_app_id = env.str("TEAMS_APP_ID")
+    monitoring = env.flag("MONITORING_ENABLED", default.monitoring)
+    rules_file = Path(env.text("RULES_FILE", str(default.rules_file)))
+    poll_interval = env.number("POLL_INTERVAL_SECONDS", default.poll_interval, 1.0, 86400.0)
+    source_down_after = env.number("SOURCE_DOWN_AFTER_SECONDS", default.source_down_after,
+                                   0.0, 86400.0)
+    tenant_send_limit = env.number("TENANT_SEND_LIMIT_PER_SECOND", default.tenant_send_limit, 0.0,
+                                   10000.0)
+    delivery_concurrency = env.integer("DELIVERY_CONCURRENCY", default.delivery_concurrency,
+                                       1, 1000)
+    delivery_max_attempts = env.integer("DELIVERY_MAX_ATTEMPTS", default.delivery_max_attempts,
+                                        1, 100)
+    delivery_backoff = env.number("DELIVERY_BACKOFF_SECONDS", default.delivery_backoff, 0.01, 600.0)
+    recipients = tuple(r.strip() for r in env.text("ALERT_RECIPIENTS").split(",") if r.strip())
+    teams_app_id = env.text("TEAMS_APP_ID")
     if recipients and not app_id:
         env.problems.append(
             "ALERT_RECIPIENTS is set but MicrosoftAppId is empty: installing the app for people "
@@ -415,12 +418,12 @@ def load_settings(
         delivery_backoff=delivery_backoff,
         alert_recipients=recipients,
         teams_app_id=teams_app_id,
-        teams_catalog_app_id=env.str("TEAMS_CATALOG_APP_ID"),
-        reconcile_interval=env.float("RECONCILE_INTERVAL_SECONDS", Settings.reconcile_interval,
+        teams_catalog_app_id=env.text("TEAMS_CATALOG_APP_ID"),
+        reconcile_interval=env.number("RECONCILE_INTERVAL_SECONDS", default.reconcile_interval,
                                      10.0, 7 * 86400.0),
         package=PackageSettings(
-            version=env.str("APP_VERSION", PackageSettings.version),
-            developer_name=env.str("DEVELOPER_NAME", PackageSettings.developer_name),
+            version=env.text("APP_VERSION", PackageSettings.version),
+            developer_name=env.text("DEVELOPER_NAME", PackageSettings.developer_name),
             website_url=env.url("DEVELOPER_WEBSITE_URL", PackageSettings.website_url,
                                 ("https",)),
             privacy_url=env.url("DEVELOPER_PRIVACY_URL", PackageSettings.privacy_url,
@@ -436,13 +439,13 @@ def _influx_settings(env: EnvReader) -> InfluxSettings:
     settings = InfluxSettings(
         url=env.url("INFLUX_URL", InfluxSettings.url),
         language=language,
-        database=env.str("INFLUX_DATABASE", InfluxSettings.database),
-        org=env.str("INFLUX_ORG"),
-        bucket=env.str("INFLUX_BUCKET"),
-        token=env.str("INFLUX_TOKEN"),
-        username=env.str("INFLUX_USERNAME"),
-        password=env.str("INFLUX_PASSWORD"),
-        timeout=env.float("INFLUX_TIMEOUT_SECONDS", InfluxSettings.timeout, 0.1, 600.0),
+        database=env.text("INFLUX_DATABASE", InfluxSettings.database),
+        org=env.text("INFLUX_ORG"),
+        bucket=env.text("INFLUX_BUCKET"),
+        token=env.text("INFLUX_TOKEN"),
+        username=env.text("INFLUX_USERNAME"),
+        password=env.text("INFLUX_PASSWORD"),
+        timeout=env.number("INFLUX_TIMEOUT_SECONDS", InfluxSettings.timeout, 0.1, 600.0),
     )
     if language is QueryLanguage.FLUX:
         for name, value in (("INFLUX_ORG", settings.org), ("INFLUX_BUCKET", settings.bucket),

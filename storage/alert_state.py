@@ -34,7 +34,7 @@ class AlertStateStore:
                    extra: Sequence[Statement] = ()) -> None:
         """Upsert series states (and `extra` statements) in one transaction."""
         stamp = now_text()
-        statements = [
+        statements: list[Statement] = [
             (
                 "INSERT INTO alert_state (rule, series_key, state, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (rule, series_key) DO UPDATE SET state = excluded.state, "

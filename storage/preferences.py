@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.backend import SqlBackend
+from storage.backend import SqlBackend, Statement
 from storage.registry import now_text
 
 ALL_RULES = "*"
@@ -17,7 +17,7 @@ class Preferences:
     async def set_subscription(self, tenant_id: str, conversation_id: str, rule: str,
                                subscribed: bool) -> None:
         """`rule` may be ALL_RULES; a choice for everything replaces the per-rule ones."""
-        statements = []
+        statements: list[Statement] = []
         if rule == ALL_RULES:
             statements.append(("DELETE FROM subscriptions WHERE tenant_id = ? AND "
                                "conversation_id = ?", (tenant_id, conversation_id)))

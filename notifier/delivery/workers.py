@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from common.clock import utcnow
 from common.retry import Backoff, run_forever
@@ -37,6 +39,7 @@ from storage.outbox import Delivery, Operation, Outbox
 from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TENANT_DISABLED_REASON = "the app is disabled for this tenant"
 
@@ -105,10 +108,10 @@ class DeliveryWorker:
             key = (delivery.tenant_id, delivery.conversation_id)
             task = asyncio.create_task(self._guarded(delivery), name=f"deliver-{delivery.id}")
             self._in_flight[key] = task
-            task.add_done_callback(lambda _t, key=key: self._finished(key))
+            task.add_done_callback(functools.partial(self._finished, key))
         return len(deliveries)
 
-    def _finished(self, key: tuple[str, str]) -> None:
+    def _finished(self, key: tuple[str, str], _task: object = None) -> None:
         self._in_flight.pop(key, None)
         self.wake.set()
 
@@ -197,7 +200,7 @@ class DeliveryWorker:
             self._alerts.card_statement(delivery.alert_id, delivery.tenant_id,
                                         delivery.conversation_id, activity_id)])
 
-    async def _timed(self, call: Awaitable) -> object:
+    async def _timed(self, call: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self._send_timeout):
                 return await call
