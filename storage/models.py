@@ -20,7 +20,7 @@ class Status(StrEnum):
     active: deliverable. paused: the team is archived (Teams refuses posts until unarchived).
     removed: the bot, the channel or the team is gone (may come back: restore, re-add).
     uninstalled: the app is no longer installed there (comes back with the next installation).
-    blocked: the user blocked the bot (Teams answers 403 ConversationBlockedByUser).
+    blocked: the user blocked the bot (the platform refused sends as blocked).
     """
 
     ACTIVE = "active"

@@ -53,7 +53,7 @@ class Reconciler:
                           backoff=Backoff(60.0, self._interval))
 
     async def reinstall(self, tenant_id: str, conversation_id: str) -> bool:
-        """Delivery's hook for 403 BotNotInConversationRoster / ForbiddenOperationException:
+        """Delivery's hook for a conversation the bot turned out not to be in any more:
         re-install for a configured recipient and say whether to retry the send."""
         conversation = await self._registry.get_conversation(tenant_id, conversation_id)
         user = conversation.user_aad_object_id if conversation else None
