@@ -1,4 +1,7 @@
-"""Everything that speaks Bot Framework: the Teams activity handler, the adapter and its auth.
+"""Everything that speaks Bot Framework (botbuilder-python): the Teams activity handler, the
+`/api/messages` endpoint and its authentication, the proactive sender, reference building and
+the sorting of connector failures into delivery's kinds.
 
-This is the only package (with the sending adapter) that a move to the Teams SDK touches.
+The only package a move to the Teams SDK for Python touches (with `heatwatch/server.py`'s
+wiring of `bots.runtime`).
 """

@@ -1,1 +1,2 @@
-"""HeatWatch: proactive datacenter temperature alerts in Microsoft Teams."""
+"""HeatWatch's roof: the composition root (`server.create_app`) and the command-line tools
+(`python -m heatwatch <command>`). Everything below is built here and nowhere else."""

@@ -1,4 +1,5 @@
-"""Durable state: the conversation registry (and later alert state and the delivery outbox).
+"""Durable state over SQLite or PostgreSQL: the conversation registry, alert state and alert
+records, the delivery outbox, preferences and replica heartbeats, with versioned migrations.
 
-Nothing here imports botbuilder: conversation references are stored as plain JSON.
+Nothing here imports botbuilder or the alert code: references and events are stored as JSON.
 """
