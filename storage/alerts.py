@@ -1,5 +1,6 @@
-"""Alerts as people see them: the latest event of each alert, who acknowledged it, the card that
-shows it in each conversation, and per-conversation snoozes. Events are opaque JSON here."""
+"""Alerts as people see them: each incident (or, before incidents, each alert) with its latest
+state as JSON, who acknowledged it, the series it groups, the card that shows it in each
+conversation, and per-conversation snoozes. Documents are opaque JSON here."""
 
 from __future__ import annotations
 
@@ -72,8 +73,51 @@ class AlertStore:
 
     async def open_alerts(self) -> list[AlertRecord]:
         """Alerts whose latest event leaves them open (firing, no data, source down)."""
-        rows = await self._db.fetch_all("SELECT * FROM alerts ORDER BY updated_at")
+        rows = await self._db.fetch_all(
+            "SELECT * FROM alerts WHERE is_open = 1 OR group_key IS NULL ORDER BY updated_at")
         return [alert for alert in map(_record, rows) if alert.open]
+
+    # incidents ---------------------------------------------------------------------------
+
+    async def open_incident(self, source: str, rule: str, group_key: str) -> AlertRecord | None:
+        row = await self._db.fetch_one(
+            "SELECT * FROM alerts WHERE is_open = 1 AND source = ? AND rule = ? AND "
+            "group_key = ? ORDER BY created_at DESC LIMIT 1", (source, rule, group_key))
+        return _record(row) if row else None
+
+    async def legacy_alert(self, alert_id: str) -> AlertRecord | None:
+        """An alert recorded before incidents (one per series), if still open."""
+        row = await self._db.fetch_one(
+            "SELECT * FROM alerts WHERE alert_id = ? AND group_key IS NULL", (alert_id,))
+        record = _record(row) if row else None
+        return record if record is not None and record.open else None
+
+    async def incident_series(self, alert_id: str) -> dict[str, dict[str, Any]]:
+        rows = await self._db.fetch_all(
+            "SELECT series_key, data FROM incident_series WHERE alert_id = ?", (alert_id,))
+        return {row["series_key"]: json.loads(row["data"]) for row in rows}
+
+    def incident_statements(self, alert_id: str, source: str, rule: str, group_key: str,
+                            document: dict[str, Any], is_open: bool, clear_ack: bool,
+                            series: dict[str, dict[str, Any]]) -> list[Statement]:
+        """Upsert an incident's document and the series that changed, in one transaction
+        with the deliveries that tell people about it."""
+        stamp = now_text()
+        ack = ("acknowledged_by = NULL, acknowledged_at = NULL, " if clear_ack else "")
+        statements: list[Statement] = [(
+            "INSERT INTO alerts (alert_id, rule, event, source, group_key, is_open, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET "
+            f"event = excluded.event, group_key = excluded.group_key, {ack}"
+            "is_open = excluded.is_open, updated_at = excluded.updated_at",
+            (alert_id, rule, json.dumps(document, sort_keys=True), source, group_key,
+             int(is_open), stamp, stamp))]
+        statements += [(
+            "INSERT INTO incident_series (alert_id, series_key, data, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (alert_id, series_key) DO UPDATE SET "
+            "data = excluded.data, updated_at = excluded.updated_at",
+            (alert_id, key, json.dumps(data, sort_keys=True), stamp))
+            for key, data in series.items()]
+        return statements
 
     async def acknowledge(self, alert_id: str, by_name: str, at: datetime) -> None:
         await self._db.execute(

@@ -176,6 +176,23 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         )
         """,
     ),
+    (
+        7,
+        "incidents",
+        """
+        ALTER TABLE alerts ADD COLUMN source TEXT NOT NULL DEFAULT 'influxdb';
+        ALTER TABLE alerts ADD COLUMN group_key TEXT;
+        ALTER TABLE alerts ADD COLUMN is_open INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX alerts_open_groups ON alerts (is_open, source, rule, group_key);
+        CREATE TABLE incident_series (
+            alert_id TEXT NOT NULL,
+            series_key TEXT NOT NULL,
+            data TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (alert_id, series_key)
+        )
+        """,
+    ),
 ]
 
 

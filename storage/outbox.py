@@ -10,7 +10,7 @@ the `complete()` write.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -37,6 +37,7 @@ class NewDelivery:
     conversation_id: str
     operation: Operation
     payload: str = ""
+    due: datetime | None = None  # not before this (an update gathering changes); None: now
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,8 @@ class Outbox:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
                 "ON CONFLICT (event_id, tenant_id, conversation_id, operation) DO NOTHING",
                 (uuid.uuid4().hex, item.event_id, item.alert_id, item.tenant_id,
-                 item.conversation_id, item.operation.value, item.payload, now.isoformat(),
-                 stamp, stamp),
+                 item.conversation_id, item.operation.value, item.payload,
+                 (item.due or now).isoformat(), stamp, stamp),
             ))
         return statements
 
@@ -138,6 +139,33 @@ class Outbox:
             params,
         )
         return sorted((_delivery(row) for row in rows), key=lambda d: (d.created_at, d.id))
+
+    async def pending_cards(self, alert_id: str) -> set[tuple[str, str]]:
+        """Conversations where an update of this alert's card is already waiting: it will
+        show the alert as it is when sent, so nothing more needs queueing there."""
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? "
+            "AND operation = 'card' AND status = 'pending'", (alert_id,))
+        return {(row["tenant_id"], row["conversation_id"]) for row in rows}
+
+    def expedite_statements(self, alert_id: str, keys: Iterable[tuple[str, str]],
+                            now: datetime) -> list[Statement]:
+        """Card updates still gathering changes go out now: this alert's (an escalation or
+        the end), and any other alert's in `keys`, the conversations about to get an urgent
+        message (deliveries in a conversation go in order, so a waiting one would hold it
+        up). Retries waiting out a backoff (attempts > 0) keep their time."""
+        stamp = now.isoformat()
+        waiting = ("UPDATE deliveries SET next_attempt_at = ? WHERE operation = 'card' AND "
+                   "status = 'pending' AND attempts = 0 AND next_attempt_at > ?")
+        statements: list[Statement] = [(waiting + " AND alert_id = ?", (stamp, stamp, alert_id))]
+        pairs = sorted(set(keys))
+        for start in range(0, len(pairs), 500):
+            chunk = pairs[start:start + 500]
+            statements.append((
+                waiting + " AND (tenant_id, conversation_id) IN (VALUES "
+                + ", ".join("(?, ?)" for _ in chunk) + ")",
+                [stamp, stamp, *(value for pair in chunk for value in pair)]))
+        return statements
 
     async def complete(self, delivery_id: str, now: datetime,
                        extra: Sequence[Statement] = ()) -> None:

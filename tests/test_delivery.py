@@ -58,10 +58,18 @@ def card_of(received: Any) -> dict[str, Any]:
 
 
 def card_text(card: dict[str, Any]) -> str:
-    parts = []
-    for block in card["body"]:
-        parts.append(block.get("text", ""))
-        parts += [f"{f['title']}={f['value']}" for f in block.get("facts", [])]
+    """Every text and fact of a card, containers and columns included, in order."""
+    parts: list[str] = []
+
+    def walk(blocks: list[dict[str, Any]]) -> None:
+        for block in blocks:
+            parts.append(block.get("text", ""))
+            parts.extend(f"{f['title']}={f['value']}" for f in block.get("facts", []))
+            walk(block.get("items", []))
+            for column in block.get("columns", []):
+                walk(column.get("items", []))
+
+    walk(card["body"])
     return " | ".join(parts)
 
 

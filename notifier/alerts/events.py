@@ -66,10 +66,23 @@ class AlertEvent:
     detail: str = ""
     source: str = INFLUXDB
     key: str = ""  # series_key(series); filled in when not given
+    # The incident this series belongs to: the tags it shares with the other series of its
+    # group (a room), or None for an incident of its own (see notifier.alerts.incidents).
+    group: dict[str, str] | None = None
+    group_key: str = ""  # series_key(group), or the series key; filled in when not given
+    description: str = ""  # what the rule (or the sender's alert) is about
+    links: dict[str, str] = field(default_factory=dict)  # label -> URL (runbook, dashboard)
+    remind_every: float = 0.0  # seconds between reminders while firing; 0 = never
+    thresholds: dict[str, float] = field(default_factory=dict)  # e.g. warn_above, crit_above
+    trend: float | None = None  # the series' rate of change, units per minute
+    forecast: str = ""  # e.g. "rising 0.4 °C/min, critical in ~6 min"
 
     def __post_init__(self) -> None:
         if not self.key:
             object.__setattr__(self, "key", series_key(self.series))
+        if not self.group_key:
+            object.__setattr__(self, "group_key", series_key(self.group)
+                               if self.group is not None else self.key)
 
     @property
     def event_id(self) -> str:

@@ -1,7 +1,10 @@
 """Alert messages as Adaptive Cards 1.5 (what Teams renders), built from plain data.
 
-One card per alert per conversation shows the alert's current state; its buttons are
-Universal Actions (`Action.Execute`) with verbs `ack`, `unack` and `snooze`.
+One card per incident per conversation shows the incident's current state: severity in a
+container style (readable on light and dark themes, not colour alone), what it is about, the
+group's tags (room), counts, the hottest series with trend arrows, since when and for how long,
+the peak, the forecast, links, and an optional chart. Its buttons are Universal Actions
+(`Action.Execute`) with verbs `ack`, `unack` and `snooze`, plus links (`Action.OpenUrl`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from common.clock import utcnow
 from storage.alerts import AlertRecord, Snooze
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -25,7 +29,10 @@ _TITLES = {
     "source-down": "Temperature data source is down",
     "source-up": "Temperature data source is back",
 }
-_COLORS = {"crit": "Attention", "warn": "Warning"}
+_SEVERITY_WORDS = {"crit": "CRITICAL", "warn": "Warning"}
+_STYLES = {"crit": "attention", "warn": "warning"}  # container styles, themed by Teams
+_ARROW_FLOOR = 0.05  # units per minute below which a series counts as steady
+_LINK_TITLES = {"runbook": "Runbook", "dashboard": "Dashboard"}
 
 
 def when(value: str | datetime | None) -> str:
@@ -39,30 +46,121 @@ def amount(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:g} {unit}".strip()
 
 
-def alert_card(alert: AlertRecord, snooze: Snooze | None = None) -> dict[str, Any]:
-    event = alert.event
-    kind = event.get("kind", "fired")
-    severity = event.get("severity")
-    title = _TITLES.get(kind, "{rule}").format(
-        severity={"crit": "CRITICAL", "warn": "Warning"}.get(severity or "", "Alert"),
+def duration(seconds: float) -> str:
+    """ "45 s", "12 min", "2 h 5 min", "3 d 4 h" """
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def trend_arrow(trend: float | None) -> str:
+    if trend is None or abs(trend) < _ARROW_FLOOR:
+        return "→" if trend is not None else ""
+    return "↑" if trend > 0 else "↓"
+
+
+def _title(event: dict[str, Any]) -> str:
+    return _TITLES.get(str(event.get("kind", "fired")), "{rule}").format(
+        severity=_SEVERITY_WORDS.get(event.get("severity") or "", "Alert"),
         rule=event.get("rule") or "HeatWatch")
-    color = _COLORS.get(severity or "", "Default") if alert.open and kind != "no-data" else (
-        "Good" if kind in ("resolved", "data-back", "source-up") else "Warning")
+
+
+def _style(alert: AlertRecord) -> str:
+    event = alert.event
+    if not alert.open:
+        return "good"
+    if event.get("severity"):
+        return _STYLES.get(event["severity"], "default")
+    return "warning"  # no data, source down
+
+
+def _level(member: dict[str, Any]) -> str:
+    if member.get("severity") == "crit":
+        return "critical"
+    if member.get("severity") == "warn":
+        return "warning"
+    return "no data" if member.get("no_data") else "ok"
+
+
+def _counts(counts: dict[str, int]) -> dict[str, Any]:
+    columns = []
+    for key, label, color in (("crit", "Critical", "Attention"), ("warn", "Warning", "Warning"),
+                              ("no_data", "No data", "Default"), ("ok", "Back to ok", "Good")):
+        columns.append({"type": "Column", "width": "stretch", "items": [
+            {"type": "TextBlock", "text": str(counts.get(key, 0)), "size": "Large",
+             "weight": "Bolder", "color": color if counts.get(key) else "Default",
+             "horizontalAlignment": "Center"},
+            {"type": "TextBlock", "text": label, "isSubtle": True, "spacing": "None",
+             "horizontalAlignment": "Center", "wrap": True}]})
+    return {"type": "ColumnSet", "columns": columns, "spacing": "Medium"}
+
+
+def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
+               chart: dict[str, Any] | None = None,
+               now: datetime | None = None) -> dict[str, Any]:
+    """The card of an incident (or of an alert recorded before incidents)."""
+    event = alert.event
+    now = now or utcnow()
     unit = event.get("unit", "")
+    header: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": _title(event), "weight": "Bolder", "size": "Medium",
+         "wrap": True}]
+    if event.get("description"):
+        header.append({"type": "TextBlock", "text": event["description"], "wrap": True,
+                       "spacing": "None"})
+    body: list[dict[str, Any]] = [
+        {"type": "Container", "style": _style(alert), "bleed": True, "items": header}]
     facts = [{"title": tag.capitalize(), "value": str(value)}
              for tag, value in sorted((event.get("series") or {}).items())]
-    if event.get("value") is not None:
-        facts.append({"title": "Value", "value": amount(event.get("value"), unit)})
-    if event.get("threshold") is not None:
-        facts.append({"title": "Threshold", "value": amount(event.get("threshold"), unit)})
-    facts.append({"title": "Since", "value": when(event.get("since") or event.get("at"))})
-    if not alert.open:
-        facts.append({"title": "Ended", "value": when(event.get("at"))})
-    body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium",
-         "color": color, "wrap": True},
-        {"type": "FactSet", "facts": facts},
-    ]
+    hottest = event.get("hottest") or []
+    several = int(event.get("members") or 0) > 1
+    if not several:
+        if event.get("value") is not None:
+            facts.append({"title": "Value", "value": amount(event.get("value"), unit)})
+        if event.get("threshold") is not None:
+            facts.append({"title": "Threshold", "value": amount(event.get("threshold"), unit)})
+    since = event.get("since") or event.get("at")
+    facts.append({"title": "Since", "value": when(since)})
+    if since:
+        started = datetime.fromisoformat(since)
+        if alert.open:
+            facts.append({"title": "Duration",
+                          "value": duration((now - started).total_seconds())})
+        else:
+            ended = event.get("ended_at") or event.get("at")
+            facts.append({"title": "Ended", "value": when(ended)})
+            if ended:
+                facts.append({"title": "Duration", "value": duration(
+                    (datetime.fromisoformat(ended) - started).total_seconds())})
+    if several and event.get("peak") is not None:
+        peak = amount(event["peak"], unit)
+        facts.append({"title": "Peak", "value": f"{peak} ({event['peak_label']})"
+                      if event.get("peak_label") else peak})
+    body.append({"type": "FactSet", "facts": facts})
+    if several and event.get("counts"):
+        body.append(_counts(event["counts"]))
+    if several and hottest:
+        body.append({"type": "TextBlock", "text": "Hottest now" if alert.open else
+                     "Hottest at the end", "weight": "Bolder", "spacing": "Medium"})
+        body.append({"type": "FactSet", "facts": [
+            {"title": f"{m['label']} {trend_arrow(m.get('trend'))}".strip(),
+             "value": f"{amount(m.get('value'), unit)} · {_level(m)}"
+                      + (f" (≥ {amount(m['threshold'], unit)})"
+                         if m.get("threshold") is not None and m.get("severity") else "")}
+            for m in hottest]})
+    if alert.open and event.get("forecast"):
+        body.append({"type": "TextBlock", "text": event["forecast"], "wrap": True,
+                     "weight": "Bolder", "color": "Warning"})
+    if chart is not None:
+        body.append(chart)
     if event.get("detail"):
         body.append({"type": "TextBlock", "text": event["detail"], "wrap": True,
                      "isSubtle": True})
@@ -87,6 +185,9 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None) -> dict[str, An
         if event.get("series"):
             actions += [{"type": "Action.Execute", "title": label, "verb": "snooze",
                          "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
+    for name, url in sorted((event.get("links") or {}).items()):
+        actions.append({"type": "Action.OpenUrl", "title": _LINK_TITLES.get(name, name),
+                        "url": url})
     card: dict[str, Any] = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -120,9 +221,22 @@ def summary(event: dict[str, Any]) -> str:
     return f"{rule} {event.get('kind')}: {detail}" if detail else f"{rule} {event.get('kind')}"
 
 
+def _in_trouble(event: dict[str, Any]) -> str:
+    """ "3 critical, 12 warning" for an incident of several series; else empty."""
+    counts = event.get("counts") or {}
+    if int(event.get("members") or 0) <= 1:
+        return ""
+    return ", ".join(f"{counts[key]} {label}" for key, label in (
+        ("crit", "critical"), ("warn", "warning"), ("no_data", "without data"))
+        if counts.get(key))
+
+
 def _rule_and_detail(event: dict[str, Any], value_label: str) -> str:
     value = amount(event.get("value"), event.get("unit", ""))
-    parts = [where(event)] + ([f"{value_label} {value}"] if value and value != "-" else [])
+    if _in_trouble(event):
+        value_label = "hottest"
+    parts = [where(event), _in_trouble(event)] + (
+        [f"{value_label} {value}"] if value and value != "-" else [])
     detail = ", ".join(part for part in parts if part)
     rule = f"**{event.get('rule') or 'HeatWatch'}**"
     return f"{rule} ({detail})" if detail else rule

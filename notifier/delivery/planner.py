@@ -1,30 +1,38 @@
 """From alert events to outbox rows: who is told what, written durably before anything is sent.
 
+Events are folded into incidents (`notifier.alerts.incidents`): the series of one group (a
+room) that are in trouble together are one alert, with one card per conversation.
+
 Audience: every active personal chat and every team's alert channel (the registry's default
 targets), or the targets the event's routing names (`notifier.alerts.routing`); plus
 conversations that subscribed (a group chat or another channel can opt in); minus those that
-unsubscribed, muted, or snoozed the series.
+unsubscribed, muted, or snoozed the incident.
 
-Operations per event kind:
-  fired, no-data, source-down   -> a card in each audience conversation
-  escalated, de-escalated       -> the card updated wherever the alert was told (+ audience)
-  reminder                      -> a short text, unless acknowledged
-  resolved, data-back, source-up-> the card updated + a short text, wherever it was told
+Operations per change of an incident (the card always shows the incident's state at send time):
+  opened                 -> a card in each audience conversation, at once
+  escalated              -> the card updated wherever it was told (+ audience), at once
+  updated (series joined or left, de-escalated, values)
+                         -> the card updated wherever it was told, after `update_window`
+                            seconds, gathering every change meanwhile into one update
+  a series reminder      -> one short text per incident per `repeat`, unless acknowledged
+  resolved               -> the card updated + a short text, wherever it was told, at once
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from common.clock import utcnow
 from notifier.alerts.events import AlertEvent, EventKind
+from notifier.alerts.incidents import OPENING, Change, Incident
 from notifier.alerts.routing import Key, Routing, resolve_targets
 from notifier.delivery.cards import reminder_text, resolved_text
-from storage.alerts import AlertStore
+from storage.alerts import AlertRecord, AlertStore
 from storage.backend import SqlBackend
 from storage.models import Conversation, Status
 from storage.outbox import NewDelivery, Operation, Outbox
@@ -32,10 +40,6 @@ from storage.preferences import ALL_RULES, Preferences
 from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
-
-_NEW = {EventKind.FIRED, EventKind.NO_DATA, EventKind.SOURCE_DOWN}
-_CHANGED = {EventKind.ESCALATED, EventKind.DEESCALATED}
-_ENDED = {EventKind.RESOLVED, EventKind.DATA_BACK, EventKind.SOURCE_UP}
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,14 @@ class OutboxSink:
     """The `AlertSink` that feeds delivery. `publish` returns once the rows are committed."""
 
     def __init__(self, db: SqlBackend, routing: Routing | None = None,
-                 wake: asyncio.Event | None = None) -> None:
+                 wake: asyncio.Event | None = None, update_window: float = 10.0) -> None:
         self._registry = ConversationRegistry(db)
         self._prefs = Preferences(db)
         self._alerts = AlertStore(db)
         self._outbox = Outbox(db)
         self._db = db
         self._routing = routing
+        self._window = timedelta(seconds=update_window)
         self.wake = wake or asyncio.Event()
 
     async def recipients(self, now: datetime) -> Recipients:
@@ -76,39 +81,91 @@ class OutboxSink:
     async def publish(self, events: list[AlertEvent]) -> None:
         now = utcnow()
         recipients = await self.recipients(now)
+        groups: dict[tuple[str, str, str], list[AlertEvent]] = {}
         for event in events:
-            items = await self._plan(event, now, recipients)
-            statement = self._alerts.record_statement(
-                event.alert_id, event.rule, event.to_json(),
-                clear_ack=event.kind is EventKind.ESCALATED)
-            await self._outbox.enqueue(items, now, extra=[statement])
-            log.info("Alert %s %s (%s): %d deliveries queued", event.alert_id[:8],
-                     event.kind.value, event.rule or "source", len(items))
+            groups.setdefault((event.source, event.rule, event.group_key), []).append(event)
+        for group in groups.values():
+            await self._publish_incident(group, now, recipients)
         self.wake.set()
 
-    async def _plan(self, event: AlertEvent, now: datetime,
-                    recipients: Recipients) -> list[NewDelivery]:
-        def rows(keys: Iterable[Key], operation: Operation, payload: str = "") -> list[
-                NewDelivery]:
-            return [NewDelivery(event.event_id, event.alert_id, tenant, conversation, operation,
-                                payload) for tenant, conversation in sorted(keys)]
+    async def _incident_for(self, first: AlertEvent) -> tuple[Incident | None, AlertRecord | None]:
+        """The open incident of the events' group, an alert recorded before incidents, or a
+        new incident when the events open one."""
+        record = await self._alerts.open_incident(first.source, first.rule, first.group_key)
+        if record is None:
+            record = await self._alerts.legacy_alert(first.alert_id)
+        if record is not None:
+            members = await self._alerts.incident_series(record.alert_id)
+            return Incident.from_document(record.alert_id, record.event, members), record
+        if first.kind in OPENING:
+            return Incident.open_with(first), None
+        return None, None
 
-        if event.kind in _NEW:
-            return rows(await self.audience(event, now, recipients), Operation.CARD)
-        told = await self._told(event.alert_id)
-        if event.kind in _CHANGED:
-            return rows(told | await self.audience(event, now, recipients), Operation.CARD)
-        if event.kind is EventKind.REMINDER:
-            alert = await self._alerts.get(event.alert_id)
-            if alert is not None and alert.acknowledged_by:
-                return []
-            listening = told & await self.audience(event, now, recipients)
-            return rows(listening, Operation.TEXT, reminder_text(event.to_json()))
-        if event.kind in _ENDED:
-            quiet = await self._quiet(event, now, recipients)
-            return rows(told, Operation.CARD) + rows(
-                told - quiet, Operation.TEXT, resolved_text(event.to_json()))
-        return []
+    async def _publish_incident(self, events: list[AlertEvent], now: datetime,
+                                recipients: Recipients) -> None:
+        first = events[0]
+        incident, record = await self._incident_for(first)
+        if incident is None:
+            log.info("%s of %s (%s) belongs to no open incident; nothing to tell",
+                     first.kind.value, first.rule or "the source", first.alert_id[:8])
+            return
+        for event in events:
+            incident.apply(event)
+        change = incident.settle(now, events[-1].kind)
+        if record is None:
+            change, incident.kind = Change.OPENED, first.kind.value
+        acknowledged = record is not None and record.acknowledged_by is not None
+        remind = (any(e.kind is EventKind.REMINDER for e in events) and change is not
+                  Change.ESCALATED and not acknowledged and incident.reminder_due(now))
+        if remind:
+            incident.last_reminded = now
+        items, due_now = await self._plan(incident, change, remind, first, now, recipients)
+        statements = self._alerts.incident_statements(
+            incident.alert_id, incident.source, incident.rule, incident.group_key,
+            incident.document(), incident.open, clear_ack=change is Change.ESCALATED,
+            series={key: incident.members[key].to_json() for key in incident.dirty})
+        if due_now:
+            statements += self._outbox.expedite_statements(
+                incident.alert_id, {(i.tenant_id, i.conversation_id) for i in items}, now)
+        await self._outbox.enqueue(items, now, extra=statements)
+        log.info("Incident %s %s (%s, %s): %d series, %d deliveries queued",
+                 incident.alert_id[:8], change.value, incident.rule or "source",
+                 ", ".join(incident.group.values()) or "-", len(incident.members), len(items))
+
+    async def _plan(self, incident: Incident, change: Change, remind: bool, event: AlertEvent,
+                    now: datetime, recipients: Recipients) -> tuple[list[NewDelivery], bool]:
+        """The rows to add, and whether pending card updates must go out at once."""
+        revision = hashlib.sha256(
+            f"{incident.alert_id}|{change.value}|{now.isoformat()}".encode()).hexdigest()[:24]
+
+        def rows(keys: Iterable[Key], operation: Operation, payload: str = "",
+                 due: datetime | None = None) -> list[NewDelivery]:
+            return [NewDelivery(revision, incident.alert_id, tenant, conversation, operation,
+                                payload, due) for tenant, conversation in sorted(keys)]
+
+        document = incident.document()
+        if change is Change.OPENED:
+            return rows(await self.audience(event, incident, now, recipients),
+                        Operation.CARD), True
+        told = await self._told(incident.alert_id)
+        pending = await self._outbox.pending_cards(incident.alert_id)
+        items: list[NewDelivery] = []
+        if change is Change.ESCALATED:
+            items = rows((told | await self.audience(event, incident, now, recipients))
+                         - pending, Operation.CARD)
+        elif change is Change.UPDATED:
+            # Gathered for a while, unless a reminder goes out now: the card then shows the
+            # same state as the reminder below it.
+            items = rows(told - pending, Operation.CARD,
+                         due=None if remind else now + self._window)
+        elif change is Change.RESOLVED:
+            quiet = await self._quiet(incident, now, recipients)
+            items = rows(told - pending, Operation.CARD) + rows(
+                told - quiet, Operation.TEXT, resolved_text(document))
+        if remind:
+            listening = told & await self.audience(event, incident, now, recipients)
+            items += rows(listening, Operation.TEXT, reminder_text(document))
+        return items, remind or change in (Change.ESCALATED, Change.RESOLVED)
 
     async def _told(self, alert_id: str) -> set[Key]:
         rows = await self._db.fetch_all(
@@ -116,15 +173,15 @@ class OutboxSink:
             "AND status <> 'dead'", (alert_id,))
         return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
-    async def _quiet(self, event: AlertEvent, now: datetime,
+    async def _quiet(self, incident: Incident, now: datetime,
                      recipients: Recipients) -> set[Key]:
-        """Conversations that asked for silence about this event: muted, or series snoozed."""
+        """Conversations that asked for silence about this incident: muted, or snoozed."""
         quiet = set(recipients.muted)
-        if event.series:
-            quiet |= set(await self._alerts.snoozes(event.rule, event.key, now))
+        if incident.group_key:
+            quiet |= set(await self._alerts.snoozes(incident.rule, incident.group_key, now))
         return quiet
 
-    async def audience(self, event: AlertEvent, now: datetime,
+    async def audience(self, event: AlertEvent, incident: Incident, now: datetime,
                        recipients: Recipients) -> set[Key]:
         targets = self._routing.targets_for(event) if self._routing is not None else None
         if targets:
@@ -138,4 +195,4 @@ class OutboxSink:
                 chosen.add(key)
             elif choice is False:
                 chosen.discard(key)
-        return (chosen & recipients.active) - await self._quiet(event, now, recipients)
+        return (chosen & recipients.active) - await self._quiet(incident, now, recipients)

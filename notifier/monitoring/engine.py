@@ -116,8 +116,12 @@ def step(
     changed = False
 
     def event(kind: EventKind, alert_id: str, **extra: Any) -> None:
+        group = rule.incident_group(state.tags)
         events.append(AlertEvent(kind=kind, rule=rule.name, alert_id=alert_id, at=now,
-                                 series=dict(state.tags), unit=rule.unit, **extra))
+                                 series=dict(state.tags), unit=rule.unit, group=group,
+                                 description=rule.description, links=rule.links_for(group),
+                                 remind_every=rule.repeat, thresholds=rule.thresholds,
+                                 **extra))
 
     fresh = reading is not None and (state.last_seen is None or reading.time > state.last_seen)
     if fresh:

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from string import Formatter
 from typing import Any
+from urllib.parse import quote, urlparse
 
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
@@ -26,8 +28,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 KNOWN_KEYS = {
     "name", "measurement", "field", "where", "group_by", "unit", "warn_above", "crit_above",
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
-    "description",
+    "description", "incident_by", "runbook_url", "dashboard_url",
 }
+LINK_KEYS = {"runbook_url": "runbook", "dashboard_url": "dashboard"}
 
 
 def parse_duration(value: Any) -> float:
@@ -63,6 +66,8 @@ class Rule:
     repeat: float = 3600.0
     targets: tuple[str, ...] = ()
     description: str = ""
+    incident_by: tuple[str, ...] | None = None  # None: group_by but the last
+    links: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> URL template
     no_data_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     repeat_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
@@ -74,9 +79,37 @@ class Rule:
         object.__setattr__(self, "repeat_delta", timedelta(seconds=self.repeat))
 
     @property
+    def incident_tags(self) -> tuple[str, ...]:
+        """The tags that make one incident: by default one per room for ["room", "sensor"]."""
+        return self.incident_by if self.incident_by is not None else self.group_by[:-1]
+
+    def incident_group(self, tags: Mapping[str, str]) -> dict[str, str]:
+        return {tag: tags[tag] for tag in self.incident_tags if tag in tags}
+
+    def links_for(self, group: Mapping[str, str]) -> dict[str, str]:
+        """The rule's links with the group's tags filled in (URL-quoted)."""
+        values = {tag: quote(value, safe="") for tag, value in group.items()}
+        return {name: template.format_map(_Blank(values))
+                for name, template in self.links.items()}
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {name: value for name, value in (
+            ("warn_above", self.warn_above), ("crit_above", self.crit_above),
+            ("warn_below", self.warn_below), ("crit_below", self.crit_below))
+            if value is not None}
+
+    @property
     def lookback(self) -> float:
         """How far back a query looks for the latest point of each series."""
         return max(self.no_data * 2, 600.0)
+
+
+class _Blank(dict[str, str]):
+    """Placeholders for tags a series does not have become empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 class _RuleReader:
@@ -177,12 +210,40 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
             parse_target(target)
         except ValueError as error:
             reader.problem("targets", str(error))
+    group_by = reader.strings("group_by", ("room", "sensor"))
+    incident_by: tuple[str, ...] | None = None
+    if "incident_by" in table:
+        value = table["incident_by"]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            reader.problem("incident_by", 'expected a list of tags, like incident_by = ["room"] '
+                                          '(one incident per room), or [] for one per rule')
+        elif not set(value) <= set(group_by):
+            reader.problem("incident_by", f"{sorted(set(value) - set(group_by))} are not in "
+                                          f"group_by {list(group_by)}: an incident groups series")
+        else:
+            incident_by = tuple(value)
+    incident_tags = incident_by if incident_by is not None else group_by[:-1]
+    links: dict[str, str] = {}
+    for key, link in LINK_KEYS.items():
+        template = reader.text(key)
+        if template is None:
+            continue
+        fields = {name for _, name, _, _ in Formatter().parse(template) if name}
+        parsed = urlparse(template.replace("{", "").replace("}", ""))
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            reader.problem(key, f'expected an http(s) URL, like {key} = '
+                                '"https://wiki.example.com/runbooks/{room}"')
+        elif not fields <= set(incident_tags):
+            reader.problem(key, f"placeholders {sorted(fields - set(incident_tags))} are not "
+                                f"incident tags {list(incident_tags)}")
+        else:
+            links[link] = template
     rule = Rule(
         name=name or reader.name,
         measurement=measurement or "",
         field=reader.text("field", "value") or "value",
         where=dict(where),
-        group_by=reader.strings("group_by", ("room", "sensor")),
+        group_by=group_by,
         unit=reader.text("unit", "°C") or "°C",
         warn_above=wa,
         crit_above=ca,
@@ -194,6 +255,8 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         repeat=reader.duration("repeat", 3600.0),
         targets=targets,
         description=reader.text("description", "") or "",
+        incident_by=incident_by,
+        links=links,
     )
     return rule, reader.problems
 

@@ -1,0 +1,258 @@
+"""Incidents: the series of one group (a room) that are in trouble together, told as one alert.
+
+An incident opens when the first series of its group fires (or goes silent, or the source goes
+down) and resolves when the last one is back. Its severity is the highest of its series. It
+keeps the id of the event that opened it, so an incident of one series has that series' alert
+id. Pure data and rules; storage and delivery live elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from notifier.alerts.events import AlertEvent, EventKind, Severity
+
+OPENING = frozenset({EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
+                     EventKind.REMINDER, EventKind.NO_DATA, EventKind.SOURCE_DOWN})
+HOTTEST = 5  # series shown on the card
+_RANK = {Severity.CRIT: 2, Severity.WARN: 1, None: 0}
+
+
+class Change(StrEnum):
+    """What a batch of events did to an incident, as people are told about it."""
+
+    NONE = "none"  # nothing anyone sees changed
+    OPENED = "opened"  # first post
+    ESCALATED = "escalated"  # a higher severity: told at once
+    UPDATED = "updated"  # series joined or left, de-escalated, values: gathered, then told
+    RESOLVED = "resolved"  # the last series is back: told at once
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _text(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass
+class Member:
+    """One series of an incident."""
+
+    key: str
+    tags: dict[str, str]
+    severity: Severity | None = None  # firing level; None when not firing
+    no_data: bool = False
+    value: float | None = None
+    threshold: float | None = None
+    since: datetime | None = None
+    trend: float | None = None
+    forecast: str = ""
+    recovered: bool = False  # it was in trouble and is back to ok
+
+    @property
+    def in_trouble(self) -> bool:
+        return self.severity is not None or self.no_data
+
+    def excess(self) -> float:
+        """How far past its threshold (to rank the hottest)."""
+        if self.value is None or self.threshold is None:
+            return 0.0
+        return abs(self.value - self.threshold)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
+                "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
+                "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
+                "recovered": self.recovered}
+
+    @classmethod
+    def from_json(cls, key: str, data: dict[str, Any]) -> Member:
+        return cls(key=key, tags=dict(data.get("tags") or {}),
+                   severity=Severity(data["severity"]) if data.get("severity") else None,
+                   no_data=bool(data.get("no_data")), value=data.get("value"),
+                   threshold=data.get("threshold"), since=_time(data.get("since")),
+                   trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
+                   recovered=bool(data.get("recovered")))
+
+
+@dataclass
+class Incident:
+    alert_id: str
+    source: str
+    rule: str
+    group_key: str
+    group: dict[str, str]
+    opened_at: datetime
+    kind: str  # the latest event kind people were told about (fired, escalated, ...)
+    unit: str = ""
+    description: str = ""
+    links: dict[str, str] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    remind_every: float = 0.0
+    detail: str = ""
+    severity: Severity | None = None
+    open: bool = True
+    updated_at: datetime | None = None
+    ended_at: datetime | None = None
+    last_reminded: datetime | None = None
+    peak: float | None = None
+    peak_label: str = ""
+    members: dict[str, Member] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)  # member keys to save
+
+    @classmethod
+    def open_with(cls, event: AlertEvent) -> Incident:
+        return cls(alert_id=event.alert_id, source=event.source, rule=event.rule,
+                   group_key=event.group_key,
+                   group=dict(event.group if event.group is not None else event.series),
+                   opened_at=event.since or event.at, kind=event.kind.value, unit=event.unit,
+                   description=event.description, links=dict(event.links),
+                   thresholds=dict(event.thresholds), remind_every=event.remind_every,
+                   detail=event.detail, updated_at=event.at, last_reminded=event.at)
+
+    # events ------------------------------------------------------------------------------
+
+    def apply(self, event: AlertEvent) -> None:
+        """Fold one event of a series into its member."""
+        member = self.members.get(event.key)
+        if member is None:
+            member = self.members[event.key] = Member(event.key, dict(event.series))
+        kind = event.kind
+        if kind in (EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
+                    EventKind.REMINDER):
+            member.severity = event.severity
+            member.threshold = event.threshold
+            member.since = member.since or event.since
+            member.recovered = False
+        elif kind is EventKind.RESOLVED:
+            member.severity = None
+            member.recovered = not member.no_data
+        elif kind in (EventKind.NO_DATA, EventKind.SOURCE_DOWN):
+            member.no_data = True
+            member.recovered = False
+            self.detail = event.detail or self.detail
+        elif kind in (EventKind.DATA_BACK, EventKind.SOURCE_UP):
+            member.no_data = False
+            member.recovered = member.severity is None
+        if event.value is not None:
+            member.value = event.value
+            if member.severity is not None and (self.peak is None or self._hotter(event.value)):
+                self.peak, self.peak_label = event.value, self.label(member)
+        member.trend = event.trend if event.trend is not None else member.trend
+        member.forecast = event.forecast if kind is not EventKind.RESOLVED else ""
+        if event.description:
+            self.description = event.description
+        if event.links:
+            self.links = dict(event.links)
+        if event.thresholds:
+            self.thresholds = dict(event.thresholds)
+        if event.remind_every:
+            self.remind_every = event.remind_every
+        self.dirty.add(event.key)
+
+    def _hotter(self, value: float) -> bool:
+        """A new peak: higher for `above` rules, lower for `below`-only rules."""
+        assert self.peak is not None
+        below_only = not any(k.endswith("_above") for k in self.thresholds) and any(
+            k.endswith("_below") for k in self.thresholds)
+        return value < self.peak if below_only else value > self.peak
+
+    def settle(self, now: datetime, last_kind: EventKind) -> Change:
+        """Recompute severity and state after a batch of events; say what changed."""
+        before_severity, was_open = self.severity, self.open
+        firing = [m.severity for m in self.members.values() if m.severity is not None]
+        self.severity = max(firing, key=_RANK.__getitem__) if firing else None
+        self.open = any(m.in_trouble for m in self.members.values())
+        self.updated_at = now
+        if not self.open:
+            if was_open:
+                self.ended_at = now
+                self.kind = {EventKind.DATA_BACK: "data-back",
+                             EventKind.SOURCE_UP: "source-up"}.get(last_kind, "resolved")
+                return Change.RESOLVED
+            return Change.NONE
+        if _RANK[self.severity] > _RANK[before_severity]:
+            self.kind = "escalated" if before_severity is not None else "fired"
+            return Change.ESCALATED
+        if _RANK[self.severity] < _RANK[before_severity]:
+            self.kind = "de-escalated" if self.severity is not None else "no-data"
+        return Change.UPDATED if self.dirty else Change.NONE
+
+    def reminder_due(self, now: datetime) -> bool:
+        """Whether a series' reminder should remind people of the whole incident: once per
+        `remind_every` (a source that gives none decides each reminder itself)."""
+        if not self.open:
+            return False
+        if self.remind_every <= 0:
+            return True
+        last = self.last_reminded or self.opened_at
+        # A little slack: members fire a poll apart, and their reminders come a poll apart.
+        return (now - last).total_seconds() >= self.remind_every * 0.95
+
+    # what people see ---------------------------------------------------------------------
+
+    def label(self, member: Member) -> str:
+        """A member in words, without what its group already says: "rack-3-inlet"."""
+        own = [v for k, v in sorted(member.tags.items()) if self.group.get(k) != v]
+        return ", ".join(own) or ", ".join(v for _, v in sorted(member.tags.items())) or "-"
+
+    def hottest(self, limit: int = HOTTEST) -> list[Member]:
+        troubled = [m for m in self.members.values() if m.in_trouble]
+        troubled.sort(key=lambda m: (_RANK[m.severity], m.excess(), m.key), reverse=True)
+        return troubled[:limit]
+
+    def counts(self) -> dict[str, int]:
+        members = self.members.values()
+        return {"crit": sum(m.severity is Severity.CRIT for m in members),
+                "warn": sum(m.severity is Severity.WARN for m in members),
+                "no_data": sum(m.no_data and m.severity is None for m in members),
+                "ok": sum(m.recovered for m in members)}
+
+    def document(self) -> dict[str, Any]:
+        """The incident as stored with its alert record, and as cards and chat show it."""
+        hottest = self.hottest()
+        top = hottest[0] if hottest else None
+        forecast = next((m.forecast for m in hottest if m.forecast), "")
+        return {
+            "incident": True, "kind": self.kind, "source": self.source, "rule": self.rule,
+            "key": self.group_key, "series": self.group, "unit": self.unit,
+            "severity": self.severity.value if self.severity else None,
+            "description": self.description, "links": self.links,
+            "thresholds": self.thresholds, "remind_every": self.remind_every,
+            "detail": self.detail, "since": _text(self.opened_at),
+            "at": _text(self.updated_at), "ended_at": _text(self.ended_at),
+            "last_reminded": _text(self.last_reminded),
+            "counts": self.counts(), "members": len(self.members),
+            "value": top.value if top else None, "threshold": top.threshold if top else None,
+            "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
+            "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
+                         "threshold": m.threshold,
+                         "severity": m.severity.value if m.severity else None,
+                         "no_data": m.no_data, "trend": m.trend} for m in hottest],
+        }
+
+    @classmethod
+    def from_document(cls, alert_id: str, doc: dict[str, Any],
+                      members: dict[str, dict[str, Any]]) -> Incident:
+        return cls(
+            alert_id=alert_id, source=str(doc.get("source") or ""), rule=str(doc.get("rule")
+                                                                               or ""),
+            group_key=str(doc.get("key") or ""), group=dict(doc.get("series") or {}),
+            opened_at=_time(doc.get("since")) or _time(doc.get("at")) or datetime.min,
+            kind=str(doc.get("kind") or "fired"), unit=str(doc.get("unit") or ""),
+            description=str(doc.get("description") or ""), links=dict(doc.get("links") or {}),
+            thresholds=dict(doc.get("thresholds") or {}),
+            remind_every=float(doc.get("remind_every") or 0.0),
+            detail=str(doc.get("detail") or ""),
+            severity=Severity(doc["severity"]) if doc.get("severity") else None,
+            open=doc.get("ended_at") is None, updated_at=_time(doc.get("at")),
+            ended_at=_time(doc.get("ended_at")), last_reminded=_time(doc.get("last_reminded")),
+            peak=doc.get("peak"), peak_label=str(doc.get("peak_label") or ""),
+            members={key: Member.from_json(key, data) for key, data in members.items()},
+        )
+
