@@ -122,6 +122,7 @@ class Settings:
     rules_file: Path = Path("rules.toml")
     poll_interval: float = 15.0
     source_down_after: float = 120.0
+    incident_update_window: float = 10.0
     tenant_send_limit: float = 50.0
     delivery_concurrency: int = 64
     delivery_max_attempts: int = 8
@@ -412,6 +413,8 @@ def load_settings(
         rules_file=rules_file,
         poll_interval=poll_interval,
         source_down_after=source_down_after,
+        incident_update_window=env.number("INCIDENT_UPDATE_WINDOW_SECONDS",
+                                          default.incident_update_window, 0.0, 3600.0),
         tenant_send_limit=tenant_send_limit,
         delivery_concurrency=delivery_concurrency,
         delivery_max_attempts=delivery_max_attempts,

@@ -1,9 +1,10 @@
 """Simulated server-room temperatures, written to InfluxDB over its 1.x `/write` API.
 
-One rack inlet sensor runs a cycle that an operator can watch from start to end: normal,
-drifting over the warning and then the critical threshold within a minute, staying hot for a
-while (time to acknowledge), cooling down (the alert resolves), resting, and again. The other
-sensors stay normal, so the alert names one sensor.
+A failing cooling unit, as an operator can watch it from start to end: the inlet of rack 3
+drifts over the warning and then the critical threshold within a minute, racks 4 and 5 follow
+one after the other (the room's incident card counts them as they join), they stay hot for a
+while (time to acknowledge), cool down (the incident resolves), rest, and again. Racks 1 and 2
+stay normal.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import aiohttp
 log = logging.getLogger(__name__)
 
 ROOM = "server-room-1"
-HOT_SENSOR = "rack-3-inlet"
+HOT_SENSOR = "rack-3-inlet"  # the first to heat up, and the hottest
+# The racks that follow it: (sensor, seconds after rack 3 at speed 1, how much cooler at peak).
+FOLLOWERS = (("rack-4-inlet", 20.0, 1.5), ("rack-5-inlet", 40.0, 3.0))
 STEADY_SENSORS = ("rack-1-inlet", "rack-2-inlet")
 
 
@@ -35,9 +38,11 @@ class Scenario:
     cool: float = 30.0
     rest: float = 90.0
 
+    speed: float = 1.0
+
     def scaled(self, speed: float) -> Scenario:
         return Scenario(self.normal, self.peak, self.calm / speed, self.rise / speed,
-                        self.hot / speed, self.cool / speed, self.rest / speed)
+                        self.hot / speed, self.cool / speed, self.rest / speed, speed)
 
     @property
     def cycle(self) -> float:
@@ -69,6 +74,13 @@ def lines(scenario: Scenario, elapsed: float, now_ms: int, measurement: str) -> 
     """Line protocol for every sensor at one instant; a little wobble keeps charts honest."""
     wobble = 0.15 * math.sin(elapsed / 7.0)
     values = {HOT_SENSOR: scenario.temperature(elapsed) + wobble}
+    for sensor, delay, cooler in FOLLOWERS:
+        # Joins later and cools with rack 3 (same cooling unit): shifted start, same end.
+        lag = delay / scenario.speed
+        rising = scenario.temperature(max(0.0, elapsed - lag)) if (
+            elapsed % scenario.cycle) < scenario.calm + scenario.rise + lag else \
+            scenario.temperature(elapsed)
+        values[sensor] = max(scenario.normal, rising - cooler) + wobble
     for index, sensor in enumerate(STEADY_SENSORS):
         values[sensor] = scenario.normal + 0.5 * index + 0.15 * math.sin(elapsed / 5.0 + index)
     return [f"{measurement},room={ROOM},sensor={sensor} value={value:.2f} {now_ms}"

@@ -196,7 +196,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     if ALERT_SINK not in app:
         # Each source routes its own events; later sources (webhooks) add their routing here.
         routing = SourceRouter({INFLUXDB: RuleRouting(app[RULES])})
-        app[ALERT_SINK] = OutboxSink(database, routing, app[WAKE])
+        app[ALERT_SINK] = OutboxSink(database, routing, app[WAKE],
+                                     update_window=settings.incident_update_window)
     if not database.shared:  # one process: leases of its previous run are void
         released = await Outbox(database).release_leases()
         if released:

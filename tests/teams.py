@@ -79,3 +79,19 @@ class TeamsChannel:
         status, body = await self.post(activity, **overrides)
         assert status == 200, (status, body)
         return body
+
+
+def card_text(card: dict[str, Any]) -> str:
+    """Every text and fact of a card, containers and columns included, in order."""
+    parts: list[str] = []
+
+    def walk(blocks: list[dict[str, Any]]) -> None:
+        for block in blocks:
+            parts.append(block.get("text", ""))
+            parts.extend(f"{f['title']}={f['value']}" for f in block.get("facts", []))
+            walk(block.get("items", []))
+            for column in block.get("columns", []):
+                walk(column.get("items", []))
+
+    walk(card["body"])
+    return " | ".join(part for part in parts if part)

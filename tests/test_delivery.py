@@ -5,6 +5,7 @@ reactions and chat commands. Storage is a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +23,15 @@ from storage.outbox import DeliveryStatus, Outbox
 from storage.registry import ConversationRegistry
 from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn, Fault
-from tests.teams import CHANNEL, GROUP, PERSONAL, TENANT, TeamsChannel, load_activity
+from tests.teams import (
+    CHANNEL,
+    GROUP,
+    PERSONAL,
+    TENANT,
+    TeamsChannel,
+    card_text,
+    load_activity,
+)
 
 SERIES = {"room": "r1", "sensor": "s1"}
 
@@ -55,22 +64,6 @@ def card_of(received: Any) -> dict[str, Any]:
     [attachment] = received.body["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     return attachment["content"]
-
-
-def card_text(card: dict[str, Any]) -> str:
-    """Every text and fact of a card, containers and columns included, in order."""
-    parts: list[str] = []
-
-    def walk(blocks: list[dict[str, Any]]) -> None:
-        for block in blocks:
-            parts.append(block.get("text", ""))
-            parts.extend(f"{f['title']}={f['value']}" for f in block.get("facts", []))
-            walk(block.get("items", []))
-            for column in block.get("columns", []):
-                walk(column.get("items", []))
-
-    walk(card["body"])
-    return " | ".join(parts)
 
 
 @pytest.fixture
@@ -493,13 +486,46 @@ async def test_status_shows_every_series_latest_reading_and_state(
         (s.rule, s.key, s.to_json()) for s in (hot, cool))
 
     await installed.ok("message_personal", text="status")
+    await installed.ok("message_personal", text="status r1")
 
-    [answer] = connector.sent(PERSONAL)
-    card = card_of(answer)
-    assert card["version"] == "1.5"
-    text = card_text(card)
+    overview, room = (card_of(answer) for answer in connector.sent(PERSONAL))
+    assert overview["version"] == "1.5"
+    text = card_text(overview)
+    assert "2 sensors in 2 rooms: 1 firing, 0 without data" in text
+    assert ("r1 · server-room-temperature=1 sensor · 1 critical · hottest 33.5 °C (s1)"
+            in text)
+    assert "r2 · server-room-temperature=1 sensor · hottest 21 °C (s7)" in text
+    assert text.index("r1 ·") < text.index("r2 ·")  # rooms in trouble first
+    text = card_text(room)
+    assert "Sensors of r1" in text
     assert "server-room-temperature · r1, s1=33.5 °C · firing (crit) · 2026-11-21 10:00:00 UTC" in text
-    assert "server-room-temperature · r2, s7=21 °C · ok · 2026-11-21 10:00:00 UTC" in text
+    assert "r2" not in text
+
+
+async def test_status_of_ten_thousand_sensors_fits_in_one_teams_message(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    from notifier.alerts.events import series_key
+    from notifier.monitoring.engine import SeriesState
+    from storage.alert_state import AlertStateStore
+
+    seen = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    states = []
+    for n in range(10_000):
+        tags = {"room": f"room-{n % 100:03}", "sensor": f"rack-{n:05}-inlet"}
+        states.append(SeriesState(rule="server-room-temperature", key=series_key(tags),
+                                  tags=tags, last_value=20.0 + n % 7, last_seen=seen))
+    await AlertStateStore(client.app[DATABASE]).save((s.rule, s.key, s.to_json()) for s in states)
+
+    await installed.ok("message_personal", text="status")
+    await installed.ok("message_personal", text="status room-042")
+
+    overview, room = connector.sent(PERSONAL)
+    for answer in (overview, room):
+        assert len(json.dumps(answer.body).encode()) < 28_000  # Teams' message size limit
+    assert "10000 sensors in 100 rooms" in card_text(card_of(overview))
+    assert "and 75 more rooms, all quieter" in card_text(card_of(overview))
+    assert "and 60 more sensors, all cooler" in card_text(card_of(room))
 
 
 async def test_data_source_down_and_back_reach_people_as_one_card(

@@ -24,6 +24,7 @@ import pytest
 
 from demo.processes import free_port
 from tests.process import ROOT
+from tests.teams import card_text
 
 USER = "user-id-0"  # the Playground's signed-in user ("Alex Wilber")
 
@@ -137,11 +138,8 @@ class PlaygroundChat:
 
 def text_of(message: dict[str, Any]) -> str:
     parts = [message.get("text") or ""]
-    for attachment in message.get("attachments") or []:
-        content = attachment.get("content") or {}
-        parts += [block.get("text", "") for block in content.get("body", [])]
-        parts += [f"{fact['title']}: {fact['value']}" for block in content.get("body", [])
-                  for fact in block.get("facts", [])]
+    parts += [card_text(attachment.get("content") or {"body": []})
+              for attachment in message.get("attachments") or []]
     return "\n".join(parts)
 
 
@@ -168,8 +166,8 @@ async def test_demo_alert_arrives_in_the_playground_is_acknowledged_and_resolves
             # The story starts once the bot is in a chat; warning first, then critical.
             alert = await chat.next_message("Warning: server-room-temperature", timeout=90)
             assert alert["action"] == "createMessage"
-            assert "Sensor: rack-3-inlet" in text_of(alert)
-            assert "Room: server-room-1" in text_of(alert)
+            assert "Sensor=rack-3-inlet" in text_of(alert)
+            assert "Room=server-room-1" in text_of(alert)
 
             # The same card is updated in place as the room passes the critical threshold.
             critical = await chat.next_message("CRITICAL: server-room-temperature", timeout=60)

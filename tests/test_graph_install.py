@@ -21,7 +21,7 @@ from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.graph import GraphStandIn
 from tests.standins.identity import EntraStandIn
-from tests.teams import APP_ID, APP_SECRET, TENANT
+from tests.teams import APP_ID, APP_SECRET, TENANT, card_text
 
 MANIFEST_ID = "3b1f2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 ADELE = "eddfa9d4-346e-4cce-a18f-fa6261ad776b"
@@ -149,7 +149,7 @@ async def test_an_alert_reaches_a_person_who_never_talked_to_the_bot(
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     [card] = connector.cards(graph.chat_id(ADELE))
-    assert card.body["attachments"][0]["content"]["body"][0]["text"].startswith("CRITICAL")
+    assert card_text(card.body["attachments"][0]["content"]).startswith("CRITICAL")
 
 
 async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(

@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.clock import utcnow
+from notifier.alerts.events import Severity
 from notifier.chat.actions import Actor, AlertActions
 from notifier.delivery.cards import amount, when
-from notifier.monitoring.engine import SeriesState
+from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule, parse_duration
 from storage.alert_state import AlertStateStore
 
 HELP = (
     "**HeatWatch** posts temperature alerts here on its own. Commands:\n\n"
-    "- **status**: the latest reading and state of every sensor\n"
+    "- **status** [*room*]: every room at a glance, or one room's sensors\n"
     "- **alerts**: what is firing now\n"
     "- **ack** *alert*: acknowledge an alert (stops its reminders)\n"
     "- **subscribe** / **unsubscribe** [*rule*]: get or stop alerts here (all rules, or one)\n"
@@ -27,7 +28,27 @@ HELP = (
     "On an alert card: **Acknowledge**, **Snooze 1 h**, **Snooze 24 h**; a 👍 on the card "
     "acknowledges too."
 )
-STATUS_LIMIT = 40
+STATUS_LIMIT = 40  # sensors listed by `status <room>`
+STATUS_ROOMS = 25  # rooms listed by `status`: with 10,000 series the card stays far below
+#                    Teams' 28 KB message limit
+
+
+def _card(body: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "AdaptiveCard", "version": "1.5", "body": body,
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"}
+
+
+def _series_rank(state: SeriesState) -> int:
+    if state.phase is Phase.FIRING:
+        return 3 if state.severity is Severity.CRIT else 2
+    return 1 if state.no_data_alert_id else 0
+
+
+def _room_rank(members: list[SeriesState]) -> tuple[int, int, float]:
+    """Rooms in trouble first: the worst series, how many, then the hottest reading."""
+    ranks = [_series_rank(s) for s in members]
+    return (max(ranks), sum(r > 1 for r in ranks),
+            max((s.last_value for s in members if s.last_value is not None), default=0.0))
 
 
 @dataclass(frozen=True)
@@ -58,15 +79,68 @@ class Commands:
         return await handler(args, actor)
 
     async def _status(self, args: list[str], actor: Actor) -> Reply:
+        """By room (the rules' incident groups); `status <room>` lists that room's series."""
         states = [SeriesState.from_json(rule, key, data)
                   for (rule, key), data in sorted((await self._states.load()).items())]
         if not states:
             return Reply("No readings yet. HeatWatch shows sensors here after its first poll.")
+        if args:
+            return self._room_status(" ".join(args), states)
+        rooms: dict[tuple[str, str], list[SeriesState]] = {}
+        for state in states:
+            rule = self._rules.get(state.rule)
+            group = rule.incident_group(state.tags) if rule else {}
+            rooms.setdefault((state.rule, ", ".join(group.values()) or "-"), []).append(state)
+        ranked = sorted(rooms.items(), key=lambda item: _room_rank(item[1]), reverse=True)
+        rows = [{"title": f"{room} · {rule}", "value": self._room_line(rule, members)}
+                for (rule, room), members in ranked[:STATUS_ROOMS]]
+        firing = sum(s.phase is Phase.FIRING for s in states)
+        silent = sum(s.no_data_alert_id is not None for s in states)
+        body: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": "Status by room", "weight": "Bolder", "size": "Medium"},
+            {"type": "TextBlock", "wrap": True, "spacing": "None", "isSubtle": True,
+             "text": f"{len(states)} sensors in {len(rooms)} rooms: {firing} firing, "
+                     f"{silent} without data, {len(await self._actions.alerts.open_alerts())} "
+                     "open alerts. Write **status** *room* for a room's sensors."},
+            {"type": "FactSet", "facts": rows},
+        ]
+        if len(ranked) > STATUS_ROOMS:
+            body.append({"type": "TextBlock", "isSubtle": True, "wrap": True,
+                         "text": f"and {len(ranked) - STATUS_ROOMS} more rooms, all quieter"})
+        return Reply(card=_card(body), data={"series": len(states), "rooms": len(rooms)})
+
+    def _room_line(self, rule_name: str, members: list[SeriesState]) -> str:
+        rule = self._rules.get(rule_name)
+        unit = rule.unit if rule else ""
+        crit = sum(s.severity is Severity.CRIT and s.phase is Phase.FIRING for s in members)
+        warn = sum(s.severity is Severity.WARN and s.phase is Phase.FIRING for s in members)
+        silent = sum(s.no_data_alert_id is not None for s in members)
+        parts = [f"{len(members)} sensor{'s' if len(members) != 1 else ''}"] + [f"{n} {label}" for n, label in (
+            (crit, "critical"), (warn, "warning"), (silent, "no data")) if n]
+        hottest = max((s for s in members if s.last_value is not None),
+                      key=lambda s: s.last_value or 0.0, default=None)
+        if hottest is not None:
+            label = ", ".join(v for k, v in sorted(hottest.tags.items())
+                              if rule is None or k not in rule.incident_tags) or hottest.key
+            parts.append(f"hottest {amount(hottest.last_value, unit)} ({label})")
+        return " · ".join(parts)
+
+    def _room_status(self, wanted: str, states: list[SeriesState]) -> Reply:
+        def room_of(state: SeriesState) -> str:
+            rule = self._rules.get(state.rule)
+            return ", ".join((rule.incident_group(state.tags) if rule else {}).values())
+
+        members = [s for s in states if room_of(s).lower() == wanted.lower()]
+        if not members:
+            rooms = sorted({room_of(s) for s in states} - {""})
+            shown = ", ".join(rooms[:20]) + (" …" if len(rooms) > 20 else "")
+            return Reply(f"No room `{wanted}`. Rooms: {shown or 'none'}.")
+        members.sort(key=lambda s: (_series_rank(s), s.last_value or 0.0), reverse=True)
         rows = []
-        for state in states[:STATUS_LIMIT]:
+        for state in members[:STATUS_LIMIT]:
             rule = self._rules.get(state.rule)
             unit = rule.unit if rule else ""
-            where = ", ".join(f"{v}" for _, v in sorted(state.tags.items())) or state.key
+            where = ", ".join(v for _, v in sorted(state.tags.items())) or state.key
             condition = ("no data" if state.no_data_alert_id else
                          f"{state.phase.value} ({state.severity.value})" if state.severity else
                          state.phase.value)
@@ -74,15 +148,14 @@ class Commands:
                          "value": f"{amount(state.last_value, unit)} · {condition} · "
                                   f"{when(state.last_seen)}"})
         body: list[dict[str, Any]] = [
-            {"type": "TextBlock", "text": "Sensor status", "weight": "Bolder", "size": "Medium"},
+            {"type": "TextBlock", "text": f"Sensors of {wanted}", "weight": "Bolder",
+             "size": "Medium"},
             {"type": "FactSet", "facts": rows},
         ]
-        if len(states) > STATUS_LIMIT:
+        if len(members) > STATUS_LIMIT:
             body.append({"type": "TextBlock", "isSubtle": True, "wrap": True,
-                         "text": f"and {len(states) - STATUS_LIMIT} more series"})
-        card = {"type": "AdaptiveCard", "version": "1.5", "body": body,
-                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"}
-        return Reply(card=card, data={"series": len(states)})
+                         "text": f"and {len(members) - STATUS_LIMIT} more sensors, all cooler"})
+        return Reply(card=_card(body), data={"series": len(members)})
 
     async def _alerts(self, args: list[str], actor: Actor) -> Reply:
         open_alerts = await self._actions.alerts.open_alerts()

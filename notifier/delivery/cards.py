@@ -122,6 +122,11 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
              for tag, value in sorted((event.get("series") or {}).items())]
     hottest = event.get("hottest") or []
     several = int(event.get("members") or 0) > 1
+    if not several and hottest:  # one series: name it beside its group (room)
+        group = event.get("series") or {}
+        facts += [{"title": tag.capitalize(), "value": str(value)}
+                  for tag, value in sorted((hottest[0].get("tags") or {}).items())
+                  if tag not in group]
     if not several:
         if event.get("value") is not None:
             facts.append({"title": "Value", "value": amount(event.get("value"), unit)})

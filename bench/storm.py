@@ -1,0 +1,191 @@
+"""Storm benchmark, run by hand:
+
+    .venv/bin/python -m bench.storm [--quick]
+
+A cooling unit fails: S sensors of one room cross the threshold in the same poll, and P
+personal chats must be told. A real InfluxDB (Debian's influxd, started here), the poller, the
+outbox and delivery workers, and the Bot Connector stand-in enforcing Teams' per-conversation
+limits (60 messages per 30 s, 7 per second), with 0 or 200 ms per connector call. Measured per
+(S, P, latency), from the write of the hot points:
+
+  messages per chat     connector operations per chat (goal: at most 3 per incident)
+  told                  until every chat has its card (goal at P = 20: poll interval + 2 s)
+  complete              until every chat's card shows all S sensors
+  operations            connector operations in all
+  status                how long the `status` command takes while the storm goes out (goal 2 s)
+
+The baseline is the per-sensor design (one card per sensor per chat: `incident_by` = every
+`group_by` tag), measured in the same run at S = 200, P = 20, 0 ms; for the larger storms its
+floor is computed from Teams' limits (S messages per chat at 60 per 30 s, and S * P at the
+tenant cap), since measuring it would take hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from botbuilder.integration.aiohttp import CloudAdapter
+
+from bots.auth import build_authentication
+from bots.sender import BotFrameworkSender
+from common.settings import Settings
+from notifier.chat.actions import Actor, AlertActions
+from notifier.chat.commands import Commands
+from notifier.delivery.planner import OutboxSink
+from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.delivery.workers import DeliveryWorker
+from notifier.monitoring.influxql import InfluxQLSource
+from notifier.monitoring.monitor import Monitor
+from notifier.monitoring.rules import parse_rules
+from storage.alert_state import AlertStateStore
+from storage.database import open_database
+from tests.cluster import register_people
+from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.standins.connector import ConnectorStandIn
+
+POLL_SECONDS = 2.0
+TENANT_CAP = 50.0
+RULE = """
+[[rule]]
+name = "server-room"
+measurement = "temperature"
+group_by = ["room", "sensor"]
+{incident_by}
+warn_above = 27.0
+crit_above = 32.0
+repeat = "0"
+"""
+
+
+@dataclass
+class Result:
+    sensors: int
+    chats: int
+    latency: float
+    per_chat: float
+    told: float
+    complete: float
+    operations: int
+    status: float
+    violations: int
+
+
+def sensors_on_card(card: dict) -> int:
+    """Critical + warning + no data, as the card's counts show them (a per-sensor card: 1)."""
+    for block in card.get("body", []):
+        if block.get("type") == "ColumnSet":
+            return sum(int(column["items"][0]["text"]) for column in block["columns"][:3])
+    return 1
+
+
+def cards_show_all(connector: ConnectorStandIn, chats: list[str], sensors: int) -> bool:
+    """Every chat's latest card counts all sensors (per sensor: the chat has them all)."""
+    for chat in chats:
+        cards = [r.body["attachments"][0]["content"] for r in connector.received
+                 if r.conversation_id == chat and "attachments" in (r.body or {})]
+        if not cards or (sensors_on_card(cards[-1]) < sensors and len(cards) < sensors):
+            return False
+    return True
+
+
+async def storm(influx: InfluxServer, work: Path, sensors: int, chats: int, latency: float,
+                per_sensor: bool = False) -> Result:
+    name = f"storm_{time.monotonic_ns()}"
+    influx.create_database(name)
+    connector = ConnectorStandIn(latency=latency).start()
+    database = await open_database(f"sqlite:///{work}/{name}.db")
+    authentication = build_authentication(Settings(), None)
+    try:
+        people = await register_people(database, connector.url, chats)
+        rules = parse_rules(RULE.format(
+            incident_by='incident_by = ["room", "sensor"]' if per_sensor else ""))
+        sink = OutboxSink(database, update_window=10.0)
+        worker = DeliveryWorker(database, BotFrameworkSender(CloudAdapter(authentication), ""),
+                                DeliveryLimiter(TENANT_CAP), wake=sink.wake, concurrency=64)
+        source = InfluxQLSource(influx.url, name, username=ADMIN, password=ADMIN_PASSWORD)
+        monitor = Monitor(rules, source, AlertStateStore(database), sink,
+                          interval=POLL_SECONDS, down_after=600.0)
+        commands = Commands(AlertActions(database), AlertStateStore(database), rules)
+        tasks = [asyncio.create_task(worker.run()), asyncio.create_task(monitor.run())]
+        await asyncio.sleep(POLL_SECONDS)  # a first, quiet poll
+
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        influx.write(name, [point("dc1-a", f"rack-{n:04}", 28.0 + (n % 50) / 10, now_ms)
+                            for n in range(sensors)])
+        written = time.perf_counter()
+        told = status = 0.0
+        while True:
+            if not told and all(connector.cards(chat) for chat in people):
+                told = time.perf_counter() - written
+                started = time.perf_counter()
+                await commands.run("status", Actor("", people[0], "bench"))
+                status = time.perf_counter() - started
+            if told and cards_show_all(connector, people, sensors):
+                break
+            await asyncio.sleep(0.05)
+        complete = time.perf_counter() - written
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await source.close()
+        per_chat = Counter(r.conversation_id for r in connector.received)
+        return Result(sensors, chats, latency, sum(per_chat.values()) / chats, told, complete,
+                      len(connector.received), status, connector.violations)
+    finally:
+        await authentication.connectors.close()
+        await database.close()
+        connector.stop()
+
+
+def floor_per_sensor(sensors: int, chats: int) -> float:
+    """The per-sensor design's best case: S messages per chat at 60 per 30 s, and all S * P
+    at the tenant cap."""
+    per_chat = max(0.0, (sensors - 60) / 60 * 30)
+    return max(per_chat, sensors * chats / TENANT_CAP)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="S = 200 and P = 20 only")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    cases = [(200, 20), (1000, 20), (200, 200), (1000, 200)]
+    if args.quick:
+        cases = cases[:1]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        influx = InfluxServer(work / "influxdb").start()
+        try:
+            base = await storm(influx, work, 200, 20, 0.0, per_sensor=True)
+            print(f"baseline, per-sensor cards, S=200 P=20 0 ms: {base.per_chat:6.1f} messages "
+                  f"per chat, every chat told all in {base.complete:6.1f} s, "
+                  f"{base.operations} operations, status {base.status * 1000:.0f} ms")
+            print(f"{'S':>5} {'P':>4} {'ms':>4} {'msg/chat':>9} {'told':>7} {'complete':>9} "
+                  f"{'ops':>6} {'status':>8}  vs per-sensor")
+            for sensors, chats in cases:
+                for latency in (0.0, 0.2):
+                    r = await storm(influx, work, sensors, chats, latency)
+                    reference = (base.complete if (sensors, chats, latency) == (200, 20, 0.0)
+                                 else floor_per_sensor(sensors, chats))
+                    kind = "measured" if (sensors, chats, latency) == (200, 20, 0.0) else \
+                        "floor"
+                    print(f"{sensors:5} {chats:4} {latency * 1000:4.0f} {r.per_chat:9.1f} "
+                          f"{r.told:6.2f}s {r.complete:8.2f}s {r.operations:6} "
+                          f"{r.status * 1000:6.0f}ms  complete {reference / r.complete:6.1f}x "
+                          f"sooner than the per-sensor {kind} ({reference:.0f} s); "
+                          f"violations {r.violations}")
+        finally:
+            influx.stop()
+    print(f"poll interval {POLL_SECONDS:g} s: goal told <= {POLL_SECONDS + 2:g} s at P = 20")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

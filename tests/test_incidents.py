@@ -1,0 +1,255 @@
+"""Incidents through the real app: a real InfluxDB, the poller's state machine, the outbox and
+the Bot Connector stand-in. The sensors of one room in trouble together are one card per chat,
+updated in place as sensors join, escalate and recover."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from common.settings import load_settings
+from heatwatch.server import ALERT_SINK, DATABASE, create_app
+from notifier.alerts.events import AlertEvent, EventKind, Severity
+from notifier.alerts.incidents import Change, Incident
+from notifier.monitoring.influxql import InfluxQLSource
+from notifier.monitoring.monitor import Monitor
+from notifier.monitoring.rules import parse_rules
+from storage.alert_state import AlertStateStore
+from tests.cluster import register_people
+from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.standins.connector import ConnectorStandIn
+from tests.teams import card_text
+from tests.test_delivery import card_of, eventually
+
+_databases = itertools.count(1)
+ROOM = "dc1-a"
+RULES = """
+[[rule]]
+name = "server-room-temperature"
+description = "Server room air temperature"
+measurement = "temperature"
+group_by = ["room", "sensor"]
+warn_above = 27.0
+crit_above = 32.0
+runbook_url = "https://wiki.example.com/runbooks/cooling?room={room}"
+repeat = "0"
+"""
+
+
+@dataclass
+class Room:
+    """The app, a monitor polling a real InfluxDB at chosen times, and people in chats."""
+
+    client: TestClient
+    influx: InfluxServer
+    database: str
+    connector: ConnectorStandIn
+    chats: list[str]
+    t0: datetime
+    monitor: Monitor | None = None
+
+    def at(self, seconds: float) -> datetime:
+        return self.t0 + timedelta(seconds=seconds)
+
+    def write(self, seconds: float, values: dict[str, float], room: str = ROOM) -> None:
+        at_ms = int(self.at(seconds).timestamp() * 1000)
+        self.influx.write(self.database, [point(room, sensor, value, at_ms)
+                                          for sensor, value in values.items()])
+
+    async def poll(self, seconds: float, rules: str = RULES) -> list[AlertEvent]:
+        if self.monitor is None:
+            source = InfluxQLSource(self.influx.url, self.database, username=ADMIN,
+                                    password=ADMIN_PASSWORD)
+            self.monitor = Monitor(parse_rules(rules), source,
+                                   AlertStateStore(self.client.app[DATABASE]),
+                                   self.client.app[ALERT_SINK], interval=1.0, down_after=60.0)
+        return await self.monitor.poll_once(self.at(seconds))
+
+    def operations(self, chat: str) -> list[Any]:
+        return [r for r in self.connector.received if r.conversation_id == chat]
+
+    async def close(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.source.close()
+
+
+async def make_room(aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
+                    database_url: str, people: int, window: float) -> Room:
+    name = f"incidents_{next(_databases)}"
+    influxdb.create_database(name)
+    app = create_app(load_settings(environ={
+        "DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
+        "INCIDENT_UPDATE_WINDOW_SECONDS": str(window)}, env_file=None))
+    client = await aiohttp_client(app)
+    chats = await register_people(client.app[DATABASE], connector.url, people)
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    return Room(client, influxdb, name, connector, chats, t0)
+
+
+@pytest.fixture
+async def room(aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
+               database_url: str) -> AsyncIterator[Room]:
+    made = await make_room(aiohttp_client, influxdb, connector, database_url, 20, 30.0)
+    yield made
+    await made.close()
+
+
+def sensors(count: int, value: float, start: int = 0) -> dict[str, float]:
+    return {f"rack-{n:03}": value for n in range(start, start + count)}
+
+
+async def test_a_room_overheating_at_once_is_one_card_per_chat_updated_to_resolved(
+    room: Room
+) -> None:
+    hot = sensors(200, 28.0)
+    hot["rack-007"] = 35.5  # the hottest one
+    room.write(0, hot)
+    events = await room.poll(1)
+    assert len(events) == 200  # every sensor fired...
+
+    # ...and every chat got exactly one card for the room.
+    await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+    card = card_of(room.operations(room.chats[0])[0])
+    text = card_text(card)
+    assert "CRITICAL: server-room-temperature" in text
+    assert "Server room air temperature" in text
+    assert f"Room={ROOM}" in text
+    assert "1 | Critical" in text and "199 | Warning" in text
+    assert "rack-007=35.5 °C · critical (≥ 32 °C)" in text  # the hottest first
+    assert "Peak=35.5 °C (rack-007)" in text
+    assert card["body"][0]["style"] == "attention"
+    assert {"type": "Action.OpenUrl", "title": "Runbook",
+            "url": f"https://wiki.example.com/runbooks/cooling?room={ROOM}"} in card["actions"]
+
+    room.write(120, sensors(200, 22.0))
+    await room.poll(121)
+    # Resolved: the same card updated in place, and one short text. Three operations a chat.
+    await eventually(lambda: all(len(room.operations(c)) == 3 for c in room.chats))
+    for chat in room.chats:
+        post, *rest = room.operations(chat)
+        update = next(r for r in rest if r.method == "PUT")
+        assert update.activity_id == post.answered_id
+        resolved = card_text(card_of(update))
+        assert "Resolved: server-room-temperature" in resolved and "200 | Back to ok" in resolved
+        [text_message] = [r for r in rest if r.method == "POST"]
+        assert text_message.body["text"].startswith(
+            f"Resolved: **server-room-temperature** (room {ROOM}")
+    assert len(room.connector.received) == 3 * len(room.chats)
+
+
+async def test_changes_are_gathered_into_one_update_and_an_escalation_goes_out_at_once(
+    room: Room
+) -> None:
+    room.write(0, sensors(2, 28.0))
+    await room.poll(1)
+    await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+
+    # Three more sensors join at the same severity: gathered (the window is 30 s here)...
+    room.write(15, sensors(5, 28.5))
+    await room.poll(16)
+    await asyncio.sleep(1.0)
+    assert all(len(room.operations(c)) == 1 for c in room.chats)
+
+    # ...until one turns critical: then one update per chat shows all of it at once.
+    room.write(30, {"rack-004": 33.0})
+    await room.poll(31)
+    await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
+    await asyncio.sleep(0.5)
+    for chat in room.chats:
+        post, update = room.operations(chat)
+        assert update.method == "PUT" and update.activity_id == post.answered_id
+        text = card_text(card_of(update))
+        assert "1 | Critical" in text and "4 | Warning" in text
+        assert text.index("rack-004") < text.index("rack-000")
+
+
+async def test_rooms_are_separate_incidents_and_per_sensor_rules_keep_one_card_per_sensor(
+    room: Room
+) -> None:
+    room.write(0, sensors(3, 29.0))
+    room.write(0, sensors(2, 29.0), room="dc1-b")
+    await room.poll(1)
+    await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
+    rooms = sorted(card_text(card_of(op)).split("Room=")[1].split(" |")[0]
+                   for op in room.operations(room.chats[0]))
+    assert rooms == [ROOM, "dc1-b"]
+
+    per_sensor = RULES.replace('name = "server-room-temperature"',
+                               'name = "per-sensor"\nincident_by = ["room", "sensor"]')
+    room.monitor = None
+    await room.poll(2, rules=per_sensor)
+    await eventually(lambda: all(len(room.operations(c)) == 7 for c in room.chats))
+
+
+async def test_an_incident_goes_on_after_a_restart(
+    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
+) -> None:
+    first = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.2)
+    first.write(0, sensors(3, 29.0))
+    await first.poll(1)
+    await eventually(lambda: all(len(first.operations(c)) == 1 for c in first.chats))
+    await first.close()
+    await first.client.close()
+
+    # A new process on the same database: the incident and its cards carry over.
+    app = create_app(load_settings(environ={
+        "DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
+        "INCIDENT_UPDATE_WINDOW_SECONDS": "0.2"}, env_file=None))
+    second = Room(await aiohttp_client(TestServer(app)), influxdb, first.database, connector,
+                  first.chats, first.t0)
+    second.write(60, sensors(3, 21.0))
+    await second.poll(61)
+    await eventually(lambda: all(len(second.operations(c)) == 3 for c in second.chats))
+    for chat in second.chats:
+        post, update, note = second.operations(chat)
+        assert update.method == "PUT" and update.activity_id == post.answered_id
+        assert "Resolved" in card_text(card_of(update))
+        assert note.body["text"].startswith("Resolved:")
+    await second.close()
+
+
+# the incident model on its own -------------------------------------------------------------
+
+
+def event(kind: EventKind, sensor: str, severity: Severity | None, value: float,
+          at: datetime) -> AlertEvent:
+    return AlertEvent(kind=kind, rule="r", alert_id=f"id-{sensor}", at=at,
+                      series={"room": "a", "sensor": sensor}, group={"room": "a"},
+                      severity=severity, value=value,
+                      threshold={Severity.CRIT: 32.0, Severity.WARN: 27.0}.get(severity),
+                      unit="°C", since=at, thresholds={"warn_above": 27.0, "crit_above": 32.0})
+
+
+def test_an_incident_is_as_severe_as_its_worst_series_and_ends_with_the_last() -> None:
+    t = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    incident = Incident.open_with(event(EventKind.FIRED, "s1", Severity.WARN, 28.0, t))
+    incident.apply(event(EventKind.FIRED, "s1", Severity.WARN, 28.0, t))
+    assert incident.settle(t, EventKind.FIRED) is Change.ESCALATED  # from nothing to warning
+    incident.apply(event(EventKind.FIRED, "s2", Severity.WARN, 29.0, t))
+    assert incident.settle(t, EventKind.FIRED) is Change.UPDATED
+    incident.dirty.clear()
+    incident.apply(event(EventKind.ESCALATED, "s2", Severity.CRIT, 33.0, t))
+    assert incident.settle(t, EventKind.ESCALATED) is Change.ESCALATED
+    assert incident.severity is Severity.CRIT and incident.kind == "escalated"
+    assert [m.key for m in incident.hottest()] == ["room=a\x1fsensor=s2", "room=a\x1fsensor=s1"]
+    incident.apply(event(EventKind.RESOLVED, "s2", None, 25.0, t))
+    assert incident.settle(t, EventKind.RESOLVED) is Change.UPDATED  # de-escalated
+    assert incident.severity is Severity.WARN and incident.kind == "de-escalated"
+    assert incident.open
+    incident.apply(event(EventKind.RESOLVED, "s1", None, 24.0, t))
+    assert incident.settle(t, EventKind.RESOLVED) is Change.RESOLVED
+    assert not incident.open and incident.counts() == {"crit": 0, "warn": 0, "no_data": 0,
+                                                       "ok": 2}
+    assert (incident.peak, incident.peak_label) == (33.0, "s2")
+    # The document survives the database: the same incident comes back.
+    document = incident.document()
+    again = Incident.from_document(incident.alert_id, document, {
+        key: member.to_json() for key, member in incident.members.items()})
+    assert again.document() == document
