@@ -115,7 +115,8 @@ class Commands:
         crit = sum(s.severity is Severity.CRIT and s.phase is Phase.FIRING for s in members)
         warn = sum(s.severity is Severity.WARN and s.phase is Phase.FIRING for s in members)
         silent = sum(s.no_data_alert_id is not None for s in members)
-        parts = [f"{len(members)} sensor{'s' if len(members) != 1 else ''}"] + [f"{n} {label}" for n, label in (
+        parts = [f"{len(members)} sensor{'s' if len(members) != 1 else ''}"]
+        parts += [f"{n} {label}" for n, label in (
             (crit, "critical"), (warn, "warning"), (silent, "no data")) if n]
         hottest = max((s for s in members if s.last_value is not None),
                       key=lambda s: s.last_value or 0.0, default=None)
