@@ -132,6 +132,7 @@ async def storm(influx: InfluxServer, work: Path, sensors: int, chats: int, late
                 break
             await asyncio.sleep(0.05)
         complete = time.perf_counter() - written
+        await worker.drain(10.0)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
