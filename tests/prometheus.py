@@ -27,7 +27,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from demo.processes import die_with_parent, free_port, stop_process, wait_for_http
 
@@ -148,7 +148,7 @@ class PrometheusServer:
             config["rule_files"] = [str(path) for path in self.rule_files]
         return config
 
-    def start(self, timeout: float = 30.0) -> PrometheusServer:
+    def start(self, timeout: float = 30.0) -> Self:
         self.root.mkdir(parents=True, exist_ok=True)
         # The config may hold bearer tokens: readable by this user only.
         descriptor = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -177,7 +177,7 @@ class PrometheusServer:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> PrometheusServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
