@@ -3,7 +3,9 @@
 Everything it writes (config, TSDB, log) lives in one temporary folder; it scrapes the given
 targets every second, listens on a free loopback port, and dies with the test process. Prometheus
 hands new targets to its scrapers at most every 5 s, so the first scrape comes about 5-6 s after
-start(); later ones every `scrape_interval`.
+start(); later ones every `scrape_interval`. Call start() from a thread that outlives the server
+(the main thread, a session fixture): Linux delivers the die-with-parent signal when the thread
+that started a child ends.
 
     server = PrometheusServer([ScrapeJob("heatwatch", ["127.0.0.1:3978"], bearer_token="s3cret")])
     server.start()                       # also waits for /-/ready

@@ -70,6 +70,11 @@ def test_prometheus_scrapes_a_prometheus_client_app_with_a_bearer_token(
         metrics_app.temperature.labels(room="dc1-a").set(31.0)
         prometheus.wait_for('harness_temperature_celsius{job="app"}', one_value(31.0))
 
+        # A range selector gives every scraped value; a scalar, one unlabelled sample.
+        [history] = prometheus.query('harness_temperature_celsius{job="app"}[1m]')
+        assert [v for _, v in history.values][0] == 24.5 and history.value == 31.0
+        assert [s.value for s in prometheus.query('scalar(harness_temperature_celsius)')] == [31.0]
+
         # Counters made by prometheus-client keep their _total name.
         [scrapes] = prometheus.query('harness_scrapes_total{job="app"}')
         assert scrapes.value >= 2
