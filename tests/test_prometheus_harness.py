@@ -72,7 +72,7 @@ def test_prometheus_scrapes_a_prometheus_client_app_with_a_bearer_token(
 
         # A range selector gives every scraped value; a scalar, one unlabelled sample.
         [history] = prometheus.query('harness_temperature_celsius{job="app"}[1m]')
-        assert [v for _, v in history.values][0] == 24.5 and history.value == 31.0
+        assert history.values[0][1] == 24.5 and history.value == 31.0
         assert [s.value for s in prometheus.query('scalar(harness_temperature_celsius)')] == [31.0]
 
         # Counters made by prometheus-client keep their _total name.
