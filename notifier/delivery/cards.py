@@ -24,6 +24,7 @@ _TITLES = {
     "data-back": "Data is back: {rule}",
     "source-down": "Temperature data source is down",
     "source-up": "Temperature data source is back",
+    "test": "TEST: {rule} (not a real alert)",
 }
 _COLORS = {"crit": "Attention", "warn": "Warning"}
 
@@ -56,7 +57,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None) -> dict[str, An
     if event.get("threshold") is not None:
         facts.append({"title": "Threshold", "value": amount(event.get("threshold"), unit)})
     facts.append({"title": "Since", "value": when(event.get("since") or event.get("at"))})
-    if not alert.open:
+    if not alert.open and kind != "test":
         facts.append({"title": "Ended", "value": when(event.get("at"))})
     body: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium",

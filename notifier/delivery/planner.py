@@ -33,7 +33,7 @@ from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
 
-_NEW = {EventKind.FIRED, EventKind.NO_DATA, EventKind.SOURCE_DOWN}
+_NEW = {EventKind.FIRED, EventKind.NO_DATA, EventKind.SOURCE_DOWN, EventKind.TEST}
 _CHANGED = {EventKind.ESCALATED, EventKind.DEESCALATED}
 _ENDED = {EventKind.RESOLVED, EventKind.DATA_BACK, EventKind.SOURCE_UP}
 
