@@ -13,6 +13,7 @@ from notifier.delivery.planner import OutboxSink
 from notifier.delivery.testalert import send_test_card
 from notifier.monitoring.rules import Rule
 from storage.backend import SqlBackend
+from storage.models import Conversation
 
 
 def thresholds(rule: Rule) -> str:
@@ -30,9 +31,25 @@ def thresholds(rule: Rule) -> str:
 
 
 def preview_event(rule: str) -> AlertEvent:
-    """An event as the rule would publish it, to ask the planner who would be told."""
-    return AlertEvent(kind=EventKind.FIRED, rule=rule, alert_id="preview", at=utcnow(),
-                      source=INFLUXDB)
+    """An event as the rule would publish it, to ask the planner who would be told (rule ""
+    is the data source's own alert, `source-down`)."""
+    return AlertEvent(kind=EventKind.FIRED if rule else EventKind.SOURCE_DOWN, rule=rule,
+                      alert_id="preview", at=utcnow(), source=INFLUXDB)
+
+
+async def who_would_be_told(db: SqlBackend, routing: Routing,
+                            rules: list[Rule]) -> list[tuple[Rule | None, list[Conversation]]]:
+    """Per rule (None: the data source's own alerts), the conversations an alert would reach
+    now, by the delivery planner's own audience logic."""
+    planner = OutboxSink(db, routing)
+    now = utcnow()
+    recipients = await planner.recipients(now)
+    by_key = {(c.tenant_id, c.conversation_id): c for c in recipients.conversations}
+    found: list[tuple[Rule | None, list[Conversation]]] = []
+    for rule in [*rules, None]:
+        keys = await planner.audience(preview_event(rule.name if rule else ""), now, recipients)
+        found.append((rule, [by_key[key] for key in sorted(keys) if key in by_key]))
+    return found
 
 
 class OperatingCommands:
