@@ -1,7 +1,9 @@
 """`create_app(settings)`: the aiohttp application, its routes and its background jobs.
 
 Start-up order (cleanup_ctx, in order): storage -> rules -> the bot (`bots.runtime`) and its token
-source -> signing keys -> delivery workers -> the InfluxDB poller. Shutdown runs them in
+source -> signing keys -> Graph reconciliation -> replica heartbeat -> delivery workers -> the
+InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate metrics listener
+(METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in
 reverse after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
 in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
 """

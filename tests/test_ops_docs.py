@@ -33,7 +33,7 @@ RULES_DIR = ROOT / "docs" / "prometheus"
 RULES = RULES_DIR / "heatwatch-alerts.yml"
 RULE_TESTS = RULES_DIR / "heatwatch-alerts.test.yml"
 DASHBOARD = ROOT / "docs" / "grafana" / "heatwatch-dashboard.json"
-OPERATING = ROOT / "docs" / "operating-draft.md"
+README = ROOT / "README.md"
 
 MetricType = Literal["counter", "gauge", "histogram"]
 
@@ -408,8 +408,15 @@ def test_prometheus_loads_the_alerting_rules(prometheus: PrometheusServer) -> No
 # --- The operating section ---
 
 
-def test_operating_draft_documents_every_metric_and_alert() -> None:
-    text = OPERATING.read_text()
+def operating_section() -> str:
+    """README's "Operating HeatWatch" section (the draft of it was folded in there)."""
+    text = README.read_text()
+    assert "\n## Operating HeatWatch\n" in text
+    return text.split("\n## Operating HeatWatch\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_operating_section_documents_every_metric_and_alert() -> None:
+    text = operating_section()
     for spec in HEATWATCH_METRICS:
         assert f"`{spec.name}`" in text, spec.name
     for rule in alert_rules():
