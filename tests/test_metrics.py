@@ -7,20 +7,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from common.errors import HeatWatchError, StorageError
+from common.metrics import Metrics
 from common.settings import load_settings
 from demo.processes import free_port
-from heatwatch.observability import METRICS_BOUND_PORT
-from heatwatch.server import ALERT_SINK, create_app
+from heatwatch.observability import METRICS, METRICS_BOUND_PORT
+from heatwatch.server import ALERT_SINK, DATABASE, create_app
 from notifier.alerts.events import EventKind
+from notifier.monitoring.engine import Reading
 from tests.prometheus import PrometheusServer, Sample, ScrapeJob
 from tests.standins.connector import ConnectorStandIn, Fault
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
-from tests.teams import PERSONAL, TeamsChannel, authenticated_settings
+from tests.teams import CHANNEL, PERSONAL, TeamsChannel, authenticated_settings
 from tests.test_delivery import alert_event, eventually, new_alert_id
 from tests.test_ops_docs import HEATWATCH_METRICS, METRICS_BY_SERIES
 
@@ -166,3 +170,102 @@ async def test_a_separate_metrics_port_serves_metrics_and_the_bot_port_does_not(
         async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
             assert response.status == 200
             assert "heatwatch_deliveries_total" in await response.text()
+
+
+# what each piece counts -------------------------------------------------------------------------
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_dead_and_parked_deliveries_are_counted(
+    aiohttp_client, tmp_path: Path, connector: ConnectorStandIn,
+) -> None:
+    client = await aiohttp_client(create_app(load_settings(
+        environ=environ(tmp_path, DELIVERY_MAX_ATTEMPTS="2"), env_file=None)))
+    teams = TeamsChannel(client, connector.url)
+    await teams.ok("personal_bot_added")
+    await teams.ok("team_bot_added")
+    connector.faults.append(Fault(400, "BadArgument", "refused", conversation_id=PERSONAL))
+    connector.faults.append(Fault(403, "BotNotInConversationRoster", "gone",
+                                  conversation_id=CHANNEL))
+    await client.app[ALERT_SINK].publish([alert_event(EventKind.FIRED, new_alert_id())])
+    metrics = client.app[METRICS]
+    await eventually(lambda: sample(metrics, "heatwatch_deliveries_total", outcome="dead") == 1
+                     and sample(metrics, "heatwatch_deliveries_total", outcome="parked") == 1)
+    assert sample(metrics, "heatwatch_deliveries_total", outcome="sent") == 0
+    text = await (await client.get("/metrics")).text()
+    assert 'heatwatch_outbox_deliveries{status="dead"} 2.0' in text
+
+
+async def test_polls_and_series_are_counted(tmp_path: Path) -> None:
+    from notifier.monitoring.monitor import Monitor
+    from notifier.monitoring.rules import parse_rules
+    from storage.alert_state import AlertStateStore
+    from storage.database import open_database
+    from tests.test_monitoring import RecordingSink
+    from tests.test_operating import RULES, FakeSource
+
+    database = await open_database(f"sqlite:///{tmp_path}/state.db")
+    metrics = Metrics()
+    try:
+        source = FakeSource()
+        now = datetime.now(UTC)
+        source.readings = {"hot-aisle": [Reading({"room": "r1", "sensor": f"s{i}"}, 20.0, now)
+                                         for i in range(3)]}
+        monitor = Monitor(parse_rules(RULES), source, AlertStateStore(database),
+                          RecordingSink(), interval=1, down_after=60, metrics=metrics)
+        await monitor.poll_once(now)
+        source.down = True
+        await monitor.poll_once(now)
+    finally:
+        await database.close()
+    assert sample(metrics, "heatwatch_polls_total", outcome="ok") == 1
+    assert sample(metrics, "heatwatch_polls_total", outcome="failed") == 1
+    assert sample(metrics, "heatwatch_series_evaluated_total") == 3
+    assert sample(metrics, "heatwatch_poll_duration_seconds_count") == 2
+
+
+async def test_graph_requests_are_counted(tmp_path: Path, entra: EntraStandIn,
+                                         connector: ConnectorStandIn) -> None:
+    from functools import partial
+
+    from bots.references import personal_chat_reference
+    from common.tokens import ClientSecretTokenSource
+    from notifier.install.graph import GraphInstaller, graph_client
+    from storage.database import open_database
+    from storage.registry import ConversationRegistry
+    from tests.standins.graph import GraphStandIn
+    from tests.teams import APP_ID, APP_SECRET, TENANT
+    from tests.test_graph_install import ADELE, ADELE_UPN, MANIFEST_ID
+
+    graph = GraphStandIn(manifest_id=MANIFEST_ID, users={ADELE: ADELE_UPN}).start()
+    database = await open_database(f"sqlite:///{tmp_path}/hw.db")
+    tokens = ClientSecretTokenSource(entra.authority, TENANT, APP_ID, APP_SECRET)
+    metrics = Metrics()
+    try:
+        installer = GraphInstaller(
+            graph_client(tokens, graph.url, metrics.graph_request),
+            ConversationRegistry(database), partial(personal_chat_reference, APP_ID),
+            tenant_id=TENANT, manifest_id=MANIFEST_ID, default_service_url=connector.url,
+            graph_base_url=graph.url)
+        await installer.ensure(ADELE_UPN)
+        assert sample(metrics, "heatwatch_graph_requests_total", outcome="ok") >= 3
+        assert sample(metrics, "heatwatch_graph_requests_total", outcome="failed") == 0
+        graph.forbidden = True
+        with pytest.raises(HeatWatchError):
+            await installer.ensure(ADELE_UPN)
+        assert sample(metrics, "heatwatch_graph_requests_total", outcome="failed") == 1
+    finally:
+        await tokens.close()
+        await database.close()
+        graph.stop()
+
+
+async def test_database_errors_are_counted(aiohttp_client, tmp_path: Path) -> None:
+    client = await aiohttp_client(create_app(load_settings(environ=environ(tmp_path),
+                                                           env_file=None)))
+    with pytest.raises(StorageError):
+        await client.app[DATABASE].fetch_all("SELECT * FROM no_such_table")
+    assert sample(client.app[METRICS], "heatwatch_database_errors_total") == 1
