@@ -269,3 +269,19 @@ async def test_database_errors_are_counted(aiohttp_client, tmp_path: Path) -> No
     with pytest.raises(StorageError):
         await client.app[DATABASE].fetch_all("SELECT * FROM no_such_table")
     assert sample(client.app[METRICS], "heatwatch_database_errors_total") == 1
+
+
+async def test_the_apps_metrics_are_the_documented_ones(aiohttp_client, tmp_path: Path) -> None:
+    """Names, types and label names as tests/test_ops_docs.py's HEATWATCH_METRICS (which the
+    dashboard, the alerting rules and the README are checked against)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = await aiohttp_client(create_app(load_settings(environ=environ(tmp_path),
+                                                           env_file=None)))
+    text = await (await client.get("/metrics")).text()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    for spec in HEATWATCH_METRICS:
+        name = spec.name.removesuffix("_total") if spec.type == "counter" else spec.name
+        assert name in families, spec.name
+        assert families[name].type == spec.type, spec.name
+    assert len(families) == len(HEATWATCH_METRICS)
