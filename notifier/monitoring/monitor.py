@@ -104,6 +104,7 @@ class Monitor:
             (rule, key): SeriesState.from_json(rule, key, data)
             for (rule, key), data in (await self._store.load()).items()
         }
+        self._removed = []  # recomputed from the stored state (a reload must not repeat them)
         self._drop_removed(self._clock())
         # An outage another poller was in the middle of goes on here: same start, same alert.
         outage = await self._store.load_outage(self.source.description)
