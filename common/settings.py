@@ -504,8 +504,10 @@ def _influx_settings(env: EnvReader) -> InfluxSettings:
                                             ("INFLUX_BUCKET", settings.bucket),
                                             ("INFLUX_TOKEN", settings.token)) if not value]
         if missing:
+            names = (missing[0] if len(missing) == 1 else
+                     ", ".join(missing[:-1]) + " and " + missing[-1])
             env.problems.append(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} empty but "
+                f"{names} {'is' if len(missing) == 1 else 'are'} empty but "
                 "INFLUX_QUERY_LANGUAGE=flux: InfluxDB 2.x needs INFLUX_ORG, INFLUX_BUCKET and "
                 "INFLUX_TOKEN (an API token with read access to the bucket).")
     if settings.password and not settings.username:

@@ -115,7 +115,7 @@ def test_flux_needs_org_bucket_and_token() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(environ={"INFLUX_QUERY_LANGUAGE": "flux"}, env_file=None)
     [line] = [line for line in str(raised.value).splitlines() if "INFLUX_" in line]
-    assert "INFLUX_ORG and INFLUX_BUCKET and INFLUX_TOKEN are empty" in line
+    assert "INFLUX_ORG, INFLUX_BUCKET and INFLUX_TOKEN are empty" in line
 
 
 def test_flux_without_a_token_is_one_line_naming_it() -> None:
