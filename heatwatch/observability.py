@@ -30,6 +30,7 @@ from storage.outbox import Outbox
 log = logging.getLogger(__name__)
 
 METRICS = web.AppKey("metrics", Metrics)
+METRICS_BOUND_PORT = web.AppKey("metrics_bound_port", int)  # the METRICS_PORT listener's
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -131,5 +132,3 @@ async def metrics_listener_ctx(app: web.Application, settings: Settings) -> Asyn
     yield
     await runner.cleanup()
 
-
-METRICS_BOUND_PORT = web.AppKey("metrics_bound_port", int)
