@@ -180,6 +180,7 @@ class DeliveryWorker:
         alert = await self._alerts.get(delivery.alert_id)
         if alert is None:
             await self._outbox.park(delivery.id, "alert record missing", self._clock())
+            self._metrics.delivery("parked")
             return
         snoozes = {}
         if alert.event.get("series"):
