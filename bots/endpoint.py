@@ -22,6 +22,7 @@ from botframework.connector.auth import AuthenticateRequestResult, BotFrameworkA
 from msrest.serialization import Model
 
 from bots.heatwatch_bot import HeatWatchBot
+from bots.observed import ACTIVITY_TYPE, activity_type_label
 from common.errors import StorageError
 from common.tokens import TokenError
 
@@ -86,6 +87,7 @@ class MessagesEndpoint:
             activity = Activity().deserialize(body)
         except Exception:  # msrest raises DeserializationError and plain TypeErrors
             return _error(400, "BadRequest", "The body is not a valid activity.")
+        request[ACTIVITY_TYPE] = activity_type_label(activity.type)
         if not activity.type:
             return _error(400, "BadRequest", "The activity has no type.")
 

@@ -133,6 +133,9 @@ class Settings:
     teams_catalog_app_id: str = ""
     reconcile_interval: float = 3600.0
     package: PackageSettings = PackageSettings()
+    metrics_token: str = field(default="", repr=False)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # None: /metrics on the bot's port (see metrics_exposure)
 
     @property
     def anonymous(self) -> bool:
@@ -152,7 +155,18 @@ class Settings:
         except ValueError:
             database_password = ""
         return [s for s in (self.app_password, self.influx.token, self.influx.password,
-                            database_password) if s]
+                            database_password, self.metrics_token) if s]
+
+    @property
+    def metrics_exposure(self) -> str:
+        """Where /metrics is served: "port" (its own listener), "token" (the bot's port, with
+        a bearer token), "open" (the bot's port; anonymous mode) or "off" (an app id is set
+        and neither a token nor a port: not on the public port)."""
+        if self.metrics_port is not None:
+            return "port"
+        if self.metrics_token:
+            return "token"
+        return "open" if self.anonymous else "off"
 
 
 def database_url_problem(url: str) -> str:
@@ -266,7 +280,8 @@ class EnvReader:
     def url(self, name: str, default: str, schemes: tuple[str, ...] = ("https", "http")) -> str:
         def parse(text: str) -> str:
             parsed = urlparse(text)
-            if parsed.scheme not in schemes or not parsed.netloc:
+            if (parsed.scheme not in schemes or not parsed.netloc
+                    or any(c.isspace() for c in text)):
                 raise ValueError(text)
             return text.rstrip("/")
 
@@ -394,6 +409,27 @@ def load_settings(
             "ALERT_RECIPIENTS is set but TEAMS_APP_ID is empty: set it to the \"id\" of the "
             "HeatWatch Teams app manifest (the app's externalId in the org catalog).")
 
+    teams_catalog_app_id = env.text("TEAMS_CATALOG_APP_ID")
+    reconcile_interval = env.number("RECONCILE_INTERVAL_SECONDS", default.reconcile_interval,
+                                    10.0, 7 * 86400.0)
+    package = package_settings(env)
+    metrics_token = env.text("METRICS_BEARER_TOKEN")
+    if metrics_token and len(metrics_token) < 16:
+        env.problems.append("METRICS_BEARER_TOKEN is shorter than 16 characters: use a long "
+                            "random value, e.g. python3 -c \"import secrets; "
+                            "print(secrets.token_urlsafe(32))\".")
+    metrics_host = env.text("METRICS_HOST", default.metrics_host)
+    metrics_port_value = env.integer("METRICS_PORT", -1, 0, 65535)
+    metrics_port = None if metrics_port_value < 0 else metrics_port_value
+    if not app_id and metrics_port is not None and not is_loopback(metrics_host):
+        env.problems.append(
+            f"METRICS_HOST={metrics_host!r} is not allowed in anonymous local mode (no "
+            "MicrosoftAppId): the metrics listener stays on loopback. Remove METRICS_HOST, or "
+            "set MicrosoftAppId.")
+    if metrics_port is not None and metrics_port == port and port != 0:
+        env.problems.append(f"METRICS_PORT={metrics_port} is the bot's PORT: choose another "
+                            "port, or remove METRICS_PORT to serve /metrics on the bot's port.")
+
     env.fail_if_any()
     return Settings(
         app_id=app_id,
@@ -421,19 +457,35 @@ def load_settings(
         delivery_backoff=delivery_backoff,
         alert_recipients=recipients,
         teams_app_id=teams_app_id,
-        teams_catalog_app_id=env.text("TEAMS_CATALOG_APP_ID"),
-        reconcile_interval=env.number("RECONCILE_INTERVAL_SECONDS", default.reconcile_interval,
-                                     10.0, 7 * 86400.0),
-        package=PackageSettings(
-            version=env.text("APP_VERSION", PackageSettings.version),
-            developer_name=env.text("DEVELOPER_NAME", PackageSettings.developer_name),
-            website_url=env.url("DEVELOPER_WEBSITE_URL", PackageSettings.website_url,
-                                ("https",)),
-            privacy_url=env.url("DEVELOPER_PRIVACY_URL", PackageSettings.privacy_url,
-                                ("https",)),
-            terms_url=env.url("DEVELOPER_TERMS_URL", PackageSettings.terms_url, ("https",)),
-        ),
+        teams_catalog_app_id=teams_catalog_app_id,
+        reconcile_interval=reconcile_interval,
+        package=package,
+        metrics_token=metrics_token,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
     )
+
+
+def package_settings(env: EnvReader) -> PackageSettings:
+    """The developer block of the Teams app package (https URLs only; a bad one is a problem,
+    never silently replaced by the default)."""
+    return PackageSettings(
+        version=env.text("APP_VERSION", PackageSettings.version),
+        developer_name=env.text("DEVELOPER_NAME", PackageSettings.developer_name),
+        website_url=env.url("DEVELOPER_WEBSITE_URL", PackageSettings.website_url, ("https",)),
+        privacy_url=env.url("DEVELOPER_PRIVACY_URL", PackageSettings.privacy_url, ("https",)),
+        terms_url=env.url("DEVELOPER_TERMS_URL", PackageSettings.terms_url, ("https",)),
+    )
+
+
+def load_package_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> tuple[str, str, PackageSettings, list[str]]:
+    """What building the Teams app package reads, and nothing else (no secret, no start-up
+    checks): (MicrosoftAppId, TEAMS_APP_ID, the developer block, problems found)."""
+    env = EnvReader(load_environment(environ, env_file))
+    package = package_settings(env)
+    return env.text("MicrosoftAppId"), env.text("TEAMS_APP_ID"), package, env.problems
 
 
 def _influx_settings(env: EnvReader) -> InfluxSettings:
@@ -451,13 +503,16 @@ def _influx_settings(env: EnvReader) -> InfluxSettings:
         timeout=env.number("INFLUX_TIMEOUT_SECONDS", InfluxSettings.timeout, 0.1, 600.0),
     )
     if language is QueryLanguage.FLUX:
-        for name, value in (("INFLUX_ORG", settings.org), ("INFLUX_BUCKET", settings.bucket),
-                            ("INFLUX_TOKEN", settings.token)):
-            if not value:
-                env.problems.append(
-                    f"{name} is empty but INFLUX_QUERY_LANGUAGE=flux: InfluxDB 2.x needs "
-                    "INFLUX_ORG, INFLUX_BUCKET and INFLUX_TOKEN (an API token with read access "
-                    "to the bucket).")
+        missing = [name for name, value in (("INFLUX_ORG", settings.org),
+                                            ("INFLUX_BUCKET", settings.bucket),
+                                            ("INFLUX_TOKEN", settings.token)) if not value]
+        if missing:
+            names = (missing[0] if len(missing) == 1 else
+                     ", ".join(missing[:-1]) + " and " + missing[-1])
+            env.problems.append(
+                f"{names} {'is' if len(missing) == 1 else 'are'} empty but "
+                "INFLUX_QUERY_LANGUAGE=flux: InfluxDB 2.x needs INFLUX_ORG, INFLUX_BUCKET and "
+                "INFLUX_TOKEN (an API token with read access to the bucket).")
     if settings.password and not settings.username:
         env.problems.append("INFLUX_PASSWORD is set but INFLUX_USERNAME is empty: set both.")
     return settings

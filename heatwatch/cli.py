@@ -60,11 +60,32 @@ def _deliveries(argv: list[str]) -> int:
     return deliveries.main(argv)
 
 
+def _rules(argv: list[str]) -> int:
+    from heatwatch import operate
+
+    return operate.rules_main(argv)
+
+
+def _conversations(argv: list[str]) -> int:
+    from heatwatch import operate
+
+    return operate.conversations_main(argv)
+
+
+def _test_alert(argv: list[str]) -> int:
+    from heatwatch import operate
+
+    return operate.test_alert_main(argv)
+
+
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "serve": (serve, "run the bot (what python app.py runs)"),
     "package": (_package, "build the Teams app package zip"),
     "install": (_install, "install HeatWatch for people through Microsoft Graph"),
-    "deliveries": (_deliveries, "list the delivery outbox (dead deliveries by default)"),
+    "deliveries": (_deliveries, "list the delivery outbox, newest first (dead by default)"),
+    "conversations": (_conversations, "who would get an alert now, per rule"),
+    "rules": (_rules, "rules check [FILE]: validate a rules file (exit 0 valid, 2 not)"),
+    "test-alert": (_test_alert, "send a TEST card through the outbox [--to TARGET]"),
 }
 
 
@@ -73,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m heatwatch", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="HeatWatch: proactive server-room temperature alerts in Microsoft Teams.\n\n"
-                    "commands:\n" + "\n".join(f"  {name:12} {text}" for name, (_, text) in
+                    "commands:\n" + "\n".join(f"  {name:14} {text}" for name, (_, text) in
                                                COMMANDS.items()),
         epilog="Run 'python -m heatwatch <command> --help' for a command's options.")
     parser.add_argument("command", choices=COMMANDS, metavar="command", help="see above")

@@ -1,8 +1,11 @@
-"""Build the Teams app package: `python -m heatwatch package [--out build/]`.
+"""Build the Teams app package: `python -m heatwatch package [--out build/] [--allow-placeholders]`.
 
-Fills manifest/manifest.template.json with the ids and names from the settings (environment and
-.env), checks what Teams would refuse, and writes manifest.json + both icons into a zip. An
-invalid package is never written; the message says which setting to fix.
+Reads only what the package needs (environment and .env): `MicrosoftAppId`, `TEAMS_APP_ID`,
+`APP_VERSION` and the `DEVELOPER_*` settings; building a zip is not a start, so no secret and
+no start-up checks. Fills manifest/manifest.template.json, checks what Teams would refuse, and
+writes manifest.json + both icons into a zip. An invalid package is never written: one line per
+problem names the setting to fix. The placeholder developer URLs (`heatwatch.example.com`) are
+refused too unless `--allow-placeholders` (a local try, never a package for people).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import zipfile
 from pathlib import Path
 
 from common.errors import ConfigError
-from common.settings import Settings, load_settings
+from common.settings import PackageSettings, Settings, load_package_settings
 
 MANIFEST_DIR = Path(__file__).resolve().parent.parent / "manifest"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 VERSION = re.compile(r"^\d{1,5}\.\d{1,5}\.\d{1,5}$")
 ICON_SIZES = {"color.png": 192, "outline.png": 32}
+PLACEHOLDER_HOST = "heatwatch.example.com"
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -31,8 +35,18 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def render(settings: Settings, template: str) -> dict:
-    problems = []
+def placeholder_problems(package: PackageSettings) -> list[str]:
+    """The developer URLs still pointing at the placeholder host."""
+    return [f"{name}={url!r} is the placeholder: set it to your organization's page (https), "
+            "or pass --allow-placeholders for a local try"
+            for name, url in (("DEVELOPER_WEBSITE_URL", package.website_url),
+                              ("DEVELOPER_PRIVACY_URL", package.privacy_url),
+                              ("DEVELOPER_TERMS_URL", package.terms_url))
+            if PLACEHOLDER_HOST in url]
+
+
+def render(settings: Settings, template: str, problems: list[str] | None = None) -> dict:
+    problems = list(problems or [])
     if not GUID.match(settings.app_id):
         problems.append(f"MicrosoftAppId={settings.app_id!r} must be the bot's Entra app id (a "
                         "GUID): the manifest's botId and webApplicationInfo.id")
@@ -64,8 +78,11 @@ def render(settings: Settings, template: str) -> dict:
     return json.loads(text)
 
 
-def build(settings: Settings, out_dir: Path, source: Path = MANIFEST_DIR) -> Path:
-    manifest = render(settings, (source / "manifest.template.json").read_text("utf-8"))
+def build(settings: Settings, out_dir: Path, source: Path = MANIFEST_DIR,
+          problems: list[str] | None = None) -> Path:
+    """Write the zip; ConfigError (one line per problem, `problems` included) if invalid."""
+    manifest = render(settings, (source / "manifest.template.json").read_text("utf-8"),
+                      problems)
     icons = {}
     for name, size in ICON_SIZES.items():
         data = (source / name).read_bytes()
@@ -84,10 +101,19 @@ def build(settings: Settings, out_dir: Path, source: Path = MANIFEST_DIR) -> Pat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m heatwatch package",
                                      description="Build the HeatWatch Teams app package.")
-    parser.add_argument("--out", type=Path, default=Path("build"))
+    parser.add_argument("--out", type=Path, default=Path("build"),
+                        help="folder for the zip (default: build)")
+    parser.add_argument("--allow-placeholders", action="store_true",
+                        help="accept the placeholder heatwatch.example.com developer URLs "
+                             "(a local try; never for a package people install)")
     args = parser.parse_args(argv)
+    app_id, teams_app_id, package, problems = load_package_settings()
+    if not args.allow_placeholders:  # (a refused URL is reported once, as refused)
+        problems += [line for line in placeholder_problems(package)
+                     if not any(p.startswith(line.split("=", 1)[0] + "=") for p in problems)]
+    settings = Settings(app_id=app_id, teams_app_id=teams_app_id, package=package)
     try:
-        target = build(load_settings(), args.out)
+        target = build(settings, args.out, problems=problems)
     except ConfigError as error:
         sys.stderr.write(f"{error}\n")
         return 2

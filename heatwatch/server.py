@@ -1,7 +1,9 @@
 """`create_app(settings)`: the aiohttp application, its routes and its background jobs.
 
 Start-up order (cleanup_ctx, in order): storage -> rules -> the bot (`bots.runtime`) and its token
-source -> signing keys -> delivery workers -> the InfluxDB poller. Shutdown runs them in
+source -> signing keys -> Graph reconciliation -> replica heartbeat -> delivery workers -> the
+InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate metrics listener
+(METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in
 reverse after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
 in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,17 +23,29 @@ from aiohttp import web
 
 from bots.auth import refresh_signing_keys
 from bots.endpoint import MAX_BODY_BYTES
+from bots.observed import observed_type
 from bots.runtime import BotRuntime
 from common.clock import utcnow
+from common.metrics import Metrics
 from common.retry import Backoff, run_forever
 from common.settings import Settings
 from common.tokens import TokenSource, token_source_for
 from heatwatch.components import graph_installer
+from heatwatch.observability import (
+    METRICS,
+    CountingSink,
+    add_metrics_route,
+    announce,
+    metrics_listener_ctx,
+    watch_state,
+)
+from heatwatch.reload import RulesReloader
 from notifier.alerts.events import INFLUXDB
 from notifier.alerts.routing import SourceRouter
 from notifier.alerts.sink import AlertSink
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
+from notifier.chat.operating import OperatingCommands
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
@@ -60,6 +75,9 @@ ACTIONS = web.AppKey("actions", AlertActions)
 WORKER = web.AppKey("delivery_worker", DeliveryWorker)
 LIMITER = web.AppKey("limiter", DeliveryLimiter)
 RECONCILER = web.AppKey("reconciler", Reconciler)
+ROUTING = web.AppKey("routing", RuleRouting)
+COMMANDS = web.AppKey("commands", Commands)
+RELOADER = web.AppKey("rules_reloader", RulesReloader)
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -76,6 +94,8 @@ async def stop_task(task: asyncio.Task[None], grace: float = 5.0) -> None:
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     database = await open_database(settings.database_url, settings.database_pool_size)
+    database.on_error = app[METRICS].database_error
+    watch_state(app[METRICS], database)
     app[DATABASE] = database
     app[REGISTRY] = ConversationRegistry(database)
     yield
@@ -89,6 +109,7 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
         app[RULES] = load_rules(settings.rules_file)
     else:
         app[RULES] = []
+    app[ROUTING] = RuleRouting(app[RULES])
     app[WAKE] = asyncio.Event()
     yield
 
@@ -100,7 +121,10 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         app[TOKENS] = tokens
     actions = AlertActions(app[DATABASE], app[WAKE])
     app[ACTIONS] = actions
-    commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES])
+    operating = OperatingCommands(app[DATABASE], SourceRouter({INFLUXDB: app[ROUTING]}),
+                                  app[WAKE])
+    commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating)
+    app[COMMANDS] = commands
     # One limiter for alerts and replies: both count against Teams' per-conversation limits.
     limiter = DeliveryLimiter(settings.tenant_send_limit)
     app[LIMITER] = limiter
@@ -138,7 +162,7 @@ async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
     if not settings.alert_recipients or TOKENS not in app:
         yield
         return
-    reconciler = Reconciler(graph_installer(settings, app[TOKENS], app[REGISTRY]),
+    reconciler = Reconciler(graph_installer(settings, app[TOKENS], app[REGISTRY], app[METRICS]),
                             app[REGISTRY], settings.alert_recipients,
                             settings.reconcile_interval)
     app[RECONCILER] = reconciler
@@ -151,7 +175,8 @@ HEARTBEAT_SECONDS = 5.0
 
 
 async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str,
-                       cap: float, interval: float = HEARTBEAT_SECONDS) -> None:
+                       cap: float, interval: float = HEARTBEAT_SECONDS,
+                       metrics: Metrics | None = None) -> None:
     """Heartbeat this replica and keep its share of the per-tenant send cap current."""
     replicas = ReplicaRegistry(db)
     known = 1
@@ -161,6 +186,8 @@ async def share_limits(db: SqlBackend, limiter: DeliveryLimiter, replica_id: str
         now = utcnow()
         await replicas.heartbeat(replica_id, now)
         live = max(1, await replicas.live(now, within=3 * interval))
+        if metrics is not None:
+            metrics.replicas_live.set(live)
         if live != known:
             share = limiter.share(live)
             log.info("%d replicas share the database; this one sends up to %g messages "
@@ -180,7 +207,8 @@ async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     replica_id = uuid.uuid4().hex[:12]
     task = asyncio.create_task(share_limits(app[DATABASE], app[LIMITER], replica_id,
-                                            app[SETTINGS].tenant_send_limit), name="replicas")
+                                            app[SETTINGS].tenant_send_limit,
+                                            metrics=app[METRICS]), name="replicas")
     yield
     await stop_task(task)
     with contextlib.suppress(Exception):
@@ -195,9 +223,10 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     database = app[DATABASE]
     if ALERT_SINK not in app:
         # Each source routes its own events; later sources (webhooks) add their routing here.
-        routing = SourceRouter({INFLUXDB: RuleRouting(app[RULES])})
-        app[ALERT_SINK] = OutboxSink(database, routing, app[WAKE],
-                                     update_window=settings.incident_update_window)
+        routing = SourceRouter({INFLUXDB: app[ROUTING]})
+        app[ALERT_SINK] = CountingSink(
+            OutboxSink(database, routing, app[WAKE], update_window=settings.incident_update_window),
+            app[METRICS])
     if not database.shared:  # one process: leases of its previous run are void
         released = await Outbox(database).release_leases()
         if released:
@@ -208,7 +237,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         concurrency=settings.delivery_concurrency,
         max_attempts=settings.delivery_max_attempts, backoff_base=settings.delivery_backoff,
         lease_seconds=settings.delivery_lease, send_timeout=min(30.0, settings.delivery_lease / 2),
-        on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None)
+        on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None,
+        metrics=app[METRICS])
     app[WORKER] = worker
     log.info("Delivery worker %s started (leases of %gs)", worker.owner, settings.delivery_lease)
     task = asyncio.create_task(worker.run(), name="delivery")
@@ -227,9 +257,17 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     rules = app[RULES]
     source = build_source(settings.influx)
     sink = app[ALERT_SINK]
-    monitor = Monitor(rules, source, AlertStateStore(app[DATABASE]), sink,
-                      interval=settings.poll_interval, down_after=settings.source_down_after)
+    metrics = app[METRICS]
+    monitor = Monitor(list(rules), source, AlertStateStore(app[DATABASE]), sink,
+                      interval=settings.poll_interval, down_after=settings.source_down_after,
+                      metrics=metrics)
     app[MONITOR] = monitor
+
+    async def role() -> None:
+        metrics.poller_leader.set(1 if monitor.leading else 0)
+        metrics.source_up.set(1 if monitor.health.healthy else 0)
+
+    metrics.on_scrape("the poller", role)
     log.info("Watching %d rule(s) in %s every %gs", len(rules), source.description,
              settings.poll_interval)
     # One poller among replicas sharing a database: a lost leader is noticed by the database
@@ -243,8 +281,46 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     await source.close()
 
 
+async def rules_reload_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Reload the rules on SIGHUP and when the file changes (see heatwatch/reload.py)."""
+    settings = app[SETTINGS]
+    if not settings.rules_file.is_file():
+        yield
+        return
+
+    def apply(rules: list[Rule]) -> None:
+        app[RULES][:] = rules
+        app[ROUTING].update(rules)
+        if COMMANDS in app:
+            app[COMMANDS].set_rules(rules)
+        if MONITOR in app:
+            app[MONITOR].set_rules(rules)
+
+    reloader = RulesReloader(settings.rules_file, app[RULES], apply)
+    app[RELOADER] = reloader
+    loop = asyncio.get_running_loop()
+    hangup = False
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reloader.check, "SIGHUP", True)
+        hangup = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        log.debug("SIGHUP cannot reload the rules here (not the main thread)")
+    task = asyncio.create_task(reloader.run(), name="rules-reload")
+    yield
+    if hangup:
+        loop.remove_signal_handler(signal.SIGHUP)
+    await stop_task(task)
+
+
+async def metrics_port_ctx(app: web.Application) -> AsyncIterator[None]:
+    async for _ in metrics_listener_ctx(app, app[SETTINGS]):
+        yield
+
+
 async def messages(request: web.Request) -> web.StreamResponse:
-    return await request.app[BOT].endpoint.handle(request)
+    response = await request.app[BOT].endpoint.handle(request)
+    request.app[METRICS].activity(observed_type(request), response.status)
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -280,6 +356,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the application. No I/O happens until it starts."""
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     app[SETTINGS] = settings
+    app[METRICS] = Metrics(settings.package.version)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(rules_ctx)
     app.cleanup_ctx.append(bot_ctx)
@@ -288,9 +365,12 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(replicas_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(monitor_ctx)
+    app.cleanup_ctx.append(rules_reload_ctx)
+    app.cleanup_ctx.append(metrics_port_ctx)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_metrics_route(app, settings)
     return app
 
 
@@ -302,6 +382,7 @@ def run(settings: Settings) -> None:
             "authenticated; listening on %s only", settings.host
         )
     log.info("Starting HeatWatch on http://%s:%d/api/messages", settings.host, settings.port)
+    announce(settings)
     web.run_app(
         create_app(settings),
         host=settings.host,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 Row = dict[str, Any]
@@ -53,6 +53,12 @@ class SqlBackend(ABC):
     # rows with `FOR UPDATE ... SKIP LOCKED`, a lease outlives its process's restart (another
     # replica may hold it), and replicas count each other. Embedded databases: one process.
     shared: bool = False
+    # Called on every failed operation (the metrics count them); set by the composition root.
+    on_error: Callable[[], None] | None = None
+
+    def failed(self) -> None:
+        if self.on_error is not None:
+            self.on_error()
 
     @abstractmethod
     async def open(self) -> None:

@@ -212,14 +212,20 @@ class Outbox:
             "SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'")
         return datetime.fromisoformat(row["due"]) if row and row["due"] else None
 
+    async def of_event(self, event_id: str) -> list[Delivery]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM deliveries WHERE event_id = ? ORDER BY created_at, id", (event_id,))
+        return [_delivery(row) for row in rows]
+
     async def list(self, status: DeliveryStatus | None = None, limit: int = 100) -> list[Delivery]:
+        """The newest `limit` deliveries (of one status, or all), newest first."""
         if status is None:
             rows = await self._db.fetch_all(
-                "SELECT * FROM deliveries ORDER BY created_at, id LIMIT ?", (limit,))
+                "SELECT * FROM deliveries ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
         else:
             rows = await self._db.fetch_all(
-                "SELECT * FROM deliveries WHERE status = ? ORDER BY created_at, id LIMIT ?",
-                (status.value, limit))
+                "SELECT * FROM deliveries WHERE status = ? ORDER BY created_at DESC, id DESC "
+                "LIMIT ?", (status.value, limit))
         return [_delivery(row) for row in rows]
 
     async def counts(self) -> dict[str, int]:

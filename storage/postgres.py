@@ -165,11 +165,13 @@ class PostgresBackend(SqlBackend):
             except asyncpg.PostgresError as error:
                 if isinstance(error, _CONNECTION_ERRORS) and attempt == 1:
                     continue
+                self.failed()
                 raise StorageError(f"PostgreSQL error ({self.description}): "
                                    f"{error.__class__.__name__}: {error}") from error
             except _CONNECTION_ERRORS as error:
                 if attempt == 1:
                     continue
+                self.failed()
                 raise StorageError(f"PostgreSQL unreachable ({self.description}): "
                                    f"{error.__class__.__name__}: {error}") from error
         raise AssertionError("unreachable")

@@ -48,6 +48,7 @@ class SqliteBackend(SqlBackend):
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
         except sqlite3.Error as error:
+            self.failed()
             raise StorageError(f"SQLite error on {self.path}: {error}") from error
 
     async def open(self) -> None:

@@ -464,7 +464,8 @@ async def test_dead_deliveries_are_listed_by_the_cli(
     for key, value in delivery_env.items():
         monkeypatch.setenv(key, value)
     text = await report(DeliveryStatus.DEAD, 10)
-    assert "deliveries: dead 1, done 1" in text
+    assert text.startswith("Dead deliveries: 1, newest first:")
+    assert "In the outbox: dead 1, done 1." in text
     assert f"-> {PERSONAL} (attempts 1): HTTP 400 BadArgument: Unknown activity type" in text
 
 

@@ -114,8 +114,53 @@ def test_influx_defaults_to_local_influxql() -> None:
 def test_flux_needs_org_bucket_and_token() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(environ={"INFLUX_QUERY_LANGUAGE": "flux"}, env_file=None)
-    for name in ("INFLUX_ORG", "INFLUX_BUCKET", "INFLUX_TOKEN"):
-        assert f"{name} is empty" in str(raised.value)
+    [line] = [line for line in str(raised.value).splitlines() if "INFLUX_" in line]
+    assert "INFLUX_ORG, INFLUX_BUCKET and INFLUX_TOKEN are empty" in line
+
+
+def test_flux_without_a_token_is_one_line_naming_it() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"INFLUX_QUERY_LANGUAGE": "flux", "INFLUX_ORG": "o",
+                               "INFLUX_BUCKET": "b"}, env_file=None)
+    lines = [line for line in str(raised.value).splitlines() if "INFLUX_" in line]
+    assert len(lines) == 1 and "INFLUX_TOKEN is empty but INFLUX_QUERY_LANGUAGE=flux" in lines[0]
+
+
+def test_a_bad_developer_url_or_reconcile_interval_is_reported_not_replaced() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"DEVELOPER_WEBSITE_URL": "http://example.com",
+                               "DEVELOPER_PRIVACY_URL": "notaurl",
+                               "RECONCILE_INTERVAL_SECONDS": "soon"}, env_file=None)
+    message = str(raised.value)
+    assert "DEVELOPER_WEBSITE_URL='http://example.com' is not valid" in message
+    assert "DEVELOPER_PRIVACY_URL='notaurl' is not valid" in message
+    assert "RECONCILE_INTERVAL_SECONDS='soon' is not valid" in message
+
+
+@pytest.mark.parametrize("environ,exposure", [
+    ({}, "open"),
+    ({"METRICS_BEARER_TOKEN": "t" * 20}, "token"),
+    ({"METRICS_PORT": "9464"}, "port"),
+    ({"MicrosoftAppId": "a", "MicrosoftAppPassword": "p", "MicrosoftAppTenantId": "t"}, "off"),
+    ({"MicrosoftAppId": "a", "MicrosoftAppPassword": "p", "MicrosoftAppTenantId": "t",
+      "METRICS_BEARER_TOKEN": "t" * 20}, "token"),
+])
+def test_where_metrics_are_served(environ: dict[str, str], exposure: str) -> None:
+    settings = load_settings(environ=environ, env_file=None)
+    assert settings.metrics_exposure == exposure
+    if "METRICS_BEARER_TOKEN" in environ:
+        assert environ["METRICS_BEARER_TOKEN"] in settings.secrets()
+        assert environ["METRICS_BEARER_TOKEN"] not in repr(settings)
+
+
+def test_metrics_settings_are_checked() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"METRICS_BEARER_TOKEN": "short", "METRICS_PORT": "3978",
+                               "METRICS_HOST": "0.0.0.0"}, env_file=None)
+    message = str(raised.value)
+    assert "METRICS_BEARER_TOKEN is shorter than 16 characters" in message
+    assert "METRICS_PORT=3978 is the bot's PORT" in message
+    assert "METRICS_HOST='0.0.0.0' is not allowed in anonymous local mode" in message
 
 
 def test_poll_interval_bounds_and_influx_secrets() -> None:

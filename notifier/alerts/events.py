@@ -30,6 +30,7 @@ class EventKind(StrEnum):
     DATA_BACK = "data-back"
     SOURCE_DOWN = "source-down"
     SOURCE_UP = "source-up"
+    TEST = "test"  # a test card (`test` in chat, `python -m heatwatch test-alert`)
 
 
 def series_key(tags: dict[str, str]) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 
 OPENING = frozenset({EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
-                     EventKind.REMINDER, EventKind.NO_DATA, EventKind.SOURCE_DOWN})
+                     EventKind.REMINDER, EventKind.NO_DATA, EventKind.SOURCE_DOWN,
+                     EventKind.TEST})  # a test card: posted once, never open
 HOTTEST = 5  # series shown on the card
 _RANK = {Severity.CRIT: 2, Severity.WARN: 1, None: 0}
 

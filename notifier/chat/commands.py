@@ -1,7 +1,7 @@
 """Chat commands. Parsing and answers are plain data; `bots/` turns them into Teams messages.
 
 help, status, alerts, subscribe [rule], unsubscribe [rule], mute <duration>, unmute,
-ack <alert>. Anything else gets help, never an error.
+ack <alert>, rules, test. Anything else gets help, never an error.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from common.clock import utcnow
 from notifier.alerts.events import Severity
 from notifier.chat.actions import Actor, AlertActions
+from notifier.chat.operating import OperatingCommands
 from notifier.delivery.cards import amount, when
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule, parse_duration
@@ -24,6 +25,8 @@ HELP = (
     "- **ack** *alert*: acknowledge an alert (stops its reminders)\n"
     "- **subscribe** / **unsubscribe** [*rule*]: get or stop alerts here (all rules, or one)\n"
     "- **mute** *duration* (like 30m, 2h) / **unmute**: pause alerts here\n"
+    "- **rules**: the alert rules that reach this conversation, with their thresholds\n"
+    "- **test**: send a test card here, to check that alerts arrive\n"
     "- **help**: this message\n\n"
     "On an alert card: **Acknowledge**, **Snooze 1 h**, **Snooze 24 h**; a 👍 on the card "
     "acknowledges too."
@@ -59,9 +62,15 @@ class Reply:
 
 
 class Commands:
-    def __init__(self, actions: AlertActions, states: AlertStateStore, rules: list[Rule]) -> None:
+    def __init__(self, actions: AlertActions, states: AlertStateStore, rules: list[Rule],
+                 operating: OperatingCommands | None = None) -> None:
         self._actions = actions
         self._states = states
+        self._rules = {rule.name: rule for rule in rules}
+        self._operating = operating
+
+    def set_rules(self, rules: list[Rule]) -> None:
+        """New rules (a reload)."""
         self._rules = {rule.name: rule for rule in rules}
 
     async def run(self, text: str, actor: Actor) -> Reply:
@@ -73,6 +82,7 @@ class Commands:
             "status": self._status, "alerts": self._alerts, "ack": self._ack,
             "subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
             "mute": self._mute, "unmute": self._unmute,
+            "rules": self._rules_here, "test": self._test,
         }.get(command)
         if handler is None:
             return Reply(HELP)
@@ -207,6 +217,17 @@ class Commands:
         await self._actions.subscribe(actor, rule, False)
         return Reply(f"This conversation no longer gets {f'`{rule}`' if rule else 'any'} "
                      "alerts. **subscribe** brings them back.")
+
+    async def _rules_here(self, args: list[str], actor: Actor) -> Reply:
+        if self._operating is None:
+            return Reply(HELP)
+        text, count = await self._operating.rules_here(list(self._rules.values()), actor)
+        return Reply(text, data={"rules": count})
+
+    async def _test(self, args: list[str], actor: Actor) -> Reply:
+        if self._operating is None:
+            return Reply(HELP)
+        return Reply(await self._operating.test(actor))
 
     async def _mute(self, args: list[str], actor: Actor) -> Reply:
         try:

@@ -28,6 +28,7 @@ _TITLES = {
     "data-back": "Data is back: {rule}",
     "source-down": "Temperature data source is down",
     "source-up": "Temperature data source is back",
+    "test": "TEST: {rule} (not a real alert)",
 }
 _SEVERITY_WORDS = {"crit": "CRITICAL", "warn": "Warning"}
 _STYLES = {"crit": "attention", "warn": "warning"}  # container styles, themed by Teams

@@ -145,13 +145,13 @@ class OutboxSink:
 
         document = incident.document()
         if change is Change.OPENED:
-            return rows(await self.audience(event, incident, now, recipients),
+            return rows(await self.audience(event, now, recipients, incident),
                         Operation.CARD), True
         told = await self._told(incident.alert_id)
         pending = await self._outbox.pending_cards(incident.alert_id)
         items: list[NewDelivery] = []
         if change is Change.ESCALATED:
-            items = rows((told | await self.audience(event, incident, now, recipients))
+            items = rows((told | await self.audience(event, now, recipients, incident))
                          - pending, Operation.CARD)
         elif change is Change.UPDATED:
             # Gathered for a while, unless a reminder goes out now: the card then shows the
@@ -163,7 +163,7 @@ class OutboxSink:
             items = rows(told - pending, Operation.CARD) + rows(
                 told - quiet, Operation.TEXT, resolved_text(document))
         if remind:
-            listening = told & await self.audience(event, incident, now, recipients)
+            listening = told & await self.audience(event, now, recipients, incident)
             items += rows(listening, Operation.TEXT, reminder_text(document))
         return items, remind or change in (Change.ESCALATED, Change.RESOLVED)
 
@@ -181,8 +181,11 @@ class OutboxSink:
             quiet |= set(await self._alerts.snoozes(incident.rule, incident.group_key, now))
         return quiet
 
-    async def audience(self, event: AlertEvent, incident: Incident, now: datetime,
-                       recipients: Recipients) -> set[Key]:
+    async def audience(self, event: AlertEvent, now: datetime, recipients: Recipients,
+                       incident: Incident | None = None) -> set[Key]:
+        """Who `event` reaches now (its incident's snoozes apply; without one, the incident
+        the event would open)."""
+        incident = incident or Incident.open_with(event)
         targets = self._routing.targets_for(event) if self._routing is not None else None
         if targets:
             base = resolve_targets(targets, recipients.conversations, recipients.defaults)

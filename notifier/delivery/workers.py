@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from common.clock import utcnow
+from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
 from notifier.alerts.events import stored_series_key
 from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
@@ -65,7 +66,9 @@ class DeliveryWorker:
         backoff_cap: float = 300.0,
         on_uninstalled: UninstalledHook | None = None,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or UNCOUNTED
         self._outbox = Outbox(db)
         self._alerts = AlertStore(db)
         self._registry = ConversationRegistry(db)
@@ -155,9 +158,11 @@ class DeliveryWorker:
         if conversation is None or conversation.status is not Status.ACTIVE:
             state = conversation.status.value if conversation else "unknown"
             await self._outbox.park(delivery.id, f"conversation is {state}", now)
+            self._metrics.delivery("parked")
             return
         if delivery.tenant_id in self._disabled_tenants:
             await self._outbox.park(delivery.id, TENANT_DISABLED_REASON, now)
+            self._metrics.delivery("parked")
             return
         reference = conversation.reference
         try:
@@ -165,6 +170,7 @@ class DeliveryWorker:
                 await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
                 await self._timed(self._sender.post(reference, text_activity(delivery.payload)))
                 await self._outbox.complete(delivery.id, self._clock())
+                self._metrics.delivered(delivery.created_at, self._clock())
             else:
                 await self._send_card(delivery, reference)
         except DeliveryError as error:
@@ -174,6 +180,7 @@ class DeliveryWorker:
         alert = await self._alerts.get(delivery.alert_id)
         if alert is None:
             await self._outbox.park(delivery.id, "alert record missing", self._clock())
+            self._metrics.delivery("parked")
             return
         snoozes = {}
         if alert.event.get("series"):
@@ -188,6 +195,7 @@ class DeliveryWorker:
             try:
                 await self._timed(self._sender.update(reference, existing, activity))
                 await self._outbox.complete(delivery.id, self._clock())
+                self._metrics.delivered(delivery.created_at, self._clock())
                 return
             except DeliveryError as error:
                 if error.kind is not FailureKind.MESSAGE_GONE:
@@ -199,6 +207,7 @@ class DeliveryWorker:
         await self._outbox.complete(delivery.id, self._clock(), extra=[
             self._alerts.card_statement(delivery.alert_id, delivery.tenant_id,
                                         delivery.conversation_id, activity_id)])
+        self._metrics.delivered(delivery.created_at, self._clock())
 
     async def _timed(self, call: Awaitable[T]) -> T:
         try:
@@ -215,6 +224,7 @@ class DeliveryWorker:
         tenant, conversation = delivery.tenant_id, delivery.conversation_id
         kind = error.kind
         if kind is FailureKind.THROTTLED:
+            self._metrics.connector_throttled.inc()
             await self._retry(delivery, str(error),
                               retry_delay(error, delivery.attempts, self._backoff),
                               throttled=True)
@@ -240,6 +250,7 @@ class DeliveryWorker:
                           "until restart (%s)", tenant or "-", error)
             self._disabled_tenants.add(tenant)
             await self._outbox.park(delivery.id, TENANT_DISABLED_REASON, now)
+            self._metrics.delivery("parked")
             await self._outbox.park_where(TENANT_DISABLED_REASON, now, tenant)
         elif kind is FailureKind.GONE:
             await self._registry.set_conversation_status(tenant, conversation, Status.REMOVED)
@@ -248,9 +259,11 @@ class DeliveryWorker:
         else:
             log.error("Delivery %s to %s refused for good: %s", delivery.id, conversation, error)
             await self._outbox.park(delivery.id, str(error), now)
+            self._metrics.delivery("dead")
 
     async def _park_conversation(self, delivery: Delivery, reason: str, now: datetime) -> None:
         await self._outbox.park(delivery.id, reason, now)
+        self._metrics.delivery("parked")
         await self._outbox.park_where(reason, now, delivery.tenant_id, delivery.conversation_id)
 
     async def _retry(self, delivery: Delivery, reason: str, delay: float | None,
@@ -262,6 +275,7 @@ class DeliveryWorker:
                       delivery.conversation_id, delivery.attempts + 1, reason)
             await self._outbox.park(delivery.id, f"gave up after {delivery.attempts + 1} "
                                                  f"attempts: {reason}", now)
+            self._metrics.delivery("dead")
             return
         wait = retry_delay(DeliveryError(FailureKind.RETRY, reason), delivery.attempts,
                            self._backoff) if delay is None else delay
@@ -272,3 +286,4 @@ class DeliveryWorker:
             log.debug("Delivery to %s failed again (%s); retrying in %.1fs",
                       delivery.conversation_id, reason, wait)
         await self._outbox.retry(delivery.id, now + timedelta(seconds=wait), reason, now)
+        self._metrics.delivery("throttled" if throttled else "retried")

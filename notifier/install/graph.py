@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
     AllowedHostsValidator,
@@ -74,9 +75,16 @@ class _TokenProvider(AccessTokenProvider):
         return self._hosts
 
 
-def graph_client(tokens: TokenSource, graph_base_url: str) -> GraphServiceClient:
+def graph_client(tokens: TokenSource, graph_base_url: str,
+                 on_response: Callable[[bool], None] | None = None) -> GraphServiceClient:
+    """`on_response(ok)` is called with each Graph answer (after the SDK's own retries)."""
     adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(
         _TokenProvider(tokens, graph_base_url)))
+    if on_response is not None:
+        async def counted(response: httpx.Response) -> None:
+            on_response(response.status_code < 400)
+
+        adapter._http_client.event_hooks["response"].append(counted)
     adapter.base_url = graph_base_url.rstrip("/") + "/v1.0"
     return GraphServiceClient(request_adapter=adapter)
 

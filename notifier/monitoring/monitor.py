@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from common.clock import utcnow
+from common.metrics import UNCOUNTED, Metrics
 from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.alerts.sink import AlertSink
 from notifier.monitoring.engine import Reading, SeriesState, step
+from notifier.monitoring.removal import removed_rule_events
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
 from storage.alert_state import AlertStateStore, SourceOutage
@@ -53,8 +55,15 @@ class Monitor:
         interval: float,
         down_after: float,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.rules = rules
+        self._metrics = metrics or UNCOUNTED
+        self._next_rules: list[Rule] | None = None  # set_rules: used from the next poll
+        self._removed: list[AlertEvent] = []  # resolved events for series of removed rules
+        self._forget_removed = False
+        self._outage_logged = False
+        self.evaluated = 0  # series stepped, for the metrics
         self.source = source
         self.interval = interval
         self.down_after = down_after
@@ -68,20 +77,40 @@ class Monitor:
         self._rule_errors: dict[str, str] = {}
         self.leading = False  # whether this replica polls (see run)
 
+    def set_rules(self, rules: list[Rule]) -> None:
+        """New rules (a reload), in force from the next poll. Series of rules no longer there
+        have their open alerts resolved ("rule removed") at that poll."""
+        self._next_rules = list(rules)
+
+    def _apply_rules(self, now: datetime) -> None:
+        if self._next_rules is None:
+            return
+        self.rules, self._next_rules = self._next_rules, None
+        self._drop_removed(now)
+
+    def _drop_removed(self, now: datetime) -> None:
+        names = {rule.name for rule in self.rules}
+        gone = [state for (rule, _), state in self._states.items() if rule not in names]
+        if not gone:
+            return
+        self._removed.extend(removed_rule_events(gone, now))
+        self._states = {k: v for k, v in self._states.items() if k[0] in names}
+        self._forget_removed = True
+
     async def load(self) -> None:
-        """Restore persisted state (dropping rules that left the rules file)."""
-        names = [rule.name for rule in self.rules]
-        dropped = await self._store.forget_rules_except(names)
-        if dropped:
-            log.info("Dropped the state of %d series of rules no longer configured", dropped)
+        """Restore persisted state; series of rules that left the rules file have their open
+        alerts resolved at the next poll, then their state is dropped."""
         self._states = {
             (rule, key): SeriesState.from_json(rule, key, data)
             for (rule, key), data in (await self._store.load()).items()
         }
+        self._removed = []  # recomputed from the stored state (a reload must not repeat them)
+        self._drop_removed(self._clock())
         # An outage another poller was in the middle of goes on here: same start, same alert.
         outage = await self._store.load_outage(self.source.description)
         self._recorded_outage = outage
         if outage is not None:
+            self._outage_logged = False  # this process has not said so yet
             self.health = SourceHealth(failing_since=outage.failing_since,
                                        last_error=outage.last_error, consecutive_failures=1,
                                        down_alert_id=outage.down_alert_id)
@@ -97,10 +126,26 @@ class Monitor:
 
     async def poll_once(self, now: datetime | None = None) -> list[AlertEvent]:
         """One pass over every rule. Returns the events it published."""
+        started = asyncio.get_running_loop().time()
+        evaluated = self.evaluated
+        ok = False
+        try:
+            events = await self._poll(now)
+            ok = self.health.healthy and not self._rule_errors
+            return events
+        finally:
+            self._metrics.polled(ok, asyncio.get_running_loop().time() - started,
+                                 self.evaluated - evaluated)
+
+    async def _poll(self, now: datetime | None) -> list[AlertEvent]:
+        if self._next_rules is not None and self._loaded:
+            self._apply_rules(now or self._clock())
+        elif self._next_rules is not None:
+            self.rules, self._next_rules = self._next_rules, None
         if not self._loaded:
             await self.load()
         now = now or self._clock()
-        events: list[AlertEvent] = []
+        events: list[AlertEvent] = list(self._removed)
         changed: dict[tuple[str, str], SeriesState] = {}
         source_error: SourceError | None = None
         for rule in self.rules:
@@ -114,9 +159,20 @@ class Monitor:
                 break
             self._clear_rule_error(rule)
             self._evaluate(rule, readings, now, events, changed)
+        self._rule_errors = {name: message for name, message in self._rule_errors.items()
+                             if any(rule.name == name for rule in self.rules)}
         events.extend(self._track_health(source_error, now))
         if events:
             await self._sink.publish(events)
+        if self._removed:
+            log.info("Resolved %d alert(s) of rules no longer configured", len(self._removed))
+            self._removed = []
+        if self._forget_removed:
+            dropped = await self._store.forget_rules_except(rule.name for rule in self.rules)
+            if dropped:
+                log.info("Dropped the state of %d series of rules no longer configured",
+                         dropped)
+            self._forget_removed = False
         outage = self._outage()
         extra = []
         if outage != self._recorded_outage:
@@ -149,6 +205,7 @@ class Monitor:
         if state is None:
             state = self._states[(rule.name, key)] = SeriesState(rule=rule.name, key=key)
         new_events, dirty = step(rule, state, reading, now)
+        self.evaluated += 1
         if dirty:
             changed[(rule.name, key)] = state
         events.extend(new_events)
@@ -179,6 +236,11 @@ class Monitor:
         if health.healthy:
             log.error("%s; retrying with backoff", error)
             health.failing_since = now
+            self._outage_logged = True
+        elif not self._outage_logged:  # an outage found at start (stored by the last run)
+            log.error("%s; retrying with backoff (failing since %s, before this start)", error,
+                      f"{health.failing_since:%Y-%m-%d %H:%M:%S} UTC")
+            self._outage_logged = True
         elif str(error) != health.last_error:
             log.warning("%s (still retrying)", error)
         else:

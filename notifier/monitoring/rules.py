@@ -6,6 +6,7 @@ Every problem names the rule, the key and the fix. See `rules.toml` for a docume
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -161,12 +162,21 @@ class _RuleReader:
         return tuple(value)
 
 
+def unknown_key(key: str) -> str:
+    """What to say about a key no rule has: the nearest valid key, if one is near."""
+    near = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1, cutoff=0.6)
+    if near:
+        return f"unknown key; did you mean {near[0]!r}?"
+    return ("unknown key; see the rule keys in rules.toml or the README (name, measurement, "
+            "field, warn_above, crit_above, ...)")
+
+
 def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[str]]:
     if not isinstance(table, dict):
         return None, [f"{source}: [[rule]] #{index + 1} must be a table"]
     reader = _RuleReader(source, index, table)
     for key in sorted(set(table) - KNOWN_KEYS):
-        reader.problem(key, "unknown key; allowed keys are " + ", ".join(sorted(KNOWN_KEYS)))
+        reader.problem(key, unknown_key(key))
     name = reader.text("name")
     if name is None:
         reader.problem("name", 'every rule needs a name, like name = "server-room"')
@@ -302,6 +312,10 @@ class RuleRouting:
     """Routing for events of the InfluxDB monitoring: a rule's `targets`, else the default."""
 
     def __init__(self, rules: list[Rule]) -> None:
+        self.update(rules)
+
+    def update(self, rules: list[Rule]) -> None:
+        """New rules (a reload): their targets apply to events published from now on."""
         self._targets = {rule.name: rule.targets for rule in rules}
 
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:

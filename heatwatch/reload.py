@@ -1,0 +1,73 @@
+"""Rules hot reload: on SIGHUP, and when the rules file changes (its content is checked every
+few seconds; no file-watching dependency). A valid file replaces the rules for the monitor
+(from its next poll), the routing and the chat commands; an invalid one keeps the rules in
+force and logs every problem, once per version of the file. Series of rules that are gone have
+their open alerts resolved with the note "rule removed" (the monitor does that)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from common.errors import ConfigError
+from notifier.monitoring.rules import Rule, load_rules
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 3.0
+
+
+class RulesReloader:
+    def __init__(self, path: Path, rules: list[Rule],
+                 apply: Callable[[list[Rule]], None]) -> None:
+        self.path = path
+        self.rules = list(rules)
+        self._apply = apply
+        self._fingerprint = self._read_fingerprint()
+
+    def _read_fingerprint(self) -> str | None:
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    def check(self, why: str = "the file changed", force: bool = False) -> bool:
+        """Reload if the file changed (or `force`); True if new rules are in force."""
+        fingerprint = self._read_fingerprint()
+        if fingerprint == self._fingerprint and not force:
+            return False
+        self._fingerprint = fingerprint
+        try:
+            rules = load_rules(self.path)
+        except ConfigError as error:
+            log.error("Rules not reloaded (%s); the %d rule(s) in force stay: %s", why,
+                      len(self.rules), error)
+            return False
+        before = {rule.name: rule for rule in self.rules}
+        after = {rule.name: rule for rule in rules}
+        added = sorted(set(after) - set(before))
+        removed = sorted(set(before) - set(after))
+        changed = sorted(name for name in set(before) & set(after)
+                         if before[name] != after[name])
+        if not (added or removed or changed):
+            log.info("Rules reloaded (%s): %s unchanged, %d rule(s)", why, self.path,
+                     len(rules))
+            return False
+        self.rules = rules
+        self._apply(rules)
+        log.info("Rules reloaded (%s): %d rule(s) from %s; added %s, removed %s, changed %s; "
+                 "in force from the next poll", why, len(rules), self.path,
+                 ", ".join(added) or "none", ", ".join(removed) or "none",
+                 ", ".join(changed) or "none")
+        return True
+
+    async def run(self, interval: float = CHECK_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.check()
+            except Exception:  # never let the watcher die
+                log.exception("Checking the rules file failed")
