@@ -127,17 +127,17 @@ async def bot_answers(settings: Settings) -> bool:
         return False
 
 
-async def wait_until_settled(outbox: Outbox, event_id: str, timeout: float) -> list[Delivery]:
+async def wait_until_settled(outbox: Outbox, alert_id: str, timeout: float) -> list[Delivery]:
     deadline = time.monotonic() + timeout
     while True:
-        rows = await outbox.of_event(event_id)
+        rows = await outbox.of_alert(alert_id)
         if all(row.status is not DeliveryStatus.PENDING for row in rows) or (
                 time.monotonic() > deadline):
             return rows
         await asyncio.sleep(0.25)
 
 
-async def send_with_own_workers(settings: Settings, database: SqlBackend, event_id: str,
+async def send_with_own_workers(settings: Settings, database: SqlBackend, alert_id: str,
                                 timeout: float) -> list[Delivery]:
     """No bot runs here: run the delivery workers in this process, as the bot would."""
     from bots.runtime import BotRuntime  # the platform only when sending from here
@@ -161,7 +161,7 @@ async def send_with_own_workers(settings: Settings, database: SqlBackend, event_
                             send_timeout=min(30.0, settings.delivery_lease / 2))
     task = asyncio.create_task(worker.run())
     try:
-        return await wait_until_settled(Outbox(database), event_id, timeout)
+        return await wait_until_settled(Outbox(database), alert_id, timeout)
     finally:
         await worker.drain(10.0)
         task.cancel()
@@ -187,12 +187,12 @@ async def test_alert(settings: Settings, targets: list[str], timeout: float) -> 
         if await bot_answers(settings):
             lines.append(f"HeatWatch answers on port {settings.port}: its delivery workers "
                          f"send it; waiting up to {timeout:g}s for the result.")
-            rows = await wait_until_settled(Outbox(database), event.event_id, timeout)
+            rows = await wait_until_settled(Outbox(database), event.alert_id, timeout)
         else:
             lines.append(f"No HeatWatch answers on port {settings.port}: sending from this "
                          "command with the delivery workers (other due deliveries go out "
                          f"too), for up to {timeout:g}s.")
-            rows = await send_with_own_workers(settings, database, event.event_id, timeout)
+            rows = await send_with_own_workers(settings, database, event.alert_id, timeout)
     finally:
         await database.close()
     for row in rows:

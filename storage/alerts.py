@@ -85,6 +85,16 @@ class AlertStore:
             "group_key = ? ORDER BY created_at DESC LIMIT 1", (source, rule, group_key))
         return _record(row) if row else None
 
+    async def open_incident_with(self, source: str, rule: str,
+                                 series_key: str) -> AlertRecord | None:
+        """The open incident of `rule` that holds this series (for an event that cannot name
+        its group any more, such as the end of a rule removed from the rules file)."""
+        row = await self._db.fetch_one(
+            "SELECT a.* FROM alerts a JOIN incident_series s ON s.alert_id = a.alert_id "
+            "WHERE a.is_open = 1 AND a.source = ? AND a.rule = ? AND s.series_key = ? "
+            "ORDER BY a.created_at DESC LIMIT 1", (source, rule, series_key))
+        return _record(row) if row else None
+
     async def legacy_alert(self, alert_id: str) -> AlertRecord | None:
         """An alert recorded before incidents (one per series), if still open."""
         row = await self._db.fetch_one(

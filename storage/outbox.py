@@ -212,9 +212,9 @@ class Outbox:
             "SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'")
         return datetime.fromisoformat(row["due"]) if row and row["due"] else None
 
-    async def of_event(self, event_id: str) -> list[Delivery]:
+    async def of_alert(self, alert_id: str) -> list[Delivery]:
         rows = await self._db.fetch_all(
-            "SELECT * FROM deliveries WHERE event_id = ? ORDER BY created_at, id", (event_id,))
+            "SELECT * FROM deliveries WHERE alert_id = ? ORDER BY created_at, id", (alert_id,))
         return [_delivery(row) for row in rows]
 
     async def list(self, status: DeliveryStatus | None = None, limit: int = 100) -> list[Delivery]:

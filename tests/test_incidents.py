@@ -183,8 +183,8 @@ async def test_rooms_are_separate_incidents_and_per_sensor_rules_keep_one_card_p
 
     per_sensor = RULES.replace('name = "server-room-temperature"',
                                'name = "per-sensor"\nincident_by = ["room", "sensor"]')
-    room.monitor = None
-    await room.poll(2, rules=per_sensor)
+    room.monitor = None  # both rules now (a rule left out would be resolved as removed)
+    await room.poll(2, rules=RULES + per_sensor)
     await eventually(lambda: all(len(room.operations(c)) == 7 for c in room.chats))
 
 

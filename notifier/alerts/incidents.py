@@ -133,6 +133,7 @@ class Incident:
         elif kind is EventKind.RESOLVED:
             member.severity = None
             member.recovered = not member.no_data
+            self.detail = event.detail or self.detail  # e.g. "rule removed"
         elif kind in (EventKind.NO_DATA, EventKind.SOURCE_DOWN):
             member.no_data = True
             member.recovered = False

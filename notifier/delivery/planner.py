@@ -92,6 +92,8 @@ class OutboxSink:
         """The open incident of the events' group, an alert recorded before incidents, or a
         new incident when the events open one."""
         record = await self._alerts.open_incident(first.source, first.rule, first.group_key)
+        if record is None and first.kind not in OPENING:
+            record = await self._alerts.open_incident_with(first.source, first.rule, first.key)
         if record is None:
             record = await self._alerts.legacy_alert(first.alert_id)
         if record is not None:

@@ -22,9 +22,9 @@ def removed_rule_events(states: Iterable[SeriesState], now: datetime) -> list[Al
                 kind=EventKind.RESOLVED, rule=state.rule, alert_id=state.alert_id, at=now,
                 series=dict(state.tags), previous_severity=state.severity,
                 value=state.last_value, since=state.since, detail=RULE_REMOVED))
-        if state.no_data_alert_id is not None:
+        if state.no_data_alert_id is not None:  # ends the silence, as new data would
             events.append(AlertEvent(
-                kind=EventKind.RESOLVED, rule=state.rule, alert_id=state.no_data_alert_id,
+                kind=EventKind.DATA_BACK, rule=state.rule, alert_id=state.no_data_alert_id,
                 at=now, series=dict(state.tags), value=state.last_value,
                 since=state.last_seen, detail=RULE_REMOVED))
     return events
