@@ -37,6 +37,7 @@ from common.retry import Backoff
 from notifier.alerts.events import stored_series_key
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.commands import HELP, Commands
+from notifier.chat.welcome import welcome_text
 from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import TRANSIENT, retry_delay
@@ -45,10 +46,6 @@ from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
 
-WELCOME_TEXT = (
-    "Hi, I'm **HeatWatch**. I watch the server-room temperatures and will post here as soon as "
-    "something runs hot, so you don't have to ask. Type **help** to see what I can do."
-)
 HELP_TEXT = HELP
 LIMITER_KEY = "heatwatch.limiter"
 SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
@@ -182,18 +179,8 @@ class HeatWatchBot(TeamsActivityHandler):
         log.info("Registered %s conversation %s (tenant %s)", scope.value, conversation_id,
                  tenant or "-")
         if welcome and await self._registry.claim_welcome(tenant, conversation_id):
-            await reply(turn_context, MessageFactory.text(WELCOME_TEXT + await self._now_firing()))
-
-    async def _now_firing(self) -> str:
-        """For a newcomer: alerts that fired before the bot was here are not posted again, so
-        the welcome says whether any are open."""
-        if self._actions is None:
-            return ""
-        count = len(await self._actions.alerts.open_alerts())
-        if not count:
-            return ""
-        return (f"\n\nRight now {count} alert{'s are' if count > 1 else ' is'} firing: type "
-                "**alerts** to see them.")
+            firing = len(await self._actions.alerts.open_alerts()) if self._actions else 0
+            await reply(turn_context, MessageFactory.text(welcome_text(scope, firing)))
 
     async def on_installation_update(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

@@ -3,7 +3,8 @@ and the Bot Connector stand-in."""
 
 from __future__ import annotations
 
-from bots.heatwatch_bot import HELP_TEXT, WELCOME_TEXT
+from bots.heatwatch_bot import HELP_TEXT
+from notifier.chat.welcome import WELCOME as WELCOME_TEXT
 from storage.models import Scope, Status
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn, Member
