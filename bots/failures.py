@@ -13,12 +13,16 @@ This is the only place that knows the connector's error codes:
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
+import aiohttp
 from botbuilder.schema import ErrorResponseException
+from msrest.exceptions import ClientRequestError
 
 from common.clock import utcnow
+from common.tokens import TokenError
 from notifier.delivery.sending import DeliveryError, FailureKind
 
 RETRYABLE_STATUSES = {401, 412, 500, 502, 503, 504}
@@ -75,3 +79,19 @@ def classify_response_error(error: ErrorResponseException, *,
         message = error.error.error.message or ""
     return classify(status, code, message, retry_after_seconds(headers.get("Retry-After")),
                     updating=updating)
+
+
+def failure_of(error: BaseException, *, updating: bool = False) -> DeliveryError | None:
+    """Any exception of a connector call as a `DeliveryError`: the connector's answer, no
+    token for the bot, or no answer at all. None for an exception that is not about the
+    connector (a bug)."""
+    if isinstance(error, DeliveryError):
+        return error
+    if isinstance(error, ErrorResponseException):
+        return classify_response_error(error, updating=updating)
+    if isinstance(error, TokenError):
+        return classify(0, message=f"no token: {error}")
+    if isinstance(error, ClientRequestError | aiohttp.ClientError | asyncio.TimeoutError
+                  | OSError):
+        return classify(0, message=f"connection failed ({error.__class__.__name__})")
+    return None

@@ -16,12 +16,11 @@ from botbuilder.schema import (
     Activity,
     ActivityTypes,
     ChannelAccount,
-    ErrorResponseException,
     MessageReaction,
 )
 from botbuilder.schema.teams import ChannelInfo, TeamInfo, TeamsChannelAccount
 
-from bots.failures import classify_response_error
+from bots.failures import failure_of
 from bots.references import (
     conversation_id_of,
     normalize_event_type,
@@ -33,14 +32,14 @@ from bots.references import (
 )
 from common.clock import utcnow
 from common.errors import StorageError
-from common.retry import Backoff
 from notifier.alerts.events import stored_series_key
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.commands import HELP, Commands
-from notifier.chat.welcome import welcome_text
+from notifier.chat.registration import Registration
+from notifier.chat.replies import ReplyQueue
 from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card
 from notifier.delivery.ratelimit import DeliveryLimiter
-from notifier.delivery.sending import TRANSIENT, retry_delay
+from notifier.delivery.sending import TRANSIENT
 from storage.models import Member, Reaction, Scope, Status
 from storage.registry import ConversationRegistry
 
@@ -48,32 +47,44 @@ log = logging.getLogger(__name__)
 
 HELP_TEXT = HELP
 LIMITER_KEY = "heatwatch.limiter"
+REPLIES_KEY = "heatwatch.replies"
 SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a minute."
 
 # Activities that prove the bot is present in the conversation right now: learn it if unknown.
 _PRESENCE_TYPES = {ActivityTypes.message, ActivityTypes.message_reaction, ActivityTypes.invoke}
 
 
-REPLY_BACKOFF = Backoff(0.5, 5.0)
+REPLY_TIMEOUT = 5.0  # seconds one reply may take inside a turn (Teams waits about 15 s)
 
 
-async def reply(turn_context: TurnContext, activity: Activity, attempts: int = 3) -> None:
-    """Send in the current turn inside Teams' limits (replies count against the same
-    per-conversation windows as alerts), retrying a transient failure a few times with the
-    delivery pipeline's retry policy."""
+async def reply(turn_context: TurnContext, activity: Activity) -> None:
+    """Answer in the current turn, inside Teams' limits (replies count against the same
+    per-conversation windows as alerts). When the connector cannot take it now (down,
+    throttling, no token for the bot), the answer is queued in the outbox and sent by the
+    delivery workers; the turn still succeeds, since what the person did is already stored.
+    A conversation the bot can no longer post in gets nothing (one log line)."""
+    incoming = turn_context.activity
     limiter: DeliveryLimiter | None = turn_context.turn_state.get(LIMITER_KEY)
-    for attempt in range(attempts):
-        if limiter is not None:
-            await limiter.acquire(tenant_of(turn_context.activity),
-                                  conversation_id_of(turn_context.activity))
-        try:
+    if limiter is not None:
+        await limiter.acquire(tenant_of(incoming), conversation_id_of(incoming))
+    try:
+        async with asyncio.timeout(REPLY_TIMEOUT):
             await turn_context.send_activity(activity)
-            return
-        except ErrorResponseException as error:
-            failure = classify_response_error(error)
-            if attempt + 1 == attempts or failure.kind not in TRANSIENT:
-                raise
-            await asyncio.sleep(min(5.0, retry_delay(failure, attempt, REPLY_BACKOFF)))
+        return
+    except Exception as error:  # CancelledError is not an Exception: it goes through
+        failure = failure_of(error)
+        if failure is None:
+            raise
+    replies: ReplyQueue | None = turn_context.turn_state.get(REPLIES_KEY)
+    if failure.kind in TRANSIENT and replies is not None and incoming.conversation:
+        outgoing = activity.serialize()
+        outgoing.setdefault("replyToId", incoming.id)
+        await replies.queue(tenant_of(incoming), conversation_id_of(incoming),
+                            incoming.conversation.id, outgoing, incoming.id or "",
+                            str(failure))
+    else:
+        log.warning("Reply in %s not sent (%s): %s", conversation_id_of(incoming),
+                    failure.kind.value, failure)
 
 
 def _invoke_message(status: HTTPStatus, text: str) -> dict[str, Any]:
@@ -87,12 +98,16 @@ def _invoke_message(status: HTTPStatus, text: str) -> dict[str, Any]:
 class HeatWatchBot(TeamsActivityHandler):
     def __init__(self, registry: ConversationRegistry, actions: AlertActions | None = None,
                  commands: Commands | None = None,
-                 limiter: DeliveryLimiter | None = None) -> None:
+                 limiter: DeliveryLimiter | None = None,
+                 registration: Registration | None = None,
+                 replies: ReplyQueue | None = None) -> None:
         super().__init__()
         self._registry = registry
         self._actions = actions
         self._commands = commands
         self._limiter = limiter
+        self._registration = registration
+        self._replies = replies
 
     @staticmethod
     def _actor(turn_context: TurnContext) -> Actor:
@@ -108,6 +123,8 @@ class HeatWatchBot(TeamsActivityHandler):
         normalize_event_type(activity)
         if self._limiter is not None:
             turn_context.turn_state[LIMITER_KEY] = self._limiter
+        if self._replies is not None:
+            turn_context.turn_state[REPLIES_KEY] = self._replies
         try:
             await self._refresh_service_url(turn_context)
             if activity.type in _PRESENCE_TYPES:
@@ -175,12 +192,13 @@ class HeatWatchBot(TeamsActivityHandler):
                         upsert_from_activity(activity, conversation_id=team_id,
                                              channel_name="General")
                     )
-        await self._registry.upsert_conversation(upsert_from_activity(activity))
+        item = upsert_from_activity(activity)
+        if self._registration is not None:
+            await self._registration.register(item, welcome)
+        else:
+            await self._registry.upsert_conversation(item)
         log.info("Registered %s conversation %s (tenant %s)", scope.value, conversation_id,
                  tenant or "-")
-        if welcome and await self._registry.claim_welcome(tenant, conversation_id):
-            firing = len(await self._actions.alerts.open_alerts()) if self._actions else 0
-            await reply(turn_context, MessageFactory.text(welcome_text(scope, firing)))
 
     async def on_installation_update(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

@@ -6,18 +6,14 @@ logic never sees a botbuilder type or a Teams error code.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity, ConversationReference, ErrorResponseException
-from msrest.exceptions import ClientRequestError
+from botbuilder.schema import Activity, ConversationReference
 
-from bots.failures import classify, classify_response_error
-from common.tokens import TokenError
+from bots.failures import failure_of
 
 
 class BotFrameworkSender:
@@ -50,9 +46,8 @@ class BotFrameworkSender:
         try:
             await self._adapter.continue_conversation(
                 ConversationReference().deserialize(reference), callback, self._app_id)
-        except ErrorResponseException as error:
-            raise classify_response_error(error, updating=updating) from None
-        except TokenError as error:
-            raise classify(0, message=f"no token: {error}") from None
-        except (ClientRequestError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
-            raise classify(0, message=f"connection failed ({error.__class__.__name__})") from None
+        except Exception as error:
+            failure = failure_of(error, updating=updating)
+            if failure is None:
+                raise
+            raise failure from None

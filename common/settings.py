@@ -44,6 +44,12 @@ class BotCloud:
     connector_scope: str
     graph_base_url: str = "https://graph.microsoft.com"
     teams_service_url: str = "https://smba.trafficmanager.net/teams/"
+    # Hosts an activity's serviceUrl may name (`*.` = any subdomain): Teams' connector hosts of
+    # the cloud (public and GCC; GCC High and DoD), and the Bot Framework's own (Test in Web
+    # Chat). Defence in depth beside the token's `serviceurl` claim.
+    service_url_hosts: tuple[str, ...] = (
+        "smba.trafficmanager.net", "*.trafficmanager.net", "smba.infra.gcc.teams.microsoft.com",
+        "*.botframework.com")
 
 
 CLOUDS: dict[str, BotCloud] = {
@@ -67,6 +73,8 @@ CLOUDS: dict[str, BotCloud] = {
         connector_scope="https://api.botframework.us",
         graph_base_url="https://graph.microsoft.us",
         teams_service_url="https://smba.infra.gov.teams.microsoft.us/teams/",
+        service_url_hosts=("smba.infra.gov.teams.microsoft.us",
+                           "smba.infra.dod.teams.microsoft.us", "*.botframework.azure.us"),
     ),
 }
 
@@ -300,6 +308,25 @@ def _raise(text: str) -> T:  # type: ignore[type-var]
     raise ValueError(text)
 
 
+_LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+_HOST_PATTERN = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*")
+
+
+def _host_patterns(env: EnvReader, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of host names, each optionally starting with `*.`."""
+    text = env.text(name)
+    if not text.strip():
+        return default
+    patterns = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    bad = [p for p in patterns if not _HOST_PATTERN.fullmatch(p)]
+    if bad:
+        env.problems.append(
+            f"{name} has {', '.join(map(repr, bad))}: expected host names separated by commas, "
+            "each optionally starting with '*.' (e.g. smba.trafficmanager.net,*.botframework.com).")
+        return default
+    return patterns
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -382,6 +409,7 @@ def load_settings(
         connector_scope=env.text("BOT_CONNECTOR_SCOPE", preset.connector_scope),
         graph_base_url=env.url("GRAPH_BASE_URL", preset.graph_base_url),
         teams_service_url=env.url("TEAMS_SERVICE_URL", preset.teams_service_url).rstrip("/") + "/",
+        service_url_hosts=_host_patterns(env, "BOT_SERVICE_URL_HOSTS", preset.service_url_hosts),
     )
     shutdown_timeout = env.number("SHUTDOWN_TIMEOUT_SECONDS", default.shutdown_timeout, 0.0, 600.0)
     influx = _influx_settings(env)

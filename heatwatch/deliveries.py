@@ -40,8 +40,9 @@ async def report(status: DeliveryStatus | None, limit: int) -> str:
     else:
         lines = [f"{what.capitalize()}: {total}, newest first:"]
     for row in rows:
+        about = f"alert {row.alert_id[:8]}" if row.alert_id else row.event_id.split("-")[0]
         lines.append(f"  {row.created_at:%Y-%m-%d %H:%M:%S} {row.status.value:7} "
-                     f"{row.operation.value:4} alert {row.alert_id[:8]} -> {row.conversation_id} "
+                     f"{row.operation.value:5} {about} -> {row.conversation_id} "
                      f"(attempts {row.attempts}){': ' + row.last_error if row.last_error else ''}")
     lines.append(f"In the outbox: {totals(counts)}.")
     return "\n".join(lines) + "\n"

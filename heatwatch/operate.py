@@ -147,14 +147,14 @@ async def send_with_own_workers(settings: Settings, database: SqlBackend, alert_
     from notifier.delivery.ratelimit import DeliveryLimiter
     from notifier.delivery.workers import DeliveryWorker
     from storage.alert_state import AlertStateStore
-    from storage.registry import ConversationRegistry
 
     tokens = token_source_for(settings)
     limiter = DeliveryLimiter(settings.tenant_send_limit)
     actions = AlertActions(database)
-    bot = BotRuntime(settings, tokens, ConversationRegistry(database), actions,
-                     Commands(actions, AlertStateStore(database), []), limiter)
-    worker = DeliveryWorker(database, bot.sender, limiter,
+    wake = asyncio.Event()
+    bot = BotRuntime(settings, tokens, database, actions,
+                     Commands(actions, AlertStateStore(database), []), limiter, wake)
+    worker = DeliveryWorker(database, bot.sender, limiter, wake=wake,
                             max_attempts=settings.delivery_max_attempts,
                             backoff_base=settings.delivery_backoff,
                             lease_seconds=settings.delivery_lease,

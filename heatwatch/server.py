@@ -128,7 +128,7 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     # One limiter for alerts and replies: both count against Teams' per-conversation limits.
     limiter = DeliveryLimiter(settings.tenant_send_limit)
     app[LIMITER] = limiter
-    bot = BotRuntime(settings, tokens, app[REGISTRY], actions, commands, limiter)
+    bot = BotRuntime(settings, tokens, app[DATABASE], actions, commands, limiter, app[WAKE])
     app[BOT] = bot
     yield
     await bot.close()

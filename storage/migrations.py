@@ -193,6 +193,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         )
         """,
     ),
+    (
+        8,
+        "handled activities",
+        """
+        CREATE TABLE handled_activities (
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            activity_id TEXT NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0,
+            started_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, conversation_id, activity_id)
+        );
+        CREATE INDEX handled_activities_started ON handled_activities (started_at)
+        """,
+    ),
 ]
 
 

@@ -27,6 +27,8 @@ class DeliveryStatus(StrEnum):
 class Operation(StrEnum):
     CARD = "card"  # make the alert's card in the conversation show its current state
     TEXT = "text"  # post a short text message (payload)
+    REPLY = "reply"  # post a whole message (payload: {"activity", "thread"}), e.g. a chat
+    #                  command's answer that could not be sent during its turn
 
 
 @dataclass(frozen=True)
@@ -71,20 +73,23 @@ class Outbox:
     def __init__(self, db: SqlBackend) -> None:
         self._db = db
 
-    def enqueue_statements(self, items: Sequence[NewDelivery], now: datetime) -> list[Statement]:
-        """INSERTs that are no-ops for a delivery already there (idempotent re-publish).
-        Creation times increase by a microsecond per item to keep their order."""
+    def enqueue_statements(self, items: Sequence[NewDelivery], now: datetime,
+                           only_if: Statement | None = None) -> list[Statement]:
+        """INSERTs that are no-ops for a delivery already there (idempotent re-publish), and,
+        with `only_if`, unless that query has a row in the same transaction. Creation times
+        increase by a microsecond per item to keep their order."""
+        condition, condition_params = only_if or ("SELECT 1", ())
         statements: list[Statement] = []
         for index, item in enumerate(items):
             stamp = (now + timedelta(microseconds=index)).isoformat()
             statements.append((
                 "INSERT INTO deliveries (id, event_id, alert_id, tenant_id, conversation_id, "
                 "operation, payload, status, attempts, next_attempt_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
+                f"SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ? WHERE EXISTS ({condition}) "
                 "ON CONFLICT (event_id, tenant_id, conversation_id, operation) DO NOTHING",
                 (uuid.uuid4().hex, item.event_id, item.alert_id, item.tenant_id,
                  item.conversation_id, item.operation.value, item.payload,
-                 (item.due or now).isoformat(), stamp, stamp),
+                 (item.due or now).isoformat(), stamp, stamp, *condition_params),
             ))
         return statements
 

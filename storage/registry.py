@@ -87,8 +87,16 @@ class ConversationRegistry:
 
     async def upsert_conversation(self, item: ConversationUpsert) -> Conversation:
         """Insert or refresh a conversation; names only overwrite when the activity carries them."""
+        await self._db.execute(*self.upsert_statement(item))
+        stored = await self.get_conversation(item.tenant_id, item.conversation_id)
+        assert stored is not None
+        return stored
+
+    @staticmethod
+    def upsert_statement(item: ConversationUpsert) -> Statement:
+        """The upsert of `upsert_conversation`, to run in a caller's transaction."""
         stamp = now_text()
-        await self._db.execute(
+        return (
             """
             INSERT INTO conversations (tenant_id, conversation_id, scope, team_id, team_name,
                 channel_name, user_aad_object_id, user_name, service_url, reference, status,
@@ -123,9 +131,6 @@ class ConversationRegistry:
                 stamp,
             ),
         )
-        stored = await self.get_conversation(item.tenant_id, item.conversation_id)
-        assert stored is not None
-        return stored
 
     async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
         row = await self._db.fetch_one(
@@ -167,12 +172,23 @@ class ConversationRegistry:
 
     async def claim_welcome(self, tenant_id: str, conversation_id: str) -> bool:
         """True for exactly one caller per conversation, ever: the one that should say hello."""
-        changed = await self._db.execute(
-            "UPDATE conversations SET welcomed_at = ? "
-            "WHERE tenant_id = ? AND conversation_id = ? AND welcomed_at IS NULL",
-            (now_text(), tenant_id, conversation_id),
-        )
+        [changed] = await self._db.execute_atomically(
+            [self.claim_welcome_statement(tenant_id, conversation_id, now_text())])
         return changed > 0
+
+    @staticmethod
+    def claim_welcome_statement(tenant_id: str, conversation_id: str, stamp: str) -> Statement:
+        """Marks the conversation welcomed at `stamp` unless it already was (changes 0 rows)."""
+        return ("UPDATE conversations SET welcomed_at = ? "
+                "WHERE tenant_id = ? AND conversation_id = ? AND welcomed_at IS NULL",
+                (stamp, tenant_id, conversation_id))
+
+    @staticmethod
+    def welcomed_at_condition(tenant_id: str, conversation_id: str, stamp: str) -> Statement:
+        """A query with a row only if the conversation was welcomed at exactly `stamp`: the
+        claim above succeeded in this transaction."""
+        return ("SELECT 1 FROM conversations WHERE tenant_id = ? AND conversation_id = ? AND "
+                "welcomed_at = ?", (tenant_id, conversation_id, stamp))
 
     async def refresh_service_url(
         self, tenant_id: str, conversation_id: str, team_id: str | None, service_url: str

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +11,42 @@ from common.settings import Settings, load_settings
 from heatwatch.server import REGISTRY, create_app
 from storage.registry import ConversationRegistry
 from tests.influx import InfluxServer
+from tests.loopback_only import loopback_guard
 from tests.postgres import PostgresServer
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
 from tests.teams import APP_ID, APP_SECRET, TeamsChannel
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Nothing may leave this machine: this process and every Python process the tests start
+    (through `sitecustomize` on PYTHONPATH) refuse and record non-loopback lookups and
+    connects; `no_traffic_leaves_loopback` fails the test that made one."""
+    log = tmp_path_factory.mktemp("loopback") / "attempts.log"
+    log.touch()
+    guard_dir = str(Path(loopback_guard.__file__).parent)
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", loopback_guard.LOG_VARIABLE)}
+    os.environ[loopback_guard.LOG_VARIABLE] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        part for part in (guard_dir, saved["PYTHONPATH"]) if part)
+    loopback_guard.install()
+    yield log
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def no_traffic_leaves_loopback(loopback_only: Path) -> Iterator[None]:
+    seen = len(loopback_only.read_text().splitlines())
+    yield
+    attempts = loopback_only.read_text().splitlines()[seen:]
+    loopback_guard.VIOLATIONS.clear()
+    if attempts:
+        pytest.fail("traffic to a non-loopback host: " + "; ".join(attempts))
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,8 +49,11 @@ def authenticated_settings(database_url: str, openid_metadata_url: str, entra_au
 
 
 def load_activity(name: str, service_url: str, **overrides: Any) -> dict[str, Any]:
+    """A stored activity, with a new id each time as Teams gives every activity its own (pass
+    `id=` to re-send one)."""
     activity = json.loads((FIXTURES / f"{name}.json").read_text())
     activity["serviceUrl"] = service_url
+    activity["id"] = f"{activity.get('id') or 'f'}.{uuid.uuid4().hex[:12]}"
     activity.update(copy.deepcopy(overrides))
     return activity
 
@@ -79,6 +85,23 @@ class TeamsChannel:
         status, body = await self.post(activity, **overrides)
         assert status == 200, (status, body)
         return body
+
+    async def drained(self, timeout: float = 10.0) -> None:
+        """Wait until the app's outbox has nothing pending: welcomes and queued replies are
+        sent by the delivery workers, after the request was answered."""
+        await outbox_drained(self.client.app, timeout)
+
+
+async def outbox_drained(app: Any, timeout: float = 10.0) -> None:
+    from heatwatch.server import DATABASE
+    from storage.outbox import Outbox
+
+    outbox = Outbox(app[DATABASE])
+    deadline = time.monotonic() + timeout
+    while (await outbox.counts()).get("pending", 0):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"outbox still pending after {timeout}s: {await outbox.counts()}")
+        await asyncio.sleep(0.02)
 
 
 def card_text(card: dict[str, Any]) -> str:

@@ -44,6 +44,7 @@ async def test_bot_added_to_personal_chat_registers_it_and_welcomes_once(
     assert stored.reference["bot"]["id"] == BOT_ID
     assert stored.reference["serviceUrl"] == connector.url
     assert "activityId" not in stored.reference
+    await teams.drained()
     assert connector.texts(PERSONAL) == [WELCOME_TEXT]
     assert await targets(registry) == {PERSONAL}
 
@@ -55,6 +56,7 @@ async def test_bot_added_to_group_chat_registers_it_and_welcomes(
 
     stored = await registry.get_conversation(TENANT, GROUP)
     assert stored is not None and stored.scope is Scope.GROUP_CHAT
+    await teams.drained()
     assert connector.texts(GROUP) == [WELCOME_TEXT]
     # Group chats are registered but are not default alert targets (issue: targets).
     assert await targets(registry) == set()
@@ -74,6 +76,7 @@ async def test_bot_added_to_team_registers_team_selected_channel_and_general(
     assert general is not None and general.channel_name == "General"
     assert general.reference["conversation"]["id"] == TEAM
     # The welcome goes where the bot was added: the selected channel.
+    await teams.drained()
     assert connector.texts(CHANNEL) == [WELCOME_TEXT]
     assert await targets(registry) == {CHANNEL}
 
@@ -166,9 +169,11 @@ async def test_install_add_in_team_keeps_the_selected_channel(
     team = await registry.get_team(TENANT, TEAM)
     assert team is not None and team.alert_channel_id == CHANNEL
     assert await targets(registry) == {CHANNEL}
+    await teams.drained()
     assert connector.texts(CHANNEL) == [WELCOME_TEXT]
 
     await teams.ok("team_bot_added")  # the conversationUpdate that follows: no second welcome
+    await teams.drained()
     assert connector.texts(CHANNEL) == [WELCOME_TEXT]
 
 
@@ -208,6 +213,7 @@ async def test_remove_upgrade_marks_uninstalled_and_add_upgrade_brings_it_back(
     teams: TeamsChannel, registry: ConversationRegistry, connector: ConnectorStandIn
 ) -> None:
     await teams.ok("install_add_personal")
+    await teams.drained()  # the welcome went out before the upgrade removed the bot
     await teams.ok("install_add_personal", action="remove-upgrade")
     stored = await registry.get_conversation(TENANT, PERSONAL)
     assert stored is not None and stored.status is Status.UNINSTALLED
@@ -215,6 +221,7 @@ async def test_remove_upgrade_marks_uninstalled_and_add_upgrade_brings_it_back(
     await teams.ok("install_add_personal", action="add-upgrade")
     stored = await registry.get_conversation(TENANT, PERSONAL)
     assert stored is not None and stored.status is Status.ACTIVE
+    await teams.drained()
     assert connector.texts(PERSONAL) == [WELCOME_TEXT]  # only from the first install
 
 
@@ -356,6 +363,7 @@ async def test_message_gets_help_and_teaches_the_registry_a_lost_conversation(
 ) -> None:
     await teams.ok("message_personal")
 
+    await teams.drained()
     assert connector.texts(PERSONAL) == [HELP_TEXT]
     stored = await registry.get_conversation(TENANT, PERSONAL)
     assert stored is not None and stored.status is Status.ACTIVE
@@ -368,6 +376,7 @@ async def test_channel_message_reply_goes_to_the_thread_and_registers_the_channe
     await teams.ok("message_channel")
 
     thread = CHANNEL + ";messageid=1481567603816"
+    await teams.drained()
     assert connector.texts(thread) == [HELP_TEXT]
     stored = await registry.get_conversation(TENANT, CHANNEL)
     assert stored is not None and stored.reference["conversation"]["id"] == CHANNEL

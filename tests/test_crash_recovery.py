@@ -48,6 +48,7 @@ def test_kill_9_mid_fan_out_resumes_without_loss_or_resend(
         activity = load_activity("personal_bot_added", connector.url)
         activity["conversation"]["id"] = person
         assert post(first.url, activity) == 200
+    wait_until(lambda: len(connector.sent()) == PEOPLE)  # the welcomes went out
     connector.latency = 1.0
 
     arrivals_before = connector.arrivals

@@ -66,6 +66,7 @@ async def test_prometheus_scrapes_the_app_after_an_alert_was_delivered(
     teams = TeamsChannel(client, connector.url)
     await teams.ok("personal_bot_added")
     await teams.ok("team_bot_added")
+    await teams.drained()  # the two welcomes: deliveries too
     connector.clear()
     connector.faults.append(Fault(429, "Throttled", retry_after="0", conversation_id=PERSONAL))
     await client.app[ALERT_SINK].publish([alert_event(EventKind.FIRED, new_alert_id())])
@@ -74,7 +75,7 @@ async def test_prometheus_scrapes_the_app_after_an_alert_was_delivered(
     prometheus = prometheus_for(f"127.0.0.1:{client.port}", TOKEN)
     job = '{job="heatwatch"}'
     await until(prometheus, f"up{job}", 1)
-    await until(prometheus, 'heatwatch_deliveries_total{outcome="sent"}', 2)
+    await until(prometheus, 'heatwatch_deliveries_total{outcome="sent"}', 4)  # 2 welcomes
     assert prometheus.query('heatwatch_deliveries_total{outcome="throttled"}')[0].value == 1
     assert prometheus.query("heatwatch_connector_throttled_total")[0].value == 1
     assert prometheus.query('heatwatch_alert_events_total{kind="fired"}')[0].value == 1
@@ -83,7 +84,7 @@ async def test_prometheus_scrapes_the_app_after_an_alert_was_delivered(
     assert open_alert.labels["severity"] == "warn" and open_alert.value == 1
     assert prometheus.query('heatwatch_outbox_deliveries{status="pending"}')[0].value == 0
     assert prometheus.query('heatwatch_outbox_deliveries{status="dead"}')[0].value == 0
-    assert prometheus.query("heatwatch_delivery_latency_seconds_count")[0].value == 2
+    assert prometheus.query("heatwatch_delivery_latency_seconds_count")[0].value == 4
     assert 0 < prometheus.query("heatwatch_delivery_latency_seconds_sum")[0].value < 30
     [build] = prometheus.query("heatwatch_build_info")
     assert build.labels["version"] == "1.0.0" and build.value == 1
@@ -187,6 +188,7 @@ async def test_dead_and_parked_deliveries_are_counted(
     teams = TeamsChannel(client, connector.url)
     await teams.ok("personal_bot_added")
     await teams.ok("team_bot_added")
+    await teams.drained()  # the two welcomes
     connector.faults.append(Fault(400, "BadArgument", "refused", conversation_id=PERSONAL))
     connector.faults.append(Fault(403, "BotNotInConversationRoster", "gone",
                                   conversation_id=CHANNEL))
@@ -194,7 +196,7 @@ async def test_dead_and_parked_deliveries_are_counted(
     metrics = client.app[METRICS]
     await eventually(lambda: sample(metrics, "heatwatch_deliveries_total", outcome="dead") == 1
                      and sample(metrics, "heatwatch_deliveries_total", outcome="parked") == 1)
-    assert sample(metrics, "heatwatch_deliveries_total", outcome="sent") == 0
+    assert sample(metrics, "heatwatch_deliveries_total", outcome="sent") == 2  # the welcomes
     text = await (await client.get("/metrics")).text()
     assert 'heatwatch_outbox_deliveries{status="dead"} 2.0' in text
 

@@ -101,6 +101,7 @@ async def registered(aiohttp_client, tmp_path: Path, connector: ConnectorStandIn
     teams = TeamsChannel(client, connector.url)
     for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
         await teams.ok(name)
+    await teams.drained()  # the three welcomes
     return client
 
 
@@ -117,13 +118,13 @@ async def test_deliveries_lists_newest_first_and_counts_honestly(
     dead = cli("deliveries", "--status", "dead", env=env)
     assert dead.returncode == 0
     assert dead.stdout.splitlines()[0] == "No dead deliveries."
-    assert "In the outbox: done 6." in dead.stdout
+    assert "In the outbox: done 9." in dead.stdout  # six cards and three welcomes
     listed = cli("deliveries", "--status", "done", "--limit", "2", env=env)
     lines = listed.stdout.splitlines()
-    assert lines[0] == "Done deliveries: the newest 2 of 6, newest first (--limit shows more):"
+    assert lines[0] == "Done deliveries: the newest 2 of 9, newest first (--limit shows more):"
     stamps = [line.split()[0] + " " + line.split()[1] for line in lines[1:3]]
     assert stamps == sorted(stamps, reverse=True)
-    assert cli("deliveries", "--status", "all", env=env).stdout.startswith("Deliveries: 6,")
+    assert cli("deliveries", "--status", "all", env=env).stdout.startswith("Deliveries: 9,")
 
 
 async def test_conversations_shows_who_would_get_each_rule(

@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
@@ -47,6 +48,17 @@ TENANT_DISABLED_REASON = "the app is disabled for this tenant"
 # Called when a conversation turns out uninstalled; True: installed again, retry the send.
 UninstalledHook = Callable[[str, str], Awaitable[bool]]
 
+
+
+def reply_of(reference: dict[str, Any], payload: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A queued reply: the message, and the conversation's reference aimed at the thread the
+    person wrote in (a channel thread's id carries `;messageid=`)."""
+    data = json.loads(payload)
+    thread = data.get("thread")
+    if thread:
+        reference = {**reference, "conversation": {**reference.get("conversation", {}),
+                                                   "id": thread}}
+    return reference, dict(data["activity"])
 
 
 class DeliveryWorker:
@@ -166,9 +178,13 @@ class DeliveryWorker:
             return
         reference = conversation.reference
         try:
-            if delivery.operation is Operation.TEXT:
+            if delivery.operation in (Operation.TEXT, Operation.REPLY):
+                if delivery.operation is Operation.REPLY:
+                    reference, activity = reply_of(reference, delivery.payload)
+                else:
+                    activity = text_activity(delivery.payload)
                 await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
-                await self._timed(self._sender.post(reference, text_activity(delivery.payload)))
+                await self._timed(self._sender.post(reference, activity))
                 await self._outbox.complete(delivery.id, self._clock())
                 self._metrics.delivered(delivery.created_at, self._clock())
             else:
