@@ -6,16 +6,20 @@ import json
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from notifier.chat.welcome import WELCOME
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 from tests.postgres import PostgresServer
 from tests.process import ROOT, AppProcess
-from tests.standins.connector import ConnectorStandIn
+from tests.standins.connector import ConnectorStandIn, Fault
 from tests.teams import PERSONAL, TENANT, load_activity
 
 
@@ -24,8 +28,18 @@ def post(url: str, activity: dict) -> int:
         url + "/api/messages", data=json.dumps(activity).encode(),
         headers={"Content-Type": "application/json"}, method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def wait_until(check: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -35,6 +49,7 @@ async def test_registry_survives_restart_and_welcome_is_not_repeated(
     env = {"DATABASE_URL": f"sqlite:///{tmp_path}/hw.db", "MONITORING_ENABLED": "false"}
     first = AppProcess(env, tmp_path).start()
     assert post(first.url, load_activity("personal_bot_added", connector.url)) == 200
+    wait_until(lambda: connector.texts(PERSONAL))  # the welcome, sent by the workers
     assert first.signal(sig) == 0
     assert "HeatWatch stopped" in first.output
     assert "Traceback" not in first.output
@@ -51,6 +66,30 @@ async def test_registry_survives_restart_and_welcome_is_not_repeated(
     finally:
         await database.close()
     assert stored is not None and stored.reference["serviceUrl"] == connector.url
+
+
+def test_a_real_app_refuses_bad_activities_and_welcomes_once_after_an_outage(
+    tmp_path: Path, connector: ConnectorStandIn
+) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/hw.db", "MONITORING_ENABLED": "false"}
+    app = AppProcess(env, tmp_path).start()
+    try:
+        headless = load_activity("personal_bot_added", connector.url)
+        del headless["conversation"]
+        foreign = load_activity("personal_bot_added", "https://smba.trafficmanager.net/teams/")
+        assert post(app.url, headless) == 400
+        assert post(app.url, foreign) == 400
+        connector.faults.append(Fault(status=0, times=2))  # the connector is down for a while
+        install = load_activity("install_add_personal", connector.url)
+        assert post(app.url, install) == 200
+        assert post(app.url, install) == 200  # Teams re-sends it
+        wait_until(lambda: connector.texts(PERSONAL))
+        time.sleep(1.0)  # nothing more comes
+        assert connector.texts(PERSONAL) == [WELCOME]
+    finally:
+        assert app.signal() == 0
+    assert "Traceback" not in app.output
+    assert connector.arrivals == 3  # two refused connections, then the welcome
 
 
 def test_bad_setting_exits_2_naming_the_variable_without_traceback(tmp_path: Path) -> None:
