@@ -342,6 +342,7 @@ async def test_chat_rules_and_test_through_the_endpoint(
         "RULES_FILE": str(rules)}, env_file=None)))
     teams = TeamsChannel(client, connector.url)
     await teams.ok("personal_bot_added")
+    await teams.drained()  # the welcome
     connector.clear()
 
     await teams.ok("message_personal", text="rules")
@@ -378,7 +379,9 @@ async def test_removing_a_firing_rule_resolves_its_cards_in_a_running_app(
         "DATABASE_URL": f"sqlite:///{tmp_path}/hw.db", "RULES_FILE": str(rules),
         "INFLUX_URL": influxdb.url, "INFLUX_DATABASE": "reload", "INFLUX_USERNAME": ADMIN,
         "INFLUX_PASSWORD": ADMIN_PASSWORD, "POLL_INTERVAL_SECONDS": "1"}, env_file=None)))
-    await TeamsChannel(client, connector.url).ok("personal_bot_added")
+    teams = TeamsChannel(client, connector.url)
+    await teams.ok("personal_bot_added")
+    await teams.drained()  # the welcome
     connector.clear()
     influxdb.write("reload", [point("r1", "s1", 35.0, int(time.time() * 1000))])
     await eventually(lambda: connector.cards(PERSONAL), timeout=20)
