@@ -4,6 +4,7 @@ delivered twice changes nothing), and the Alertmanager silences made from cards.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +30,11 @@ class InboundStore:
         self._db = db
 
     # alert states seen -------------------------------------------------------------------
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        """Held while a notification is checked and published: replicas sharing a database
+        take the same notification in once (two copies must not open two incidents)."""
+        return self._db.exclusive("inbound-notifications")
 
     async def unseen(self, state_ids: Iterable[str]) -> set[str]:
         """The ones not taken in before."""

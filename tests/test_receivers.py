@@ -436,3 +436,26 @@ async def test_a_route_sends_the_card_only_to_its_targets_and_reloads_with_the_r
 def heatwatch_reloader() -> Any:
     from heatwatch.server import RELOADER
     return RELOADER
+
+
+async def test_notifications_are_counted_by_outcome_and_storage_trouble_is_a_503(
+        client: TestClient, installed: TeamsChannel) -> None:
+    from heatwatch.observability import METRICS
+
+    payload = fixture("alertmanager")
+    assert (await post(client, "alertmanager", payload))[0] == 200
+    assert (await post(client, "alertmanager", payload))[0] == 200
+    assert (await post(client, "alertmanager", payload, token=INFLUX_TOKEN))[0] == 401
+    assert (await post(client, "alertmanager", {"version": "4"}))[0] == 400
+    await client.app[DATABASE].execute("DROP TABLE inbound_seen")
+    status, body = await post(client, "alertmanager", resolved(payload))
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    registry = client.app[METRICS].registry
+
+    def count(outcome: str, receiver: str = "alertmanager") -> float | None:
+        return registry.get_sample_value("heatwatch_inbound_notifications_total",
+                                         {"receiver": receiver, "outcome": outcome})
+
+    assert [count(o) for o in ("accepted", "duplicate", "unauthorized", "invalid", "failed",
+                               "too_large")] == [1, 1, 1, 1, 1, 0]
+    assert count("accepted", "grafana") == 0

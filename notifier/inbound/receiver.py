@@ -74,7 +74,9 @@ class Receiver:
         self._read = read
         self._sink = sink
         self._store = store
-        self._lock = lock  # one publish at a time: two copies of a notification open one incident
+        # One notification at a time (in this process, and among replicas sharing a database):
+        # two copies of a notification must not open two incidents.
+        self._lock = lock
         self._max_bytes = max_bytes
         self._metrics = metrics
 
@@ -115,18 +117,17 @@ class Receiver:
             intakes = self._read(payload, now)
         except PayloadError as problem:
             return error(400, "bad_payload", str(problem), field=problem.field), "invalid"
-        async with self._lock:
-            fresh = await self._store.unseen(state for state, _ in intakes)
-            events = [event for state, event in intakes if state in fresh]
-            try:
+        try:
+            async with self._lock, self._store.exclusive():
+                fresh = await self._store.unseen(state for state, _ in intakes)
+                events = [event for state, event in intakes if state in fresh]
                 if events:
                     await self._sink.publish(events)
                     await self._store.mark_seen(self.name, fresh, now)
-            except StorageError as problem:
-                log.error("A %s notification could not be stored (%s); the sender will retry",
-                          self.name, problem)
-                return error(503, "unavailable", "Storage is unavailable; retry later."), \
-                    "failed"
+        except StorageError as problem:
+            log.error("A %s notification could not be stored (%s); the sender will retry",
+                      self.name, problem)
+            return error(503, "unavailable", "Storage is unavailable; retry later."), "failed"
         log.info("%s notification: %d alert(s), %d new or changed (%s)", self.name,
                  len(intakes), len(events), ", ".join(sorted({e.rule for _, e in intakes})))
         return web.json_response({"received": len(intakes), "new": len(events)}), (
