@@ -20,6 +20,7 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SNOOZE_CHOICES = ((1, "Snooze 1 h"), (24, "Snooze 24 h"))
 SILENCE_CHOICES = ((1, "Silence 1 h"), (24, "Silence 24 h"))
 SILENCEABLE = "alertmanager"  # the source whose incidents can be silenced from the card
+LABELLED = ("alertmanager", "grafana", "influxdb-check")  # alerts told by their labels
 
 _TITLES = {
     "fired": "{severity}: {rule}",
@@ -158,7 +159,9 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     body.append({"type": "FactSet", "facts": facts})
     if several and event.get("counts"):
         body.append(_counts(event["counts"]))
-    if several and hottest:
+    if several and hottest and event.get("source") in LABELLED:
+        body += labels_block(event, alert.open)
+    elif several and hottest:
         body.append({"type": "TextBlock", "text": "Hottest now" if alert.open else
                      "Hottest at the end", "weight": "Bolder", "spacing": "Medium"})
         body.append({"type": "FactSet", "facts": [
@@ -209,6 +212,20 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     if actions:
         card["actions"] = actions
     return card
+
+
+def labels_block(event: dict[str, Any], is_open: bool) -> list[dict[str, Any]]:
+    """The alerts of an incident from an alert receiver, by the labels that tell them apart
+    (those the group shares are above): "Critical: instance=rack-3-inlet:9100, job=sensors"."""
+    group = event.get("series") or {}
+    facts = []
+    for member in event.get("hottest") or []:
+        own = {k: v for k, v in sorted((member.get("tags") or {}).items())
+               if group.get(k) != v and k != "severity"}
+        facts.append({"title": _level(member).capitalize(),
+                      "value": ", ".join(f"{k}={v}" for k, v in own.items()) or "-"})
+    return [{"type": "TextBlock", "text": "Alerts now" if is_open else "Alerts at the end",
+             "weight": "Bolder", "spacing": "Medium"}, {"type": "FactSet", "facts": facts}]
 
 
 def silence_section(alert: AlertRecord, silence: Silence | None) -> list[dict[str, Any]]:

@@ -127,9 +127,15 @@ def rule_of(notification: Notification) -> str:
 
 
 def description_of(alert: Alert, notification: Notification) -> str:
-    annotations = {**notification.common_annotations, **alert.annotations}
-    parts = [annotations.get("summary", "").strip(), annotations.get("description", "").strip()]
-    return "\n\n".join(dict.fromkeys(part for part in parts if part))
+    """The `summary` and `description` annotations: the group's common ones when the
+    notification has several alerts (so the card does not tell one alert's text as the
+    group's), else the alert's own; a summary at least."""
+    common = notification.common_annotations
+    alone = len(notification.alerts) == 1
+    parts = [common.get("summary") or alert.annotations.get("summary", ""),
+             common.get("description") or (alert.annotations.get("description", "")
+                                           if alone else "")]
+    return "\n\n".join(dict.fromkeys(part.strip() for part in parts if part.strip()))
 
 
 def links_of(alert: Alert, notification: Notification, source: str) -> dict[str, str]:
@@ -166,6 +172,7 @@ def events(notification: Notification, now: datetime, source: str = SOURCE) -> l
             links=links_of(alert, notification, source))
         state = digest(source, notification.group_key, alert.fingerprint, alert.status,
                        alert.starts_at, alert.ends_at if not alert.firing else None,
-                       severity, description, sorted(alert.labels.items()))
+                       severity, sorted(alert.annotations.items()),
+                       sorted(alert.labels.items()))
         intakes.append((state, event))
     return intakes
