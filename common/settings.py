@@ -540,11 +540,18 @@ def inbound_settings(env: EnvReader, app_id: str) -> InboundSettings:
     if bool(alertmanager_user) != bool(alertmanager_password):
         env.problems.append("ALERTMANAGER_API_USER and ALERTMANAGER_API_PASSWORD go together: "
                             "set both (HTTP basic authentication), or neither.")
+    alertmanager_url = env.url("ALERTMANAGER_URL", "").rstrip("/")
+    alertmanager_token = env.text("ALERTMANAGER_API_TOKEN")
+    if (alertmanager_token or alertmanager_user) and not alertmanager_url:
+        env.problems.append("ALERTMANAGER_API_TOKEN or ALERTMANAGER_API_USER is set but "
+                            "ALERTMANAGER_URL is empty: set ALERTMANAGER_URL, so the "
+                            "credentials go only to the Alertmanager you name (never to a "
+                            "notification's externalURL).")
     return InboundSettings(
         receivers=receivers,
         max_bytes=env.integer("INBOUND_MAX_BYTES", default.max_bytes, 1024, 64 * 1024 * 1024),
-        alertmanager_url=env.url("ALERTMANAGER_URL", "").rstrip("/"),
-        alertmanager_token=env.text("ALERTMANAGER_API_TOKEN"),
+        alertmanager_url=alertmanager_url,
+        alertmanager_token=alertmanager_token,
         alertmanager_user=alertmanager_user,
         alertmanager_password=alertmanager_password,
     )

@@ -277,6 +277,13 @@ def test_open_receivers_only_in_anonymous_mode_and_tokens_must_be_long() -> None
         load_settings(environ={"GRAFANA_WEBHOOK_TOKEN": "short"}, env_file=None)
     with pytest.raises(ConfigError, match="INFLUXDB_WEBHOOK_USER and INFLUXDB_WEBHOOK_PASSWORD"):
         load_settings(environ={"INFLUXDB_WEBHOOK_USER": "influx"}, env_file=None)
+    with pytest.raises(ConfigError, match="ALERTMANAGER_URL is empty"):
+        load_settings(environ={"ALERTMANAGER_API_TOKEN": "am-api-token"}, env_file=None)
+    settings = load_settings(environ={"ALERTMANAGER_API_TOKEN": "am-api-token",
+                                      "ALERTMANAGER_URL": "http://127.0.0.1:9093/"},
+                             env_file=None)
+    assert settings.inbound.alertmanager_url == "http://127.0.0.1:9093"
+    assert "am-api-token" in settings.secrets()
     settings = load_settings(environ={"INFLUXDB_WEBHOOK_TOKEN": INFLUX_TOKEN}, env_file=None)
     assert INFLUX_TOKEN in settings.secrets()
     assert INFLUX_TOKEN not in repr(settings)
@@ -384,6 +391,12 @@ def test_route_tables_are_validated_with_the_rules() -> None:
     assert "route #2, key 'targets': expected a non-empty list" in message
     with pytest.raises(ConfigError):
         parse_routes(bad)
+    # Routes alone (receivers only, no monitoring) are a valid file; nothing at all is not.
+    only_routes = '[[route]]\nmatchers = []\ntargets = ["user:u1"]\n'
+    assert parse_rules(only_routes, "rules.toml") == []
+    assert parse_routes(only_routes)[0].matches({"anything": "x"})
+    with pytest.raises(ConfigError, match="no rules"):
+        parse_rules("", "rules.toml")
 
 
 def event(labels: dict[str, str], rule: str = "RoomTemperatureHigh") -> AlertEvent:

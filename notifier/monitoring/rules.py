@@ -283,7 +283,8 @@ def parse_rules(text: str, source: str = "rules") -> list[Rule]:
     problems += route_problems(document.get("route"), source)[1]
     tables = document.get("rule", [])
     if not isinstance(tables, list) or not tables:
-        problems.append(f"{source}: no rules; add at least one [[rule]] table")
+        if "route" not in document or "rule" in document:  # routes alone: receivers only
+            problems.append(f"{source}: no rules; add at least one [[rule]] table")
         tables = []
     rules: list[Rule] = []
     for index, table in enumerate(tables):
