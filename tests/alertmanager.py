@@ -4,8 +4,8 @@ tests, with one webhook receiver pointing at HeatWatch.
 Everything it writes (config, silences and notification log, its log) lives in one temporary
 folder; it listens on a free loopback port with clustering off (`--cluster.listen-address=`),
 groups alerts by `alertname` and `room` with a 1 s group_wait and group_interval, sends resolved
-notifications, and dies with the test process. Its external URL is its own address, so the
-`externalURL` of its notifications leads back to it (silences from cards go there).
+notifications, and dies with the test process. Its external URL is its own address unless
+given, so the `externalURL` of its notifications leads back to it (silences from cards go there).
 
     server = AlertmanagerServer("http://127.0.0.1:3978/api/alerts/alertmanager", "s3cret-token")
     server.start()                                     # also waits for /-/ready
@@ -37,7 +37,7 @@ class AlertmanagerMissing(RuntimeError):
 
 class AlertmanagerServer:
     def __init__(self, webhook_url: str, token: str, group_by: tuple[str, ...] = (
-            "alertname", "room")) -> None:
+            "alertname", "room"), external_url: str | None = None) -> None:
         binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
         if binary is None:
             raise AlertmanagerMissing(
@@ -48,6 +48,7 @@ class AlertmanagerServer:
         self.token = token
         self.group_by = group_by
         self.port = free_port()
+        self.external_url = external_url or self.url
         self.root = Path(tempfile.mkdtemp(prefix="heatwatch-am-"))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -81,7 +82,7 @@ class AlertmanagerServer:
                 [self.binary, f"--config.file={config_path}",
                  f"--storage.path={self.root / 'data'}",
                  f"--web.listen-address=127.0.0.1:{self.port}",
-                 f"--web.external-url={self.url}", "--cluster.listen-address=",
+                 f"--web.external-url={self.external_url}", "--cluster.listen-address=",
                  "--log.level=warn"],
                 stdout=output, stderr=output, stdin=subprocess.DEVNULL, cwd=self.root,
                 start_new_session=True, preexec_fn=die_with_parent)

@@ -148,3 +148,35 @@ async def test_a_silence_that_fails_says_why_on_the_card(
     text = card_text(answer)
     assert "cannot be reached" in text
     assert "Silence 24 h" in buttons(answer)
+
+
+async def test_alertmanager_url_wins_over_the_notifications_external_url(
+        aiohttp_client, tmp_path: Path, connector: ConnectorStandIn) -> None:
+    """Behind a proxy, externalURL is an address HeatWatch cannot use: ALERTMANAGER_URL (with
+    its API credentials) is where silences go."""
+    settings_env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/hw.db", "MONITORING_ENABLED": "false",
+        "DELIVERY_BACKOFF_SECONDS": "0.05", "INCIDENT_UPDATE_WINDOW_SECONDS": "0",
+        "ALERTMANAGER_WEBHOOK_TOKEN": TOKEN, "ALERTMANAGER_API_TOKEN": "am-api-token-0123456789"}
+    server = AlertmanagerServer("http://127.0.0.1:1/unused", TOKEN,
+                                external_url="https://alertmanager.example.invalid")
+    settings = load_settings(environ={**settings_env, "ALERTMANAGER_URL": server.url},
+                             env_file=None)
+    client = await aiohttp_client(create_app(settings))
+    server.webhook_url = str(client.make_url("/api/alerts/alertmanager"))
+    server.start()
+    try:
+        teams = TeamsChannel(client, connector.url)
+        await teams.ok("personal_bot_added")
+        connector.clear()
+        await asyncio.to_thread(server.post_alerts, [alert("rack-3-inlet")])
+        await eventually(lambda: len(connector.sent(PERSONAL)) == 1, timeout=30)
+        card = card_of(connector.sent(PERSONAL)[0])
+        links = {a["title"]: a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"}
+        assert links["Alertmanager"] == "https://alertmanager.example.invalid"
+        answer = await press(client, connector, buttons(card)["Silence 24 h"])
+        assert "Silenced in Alertmanager by Megan Bowen" in card_text(answer)
+        silences = await asyncio.to_thread(server.silences)
+        assert [s["createdBy"] for s in silences] == ["Megan Bowen"]
+    finally:
+        server.stop()
