@@ -472,3 +472,28 @@ async def test_notifications_are_counted_by_outcome_and_storage_trouble_is_a_503
     assert [count(o) for o in ("accepted", "duplicate", "unauthorized", "invalid", "failed",
                                "too_large")] == [1, 1, 1, 1, 1, 0]
     assert count("accepted", "grafana") == 0
+
+
+async def test_bad_silence_buttons_get_a_proper_answer(
+        client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn) -> None:
+    assert (await post(client, "influxdb", fixture("influxdb"), token=INFLUX_TOKEN))[0] == 200
+    await eventually(lambda: len(connector.sent()) == 2)
+    card = card_of(connector.sent(PERSONAL)[0])
+    alert_id = next(a["data"]["alertId"] for a in card["actions"] if a.get("verb") == "ack")
+
+    async def press(verb: str, data: dict[str, Any]) -> dict[str, Any]:
+        action = load_activity("card_action", connector.url,
+                               replyToId=connector.sent(PERSONAL)[0].answered_id)
+        action["value"]["action"].update(verb=verb, data=data)
+        response = await client.post("/api/messages", json=action)
+        assert response.status == 200
+        return dict(await response.json())
+
+    answer = await press("silence", {"alertId": alert_id, "hours": 1000})
+    assert answer["statusCode"] == 400 and "1 to 168 hours" in answer["value"]["message"]
+    answer = await press("silence", {"alertId": alert_id, "hours": 1})
+    assert "Only alerts from Alertmanager can be silenced here." in card_text(answer["value"])
+    answer = await press("expire-silence", {"alertId": alert_id})
+    assert "There is no silence to expire." in card_text(answer["value"])
+    answer = await press("silence", {"alertId": "0" * 16, "hours": 1})
+    assert answer["value"] == "That alert is no longer known."
