@@ -497,3 +497,16 @@ async def test_bad_silence_buttons_get_a_proper_answer(
     assert "There is no silence to expire." in card_text(answer["value"])
     answer = await press("silence", {"alertId": "0" * 16, "hours": 1})
     assert answer["value"] == "That alert is no longer known."
+
+
+async def test_long_texts_are_cut_to_fit_a_card(
+        client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn) -> None:
+    payload = fixture("alertmanager")
+    payload["alerts"] = payload["alerts"][:1]
+    payload["commonAnnotations"]["summary"] = "Too hot. " * 2000
+    assert (await post(client, "alertmanager", payload))[0] == 200
+    await eventually(lambda: len(connector.sent()) == 2)
+    card = card_of(connector.sent(PERSONAL)[0])
+    [description] = [b["text"] for b in card["body"][0]["items"][1:]]
+    assert len(description) == 1500 and description.endswith("…")
+    assert len(json.dumps(card)) < 28 * 1024

@@ -25,6 +25,7 @@ from notifier.inbound.payload import (
     PayloadError,
     array,
     at,
+    clip,
     digest,
     integer,
     link,
@@ -135,7 +136,7 @@ def description_of(alert: Alert, notification: Notification) -> str:
     parts = [common.get("summary") or alert.annotations.get("summary", ""),
              common.get("description") or (alert.annotations.get("description", "")
                                            if alone else "")]
-    return "\n\n".join(dict.fromkeys(part.strip() for part in parts if part.strip()))
+    return clip("\n\n".join(dict.fromkeys(part.strip() for part in parts if part.strip())))
 
 
 def links_of(alert: Alert, notification: Notification, source: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
-from notifier.inbound.payload import Intake, PayloadError, digest, obj, text
+from notifier.inbound.payload import Intake, PayloadError, clip, digest, obj, text
 
 SOURCE = "influxdb-check"
 LEVELS = ("crit", "warn", "info", "ok")
@@ -56,5 +56,5 @@ def events(payload: Any, now: datetime) -> list[Intake]:
         alert_id=make_alert_id(f"{SOURCE}:{check_id}", key, status_at), at=now,
         series=tags, severity=_SEVERITY.get(level), value=float(numbers[0])
         if len(numbers) == 1 else None, since=status_at, source=SOURCE, key=key,
-        group={"check": check}, group_key=f"{SOURCE}:{check_id}", description=message)
+        group={"check": check}, group_key=f"{SOURCE}:{check_id}", description=clip(message))
     return [(digest(SOURCE, check_id, key, level, status_at, message), event)]

@@ -104,6 +104,15 @@ def link(value: str) -> str:
     return value if parsed.scheme in ("http", "https") and parsed.netloc else ""
 
 
+TEXT_LIMIT = 1500  # characters of a sender's free text on a card (Teams cards are ~28 KB)
+
+
+def clip(value: str, limit: int = TEXT_LIMIT) -> str:
+    """Free text cut to fit a card, saying so."""
+    value = value.strip()
+    return value if len(value) <= limit else value[:limit - 1].rstrip() + "…"
+
+
 def digest(*parts: Any) -> str:
     """A stable id of some JSON-able values."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()
