@@ -37,7 +37,7 @@ from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.commands import HELP, Commands
 from notifier.chat.registration import Registration
 from notifier.chat.replies import ReplyQueue
-from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card
+from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card, with_notice
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import TRANSIENT
 from storage.models import Member, Reaction, Scope, Status
@@ -488,6 +488,8 @@ class HeatWatchBot(TeamsActivityHandler):
         if self._actions is None:
             return _invoke_message(HTTPStatus.SERVICE_UNAVAILABLE, "Alerts are not available.")
         actor = self._actor(turn_context)
+        if verb in ("silence", "expire-silence"):
+            return await self._silence_action(verb, alert_id, data, actor)
         if verb == "ack":
             alert = await self._actions.acknowledge(alert_id, actor)
         elif verb == "unack":
@@ -507,8 +509,32 @@ class HeatWatchBot(TeamsActivityHandler):
             snoozes = await self._actions.alerts.snoozes(
                 current.rule, stored_series_key(current.event), utcnow())
             snooze = snoozes.get((actor.tenant_id, actor.conversation_id))
+        silence = (await self._actions.silences.current(alert_id)
+                   if self._actions.silences is not None else None)
         return {"statusCode": 200, "type": CARD_CONTENT_TYPE,
-                "value": alert_card(current or alert, snooze)}
+                "value": alert_card(current or alert, snooze, silence=silence)}
+
+    async def _silence_action(self, verb: str, alert_id: str, data: dict[str, Any],
+                              actor: Actor) -> dict[str, Any]:
+        """*Silence 1 h / 24 h* and *Expire silence* (Alertmanager incidents): the notifier
+        makes or expires the silence; the answer is the card, saying what went wrong if so."""
+        assert self._actions is not None
+        silences = self._actions.silences
+        if silences is None:
+            return _invoke_message(HTTPStatus.SERVICE_UNAVAILABLE, "Silences are not available.")
+        if verb == "silence":
+            hours = data.get("hours")
+            if not isinstance(hours, int | float) or not 0 < hours <= 24 * 7:
+                return _invoke_message(HTTPStatus.BAD_REQUEST, "Silence for 1 to 168 hours.")
+            outcome = await silences.silence(alert_id, float(hours), actor.name)
+        else:
+            outcome = await silences.expire(alert_id, actor.name)
+        if outcome.alert is None:
+            return _invoke_message(HTTPStatus.OK, "That alert is no longer known.")
+        card = alert_card(outcome.alert, silence=outcome.silence)
+        if outcome.problem:
+            card = with_notice(card, outcome.problem)
+        return {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card}
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

@@ -36,6 +36,9 @@ POLL_OUTCOMES = ("ok", "failed")
 DELIVERY_OUTCOMES = ("sent", "retried", "throttled", "dead", "parked")
 GRAPH_OUTCOMES = ("ok", "failed")
 OUTBOX_STATUSES = ("pending", "dead")
+INBOUND_RECEIVERS = ("alertmanager", "grafana", "influxdb")
+INBOUND_OUTCOMES = ("accepted", "duplicate", "invalid", "too_large", "unauthorized", "disabled",
+                    "failed")
 # Seconds; deliveries wait on Teams' limits and retries, so the buckets reach an hour.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 POLL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -93,6 +96,10 @@ class Metrics:
                                    registry=registry)
         self.source_up = Gauge("heatwatch_source_up",
                                "1 while InfluxDB is reachable, 0 when not.", registry=registry)
+        self.inbound_notifications = Counter(
+            "heatwatch_inbound_notifications_total",
+            "Notifications posted to the alert receivers (/api/alerts/<receiver>), by receiver "
+            "and outcome.", ["receiver", "outcome"], registry=registry)
         # Every fixed label value exists from the start, so rate() and absent() work at once.
         for outcome in POLL_OUTCOMES:
             self.polls.labels(outcome=outcome)
@@ -102,6 +109,9 @@ class Metrics:
             self.graph_requests.labels(outcome=outcome)
         for status in OUTBOX_STATUSES:
             self.outbox.labels(status=status)
+        for receiver in INBOUND_RECEIVERS:
+            for outcome in INBOUND_OUTCOMES:
+                self.inbound_notifications.labels(receiver=receiver, outcome=outcome)
         self.replicas_live.set(1)
         self._refreshers: list[tuple[str, Refresher]] = []
         self._refresh_failures: dict[str, str] = {}
@@ -131,6 +141,11 @@ class Metrics:
 
     def activity(self, activity_type: str, status: int) -> None:
         self.activities.labels(type=activity_type, status=str(status)).inc()
+
+    def inbound(self, receiver: str, outcome: str) -> None:
+        """A notification posted to an alert receiver (both labels from fixed sets)."""
+        if receiver in INBOUND_RECEIVERS and outcome in INBOUND_OUTCOMES:
+            self.inbound_notifications.labels(receiver=receiver, outcome=outcome).inc()
 
     def database_error(self) -> None:
         self.database_errors.inc()

@@ -110,6 +110,44 @@ class PackageSettings:
     terms_url: str = "https://heatwatch.example.com/terms"
 
 
+RECEIVERS = ("alertmanager", "grafana", "influxdb")  # POST /api/alerts/<name>
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """Who may post to one alert receiver: a bearer token, HTTP basic credentials, or anyone
+    (`open`, anonymous local mode only). Disabled when none is set."""
+
+    token: str = field(default="", repr=False)
+    user: str = ""
+    password: str = field(default="", repr=False)
+    open: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token or self.user or self.open)
+
+
+@dataclass(frozen=True)
+class InboundSettings:
+    """The alert receivers (Alertmanager, Grafana, InfluxDB 2 checks) and the Alertmanager API
+    that silences from cards go to."""
+
+    receivers: Mapping[str, ReceiverSettings] = field(default_factory=dict)
+    max_bytes: int = 1024 * 1024
+    alertmanager_url: str = ""  # empty: the externalURL of the notification
+    alertmanager_token: str = field(default="", repr=False)
+    alertmanager_user: str = ""
+    alertmanager_password: str = field(default="", repr=False)
+
+    def receiver(self, name: str) -> ReceiverSettings:
+        return self.receivers.get(name) or ReceiverSettings()
+
+    def secrets(self) -> list[str]:
+        return [s for r in self.receivers.values() for s in (r.token, r.password)] + [
+            self.alertmanager_token, self.alertmanager_password]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything HeatWatch reads from its environment. Secrets are kept out of `repr`."""
@@ -144,6 +182,7 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None  # None: /metrics on the bot's port (see metrics_exposure)
+    inbound: InboundSettings = InboundSettings()
 
     @property
     def anonymous(self) -> bool:
@@ -163,7 +202,8 @@ class Settings:
         except ValueError:
             database_password = ""
         return [s for s in (self.app_password, self.influx.token, self.influx.password,
-                            database_password, self.metrics_token) if s]
+                            database_password, self.metrics_token,
+                            *self.inbound.secrets()) if s]
 
     @property
     def metrics_exposure(self) -> str:
@@ -458,6 +498,7 @@ def load_settings(
         env.problems.append(f"METRICS_PORT={metrics_port} is the bot's PORT: choose another "
                             "port, or remove METRICS_PORT to serve /metrics on the bot's port.")
 
+    inbound = inbound_settings(env, app_id)
     env.fail_if_any()
     return Settings(
         app_id=app_id,
@@ -491,6 +532,56 @@ def load_settings(
         metrics_token=metrics_token,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
+        inbound=inbound,
+    )
+
+
+def inbound_settings(env: EnvReader, app_id: str) -> InboundSettings:
+    """`<NAME>_WEBHOOK_TOKEN` (bearer) or `<NAME>_WEBHOOK_USER`/`_PASSWORD` (basic) enable a
+    receiver; `<NAME>_WEBHOOK_OPEN=true` opens it without credentials, in anonymous local
+    mode only. Plus the Alertmanager API for silences."""
+    receivers: dict[str, ReceiverSettings] = {}
+    for name in RECEIVERS:
+        prefix = f"{name.upper()}_WEBHOOK"
+        token = env.text(f"{prefix}_TOKEN")
+        user, password = env.text(f"{prefix}_USER"), env.text(f"{prefix}_PASSWORD")
+        is_open = env.flag(f"{prefix}_OPEN", False)
+        if token and len(token) < 16:
+            env.problems.append(f"{prefix}_TOKEN is shorter than 16 characters: use a long "
+                                "random value, e.g. python3 -c \"import secrets; "
+                                "print(secrets.token_urlsafe(32))\".")
+        if bool(user) != bool(password):
+            env.problems.append(f"{prefix}_USER and {prefix}_PASSWORD go together: set both "
+                                f"(HTTP basic authentication), or neither.")
+        if password and len(password) < 12:
+            env.problems.append(f"{prefix}_PASSWORD is shorter than 12 characters: use a long "
+                                "random value.")
+        if is_open and app_id:
+            env.problems.append(f"{prefix}_OPEN=true is only allowed in anonymous local mode "
+                                f"(no MicrosoftAppId): set {prefix}_TOKEN (or {prefix}_USER and "
+                                f"{prefix}_PASSWORD) instead.")
+        receivers[name] = ReceiverSettings(token=token, user=user, password=password,
+                                           open=is_open)
+    default = InboundSettings()
+    alertmanager_user = env.text("ALERTMANAGER_API_USER")
+    alertmanager_password = env.text("ALERTMANAGER_API_PASSWORD")
+    if bool(alertmanager_user) != bool(alertmanager_password):
+        env.problems.append("ALERTMANAGER_API_USER and ALERTMANAGER_API_PASSWORD go together: "
+                            "set both (HTTP basic authentication), or neither.")
+    alertmanager_url = env.url("ALERTMANAGER_URL", "").rstrip("/")
+    alertmanager_token = env.text("ALERTMANAGER_API_TOKEN")
+    if (alertmanager_token or alertmanager_user) and not alertmanager_url:
+        env.problems.append("ALERTMANAGER_API_TOKEN or ALERTMANAGER_API_USER is set but "
+                            "ALERTMANAGER_URL is empty: set ALERTMANAGER_URL, so the "
+                            "credentials go only to the Alertmanager you name (never to a "
+                            "notification's externalURL).")
+    return InboundSettings(
+        receivers=receivers,
+        max_bytes=env.integer("INBOUND_MAX_BYTES", default.max_bytes, 1024, 64 * 1024 * 1024),
+        alertmanager_url=alertmanager_url,
+        alertmanager_token=alertmanager_token,
+        alertmanager_user=alertmanager_user,
+        alertmanager_password=alertmanager_password,
     )
 
 

@@ -22,10 +22,12 @@ CHECK_SECONDS = 3.0
 
 class RulesReloader:
     def __init__(self, path: Path, rules: list[Rule],
-                 apply: Callable[[list[Rule]], None]) -> None:
+                 apply: Callable[[list[Rule]], None],
+                 also: Callable[[], None] | None = None) -> None:
         self.path = path
         self.rules = list(rules)
         self._apply = apply
+        self._also = also  # e.g. the routes of the alert receivers, from the same file
         self._fingerprint = self._read_fingerprint()
 
     def _read_fingerprint(self) -> str | None:
@@ -46,6 +48,8 @@ class RulesReloader:
             log.error("Rules not reloaded (%s); the %d rule(s) in force stay: %s", why,
                       len(self.rules), error)
             return False
+        if self._also is not None:
+            self._also()
         before = {rule.name: rule for rule in self.rules}
         after = {rule.name: rule for rule in rules}
         added = sorted(set(after) - set(before))

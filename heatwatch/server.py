@@ -2,8 +2,8 @@
 
 Start-up order (cleanup_ctx, in order): storage -> rules -> the bot (`bots.runtime`) and its token
 source -> signing keys -> Graph reconciliation -> replica heartbeat -> delivery workers -> the
-InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate metrics listener
-(METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in
+alert receivers -> the InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate
+metrics listener (METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in
 reverse after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
 in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
 """
@@ -41,6 +41,7 @@ from heatwatch.observability import (
 )
 from heatwatch.reload import RulesReloader
 from notifier.alerts.events import INFLUXDB
+from notifier.alerts.routes import LabelRouting, load_routes
 from notifier.alerts.routing import SourceRouter
 from notifier.alerts.sink import AlertSink
 from notifier.chat.actions import AlertActions
@@ -49,6 +50,9 @@ from notifier.chat.operating import OperatingCommands
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
+from notifier.inbound import alertmanager, grafana, influxdb
+from notifier.inbound.receiver import Receiver, error
+from notifier.inbound.silences import Silences
 from notifier.install.reconcile import Reconciler
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, RuleRouting, load_rules
@@ -56,6 +60,7 @@ from notifier.monitoring.sources import build_source
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.database import open_database
+from storage.inbound import InboundStore
 from storage.outbox import Outbox
 from storage.registry import ConversationRegistry
 from storage.replicas import ReplicaRegistry
@@ -78,6 +83,8 @@ RECONCILER = web.AppKey("reconciler", Reconciler)
 ROUTING = web.AppKey("routing", RuleRouting)
 COMMANDS = web.AppKey("commands", Commands)
 RELOADER = web.AppKey("rules_reloader", RulesReloader)
+LABEL_ROUTING = web.AppKey("label_routing", LabelRouting)
+RECEIVERS = web.AppKey("receivers", dict[str, Receiver])
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -110,8 +117,16 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
     else:
         app[RULES] = []
     app[ROUTING] = RuleRouting(app[RULES])
+    app[LABEL_ROUTING] = LabelRouting(load_routes(settings.rules_file))
     app[WAKE] = asyncio.Event()
     yield
+
+
+def source_routing(app: web.Application) -> SourceRouter:
+    """Each source's routing: the monitoring's rules, the receivers' [[route]] tables."""
+    labels = app[LABEL_ROUTING]
+    return SourceRouter({INFLUXDB: app[ROUTING], alertmanager.SOURCE: labels,
+                         grafana.SOURCE: labels, influxdb.SOURCE: labels})
 
 
 async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -121,8 +136,7 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         app[TOKENS] = tokens
     actions = AlertActions(app[DATABASE], app[WAKE])
     app[ACTIONS] = actions
-    operating = OperatingCommands(app[DATABASE], SourceRouter({INFLUXDB: app[ROUTING]}),
-                                  app[WAKE])
+    operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])
     commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating)
     app[COMMANDS] = commands
     # One limiter for alerts and replies: both count against Teams' per-conversation limits.
@@ -222,8 +236,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     database = app[DATABASE]
     if ALERT_SINK not in app:
-        # Each source routes its own events; later sources (webhooks) add their routing here.
-        routing = SourceRouter({INFLUXDB: app[ROUTING]})
+        # Each source routes its own events.
+        routing = source_routing(app)
         app[ALERT_SINK] = CountingSink(
             OutboxSink(database, routing, app[WAKE], update_window=settings.incident_update_window),
             app[METRICS])
@@ -245,6 +259,26 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await worker.drain(settings.shutdown_timeout)
     await stop_task(task)
+
+
+async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The alert receivers (POST /api/alerts/<name>) and silences from cards."""
+    settings = app[SETTINGS]
+    inbound = settings.inbound
+    lock = asyncio.Lock()
+    store = InboundStore(app[DATABASE])
+    readers = {"alertmanager": lambda payload, now: alertmanager.events(
+                   alertmanager.parse(payload), now),
+               "grafana": lambda payload, now: grafana.events(grafana.parse(payload), now),
+               "influxdb": influxdb.events}
+    app[RECEIVERS] = {
+        name: Receiver(name, inbound.receiver(name), read, app[ALERT_SINK], store, lock,
+                       inbound.max_bytes, app[METRICS]) for name, read in readers.items()}
+    app[ACTIONS].silences = Silences(app[DATABASE], inbound, app[WAKE])
+    enabled = [name for name, receiver in app[RECEIVERS].items() if receiver.settings.enabled]
+    if enabled:
+        log.info("Alert receivers enabled: %s (POST /api/alerts/<name>)", ", ".join(enabled))
+    yield
 
 
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -296,7 +330,10 @@ async def rules_reload_ctx(app: web.Application) -> AsyncIterator[None]:
         if MONITOR in app:
             app[MONITOR].set_rules(rules)
 
-    reloader = RulesReloader(settings.rules_file, app[RULES], apply)
+    def reroute() -> None:
+        app[LABEL_ROUTING].update(load_routes(settings.rules_file))
+
+    reloader = RulesReloader(settings.rules_file, app[RULES], apply, reroute)
     app[RELOADER] = reloader
     loop = asyncio.get_running_loop()
     hangup = False
@@ -321,6 +358,14 @@ async def messages(request: web.Request) -> web.StreamResponse:
     response = await request.app[BOT].endpoint.handle(request)
     request.app[METRICS].activity(observed_type(request), response.status)
     return response
+
+
+async def alerts(request: web.Request) -> web.Response:
+    receiver = request.app[RECEIVERS].get(request.match_info["receiver"])
+    if receiver is None:
+        return error(404, "not_found", "No such receiver: use /api/alerts/alertmanager, "
+                     "/api/alerts/grafana or /api/alerts/influxdb.")
+    return await receiver.handle(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -364,10 +409,12 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(graph_ctx)
     app.cleanup_ctx.append(replicas_ctx)
     app.cleanup_ctx.append(delivery_ctx)
+    app.cleanup_ctx.append(inbound_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.cleanup_ctx.append(rules_reload_ctx)
     app.cleanup_ctx.append(metrics_port_ctx)
     app.router.add_post("/api/messages", messages)
+    app.router.add_post("/api/alerts/{receiver}", alerts)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_metrics_route(app, settings)

@@ -208,6 +208,32 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX handled_activities_started ON handled_activities (started_at)
         """,
     ),
+    (
+        11,
+        "alertmanager silences",
+        """
+        CREATE TABLE alert_silences (
+            alert_id TEXT PRIMARY KEY,
+            silence_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            until TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        )
+        """,
+    ),
+    (
+        12,
+        "inbound notifications seen",
+        """
+        CREATE TABLE inbound_seen (
+            state_id TEXT PRIMARY KEY,
+            receiver TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX inbound_seen_age ON inbound_seen (seen_at)
+        """,
+    ),
 ]
 
 

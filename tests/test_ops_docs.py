@@ -93,6 +93,12 @@ HEATWATCH_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("heatwatch_poller_leader", "gauge",
                "1 on the replica that polls InfluxDB, 0 on a standby."),
     MetricSpec("heatwatch_source_up", "gauge", "1 while InfluxDB is reachable, 0 when not."),
+    MetricSpec("heatwatch_inbound_notifications_total", "counter",
+               "Notifications posted to the alert receivers (/api/alerts/<receiver>), by receiver "
+               "and outcome.", ("receiver", "outcome"),
+               {"receiver": ("alertmanager", "grafana", "influxdb"),
+                "outcome": ("accepted", "duplicate", "invalid", "too_large", "unauthorized",
+                            "disabled", "failed")}),
 )
 
 METRICS_BY_SERIES: dict[str, MetricSpec] = {

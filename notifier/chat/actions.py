@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from common.clock import utcnow
 from notifier.alerts.events import stored_series_key
+from notifier.inbound.silences import Silences
 from storage.alerts import AlertRecord, AlertStore
 from storage.backend import SqlBackend
 from storage.outbox import NewDelivery, Operation, Outbox
@@ -34,6 +35,8 @@ class AlertActions:
         self.preferences = Preferences(db)
         self._outbox = Outbox(db)
         self._wake = wake
+        # Alertmanager silences from cards (the composition root sets it).
+        self.silences: Silences | None = None
 
     async def _refresh_cards(self, alert_id: str, keys: list[tuple[str, str]]) -> None:
         """Queue card updates (each action is its own 'event' for the outbox's uniqueness)."""

@@ -14,9 +14,13 @@ from typing import Any
 
 from common.clock import utcnow
 from storage.alerts import AlertRecord, Snooze
+from storage.inbound import Silence
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SNOOZE_CHOICES = ((1, "Snooze 1 h"), (24, "Snooze 24 h"))
+SILENCE_CHOICES = ((1, "Silence 1 h"), (24, "Silence 24 h"))
+SILENCEABLE = "alertmanager"  # the source whose incidents can be silenced from the card
+LABELLED = ("alertmanager", "grafana", "influxdb-check")  # alerts told by their labels
 
 _TITLES = {
     "fired": "{severity}: {rule}",
@@ -33,7 +37,9 @@ _TITLES = {
 _SEVERITY_WORDS = {"crit": "CRITICAL", "warn": "Warning"}
 _STYLES = {"crit": "attention", "warn": "warning"}  # container styles, themed by Teams
 _ARROW_FLOOR = 0.05  # units per minute below which a series counts as steady
-_LINK_TITLES = {"runbook": "Runbook", "dashboard": "Dashboard"}
+_LINK_TITLES = {"runbook": "Runbook", "dashboard": "Dashboard", "source": "Source",
+                "alertmanager": "Alertmanager", "panel": "Panel", "silence": "Silence",
+                "image": "Image"}
 
 
 def when(value: str | datetime | None) -> str:
@@ -106,7 +112,7 @@ def _counts(counts: dict[str, int]) -> dict[str, Any]:
 
 def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
                chart: dict[str, Any] | None = None,
-               now: datetime | None = None) -> dict[str, Any]:
+               now: datetime | None = None, silence: Silence | None = None) -> dict[str, Any]:
     """The card of an incident (or of an alert recorded before incidents)."""
     event = alert.event
     now = now or utcnow()
@@ -153,7 +159,9 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     body.append({"type": "FactSet", "facts": facts})
     if several and event.get("counts"):
         body.append(_counts(event["counts"]))
-    if several and hottest:
+    if several and hottest and event.get("source") in LABELLED:
+        body += labels_block(event, alert.open)
+    elif several and hottest:
         body.append({"type": "TextBlock", "text": "Hottest now" if alert.open else
                      "Hottest at the end", "weight": "Bolder", "spacing": "Medium"})
         body.append({"type": "FactSet", "facts": [
@@ -177,6 +185,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
         by = f" by {snooze.by_name}" if snooze.by_name else ""
         body.append({"type": "TextBlock", "wrap": True,
                      "text": f"Snoozed here{by} until {when(snooze.until)}"})
+    body += silence_section(alert, silence)
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
                  "isSubtle": True})
     actions: list[dict[str, Any]] = []
@@ -203,6 +212,46 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     if actions:
         card["actions"] = actions
     return card
+
+
+def labels_block(event: dict[str, Any], is_open: bool) -> list[dict[str, Any]]:
+    """The alerts of an incident from an alert receiver, by the labels that tell them apart
+    (those the group shares are above): "Critical: instance=rack-3-inlet:9100, job=sensors"."""
+    group = event.get("series") or {}
+    facts = []
+    for member in event.get("hottest") or []:
+        own = {k: v for k, v in sorted((member.get("tags") or {}).items())
+               if group.get(k) != v and k != "severity"}
+        facts.append({"title": _level(member).capitalize(),
+                      "value": ", ".join(f"{k}={v}" for k, v in own.items()) or "-"})
+    return [{"type": "TextBlock", "text": "Alerts now" if is_open else "Alerts at the end",
+             "weight": "Bolder", "spacing": "Medium"}, {"type": "FactSet", "facts": facts}]
+
+
+def silence_section(alert: AlertRecord, silence: Silence | None) -> list[dict[str, Any]]:
+    """An Alertmanager incident's silence: who silenced it until when, and *Expire silence*;
+    or, while open and not silenced, *Silence 1 h / 24 h* (verb `silence`)."""
+    if alert.event.get("source") != SILENCEABLE:
+        return []
+    data = {"alertId": alert.alert_id}
+    if silence is not None:
+        by = f" by {silence.created_by}" if silence.created_by else ""
+        return [{"type": "TextBlock", "wrap": True, "text": f"Silenced in Alertmanager{by} "
+                 f"until {when(silence.until)} (silence {silence.silence_id})"},
+                {"type": "ActionSet", "actions": [{"type": "Action.Execute",
+                                                   "title": "Expire silence",
+                                                   "verb": "expire-silence", "data": data}]}]
+    if not alert.open:
+        return []
+    return [{"type": "ActionSet", "actions": [
+        {"type": "Action.Execute", "title": label, "verb": "silence",
+         "data": {**data, "hours": hours}} for hours, label in SILENCE_CHOICES]}]
+
+
+def with_notice(card: dict[str, Any], notice: str) -> dict[str, Any]:
+    """The card with a line saying what went wrong (for the person who pressed a button)."""
+    return {**card, "body": [*card["body"], {"type": "TextBlock", "wrap": True,
+                                             "color": "Attention", "text": notice}]}
 
 
 def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:

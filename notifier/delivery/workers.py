@@ -31,11 +31,18 @@ from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
 from notifier.alerts.events import stored_series_key
-from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
+from notifier.delivery.cards import (
+    SILENCEABLE,
+    alert_card,
+    card_activity,
+    summary,
+    text_activity,
+)
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
+from storage.inbound import InboundStore
 from storage.models import Status
 from storage.outbox import Delivery, Operation, Outbox
 from storage.registry import ConversationRegistry
@@ -83,6 +90,7 @@ class DeliveryWorker:
         self._metrics = metrics or UNCOUNTED
         self._outbox = Outbox(db)
         self._alerts = AlertStore(db)
+        self._inbound = InboundStore(db)
         self._registry = ConversationRegistry(db)
         self._sender = sender
         self._limiter = limiter
@@ -203,7 +211,10 @@ class DeliveryWorker:
             snoozes = await self._alerts.snoozes(alert.rule, stored_series_key(alert.event),
                                                  self._clock())
         snooze = snoozes.get((delivery.tenant_id, delivery.conversation_id))
-        activity = card_activity(alert_card(alert, snooze), summary(alert.event))
+        silence = (await self._inbound.silence(alert.alert_id, self._clock())
+                   if alert.event.get("source") == SILENCEABLE else None)
+        activity = card_activity(alert_card(alert, snooze, silence=silence),
+                                 summary(alert.event))
         existing = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
                                            delivery.conversation_id)
         await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)

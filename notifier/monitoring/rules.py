@@ -19,6 +19,7 @@ from urllib.parse import quote, urlparse
 
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
+from notifier.alerts.routes import route_problems
 from notifier.alerts.routing import parse_target
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(ms|s|m|h|d))+\s*$")
@@ -276,12 +277,14 @@ def parse_rules(text: str, source: str = "rules") -> list[Rule]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
-    unknown = sorted(set(document) - {"rule"})
-    problems = [f"{source}: unknown top-level key {key!r}; rules go in [[rule]] tables"
-                for key in unknown]
+    unknown = sorted(set(document) - {"rule", "route"})
+    problems = [f"{source}: unknown top-level key {key!r}; rules go in [[rule]] tables "
+                "(and routes of the alert receivers in [[route]] tables)" for key in unknown]
+    problems += route_problems(document.get("route"), source)[1]
     tables = document.get("rule", [])
     if not isinstance(tables, list) or not tables:
-        problems.append(f"{source}: no rules; add at least one [[rule]] table")
+        if "route" not in document or "rule" in document:  # routes alone: receivers only
+            problems.append(f"{source}: no rules; add at least one [[rule]] table")
         tables = []
     rules: list[Rule] = []
     for index, table in enumerate(tables):

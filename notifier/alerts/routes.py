@@ -1,0 +1,153 @@
+"""Routes for alerts that carry labels (the alert receivers): `[[route]]` tables in the rules
+file, each label matchers and targets; the first route whose matchers all match names the
+targets, and an alert that no route matches goes to the default audience.
+
+Matchers are Alertmanager's: `name="value"` (equal), `name!="value"`, `name=~"regex"` and
+`name!~"regex"`; regular expressions are fully anchored (`=~"db.*"` does not match `mydb`);
+a label the alert lacks is the empty string. An InfluxDB check's `alertname` is its name.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.errors import ConfigError
+from notifier.alerts.events import AlertEvent
+from notifier.alerts.routing import parse_target
+
+_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|'
+                      r"([^\s\"]*))\s*$")
+ROUTE_KEYS = ("matchers", "targets")
+EXAMPLE = 'matchers = [\'severity="critical"\', \'team=~"db|storage"\']'
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    operator: str  # =, !=, =~, !~
+    value: str
+    pattern: re.Pattern[str] | None = None
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.pattern is not None:
+            found = self.pattern.fullmatch(actual) is not None
+            return found if self.operator == "=~" else not found
+        return (actual == self.value) if self.operator == "=" else actual != self.value
+
+    def __str__(self) -> str:
+        return f'{self.name}{self.operator}"{self.value}"'
+
+
+def parse_matcher(text: str) -> Matcher:
+    """`severity="critical"`, `team=~"db|storage"`, ...; ValueError saying what is wrong."""
+    found = _MATCHER.match(text)
+    if not found:
+        raise ValueError(f"{text!r} is not a matcher: use label=\"value\", label!=\"value\", "
+                         "label=~\"regex\" or label!~\"regex\"")
+    name, operator, quoted, bare = found.groups()
+    value = quoted.replace('\\"', '"').replace("\\\\", "\\") if quoted is not None else bare
+    pattern = None
+    if operator in ("=~", "!~"):
+        try:
+            pattern = re.compile(value)
+        except re.error as error:
+            raise ValueError(f"{text!r}: the regular expression is invalid ({error})") from None
+    return Matcher(name, operator, value, pattern)
+
+
+@dataclass(frozen=True)
+class Route:
+    matchers: tuple[Matcher, ...]
+    targets: tuple[str, ...]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(matcher.matches(labels) for matcher in self.matchers)
+
+
+def route_problems(tables: Any, source: str) -> tuple[list[Route], list[str]]:
+    """The routes of a rules file's `route` key, and every problem (naming route and key)."""
+    if tables is None:
+        return [], []
+    if not isinstance(tables, list):
+        return [], [f"{source}: 'route' must be [[route]] tables"]
+    routes: list[Route] = []
+    problems: list[str] = []
+    for index, table in enumerate(tables):
+        where = f"{source}: route #{index + 1}"
+        if not isinstance(table, dict):
+            problems.append(f"{where}: expected a [[route]] table")
+            continue
+        for key in sorted(set(table) - set(ROUTE_KEYS)):
+            problems.append(f"{where}, key {key!r}: unknown key; a route has matchers and "
+                            "targets")
+        matchers: list[Matcher] = []
+        raw = table.get("matchers", [])
+        if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
+            problems.append(f"{where}, key 'matchers': expected a list of strings, like "
+                            f"{EXAMPLE}")
+            raw = []
+        for text in raw:
+            try:
+                matchers.append(parse_matcher(text))
+            except ValueError as error:
+                problems.append(f"{where}, key 'matchers': {error}")
+        targets = table.get("targets")
+        if not isinstance(targets, list) or not targets or not all(
+                isinstance(t, str) for t in targets):
+            problems.append(f"{where}, key 'targets': expected a non-empty list of targets, "
+                            'like targets = ["team:<team id>"]')
+            targets = []
+        for target in targets:
+            try:
+                parse_target(target)
+            except ValueError as error:
+                problems.append(f"{where}, key 'targets': {error}")
+        routes.append(Route(tuple(matchers), tuple(targets)))
+    return (routes if not problems else []), problems
+
+
+def parse_routes(text: str, source: str = "rules") -> list[Route]:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
+    routes, problems = route_problems(document.get("route"), source)
+    if problems:
+        raise ConfigError("Invalid alert routes:\n  - " + "\n  - ".join(problems))
+    return routes
+
+
+def load_routes(path: Path) -> list[Route]:
+    """The routes of the rules file; none when there is no file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise ConfigError(f"RULES_FILE={str(path)!r} cannot be read ({error.strerror}).") \
+            from None
+    return parse_routes(text, str(path))
+
+
+class LabelRouting:
+    """Routing for the alert receivers' events: the first route whose matchers all match
+    the alert's labels, else the default audience."""
+
+    def __init__(self, routes: Sequence[Route] = ()) -> None:
+        self.routes = list(routes)
+
+    def update(self, routes: Sequence[Route]) -> None:
+        self.routes = list(routes)
+
+    def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
+        labels = {"alertname": event.rule, **event.series}
+        for route in self.routes:
+            if route.matches(labels):
+                return route.targets
+        return None

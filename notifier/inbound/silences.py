@@ -1,0 +1,179 @@
+"""Silences from a card: *Silence 1 h / 24 h* on an Alertmanager incident creates a silence in
+that Alertmanager (API v2 `POST /api/v2/silences`), *Expire silence* expires it
+(`DELETE /api/v2/silence/{id}`). Matchers are the labels the incident's firing alerts share
+(all of an alert's labels when it is alone); `createdBy` is the Teams user's name; the comment
+names the incident. The Alertmanager is `ALERTMANAGER_URL`, else the notification's
+`externalURL`; its credentials come from `ALERTMANAGER_API_TOKEN` (bearer) or
+`ALERTMANAGER_API_USER`/`_PASSWORD` (basic). A failure is said on the card and in one log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from common.clock import utcnow
+from common.logs import redacted_url
+from common.settings import InboundSettings
+from notifier.inbound.alertmanager import SOURCE
+from storage.alerts import AlertRecord, AlertStore
+from storage.backend import SqlBackend
+from storage.inbound import InboundStore, Silence
+from storage.outbox import NewDelivery, Operation, Outbox
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10.0
+
+
+class SilenceError(Exception):
+    """What went wrong, in words for the card."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    alert: AlertRecord | None  # None: the alert is not known
+    silence: Silence | None  # the silence in force after the action
+    problem: str = ""  # what went wrong, for the card
+
+
+class AlertmanagerApi:
+    """The two calls of Alertmanager's API v2 that silences need."""
+
+    def __init__(self, settings: InboundSettings) -> None:
+        self._settings = settings
+
+    def _auth(self) -> tuple[dict[str, str], aiohttp.BasicAuth | None]:
+        if self._settings.alertmanager_token:
+            return {"Authorization": f"Bearer {self._settings.alertmanager_token}"}, None
+        if self._settings.alertmanager_user:
+            return {}, aiohttp.BasicAuth(self._settings.alertmanager_user,
+                                         self._settings.alertmanager_password)
+        return {}, None
+
+    async def _call(self, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+        headers, auth = self._auth()
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
+                    method, url, json=body, headers=headers, auth=auth) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise SilenceError(f"Alertmanager answered {response.status}: "
+                                       f"{text.strip()[:200] or response.reason}")
+                return await response.json(content_type=None) if text.strip() else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise SilenceError(f"Alertmanager at {redacted_url(url)} cannot be reached "
+                               f"({error.__class__.__name__}: {error})".replace(": )", ")")
+                               ) from None
+
+    async def create(self, base: str, matchers: dict[str, str], until: datetime,
+                     created_by: str, comment: str) -> str:
+        body = {"matchers": [{"name": name, "value": value, "isRegex": False, "isEqual": True}
+                             for name, value in sorted(matchers.items())],
+                "startsAt": utcnow().isoformat(), "endsAt": until.isoformat(),
+                "createdBy": created_by, "comment": comment}
+        answer = await self._call("POST", f"{base}/api/v2/silences", body)
+        silence_id = answer.get("silenceID") if isinstance(answer, dict) else None
+        if not isinstance(silence_id, str) or not silence_id:
+            raise SilenceError("Alertmanager did not say which silence it made")
+        return silence_id
+
+    async def expire(self, base: str, silence_id: str) -> None:
+        await self._call("DELETE", f"{base}/api/v2/silence/{silence_id}")
+
+
+def matchers_for(alert: AlertRecord, members: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The labels every firing alert of the incident has (all alerts when none fires)."""
+    firing = [m.get("tags") or {} for m in members.values() if m.get("severity")] or [
+        m.get("tags") or {} for m in members.values()]
+    if not firing:
+        return {}
+    common = dict(firing[0])
+    for labels in firing[1:]:
+        common = {k: v for k, v in common.items() if labels.get(k) == v}
+    return common
+
+
+class Silences:
+    """The action behind the card's silence buttons (for any chat surface)."""
+
+    def __init__(self, db: SqlBackend, settings: InboundSettings,
+                 wake: asyncio.Event | None = None, api: AlertmanagerApi | None = None) -> None:
+        self._alerts = AlertStore(db)
+        self._store = InboundStore(db)
+        self._outbox = Outbox(db)
+        self._settings = settings
+        self._wake = wake
+        self._api = api or AlertmanagerApi(settings)
+
+    async def current(self, alert_id: str) -> Silence | None:
+        return await self._store.silence(alert_id, utcnow())
+
+    def _base(self, alert: AlertRecord) -> str:
+        base = self._settings.alertmanager_url or str(
+            (alert.event.get("links") or {}).get("alertmanager") or "")
+        if not base:
+            raise SilenceError("No Alertmanager URL: the notification had no externalURL; "
+                               "set ALERTMANAGER_URL.")
+        return base.rstrip("/")
+
+    async def _refresh_cards(self, alert_id: str) -> None:
+        keys = await self._alerts.cards_of(alert_id)
+        await self._outbox.enqueue(
+            [NewDelivery("silence-" + uuid.uuid4().hex, alert_id, tenant, conversation,
+                         Operation.CARD) for tenant, conversation in keys], utcnow())
+        if self._wake is not None:
+            self._wake.set()
+
+    async def silence(self, alert_id: str, hours: float, by_name: str) -> Outcome:
+        alert = await self._alerts.get(alert_id)
+        if alert is None:
+            return Outcome(None, None)
+        try:
+            if alert.event.get("source") != SOURCE:
+                raise SilenceError("Only alerts from Alertmanager can be silenced here.")
+            base = self._base(alert)
+            matchers = matchers_for(alert, await self._alerts.incident_series(alert_id))
+            if not matchers:
+                raise SilenceError("The alert has no labels to silence it by.")
+            until = utcnow() + timedelta(hours=hours)
+            silence_id = await self._api.create(
+                base, matchers, until, by_name or "HeatWatch",
+                f"From HeatWatch (Microsoft Teams), incident {alert_id[:8]}: "
+                f"{alert.rule} ({alert_id})")
+        except SilenceError as error:
+            log.warning("Silencing alert %s for %s failed: %s", alert_id[:8], by_name, error)
+            return Outcome(alert, await self.current(alert_id), str(error))
+        silence = Silence(alert_id, silence_id, base, until, by_name or None)
+        await self._store.save_silence(silence)
+        log.info("Alert %s silenced in Alertmanager by %s until %s (silence %s, %s)",
+                 alert_id[:8], by_name, until.isoformat(), silence_id,
+                 ", ".join(f"{k}={v}" for k, v in sorted(matchers.items())))
+        await self._refresh_cards(alert_id)
+        return Outcome(alert, silence)
+
+    async def expire(self, alert_id: str, by_name: str) -> Outcome:
+        alert = await self._alerts.get(alert_id)
+        if alert is None:
+            return Outcome(None, None)
+        silence = await self._store.silence(alert_id)
+        if silence is None:
+            return Outcome(alert, None, "There is no silence to expire.")
+        try:
+            await self._api.expire(silence.url, silence.silence_id)
+        except SilenceError as error:
+            log.warning("Expiring silence %s of alert %s for %s failed: %s", silence.silence_id,
+                        alert_id[:8], by_name, error)
+            return Outcome(alert, await self.current(alert_id), str(error))
+        await self._store.forget_silence(alert_id)
+        log.info("Silence %s of alert %s expired by %s", silence.silence_id, alert_id[:8],
+                 by_name)
+        await self._refresh_cards(alert_id)
+        return Outcome(alert, None)
