@@ -81,6 +81,7 @@ async def test_alertmanager_groups_become_one_card_each_and_resolving_updates_th
 ) -> None:
     teams = TeamsChannel(client, connector.url)
     await teams.ok("personal_bot_added")
+    await teams.drained()  # the welcome(s)
     connector.clear()
     await asyncio.to_thread(alertmanager.post_alerts, [
         alert("rack-3-inlet"), alert("rack-7-inlet"),
@@ -104,6 +105,7 @@ async def test_silence_from_the_card_is_listed_by_alertmanager_and_expire_remove
 ) -> None:
     teams = TeamsChannel(client, connector.url)
     await teams.ok("personal_bot_added")
+    await teams.drained()  # the welcome(s)
     connector.clear()
     await asyncio.to_thread(alertmanager.post_alerts, [alert("rack-3-inlet")])
     await eventually(lambda: len(connector.sent(PERSONAL)) == 1, timeout=30)
@@ -139,6 +141,7 @@ async def test_a_silence_that_fails_says_why_on_the_card(
 ) -> None:
     teams = TeamsChannel(client, connector.url)
     await teams.ok("personal_bot_added")
+    await teams.drained()  # the welcome(s)
     connector.clear()
     await asyncio.to_thread(alertmanager.post_alerts, [alert("rack-3-inlet")])
     await eventually(lambda: len(connector.sent(PERSONAL)) == 1, timeout=30)
@@ -168,6 +171,7 @@ async def test_alertmanager_url_wins_over_the_notifications_external_url(
     try:
         teams = TeamsChannel(client, connector.url)
         await teams.ok("personal_bot_added")
+        await teams.drained()  # the welcome(s)
         connector.clear()
         await asyncio.to_thread(server.post_alerts, [alert("rack-3-inlet")])
         await eventually(lambda: len(connector.sent(PERSONAL)) == 1, timeout=30)

@@ -61,6 +61,7 @@ async def installed(teams: TeamsChannel, connector: ConnectorStandIn) -> TeamsCh
     """The bot is in a personal chat and a team (alert channel selected)."""
     for name in ("personal_bot_added", "team_bot_added"):
         await teams.ok(name)
+    await teams.drained()  # the welcome(s)
     connector.clear()
     return teams
 
@@ -434,6 +435,7 @@ async def test_a_route_sends_the_card_only_to_its_targets_and_reloads_with_the_r
     teams = TeamsChannel(client, connector.url)
     for name in ("personal_bot_added", "team_bot_added"):
         await teams.ok(name)
+    await teams.drained()  # the welcome(s)
     connector.clear()
     assert (await post(client, "alertmanager", fixture("alertmanager")))[0] == 200
     await eventually(lambda: len(connector.sent()) == 1)
