@@ -4,6 +4,7 @@ and the Bot Connector stand-in."""
 from __future__ import annotations
 
 from bots.heatwatch_bot import HELP_TEXT
+from notifier.chat.commands import help_text
 from notifier.chat.welcome import WELCOME as WELCOME_TEXT
 from storage.models import Scope, Status
 from storage.registry import ConversationRegistry
@@ -368,7 +369,8 @@ async def test_channel_message_reply_goes_to_the_thread_and_registers_the_channe
     await teams.ok("message_channel")
 
     thread = CHANNEL + ";messageid=1481567603816"
-    assert connector.texts(thread) == [HELP_TEXT]
+    assert connector.texts(thread) == [help_text(Scope.CHANNEL)]  # how to talk in a channel
+    assert "@mention me" in help_text(Scope.CHANNEL)
     stored = await registry.get_conversation(TENANT, CHANNEL)
     assert stored is not None and stored.reference["conversation"]["id"] == CHANNEL
 

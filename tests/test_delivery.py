@@ -328,9 +328,11 @@ async def test_commands(client: TestClient, installed: TeamsChannel,
     assert "There is no rule `nope`" in (await say("subscribe nope"))["text"]
     assert (await say("subscribe"))["text"] == "Subscribed this conversation to all alerts."
     assert "For how long?" in (await say("mute soon"))["text"]
-    assert (await say("unmute"))["text"].startswith("Alerts are back on here")
+    assert (await say("unmute"))["text"].startswith("Nothing was muted here")
     assert "No readings yet" in (await say("status"))["text"]
-    assert "**status**" in (await say("what is this"))["text"]  # unknown text gets help
+    unknown = (await say("what is this"))["text"]
+    assert unknown.startswith("I didn't understand «what is this».")
+    assert "**status**" in unknown  # with the short help
 
 
 async def test_channel_command_works_when_mentioned(

@@ -4,7 +4,8 @@ One card per incident per conversation shows the incident's current state: sever
 container style (readable on light and dark themes, not colour alone), what it is about, the
 group's tags (room), counts, the hottest series with trend arrows, since when and for how long,
 the peak, the forecast, links, and an optional chart. Its buttons are Universal Actions
-(`Action.Execute`) with verbs `ack`, `unack` and `snooze`, plus links (`Action.OpenUrl`).
+(`Action.Execute`) with verbs `ack`, `unack`, `snooze` and `unsnooze` (a card snoozed in
+its conversation offers only the undo), plus links (`Action.OpenUrl`).
 """
 
 from __future__ import annotations
@@ -174,9 +175,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
         body.append({"type": "TextBlock", "wrap": True, "text":
                      f"Acknowledged by {alert.acknowledged_by} at {when(alert.acknowledged_at)}"})
     if snooze is not None:
-        by = f" by {snooze.by_name}" if snooze.by_name else ""
-        body.append({"type": "TextBlock", "wrap": True,
-                     "text": f"Snoozed here{by} until {when(snooze.until)}"})
+        body.append(_snooze_block(snooze, event))
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
                  "isSubtle": True})
     actions: list[dict[str, Any]] = []
@@ -188,9 +187,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
         else:
             actions.append({"type": "Action.Execute", "title": "Acknowledge", "verb": "ack",
                             "data": data})
-        if event.get("series"):
-            actions += [{"type": "Action.Execute", "title": label, "verb": "snooze",
-                         "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
+        actions += _snooze_actions(event, snooze, data)
     for name, url in sorted((event.get("links") or {}).items()):
         actions.append({"type": "Action.OpenUrl", "title": _LINK_TITLES.get(name, name),
                         "url": url})
@@ -205,6 +202,26 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     return card
 
 
+def _snooze_block(snooze: Snooze, event: dict[str, Any]) -> dict[str, Any]:
+    by = f" by {snooze.by_name}" if snooze.by_name else ""
+    text = f"Snoozed here{by} until {when(snooze.until)}"
+    if snooze.broken_by(event.get("severity")):
+        text += ", but it became critical: this breaks through the snooze"
+    return {"type": "TextBlock", "wrap": True, "text": text}
+
+
+def _snooze_actions(event: dict[str, Any], snooze: Snooze | None,
+                    data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Snoozed here: only the undo; else the snooze choices (for an incident of series)."""
+    if snooze is not None:
+        return [{"type": "Action.Execute", "title": "Undo snooze", "verb": "unsnooze",
+                 "data": data}]
+    if not event.get("series"):
+        return []
+    return [{"type": "Action.Execute", "title": label, "verb": "snooze",
+             "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
+
+
 def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
     return {"type": "message", "summary": summary,
             "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": card}]}
@@ -217,6 +234,12 @@ def text_activity(text: str) -> dict[str, Any]:
 def where(event: dict[str, Any]) -> str:
     """The series in words: "room server-room-1, sensor rack-3-inlet"."""
     return ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
+
+
+def summary_line(event: dict[str, Any]) -> str:
+    """The incident in a few words: "server-room-temperature, room r1"."""
+    return ", ".join(part for part in (event.get("rule") or "data source", where(event))
+                     if part)
 
 
 def summary(event: dict[str, Any]) -> str:
@@ -251,6 +274,12 @@ def _rule_and_detail(event: dict[str, Any], value_label: str) -> str:
 def reminder_text(event: dict[str, Any]) -> str:
     return (f"Still firing: {_rule_and_detail(event, 'now')}, "
             f"since {when(event.get('since'))}")
+
+
+def break_through_text(event: dict[str, Any]) -> str:
+    """Told in a conversation that snoozed the incident while it was less severe."""
+    return (f"Now CRITICAL: {_rule_and_detail(event, 'now')}. This breaks through the snooze "
+            "here: a snooze of a warning does not hold back a critical.")
 
 
 def resolved_text(event: dict[str, Any]) -> str:

@@ -1,0 +1,238 @@
+# ruff: noqa: F811 (the fixtures of test_delivery are imported)
+"""The on-call flow through the real endpoint, real databases and the connector stand-in:
+acknowledging (once), undoing, snoozing (and its undo and break-through), muting, the audit
+trail and `history`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from notifier.alerts.events import EventKind, Severity
+from tests.standins.connector import ConnectorStandIn
+from tests.teams import (
+    CHANNEL,
+    PERSONAL,
+    USER2_AAD,
+    USER2_ID,
+    TeamsChannel,
+    card_text,
+    load_activity,
+)
+from tests.test_delivery import (  # noqa: F401 (fixtures)
+    alert_event,
+    card_of,
+    client,
+    delivery_env,
+    eventually,
+    installed,
+    new_alert_id,
+    publish,
+)
+
+ALEX = {"id": USER2_ID, "aadObjectId": USER2_AAD, "name": "Alex Wilber"}
+
+
+async def say(teams: TeamsChannel, connector: ConnectorStandIn, text: str,
+              who: dict[str, str] | None = None) -> str:
+    """A chat command in the personal chat; the bot's answer."""
+    before = len(connector.texts(PERSONAL))
+    overrides: dict[str, Any] = {"text": text}
+    if who is not None:
+        overrides["from"] = who
+    await teams.ok("message_personal", **overrides)
+    return connector.texts(PERSONAL)[before]
+
+
+async def press(client: TestClient, connector: ConnectorStandIn, verb: str, alert_id: str,
+                who: dict[str, str] | None = None, **data: Any) -> dict[str, Any]:
+    """A card button in the personal chat; the invoke response body."""
+    action = load_activity("card_action", connector.url)
+    action["value"]["action"].update(verb=verb, data={"alertId": alert_id, **data})
+    if who is not None:
+        action["from"] = who
+    response = await client.post("/api/messages", json=action)
+    assert response.status == 200
+    return await response.json()
+
+
+async def fired(client: TestClient, connector: ConnectorStandIn,
+                severity: Severity = Severity.WARN) -> str:
+    alert_id = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, alert_id, severity))
+    await eventually(lambda: len(connector.cards(PERSONAL)) == 1 and connector.cards(CHANNEL))
+    return alert_id
+
+
+def verbs(card: dict[str, Any]) -> list[str]:
+    return [a["verb"] for a in card.get("actions", []) if a["type"] == "Action.Execute"]
+
+
+# acknowledging -------------------------------------------------------------------------------
+
+
+async def test_a_second_acknowledgement_changes_nothing_and_says_who_was_first(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = await fired(client, connector)
+    body = await press(client, connector, "ack", alert_id)
+    assert "Acknowledged by Megan Bowen at" in card_text(body["value"])
+    await eventually(lambda: len(connector.updates()) == 2)
+    first = card_text(card_of(connector.updates(PERSONAL)[-1]))
+
+    # The same person again by command, someone else by the button, and a 👍 in the channel:
+    # all say who was first, and nothing changes.
+    again = await say(installed, connector, f"ack {alert_id[:8]}", who=ALEX)
+    assert again.startswith("Already acknowledged by Megan Bowen at ")
+    assert again.endswith("Nothing changed.")
+    body = await press(client, connector, "ack", alert_id, who=ALEX)
+    assert body["type"] == "application/vnd.microsoft.activity.message"
+    assert body["value"] == again
+    card_id = connector.cards(CHANNEL)[0].answered_id
+    await installed.ok("reactions_added_channel", replyToId=card_id)
+    await eventually(lambda: again in connector.texts(CHANNEL))
+    await asyncio.sleep(0.2)
+    assert len(connector.updates()) == 2  # no card changed
+    assert card_text(card_of(connector.updates(PERSONAL)[-1])) == first
+
+
+async def test_anyone_can_undo_an_acknowledgement_and_it_is_recorded(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    alert_id = await fired(client, connector)
+    with caplog.at_level(logging.INFO):
+        await say(installed, connector, f"ack {alert_id[:8]}")
+        undone = await say(installed, connector, f"unack {alert_id[:8]}", who=ALEX)
+    assert undone.startswith("Alex Wilber undid the acknowledgement of")
+    assert "(by Megan Bowen)" in undone
+    await eventually(lambda: len(connector.updates(PERSONAL)) == 2)
+    card = card_of(connector.updates(PERSONAL)[-1])
+    assert "Acknowledged by" not in card_text(card) and verbs(card)[0] == "ack"
+    assert (await say(installed, connector, f"unack {alert_id[:8]}")).endswith(
+        "is not acknowledged; nothing changed.")
+    assert f"Audit: acknowledged {alert_id[:8]} by Megan Bowen in {PERSONAL}" in caplog.text
+    assert f"Audit: unacknowledged {alert_id[:8]} by Alex Wilber" in caplog.text
+
+    timeline = await say(installed, connector, f"history {alert_id[:8]}")
+    assert timeline.startswith(f"Timeline of `{alert_id[:8]}`")
+    steps = timeline.split("\n\n", 1)[1].splitlines()
+    assert [step.split("**")[1] for step in steps] == ["fired", "acknowledged",
+                                                       "unacknowledged"]
+    assert "by Alex Wilber (here)" in steps[2]
+
+
+# snoozing ------------------------------------------------------------------------------------
+
+
+async def test_a_snoozed_card_says_who_until_when_and_offers_only_its_undo(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = await fired(client, connector)
+    assert verbs(card_of(connector.cards(PERSONAL)[0])) == ["ack", "snooze", "snooze"]
+
+    body = await press(client, connector, "snooze", alert_id, hours=1)
+    assert "Snoozed here by Megan Bowen until" in card_text(body["value"])
+    assert verbs(body["value"]) == ["ack", "unsnooze"]
+    await eventually(lambda: len(connector.updates(PERSONAL)) == 1)
+    assert verbs(card_of(connector.updates(PERSONAL)[0])) == ["ack", "unsnooze"]
+    assert not connector.updates(CHANNEL)  # snoozed here only
+
+    body = await press(client, connector, "unsnooze", alert_id)
+    assert "Snoozed" not in card_text(body["value"])
+    assert verbs(body["value"]) == ["ack", "snooze", "snooze"]
+    assert (await say(installed, connector, f"unsnooze {alert_id[:8]}")).endswith(
+        "is not snoozed here; nothing changed.")
+
+
+async def test_snooze_commands_and_alerts_say_what_is_snoozed_or_muted_here(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = await fired(client, connector)
+    assert "For how long?" in await say(installed, connector, f"snooze {alert_id[:8]}")
+    snoozed = await say(installed, connector, f"snooze {alert_id[:8]} 2h")
+    assert snoozed.startswith(f"Snoozed `{alert_id[:8]}`")
+    assert "A critical escalation still comes through." in snoozed
+    listed = await say(installed, connector, "alerts")
+    assert f"`{alert_id[:8]}`" in listed and "snoozed here until" in listed
+    await say(installed, connector, "mute 1h")
+    listed = await say(installed, connector, "alerts")
+    assert listed.startswith("**Muted here** until")
+    assert (await say(installed, connector, f"unsnooze {alert_id[:8]}")).startswith(
+        f"Snooze of `{alert_id[:8]}`")
+    assert "snoozed here" not in await say(installed, connector, "alerts")
+
+
+async def test_a_critical_escalation_breaks_through_a_snooze_of_a_warning(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    # As in the issue: snoozed, the alert ends, the sensor fires again (still snoozed here)...
+    first = await fired(client, connector)
+    await say(installed, connector, f"snooze {first[:8]} 24h")
+    await publish(client, alert_event(EventKind.RESOLVED, first, None, 25.0, None))
+    await eventually(lambda: len(connector.updates(CHANNEL)) == 1)
+    second = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, second))
+    await eventually(lambda: len(connector.cards(CHANNEL)) == 2)
+    await asyncio.sleep(0.2)
+    assert len(connector.cards(PERSONAL)) == 1  # the warning stays snoozed here
+
+    # ...and becomes critical: that reaches the chat, and says why.
+    await publish(client, alert_event(EventKind.ESCALATED, second, Severity.CRIT, 33.0, 32.0))
+    await eventually(lambda: len(connector.cards(PERSONAL)) == 2)
+    card = card_of(connector.cards(PERSONAL)[-1])
+    assert "CRITICAL: server-room-temperature" in card_text(card)
+    assert "but it became critical: this breaks through the snooze" in card_text(card)
+    await eventually(lambda: connector.texts(PERSONAL)[-1].startswith("Now CRITICAL:"))
+    assert "breaks through the snooze here" in connector.texts(PERSONAL)[-1]
+    assert "(broken through: it became critical)" in await say(installed, connector, "alerts")
+
+
+# muting --------------------------------------------------------------------------------------
+
+
+async def test_mute_and_unmute_say_exactly_what_they_changed(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    assert await say(installed, connector, "unmute") == (
+        "Nothing was muted here, so nothing changed: alerts already come to this conversation.")
+    assert (await say(installed, connector, "mute 2h")).startswith("Muted here until")
+    again = await say(installed, connector, "mute 30m", who=ALEX)
+    assert "It was muted until" in again and "(by Megan Bowen)" in again
+    unmuted = await say(installed, connector, "unmute")
+    assert unmuted.startswith("Unmuted: alerts come to this conversation again (it was muted "
+                              "by Alex Wilber until")
+
+
+# history -------------------------------------------------------------------------------------
+
+
+async def test_history_lists_incidents_with_who_acknowledged_and_the_timeline(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = await fired(client, connector)
+    await press(client, connector, "snooze", alert_id, hours=1)
+    await say(installed, connector, f"ack {alert_id[:8]}", who=ALEX)
+    await publish(client, alert_event(EventKind.ESCALATED, alert_id, Severity.CRIT, 34.5, 32.0))
+    await publish(client, alert_event(EventKind.RESOLVED, alert_id, None, 25.0, None))
+    await eventually(lambda: connector.texts(CHANNEL) and any(
+        t.startswith("Now CRITICAL") for t in connector.texts(PERSONAL)))
+
+    listed = await say(installed, connector, "history")
+    [line] = [line for line in listed.splitlines() if alert_id[:8] in line]
+    assert "**server-room-temperature, room r1, sensor s1**" in line
+    assert "2026-11-21 10:00:00 UTC → " in line  # start -> end (duration)
+    assert "peak 34.5 °C" in line
+    assert "acknowledged by Alex Wilber after " in line
+
+    timeline = await say(installed, connector, f"history {alert_id[:8]}")
+    steps = timeline.split("\n\n", 1)[1].splitlines()
+    assert [step.split("**")[1] for step in steps] == [
+        "fired", "snoozed", "acknowledged", "became critical", "resolved"]
+    assert "by Megan Bowen (here): until" in steps[1]
+    assert "by Alex Wilber (here)" in steps[2]
+    assert await say(installed, connector, "history nope") == "No alert matches `nope`."
