@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from common.clock import utcnow
+from common.settings import load_settings
+from heatwatch.server import ESCALATOR, create_app
 from notifier.alerts.events import EventKind, Severity
 from tests.standins.connector import ConnectorStandIn
 from tests.teams import (
     CHANNEL,
+    GROUP,
     PERSONAL,
     USER2_AAD,
     USER2_ID,
@@ -66,6 +72,11 @@ async def fired(client: TestClient, connector: ConnectorStandIn,
     await publish(client, alert_event(EventKind.FIRED, alert_id, severity))
     await eventually(lambda: len(connector.cards(PERSONAL)) == 1 and connector.cards(CHANNEL))
     return alert_id
+
+
+def notes(connector: ConnectorStandIn, conversation_id: str) -> list[str]:
+    """The text messages (not cards) a conversation got."""
+    return [text for text in connector.texts(conversation_id) if text]
 
 
 def verbs(card: dict[str, Any]) -> list[str]:
@@ -236,3 +247,114 @@ async def test_history_lists_incidents_with_who_acknowledged_and_the_timeline(
     assert "by Megan Bowen (here): until" in steps[1]
     assert "by Alex Wilber (here)" in steps[2]
     assert await say(installed, connector, "history nope") == "No alert matches `nope`."
+
+
+# escalation ----------------------------------------------------------------------------------
+
+
+ESCALATING_RULE = f"""
+[[rule]]
+name = "server-room-temperature"
+measurement = "temperature"
+warn_above = 27.0
+crit_above = 32.0
+escalate_after = "10m"
+escalate_to = ["conversation:{GROUP}", "user:{USER2_AAD}"]
+"""
+
+
+@pytest.fixture
+def escalating_env(delivery_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(ESCALATING_RULE)
+    return {**delivery_env, "RULES_FILE": str(rules)}
+
+
+@pytest.fixture
+async def escalating(aiohttp_client: Any, escalating_env: dict[str, str]) -> TestClient:
+    return await aiohttp_client(create_app(load_settings(environ=escalating_env,
+                                                         env_file=None)))
+
+
+async def installed_in(client: TestClient, connector: ConnectorStandIn) -> TeamsChannel:
+    teams = TeamsChannel(client, connector.url)
+    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
+        await teams.ok(name)
+    connector.clear()
+    return teams
+
+
+async def test_an_unacknowledged_critical_escalates_once_with_mentions_in_threads(
+    escalating: TestClient, connector: ConnectorStandIn
+) -> None:
+    teams = await installed_in(escalating, connector)
+    alert_id = await fired(escalating, connector, Severity.CRIT)
+    card_id = connector.cards(CHANNEL)[0].answered_id
+    escalator = escalating.app[ESCALATOR]
+    now = utcnow()
+
+    assert await escalator.check(now + timedelta(minutes=9)) == 0  # not yet
+    assert await escalator.check(now + timedelta(minutes=11)) == 1
+    await eventually(lambda: notes(connector, GROUP) and notes(connector, PERSONAL))
+    # The group chat, named by the rule, gets the card and the note; the chats already told
+    # get the note, in the channel as a reply in the card's thread.
+    assert len(connector.cards(GROUP)) == 1
+    [note] = notes(connector, GROUP)
+    assert note.startswith("<at>on call</at> Escalated: nobody acknowledged "
+                           "**server-room-temperature** (room r1, sensor s1, now 28.5 °C) for "
+                           "11 min; told: a group chat.")
+    [mention] = [r.body["entities"] for r in connector.sent(GROUP) if r.body.get("text")]
+    assert mention == [{"type": "mention", "text": "<at>on call</at>",
+                        "mentioned": {"id": USER2_AAD, "name": "on call"}}]
+    thread = f"{CHANNEL};messageid={card_id}"
+    await eventually(lambda: notes(connector, thread))
+    assert notes(connector, thread)[0].startswith("<at>on call</at> Escalated:")
+    assert not notes(connector, CHANNEL)  # no new top-level post
+    assert notes(connector, PERSONAL)[-1].startswith("Escalated:")  # no mentions in a 1:1
+
+    # Once: later checks (this replica or another) find it done.
+    sent = len(connector.sent())
+    assert await escalator.check(now + timedelta(minutes=30)) == 0
+    await asyncio.sleep(0.2)
+    assert len(connector.sent()) == sent
+    timeline = await say(teams, connector, f"history {alert_id[:8]}")
+    assert "**escalated**: nobody acknowledged for 11 min; told: a group chat" in timeline
+
+    # The end: resolved, in the channel again as a thread reply.
+    await publish(escalating, alert_event(EventKind.RESOLVED, alert_id, None, 25.0, None))
+    await eventually(lambda: any(t.startswith("Resolved:") for t in notes(connector, thread)))
+    assert not notes(connector, CHANNEL)
+
+
+async def test_an_acknowledged_critical_does_not_escalate(
+    escalating: TestClient, connector: ConnectorStandIn
+) -> None:
+    teams = await installed_in(escalating, connector)
+    alert_id = await fired(escalating, connector, Severity.CRIT)
+    await say(teams, connector, f"ack {alert_id[:8]}")
+    assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(hours=2)) == 0
+    await asyncio.sleep(0.2)
+    assert not connector.sent(GROUP)
+
+
+async def test_a_restart_in_the_middle_of_the_wait_still_escalates_once(
+    aiohttp_client: Any, escalating_env: dict[str, str], connector: ConnectorStandIn
+) -> None:
+    first = await aiohttp_client(create_app(load_settings(environ=escalating_env,
+                                                          env_file=None)))
+    await installed_in(first, connector)
+    await fired(first, connector, Severity.CRIT)
+    now = utcnow()
+    assert await first.app[ESCALATOR].check(now + timedelta(minutes=5)) == 0
+    await first.close()  # stopped five minutes into the wait
+
+    second = await aiohttp_client(create_app(load_settings(environ=escalating_env,
+                                                           env_file=None)))
+    assert await second.app[ESCALATOR].check(now + timedelta(minutes=10)) == 1
+    await eventually(lambda: notes(connector, GROUP))
+    third = await aiohttp_client(create_app(load_settings(environ=escalating_env,
+                                                          env_file=None)))
+    assert await third.app[ESCALATOR].check(now + timedelta(minutes=20)) == 0  # a replica
+    assert await second.app[ESCALATOR].check(now + timedelta(minutes=20)) == 0
+    await asyncio.sleep(0.2)
+    assert len(notes(connector, GROUP)) == 1 and len(connector.cards(GROUP)) == 1

@@ -10,6 +10,7 @@ its conversation offers only the undo), plus links (`Action.OpenUrl`).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -280,6 +281,28 @@ def break_through_text(event: dict[str, Any]) -> str:
     """Told in a conversation that snoozed the incident while it was less severe."""
     return (f"Now CRITICAL: {_rule_and_detail(event, 'now')}. This breaks through the snooze "
             "here: a snooze of a warning does not hold back a critical.")
+
+
+def escalation_text(event: dict[str, Any], waited: float, told: list[str]) -> str:
+    return (f"Escalated: nobody acknowledged {_rule_and_detail(event, 'now')} for "
+            f"{duration(waited)}; told: {', '.join(told) or 'nobody reachable'}.")
+
+
+def note_payload(text: str, mentions: list[dict[str, str]]) -> str:
+    """A text delivery's payload: the text, or with people to @mention (plain data: the
+    sender in bots/ makes them Teams mention entities)."""
+    if not mentions:
+        return text
+    return json.dumps({"mentions": mentions, "text": text}, sort_keys=True)
+
+
+def note_activity(payload: str) -> dict[str, Any]:
+    """The message of a text delivery; `mentions` ({"id": AAD object id, "name"}) are left
+    for the sender to turn into mention entities."""
+    if payload.startswith('{"mentions"'):
+        data = json.loads(payload)
+        return {**text_activity(str(data["text"])), "mentions": list(data["mentions"])}
+    return text_activity(payload)
 
 
 def resolved_text(event: dict[str, Any]) -> str:

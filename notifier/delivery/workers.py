@@ -30,12 +30,12 @@ from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
 from notifier.alerts.events import stored_series_key
-from notifier.delivery.cards import alert_card, card_activity, summary, text_activity
+from notifier.delivery.cards import alert_card, card_activity, note_activity, summary
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
-from storage.models import Status
+from storage.models import Conversation, Scope, Status
 from storage.outbox import Delivery, Operation, Outbox
 from storage.registry import ConversationRegistry
 
@@ -168,13 +168,27 @@ class DeliveryWorker:
         try:
             if delivery.operation is Operation.TEXT:
                 await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
-                await self._timed(self._sender.post(reference, text_activity(delivery.payload)))
+                reference = await self._thread_of(delivery, conversation)
+                await self._timed(self._sender.post(reference, note_activity(delivery.payload)))
                 await self._outbox.complete(delivery.id, self._clock())
                 self._metrics.delivered(delivery.created_at, self._clock())
             else:
                 await self._send_card(delivery, reference)
         except DeliveryError as error:
             await self._failed(delivery, error)
+
+    async def _thread_of(self, delivery: Delivery, conversation: Conversation) -> dict:
+        """In a channel, a follow-up of an alert (resolved, reminder, escalation) is a reply in
+        its card's thread: the conversation id `<channel id>;messageid=<card activity id>`."""
+        reference = conversation.reference
+        if conversation.scope is not Scope.CHANNEL or not delivery.alert_id:
+            return reference
+        card = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
+                                       delivery.conversation_id)
+        if not card:
+            return reference
+        thread = f"{delivery.conversation_id};messageid={card}"
+        return {**reference, "conversation": {**reference.get("conversation", {}), "id": thread}}
 
     async def _send_card(self, delivery: Delivery, reference: dict) -> None:
         alert = await self._alerts.get(delivery.alert_id)
