@@ -16,8 +16,9 @@ from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import ESCALATOR, create_app
+from heatwatch.server import DATABASE, ESCALATOR, create_app
 from notifier.alerts.events import EventKind, Severity
+from storage.audit import AuditEntry, AuditLog
 from tests.standins.connector import ConnectorStandIn
 from tests.teams import (
     CHANNEL,
@@ -358,3 +359,30 @@ async def test_a_restart_in_the_middle_of_the_wait_still_escalates_once(
     assert await second.app[ESCALATOR].check(now + timedelta(minutes=20)) == 0
     await asyncio.sleep(0.2)
     assert len(notes(connector, GROUP)) == 1 and len(connector.cards(GROUP)) == 1
+
+
+# retention -----------------------------------------------------------------------------------
+
+
+async def test_old_audit_entries_are_pruned_after_the_retention_period(
+    aiohttp_client: Any, delivery_env: dict[str, str], connector: ConnectorStandIn
+) -> None:
+    env = {**delivery_env, "AUDIT_RETENTION_DAYS": "30"}
+    first = await aiohttp_client(create_app(load_settings(environ=env, env_file=None)))
+    audit = AuditLog(first.app[DATABASE])
+    now = utcnow()
+    for days in (31, 29):
+        await audit.record(AuditEntry("muted", now - timedelta(days=days), "Megan Bowen",
+                                      alert_id="a1", detail=f"{days} days ago"))
+    await first.close()
+
+    second = await aiohttp_client(create_app(load_settings(environ=env, env_file=None)))
+    audit = AuditLog(second.app[DATABASE])
+
+    async def kept() -> list[str]:
+        return [entry.detail for entry in await audit.of_alert("a1")]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while await kept() != ["29 days ago"]:
+        assert asyncio.get_running_loop().time() < deadline, await kept()
+        await asyncio.sleep(0.05)
