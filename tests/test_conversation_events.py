@@ -6,6 +6,7 @@ from __future__ import annotations
 from bots.heatwatch_bot import HELP_TEXT
 from notifier.chat.commands import help_text
 from notifier.chat.welcome import WELCOME as WELCOME_TEXT
+from notifier.chat.welcome import welcome_text
 from storage.models import Scope, Status
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn, Member
@@ -46,6 +47,7 @@ async def test_bot_added_to_personal_chat_registers_it_and_welcomes_once(
     assert stored.reference["serviceUrl"] == connector.url
     assert "activityId" not in stored.reference
     assert connector.texts(PERSONAL) == [WELCOME_TEXT]
+    assert "I'll post alerts here" in WELCOME_TEXT and "Type **help**" in WELCOME_TEXT
     assert await targets(registry) == {PERSONAL}
 
 
@@ -56,7 +58,10 @@ async def test_bot_added_to_group_chat_registers_it_and_welcomes(
 
     stored = await registry.get_conversation(TENANT, GROUP)
     assert stored is not None and stored.scope is Scope.GROUP_CHAT
-    assert connector.texts(GROUP) == [WELCOME_TEXT]
+    [welcome] = connector.texts(GROUP)
+    assert welcome == welcome_text(Scope.GROUP_CHAT)
+    assert "Alerts don't come to group chats by default" in welcome
+    assert "**@HeatWatch subscribe**" in welcome and "Type **help**" not in welcome
     # Group chats are registered but are not default alert targets (issue: targets).
     assert await targets(registry) == set()
 
@@ -75,7 +80,7 @@ async def test_bot_added_to_team_registers_team_selected_channel_and_general(
     assert general is not None and general.channel_name == "General"
     assert general.reference["conversation"]["id"] == TEAM
     # The welcome goes where the bot was added: the selected channel.
-    assert connector.texts(CHANNEL) == [WELCOME_TEXT]
+    assert connector.texts(CHANNEL) == [welcome_text(Scope.CHANNEL)]
     assert await targets(registry) == {CHANNEL}
 
 
@@ -167,10 +172,10 @@ async def test_install_add_in_team_keeps_the_selected_channel(
     team = await registry.get_team(TENANT, TEAM)
     assert team is not None and team.alert_channel_id == CHANNEL
     assert await targets(registry) == {CHANNEL}
-    assert connector.texts(CHANNEL) == [WELCOME_TEXT]
+    assert connector.texts(CHANNEL) == [welcome_text(Scope.CHANNEL)]
 
     await teams.ok("team_bot_added")  # the conversationUpdate that follows: no second welcome
-    assert connector.texts(CHANNEL) == [WELCOME_TEXT]
+    assert connector.texts(CHANNEL) == [welcome_text(Scope.CHANNEL)]
 
 
 async def test_install_add_personal_and_group_chat_register_them(
