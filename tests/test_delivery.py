@@ -122,7 +122,9 @@ async def test_fired_alert_reaches_every_default_target_as_a_card(
     assert "Warning: server-room-temperature" in text
     assert "Room=r1" in text and "Sensor=s1" in text
     assert "Value=28.5 °C" in text and "Threshold=27 °C" in text
-    assert "Since=2026-11-21 10:00:00 UTC" in text
+    # Times in each reader's own time zone (Teams' Adaptive Card date/time functions).
+    assert ("Since={{DATE(2026-11-21T10:00:00Z, SHORT)}} {{TIME(2026-11-21T10:00:00Z)}}"
+            in text)
     await settled(client, {"done": 2})
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,9 @@ async def test_a_second_acknowledgement_changes_nothing_and_says_who_was_first(
 ) -> None:
     alert_id = await fired(client, connector)
     body = await press(client, connector, "ack", alert_id)
-    assert "Acknowledged by Megan Bowen at" in card_text(body["value"])
+    assert re.search(r"Acknowledged by Megan Bowen at \{\{DATE\(\d{4}-\d\d-\d\dT\d\d:\d\d:"
+                     r"\d\dZ, SHORT\)\}\} \{\{TIME\([0-9T:Z-]+\)\}\} \(\d+ s ago\)",
+                     card_text(body["value"]))
     await eventually(lambda: len(connector.updates()) == 2)
     first = card_text(card_of(connector.updates(PERSONAL)[-1]))
 

@@ -11,7 +11,7 @@ its conversation offers only the undo), plus links (`Action.OpenUrl`).
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from common.clock import utcnow
@@ -43,6 +43,19 @@ def when(value: str | datetime | None) -> str:
         return "-"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def local_time(value: str | datetime | None) -> str:
+    """A moment on a card, shown in each reader's own time zone and locale by Teams'
+    Adaptive Card `{{DATE(…, SHORT)}} {{TIME(…)}}` functions (strict RFC 3339 in UTC, no
+    spaces inside the braces). Text messages cannot do that: they use `when` (UTC)."""
+    if value is None:
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
 
 
 def amount(value: float | None, unit: str) -> str:
@@ -136,7 +149,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
         if event.get("threshold") is not None:
             facts.append({"title": "Threshold", "value": amount(event.get("threshold"), unit)})
     since = event.get("since") or event.get("at")
-    facts.append({"title": "Since", "value": when(since)})
+    facts.append({"title": "Since", "value": local_time(since)})
     if since:
         started = datetime.fromisoformat(since)
         if alert.open:
@@ -144,7 +157,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
                           "value": duration((now - started).total_seconds())})
         else:
             ended = event.get("ended_at") or event.get("at")
-            facts.append({"title": "Ended", "value": when(ended)})
+            facts.append({"title": "Ended", "value": local_time(ended)})
             if ended:
                 facts.append({"title": "Duration", "value": duration(
                     (datetime.fromisoformat(ended) - started).total_seconds())})
@@ -174,7 +187,8 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
                      "isSubtle": True})
     if alert.acknowledged_by:
         body.append({"type": "TextBlock", "wrap": True, "text":
-                     f"Acknowledged by {alert.acknowledged_by} at {when(alert.acknowledged_at)}"})
+                     f"Acknowledged by {alert.acknowledged_by} at "
+                     f"{local_time(alert.acknowledged_at)}{_ago(alert.acknowledged_at, now)}"})
     if snooze is not None:
         body.append(_snooze_block(snooze, event))
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
@@ -203,9 +217,16 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     return card
 
 
+def _ago(moment: datetime | None, now: datetime) -> str:
+    """ " (12 min ago)", relative to when the card was made."""
+    if moment is None:
+        return ""
+    return f" ({duration((now - moment).total_seconds())} ago)"
+
+
 def _snooze_block(snooze: Snooze, event: dict[str, Any]) -> dict[str, Any]:
     by = f" by {snooze.by_name}" if snooze.by_name else ""
-    text = f"Snoozed here{by} until {when(snooze.until)}"
+    text = f"Snoozed here{by} until {local_time(snooze.until)}"
     if snooze.broken_by(event.get("severity")):
         text += ", but it became critical: this breaks through the snooze"
     return {"type": "TextBlock", "wrap": True, "text": text}
