@@ -364,6 +364,22 @@ async def test_a_restart_in_the_middle_of_the_wait_still_escalates_once(
     assert len(notes(connector, GROUP)) == 1 and len(connector.cards(GROUP)) == 1
 
 
+async def test_replicas_checking_at_the_same_moment_escalate_once(
+    aiohttp_client: Any, escalating_env: dict[str, str], connector: ConnectorStandIn
+) -> None:
+    replicas = [await aiohttp_client(create_app(load_settings(environ=escalating_env,
+                                                              env_file=None)))
+                for _ in range(3)]
+    await installed_in(replicas[0], connector)
+    await fired(replicas[0], connector, Severity.CRIT)
+    later = utcnow() + timedelta(minutes=11)
+    done = await asyncio.gather(*(r.app[ESCALATOR].check(later) for r in replicas))
+    assert sorted(done) == [0, 0, 1]
+    await eventually(lambda: notes(connector, GROUP))
+    await asyncio.sleep(0.3)
+    assert len(notes(connector, GROUP)) == 1 and len(connector.cards(GROUP)) == 1
+
+
 # retention -----------------------------------------------------------------------------------
 
 

@@ -105,9 +105,12 @@ class Escalator:
                            detail=f"nobody acknowledged for {duration(waited)}; "
                                   f"told: {', '.join(told_names) or 'nobody reachable'}",
                            id=step_id)
-        await self._outbox.enqueue(items, sent_at, extra=[
+        counts = await self._db.execute_atomically([
+            AuditLog.statement(entry),
             *self._outbox.expedite_statements(alert.alert_id, targets | told, sent_at),
-            AuditLog.statement(entry)])
+            *self._outbox.enqueue_statements(items, sent_at)])
+        if not counts[0]:
+            return False  # another replica was quicker; its rows are the same, so nothing new
         log_entry(entry)
         if not targets:
             log.warning("Escalation of %s reached none of %s (not installed there?)",
