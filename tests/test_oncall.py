@@ -20,7 +20,7 @@ from common.settings import load_settings
 from heatwatch.server import DATABASE, ESCALATOR, create_app
 from notifier.alerts.events import EventKind, Severity
 from storage.audit import AuditEntry, AuditLog
-from tests.standins.connector import ConnectorStandIn
+from tests.standins.connector import ConnectorStandIn, Member
 from tests.teams import (
     CHANNEL,
     GROUP,
@@ -405,3 +405,19 @@ async def test_old_audit_entries_are_pruned_after_the_retention_period(
     while await kept() != ["29 days ago"]:
         assert asyncio.get_running_loop().time() < deadline, await kept()
         await asyncio.sleep(0.05)
+
+
+async def test_an_escalation_mentions_a_known_member_by_teams_id_and_name(
+    escalating: TestClient, connector: ConnectorStandIn
+) -> None:
+    teams = await installed_in(escalating, connector)
+    connector.members[USER2_ID] = Member(USER2_ID, "Alex Wilber", USER2_AAD)
+    await teams.ok("groupchat_member_added")  # the bot learns Alex as a group chat member
+    await fired(escalating, connector, Severity.CRIT)
+    assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(minutes=10)) == 1
+    await eventually(lambda: notes(connector, GROUP))
+    [message] = [r.body for r in connector.sent(GROUP) if r.body.get("text")]
+    assert message["text"].startswith("<at>Alex Wilber</at> Escalated: nobody acknowledged")
+    assert message["text"].endswith("told: Alex Wilber, a group chat.")
+    assert message["entities"] == [{"type": "mention", "text": "<at>Alex Wilber</at>",
+                                    "mentioned": {"id": USER2_ID, "name": "Alex Wilber"}}]
