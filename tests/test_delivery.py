@@ -506,7 +506,8 @@ async def test_status_shows_every_series_latest_reading_and_state(
     assert text.index("r1 ·") < text.index("r2 ·")  # rooms in trouble first
     text = card_text(room)
     assert "Sensors of r1" in text
-    assert "server-room-temperature · r1, s1=33.5 °C · firing (crit) · 2026-11-21 10:00:00 UTC" in text
+    assert ("server-room-temperature · r1, s1=33.5 °C · firing (crit) · "
+            "{{DATE(2026-11-21T10:00:00Z, SHORT)}} {{TIME(2026-11-21T10:00:00Z)}}" in text)
     assert "r2" not in text
 
 

@@ -421,3 +421,18 @@ async def test_an_escalation_mentions_a_known_member_by_teams_id_and_name(
     assert message["text"].endswith("told: Alex Wilber, a group chat.")
     assert message["entities"] == [{"type": "mention", "text": "<at>Alex Wilber</at>",
                                     "mentioned": {"id": USER2_ID, "name": "Alex Wilber"}}]
+
+
+# channel threads -----------------------------------------------------------------------------
+
+
+async def test_in_a_channel_the_end_of_an_incident_is_a_reply_in_the_cards_thread(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    alert_id = await fired(client, connector)
+    thread = f"{CHANNEL};messageid={connector.cards(CHANNEL)[0].answered_id}"
+    await publish(client, alert_event(EventKind.RESOLVED, alert_id, None, 25.0, None))
+    await eventually(lambda: notes(connector, thread) and notes(connector, PERSONAL))
+    assert notes(connector, thread)[0].startswith("Resolved: **server-room-temperature**")
+    assert not notes(connector, CHANNEL)  # one top-level post per alert: the card
+    assert notes(connector, PERSONAL)[0].startswith("Resolved:")  # a chat has no threads

@@ -15,7 +15,7 @@ from notifier.alerts.events import Severity, stored_series_key
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.history import history_list, history_of
 from notifier.chat.operating import OperatingCommands
-from notifier.delivery.cards import amount, when
+from notifier.delivery.cards import amount, local_time, when
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule, parse_duration
 from storage.alert_state import AlertStateStore
@@ -191,7 +191,7 @@ class Commands:
                          state.phase.value)
             rows.append({"title": f"{state.rule} · {where}",
                          "value": f"{amount(state.last_value, unit)} · {condition} · "
-                                  f"{when(state.last_seen)}"})
+                                  f"{local_time(state.last_seen)}"})
         body: list[dict[str, Any]] = [
             {"type": "TextBlock", "text": f"Sensors of {wanted}", "weight": "Bolder",
              "size": "Medium"},
