@@ -436,3 +436,17 @@ async def test_in_a_channel_the_end_of_an_incident_is_a_reply_in_the_cards_threa
     assert notes(connector, thread)[0].startswith("Resolved: **server-room-temperature**")
     assert not notes(connector, CHANNEL)  # one top-level post per alert: the card
     assert notes(connector, PERSONAL)[0].startswith("Resolved:")  # a chat has no threads
+
+
+async def test_a_muted_conversation_is_not_told_of_an_escalation(
+    escalating: TestClient, connector: ConnectorStandIn
+) -> None:
+    teams = await installed_in(escalating, connector)
+    group_chat = load_activity("groupchat_bot_added", connector.url)
+    await teams.ok({**group_chat, "type": "message", "text": "mute 2h", "id": "1"})
+    assert notes(connector, GROUP)[0].startswith("Muted here until")
+    await fired(escalating, connector, Severity.CRIT)
+    assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(minutes=10)) == 1
+    await eventually(lambda: notes(connector, PERSONAL))  # the chats already told: the note
+    await asyncio.sleep(0.2)
+    assert len(connector.sent(GROUP)) == 1  # only the answer to `mute`

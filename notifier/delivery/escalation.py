@@ -6,7 +6,8 @@ Each critical episode escalates once. The step is an audit entry with a chosen i
 (`escalated:<alert>:<critical since>`) written in the same transaction as its deliveries, whose
 outbox event id is derived from it; both inserts are no-ops the second time. So every replica
 may run the check (a background job, every `CHECK_SECONDS`): whichever comes first escalates,
-the others and any later run (a restart in the middle of the wait) find it done. The clock is
+the others and any later run (a restart in the middle of the wait) find it done. A muted
+conversation is not told (mute pauses everything there). The clock is
 the incident's `critical_since`, stored with it. An acknowledgement stops it (the check skips
 acknowledged incidents); so does the end (only open incidents are checked).
 """
@@ -26,6 +27,7 @@ from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
 from storage.outbox import NewDelivery, Operation, Outbox
+from storage.preferences import Preferences
 from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Escalator:
         self._audit = AuditLog(db)
         self._outbox = Outbox(db)
         self._registry = ConversationRegistry(db)
+        self._preferences = Preferences(db)
         self._escalations = escalations
         self._wake = wake
 
@@ -77,8 +80,9 @@ class Escalator:
         if await self._audit.has(step_id):
             return False
         conversations = await self._registry.list_conversations()
+        muted = await self._preferences.muted(min(now, utcnow()))
         active = {(c.tenant_id, c.conversation_id): c for c in conversations
-                  if c.status is Status.ACTIVE}
+                  if c.status is Status.ACTIVE and (c.tenant_id, c.conversation_id) not in muted}
         targets = resolve_targets(policy.targets, conversations,
                                   await self._registry.list_alert_targets()) & set(active)
         told = await self._told(alert.alert_id) & set(active)
