@@ -33,7 +33,7 @@ from bots.references import (
 from common.clock import utcnow
 from common.errors import StorageError
 from notifier.alerts.events import stored_series_key
-from notifier.chat.actions import Actor, AlertActions
+from notifier.chat.actions import Actor, AlertActions, Outcome
 from notifier.chat.commands import HELP, Commands
 from notifier.chat.registration import Registration
 from notifier.chat.replies import ReplyQueue
@@ -114,7 +114,8 @@ class HeatWatchBot(TeamsActivityHandler):
         activity = turn_context.activity
         user = activity.from_property
         name = (user.name or user.aad_object_id or user.id) if user else "someone"
-        return Actor(tenant_of(activity), conversation_id_of(activity), name)
+        return Actor(tenant_of(activity), conversation_id_of(activity), name,
+                     scope_of(activity))
 
     # every turn --------------------------------------------------------------------------
 
@@ -447,10 +448,9 @@ class HeatWatchBot(TeamsActivityHandler):
         if alert_id is None:
             return
         actor = self._actor(turn_context)
-        if acknowledge:
-            await self._actions.acknowledge(alert_id, actor)
-        else:
-            await self._actions.unacknowledge(alert_id, actor)
+        outcome = await (self._actions.acknowledge(alert_id, actor) if acknowledge else
+                         self._actions.unacknowledge(alert_id, actor))
+        await reply(turn_context, MessageFactory.text(outcome.text))
 
     # messages and the rest ---------------------------------------------------------------
 
@@ -490,29 +490,43 @@ class HeatWatchBot(TeamsActivityHandler):
         actor = self._actor(turn_context)
         if verb in ("silence", "expire-silence"):
             return await self._silence_action(verb, alert_id, data, actor)
-        if verb == "ack":
-            alert = await self._actions.acknowledge(alert_id, actor)
-        elif verb == "unack":
-            alert = await self._actions.unacknowledge(alert_id, actor)
-        elif verb == "snooze":
+        if verb == "snooze":
             hours = data.get("hours")
             if not isinstance(hours, int | float) or not 0 < hours <= 24 * 7:
                 return _invoke_message(HTTPStatus.BAD_REQUEST, "Snooze for 1 to 168 hours.")
-            alert = await self._actions.snooze(alert_id, float(hours), actor)
-        else:
+        if verb not in ("ack", "unack", "snooze", "unsnooze"):
             return _invoke_message(HTTPStatus.BAD_REQUEST, "That button is not one of mine.")
-        if alert is None:
-            return _invoke_message(HTTPStatus.OK, "That alert is no longer known.")
+        outcome = await self._alert_action(str(verb), alert_id, data, actor)
+        if outcome.alert is None or not outcome.changed:
+            return _invoke_message(HTTPStatus.OK, outcome.text)
+        return {"statusCode": 200, "type": CARD_CONTENT_TYPE,
+                "value": await self._card_here(alert_id, actor)}
+
+    async def _alert_action(self, verb: str, alert_id: str, data: dict[str, Any],
+                            actor: Actor) -> Outcome:
+        """A card button: the same actions (and texts) as the chat commands and reactions."""
+        assert self._actions is not None
+        if verb == "ack":
+            return await self._actions.acknowledge(alert_id, actor)
+        if verb == "unack":
+            return await self._actions.unacknowledge(alert_id, actor)
+        if verb == "snooze":
+            return await self._actions.snooze(alert_id, float(data["hours"]) * 3600, actor)
+        return await self._actions.unsnooze(alert_id, actor)
+
+    async def _card_here(self, alert_id: str, actor: Actor) -> dict[str, Any]:
+        """The alert's card as this conversation sees it (its own snooze included)."""
+        assert self._actions is not None
         current = await self._actions.alerts.get(alert_id)
+        assert current is not None
         snooze = None
-        if verb == "snooze" and current is not None:
-            snoozes = await self._actions.alerts.snoozes(
-                current.rule, stored_series_key(current.event), utcnow())
-            snooze = snoozes.get((actor.tenant_id, actor.conversation_id))
+        if current.event.get("series"):
+            snooze = (await self._actions.alerts.snoozes(
+                current.rule, stored_series_key(current.event), utcnow())).get(
+                (actor.tenant_id, actor.conversation_id))
         silence = (await self._actions.silences.current(alert_id)
                    if self._actions.silences is not None else None)
-        return {"statusCode": 200, "type": CARD_CONTENT_TYPE,
-                "value": alert_card(current or alert, snooze, silence=silence)}
+        return alert_card(current, snooze, silence=silence)
 
     async def _silence_action(self, verb: str, alert_id: str, data: dict[str, Any],
                               actor: Actor) -> dict[str, Any]:

@@ -11,9 +11,30 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity, ConversationReference
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationReference,
+    Mention,
+)
 
 from bots.failures import failure_of
+
+
+def with_mentions(activity: dict[str, Any]) -> Activity:
+    """The activity, its plain `mentions` ({"id": AAD object id, "name"}) made Teams mention
+    entities, each name written `<at>name</at>` before the text."""
+    plain = dict(activity)
+    mentions = plain.pop("mentions", None) or []
+    message = Activity().deserialize(plain)
+    if mentions:
+        tags = [f"<at>{m['name']}</at>" for m in mentions]
+        message.text = " ".join(tags) + " " + (message.text or "")
+        message.entities = [*(message.entities or []), *(
+            Mention(mentioned=ChannelAccount(id=m["id"], name=m["name"]), text=tag,
+                    type="mention")
+            for m, tag in zip(mentions, tags, strict=True))]
+    return message
 
 
 class BotFrameworkSender:
@@ -25,7 +46,7 @@ class BotFrameworkSender:
         sent: list[str] = []
 
         async def send(turn_context: TurnContext) -> None:
-            response = await turn_context.send_activity(Activity().deserialize(activity))
+            response = await turn_context.send_activity(with_mentions(activity))
             sent.append(response.id if response and response.id else "")
 
         await self._continue(reference, send)

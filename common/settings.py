@@ -169,6 +169,7 @@ class Settings:
     poll_interval: float = 15.0
     source_down_after: float = 120.0
     incident_update_window: float = 10.0
+    audit_retention_days: float = 90.0
     tenant_send_limit: float = 50.0
     delivery_concurrency: int = 64
     delivery_max_attempts: int = 8
@@ -520,6 +521,8 @@ def load_settings(
         source_down_after=source_down_after,
         incident_update_window=env.number("INCIDENT_UPDATE_WINDOW_SECONDS",
                                           default.incident_update_window, 0.0, 3600.0),
+        audit_retention_days=env.number("AUDIT_RETENTION_DAYS", default.audit_retention_days,
+                                        1.0, 36500.0),
         tenant_send_limit=tenant_send_limit,
         delivery_concurrency=delivery_concurrency,
         delivery_max_attempts=delivery_max_attempts,

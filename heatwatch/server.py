@@ -1,11 +1,12 @@
 """`create_app(settings)`: the aiohttp application, its routes and its background jobs.
 
 Start-up order (cleanup_ctx, in order): storage -> rules -> the bot (`bots.runtime`) and its token
-source -> signing keys -> Graph reconciliation -> replica heartbeat -> delivery workers -> the
-alert receivers -> the InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate
-metrics listener (METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in
-reverse after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
-in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
+source -> signing keys -> Graph reconciliation -> replica heartbeat -> delivery workers ->
+the alert receivers -> escalation checks -> audit retention -> the InfluxDB poller -> rules reload
+(SIGHUP, file changes) -> the separate metrics listener (METRICS_PORT). `/metrics` itself:
+`heatwatch.observability`. Shutdown runs them in reverse after aiohttp has stopped accepting
+and drained in-flight requests: the poller stops, in-flight sends finish, jobs are cancelled
+and awaited, then clients, then storage.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import signal
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -47,6 +49,7 @@ from notifier.alerts.sink import AlertSink
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
 from notifier.chat.operating import OperatingCommands
+from notifier.delivery.escalation import Escalator
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
@@ -58,6 +61,7 @@ from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, RuleRouting, load_rules
 from notifier.monitoring.sources import build_source
 from storage.alert_state import AlertStateStore
+from storage.audit import AuditLog
 from storage.backend import SqlBackend
 from storage.database import open_database
 from storage.inbound import InboundStore
@@ -85,6 +89,8 @@ COMMANDS = web.AppKey("commands", Commands)
 RELOADER = web.AppKey("rules_reloader", RulesReloader)
 LABEL_ROUTING = web.AppKey("label_routing", LabelRouting)
 RECEIVERS = web.AppKey("receivers", dict[str, Receiver])
+ESCALATOR = web.AppKey("escalator", Escalator)
+AUDIT_PRUNE_SECONDS = 3600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -281,6 +287,34 @@ async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Escalate critical incidents nobody acknowledged (rules' `escalate_after`/`escalate_to`).
+    Every replica checks; each step happens once (see notifier/delivery/escalation.py)."""
+    escalator = Escalator(app[DATABASE], app[ROUTING], app[WAKE])
+    app[ESCALATOR] = escalator
+    task = asyncio.create_task(run_forever(escalator.step, what="Checking escalations",
+                                           log=log), name="escalation")
+    yield
+    await stop_task(task)
+
+
+async def audit_retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Delete audit entries older than AUDIT_RETENTION_DAYS, hourly."""
+    audit = AuditLog(app[DATABASE])
+    keep = timedelta(days=app[SETTINGS].audit_retention_days)
+
+    async def prune() -> float:
+        deleted = await audit.prune(utcnow() - keep)
+        if deleted:
+            log.info("Deleted %d audit entries older than %g days", deleted, keep.days)
+        return AUDIT_PRUNE_SECONDS
+
+    task = asyncio.create_task(run_forever(prune, what="Pruning the audit trail", log=log),
+                               name="audit-retention")
+    yield
+    await stop_task(task)
+
+
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     """Poll InfluxDB in the background (when MONITORING_ENABLED)."""
     settings = app[SETTINGS]
@@ -410,6 +444,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(replicas_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(inbound_ctx)
+    app.cleanup_ctx.append(escalation_ctx)
+    app.cleanup_ctx.append(audit_retention_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.cleanup_ctx.append(rules_reload_ctx)
     app.cleanup_ctx.append(metrics_port_ctx)

@@ -32,6 +32,14 @@ class AlertRecord:
 class Snooze:
     until: datetime
     by_name: str | None
+    severity: str | None = None  # the incident's severity when snoozed ("warn", "crit")
+
+    def broken_by(self, severity: str | None) -> bool:
+        """A snooze of a warning does not hold back a critical: it breaks through."""
+        return _RANK.get(severity or "", 0) > _RANK.get(self.severity or "", 0)
+
+
+_RANK = {"warn": 1, "crit": 2}
 
 
 def _record(row: dict[str, Any]) -> AlertRecord:
@@ -129,15 +137,23 @@ class AlertStore:
             for key, data in series.items()]
         return statements
 
-    async def acknowledge(self, alert_id: str, by_name: str, at: datetime) -> None:
-        await self._db.execute(
-            "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, updated_at = ? "
-            "WHERE alert_id = ?", (by_name, at.isoformat(), now_text(), alert_id))
+    def acknowledge_statement(self, alert_id: str, by_name: str, at: datetime) -> Statement:
+        """Acknowledge unless already acknowledged (the first one stands)."""
+        return ("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, updated_at = ? "
+                "WHERE alert_id = ? AND acknowledged_by IS NULL",
+                (by_name, at.isoformat(), now_text(), alert_id))
 
-    async def unacknowledge(self, alert_id: str) -> None:
-        await self._db.execute(
-            "UPDATE alerts SET acknowledged_by = NULL, acknowledged_at = NULL, updated_at = ? "
-            "WHERE alert_id = ?", (now_text(), alert_id))
+    def unacknowledge_statement(self, alert_id: str) -> Statement:
+        return ("UPDATE alerts SET acknowledged_by = NULL, acknowledged_at = NULL, "
+                "updated_at = ? WHERE alert_id = ? AND acknowledged_by IS NOT NULL",
+                (now_text(), alert_id))
+
+    async def recent_incidents(self, limit: int) -> list[AlertRecord]:
+        """The latest incidents (open or ended), newest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM alerts WHERE group_key IS NOT NULL ORDER BY created_at DESC, "
+            "alert_id LIMIT ?", (limit,))
+        return [alert for alert in map(_record, rows) if alert.event.get("kind") != "test"]
 
     # cards -------------------------------------------------------------------------------
 
@@ -172,18 +188,40 @@ class AlertStore:
 
     # snoozes -----------------------------------------------------------------------------
 
-    async def snooze(self, tenant_id: str, conversation_id: str, rule: str, series: str,
-                     until: datetime, by_name: str | None) -> None:
-        await self._db.execute(
+    def snooze_statement(self, tenant_id: str, conversation_id: str, rule: str, series: str,
+                         until: datetime, by_name: str | None,
+                         severity: str | None) -> Statement:
+        return (
             "INSERT INTO snoozes (tenant_id, conversation_id, rule, series_key, until, by_name, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, conversation_id, "
-            "rule, series_key) DO UPDATE SET until = excluded.until, by_name = excluded.by_name",
-            (tenant_id, conversation_id, rule, series, until.isoformat(), by_name, now_text()))
+            "severity, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, "
+            "conversation_id, rule, series_key) DO UPDATE SET until = excluded.until, "
+            "by_name = excluded.by_name, severity = excluded.severity",
+            (tenant_id, conversation_id, rule, series, until.isoformat(), by_name, severity,
+             now_text()))
+
+    def unsnooze_statement(self, tenant_id: str, conversation_id: str, rule: str,
+                           series: str, now: datetime) -> Statement:
+        """End a snooze still running (no rows changed: there was none)."""
+        return ("DELETE FROM snoozes WHERE tenant_id = ? AND conversation_id = ? AND rule = ? "
+                "AND series_key = ? AND until > ?",
+                (tenant_id, conversation_id, rule, series, now.isoformat()))
 
     async def snoozes(self, rule: str, series: str, now: datetime) -> dict[tuple[str, str],
                                                                            Snooze]:
         rows = await self._db.fetch_all(
-            "SELECT tenant_id, conversation_id, until, by_name FROM snoozes WHERE rule = ? AND "
-            "series_key = ? AND until > ?", (rule, series, now.isoformat()))
+            "SELECT tenant_id, conversation_id, until, by_name, severity FROM snoozes WHERE "
+            "rule = ? AND series_key = ? AND until > ?", (rule, series, now.isoformat()))
         return {(r["tenant_id"], r["conversation_id"]):
-                Snooze(datetime.fromisoformat(r["until"]), r["by_name"]) for r in rows}
+                Snooze(datetime.fromisoformat(r["until"]), r["by_name"], r["severity"])
+                for r in rows}
+
+    async def snoozes_in(self, tenant_id: str, conversation_id: str,
+                         now: datetime) -> dict[tuple[str, str], Snooze]:
+        """The snoozes running in one conversation, by (rule, series key)."""
+        rows = await self._db.fetch_all(
+            "SELECT rule, series_key, until, by_name, severity FROM snoozes WHERE "
+            "tenant_id = ? AND conversation_id = ? AND until > ?",
+            (tenant_id, conversation_id, now.isoformat()))
+        return {(r["rule"], r["series_key"]):
+                Snooze(datetime.fromisoformat(r["until"]), r["by_name"], r["severity"])
+                for r in rows}

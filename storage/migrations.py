@@ -209,6 +209,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        9,
+        "audit trail, snooze severity",
+        """
+        CREATE TABLE audit_events (
+            id TEXT PRIMARY KEY,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            alert_id TEXT,
+            tenant_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX audit_events_alert ON audit_events (alert_id, at);
+        CREATE INDEX audit_events_at ON audit_events (at);
+        ALTER TABLE snoozes ADD COLUMN severity TEXT
+        """,
+    ),
+    (
         11,
         "alertmanager silences",
         """

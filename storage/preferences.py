@@ -48,6 +48,18 @@ class Preferences:
         await self._db.execute("DELETE FROM mutes WHERE tenant_id = ? AND conversation_id = ?",
                                (tenant_id, conversation_id))
 
+    async def mute_of(self, tenant_id: str, conversation_id: str,
+                      now: datetime) -> tuple[datetime, str | None] | None:
+        """The mute running in one conversation: (until, by whom), or None."""
+        row = await self._db.fetch_one(
+            "SELECT until, by_name FROM mutes WHERE tenant_id = ? AND conversation_id = ? AND "
+            "until > ?", (tenant_id, conversation_id, now.isoformat()))
+        return (datetime.fromisoformat(row["until"]), row["by_name"]) if row else None
+
+    async def subscription_of(self, tenant_id: str, conversation_id: str) -> dict[str, bool]:
+        """One conversation's choices, by rule (or '*')."""
+        return (await self.subscriptions()).get((tenant_id, conversation_id), {})
+
     async def muted(self, now: datetime) -> dict[tuple[str, str], datetime]:
         rows = await self._db.fetch_all(
             "SELECT tenant_id, conversation_id, until FROM mutes WHERE until > ?",

@@ -427,3 +427,15 @@ class ConversationRegistry:
             if target is not None:
                 chosen.append(target)
         return personal + sorted(chosen, key=lambda c: (c.tenant_id, c.conversation_id))
+
+    async def people(self, aad_object_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(display name, Teams user id) of people by AAD object id (lower-cased), from the
+        team and group chat members the bot knows; people it never saw are left out."""
+        if not aad_object_ids:
+            return {}
+        marks = ", ".join("?" for _ in aad_object_ids)
+        rows = await self._db.fetch_all(
+            "SELECT LOWER(aad_object_id) AS aad, name, user_id FROM members WHERE "
+            f"LOWER(aad_object_id) IN ({marks}) ORDER BY updated_at",
+            [value.lower() for value in aad_object_ids])
+        return {row["aad"]: (row["name"] or "", row["user_id"]) for row in rows}

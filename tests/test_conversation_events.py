@@ -4,7 +4,9 @@ and the Bot Connector stand-in."""
 from __future__ import annotations
 
 from bots.heatwatch_bot import HELP_TEXT
+from notifier.chat.commands import help_text
 from notifier.chat.welcome import WELCOME as WELCOME_TEXT
+from notifier.chat.welcome import welcome_text
 from storage.models import Scope, Status
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn, Member
@@ -46,6 +48,7 @@ async def test_bot_added_to_personal_chat_registers_it_and_welcomes_once(
     assert "activityId" not in stored.reference
     await teams.drained()
     assert connector.texts(PERSONAL) == [WELCOME_TEXT]
+    assert "I'll post alerts here" in WELCOME_TEXT and "Type **help**" in WELCOME_TEXT
     assert await targets(registry) == {PERSONAL}
 
 
@@ -57,7 +60,10 @@ async def test_bot_added_to_group_chat_registers_it_and_welcomes(
     stored = await registry.get_conversation(TENANT, GROUP)
     assert stored is not None and stored.scope is Scope.GROUP_CHAT
     await teams.drained()
-    assert connector.texts(GROUP) == [WELCOME_TEXT]
+    [welcome] = connector.texts(GROUP)
+    assert welcome == welcome_text(Scope.GROUP_CHAT)
+    assert "Alerts don't come to group chats by default" in welcome
+    assert "**@HeatWatch subscribe**" in welcome and "Type **help**" not in welcome
     # Group chats are registered but are not default alert targets (issue: targets).
     assert await targets(registry) == set()
 
@@ -77,7 +83,7 @@ async def test_bot_added_to_team_registers_team_selected_channel_and_general(
     assert general.reference["conversation"]["id"] == TEAM
     # The welcome goes where the bot was added: the selected channel.
     await teams.drained()
-    assert connector.texts(CHANNEL) == [WELCOME_TEXT]
+    assert connector.texts(CHANNEL) == [welcome_text(Scope.CHANNEL)]
     assert await targets(registry) == {CHANNEL}
 
 
@@ -170,11 +176,11 @@ async def test_install_add_in_team_keeps_the_selected_channel(
     assert team is not None and team.alert_channel_id == CHANNEL
     assert await targets(registry) == {CHANNEL}
     await teams.drained()
-    assert connector.texts(CHANNEL) == [WELCOME_TEXT]
+    assert connector.texts(CHANNEL) == [welcome_text(Scope.CHANNEL)]
 
     await teams.ok("team_bot_added")  # the conversationUpdate that follows: no second welcome
     await teams.drained()
-    assert connector.texts(CHANNEL) == [WELCOME_TEXT]
+    assert connector.texts(CHANNEL) == [welcome_text(Scope.CHANNEL)]
 
 
 async def test_install_add_personal_and_group_chat_register_them(
@@ -377,7 +383,8 @@ async def test_channel_message_reply_goes_to_the_thread_and_registers_the_channe
 
     thread = CHANNEL + ";messageid=1481567603816"
     await teams.drained()
-    assert connector.texts(thread) == [HELP_TEXT]
+    assert connector.texts(thread) == [help_text(Scope.CHANNEL)]  # how to talk in a channel
+    assert "@mention me" in help_text(Scope.CHANNEL)
     stored = await registry.get_conversation(TENANT, CHANNEL)
     assert stored is not None and stored.reference["conversation"]["id"] == CHANNEL
 

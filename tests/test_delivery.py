@@ -130,7 +130,9 @@ async def test_fired_alert_reaches_every_default_target_as_a_card(
     assert "Warning: server-room-temperature" in text
     assert "Room=r1" in text and "Sensor=s1" in text
     assert "Value=28.5 °C" in text and "Threshold=27 °C" in text
-    assert "Since=2026-11-21 10:00:00 UTC" in text
+    # Times in each reader's own time zone (Teams' Adaptive Card date/time functions).
+    assert ("Since={{DATE(2026-11-21T10:00:00Z, SHORT)}} {{TIME(2026-11-21T10:00:00Z)}}"
+            in text)
     await settled(client, {"done": 2})
 
 
@@ -275,7 +277,9 @@ async def test_snooze_button_silences_the_series_in_that_conversation_only(
     await eventually(lambda: len(connector.updates(PERSONAL)) == 1)
 
     await publish(client, alert_event(EventKind.REMINDER, alert_id))
-    await eventually(lambda: len(connector.sent(CHANNEL)) == 2)
+    # The channel's reminder is a reply in the card's thread.
+    thread = f"{CHANNEL};messageid={connector.sent(CHANNEL)[0].answered_id}"
+    await eventually(lambda: len(connector.sent(thread)) == 1)
     await asyncio.sleep(0.2)
     assert len(connector.sent(PERSONAL)) == 1
 
@@ -337,9 +341,11 @@ async def test_commands(client: TestClient, installed: TeamsChannel,
     assert "There is no rule `nope`" in (await say("subscribe nope"))["text"]
     assert (await say("subscribe"))["text"] == "Subscribed this conversation to all alerts."
     assert "For how long?" in (await say("mute soon"))["text"]
-    assert (await say("unmute"))["text"].startswith("Alerts are back on here")
+    assert (await say("unmute"))["text"].startswith("Nothing was muted here")
     assert "No readings yet" in (await say("status"))["text"]
-    assert "**status**" in (await say("what is this"))["text"]  # unknown text gets help
+    unknown = (await say("what is this"))["text"]
+    assert unknown.startswith("I didn't understand «what is this».")
+    assert "**status**" in unknown  # with the short help
 
 
 async def test_channel_command_works_when_mentioned(
@@ -422,7 +428,8 @@ async def test_permanent_answers_mark_the_conversation_and_spare_the_others(
     # Exactly one attempt: these are never retried, and later alerts skip the conversation.
     assert len([r for r in connector.received if r.conversation_id == PERSONAL]) == 1
     await publish(client, alert_event(EventKind.REMINDER, alert_id))
-    await eventually(lambda: len(connector.sent(CHANNEL)) == 2)
+    await eventually(lambda: len([r for r in connector.sent()  # the reminder: in the thread
+                                  if r.conversation_id.startswith(CHANNEL)]) == 2)
     assert len([r for r in connector.received if r.conversation_id == PERSONAL]) == 1
     assert stored.status is expected
 
@@ -508,7 +515,8 @@ async def test_status_shows_every_series_latest_reading_and_state(
     assert text.index("r1 ·") < text.index("r2 ·")  # rooms in trouble first
     text = card_text(room)
     assert "Sensors of r1" in text
-    assert "server-room-temperature · r1, s1=33.5 °C · firing (crit) · 2026-11-21 10:00:00 UTC" in text
+    assert ("server-room-temperature · r1, s1=33.5 °C · firing (crit) · "
+            "{{DATE(2026-11-21T10:00:00Z, SHORT)}} {{TIME(2026-11-21T10:00:00Z)}}" in text)
     assert "r2" not in text
 
 

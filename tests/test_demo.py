@@ -148,7 +148,7 @@ def card_actions(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {action["title"]: action for action in card.get("actions", [])}
 
 
-async def test_demo_alert_arrives_in_the_playground_is_acknowledged_and_resolves(
+async def test_demo_alert_arrives_in_the_playground_is_snoozed_acknowledged_and_resolves(
     demo: DemoRun,
 ) -> None:
     async with aiohttp.ClientSession() as session:
@@ -173,10 +173,22 @@ async def test_demo_alert_arrives_in_the_playground_is_acknowledged_and_resolves
             critical = await chat.next_message("CRITICAL: server-room-temperature", timeout=60)
             assert (critical["action"], critical["messageId"]) == ("updateMessage",
                                                                    alert["messageId"])
-            answer = await chat.press(alert["messageId"], card_actions(critical)["Acknowledge"])
+            # Snooze: the card says who and until when, and offers only its undo...
+            answer = await chat.press(alert["messageId"], card_actions(critical)["Snooze 1 h"])
+            snoozed = {"attachments": [{"content": answer["value"]}]}
+            assert "Snoozed here by Alex Wilber until" in text_of(snoozed)
+            assert set(card_actions(snoozed)) >= {"Acknowledge", "Undo snooze"}
+            assert "Snooze 1 h" not in card_actions(snoozed)
+            # ...which brings the snooze buttons back.
+            answer = await chat.press(alert["messageId"], card_actions(snoozed)["Undo snooze"])
+            unsnoozed = {"attachments": [{"content": answer["value"]}]}
+            assert "Snoozed here" not in text_of(unsnoozed)
+            assert "Snooze 1 h" in card_actions(unsnoozed)
+            answer = await chat.press(alert["messageId"], card_actions(unsnoozed)["Acknowledge"])
             assert answer["type"] == "application/vnd.microsoft.card.adaptive"
             assert "Acknowledged by Alex Wilber" in text_of(
                 {"attachments": [{"content": answer["value"]}]})
+            alert_id = card_actions(critical)["Acknowledge"]["data"]["alertId"]
 
             # ... and resolves when the room cools, still saying who acknowledged.
             resolved = await chat.next_message("Resolved: server-room-temperature", timeout=90)
@@ -185,6 +197,18 @@ async def test_demo_alert_arrives_in_the_playground_is_acknowledged_and_resolves
             assert "Acknowledged by Alex Wilber" in text_of(resolved)
             note = await chat.next_message("Resolved: **server-room-temperature**", timeout=30)
             assert note["action"] == "createMessage"
+
+            # History: the incident, who acknowledged it, and its timeline.
+            await chat.say("history")
+            listed = await chat.next_message("Last incidents", timeout=30)
+            assert f"`{alert_id[:8]}`" in listed["text"]
+            assert "acknowledged by Alex Wilber after" in listed["text"]
+            await chat.say(f"history {alert_id[:8]}")
+            timeline = (await chat.next_message("Timeline of", timeout=30))["text"]
+            for step in ("**fired**", "**became critical**", "**snoozed** by Alex Wilber",
+                         "**unsnoozed** by Alex Wilber", "**acknowledged** by Alex Wilber",
+                         "**resolved**"):
+                assert step in timeline, timeline
         finally:
             await opened.aclose()
 

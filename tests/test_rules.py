@@ -38,6 +38,12 @@ def test_durations(text: object, seconds: float) -> None:
          "crit_above (20.0) must be at least warn_above (30.0)"),
         ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nfor = "soon"',
          "rule 'a', key 'for': expected a duration"),
+        ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nescalate_to = ["user:x"]',
+         "rule 'a', key 'escalate_after': say after how long"),
+        ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nescalate_after = "10m"',
+         "rule 'a', key 'escalate_to': name who is told"),
+        ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nescalate_after = "10m"\n'
+         'escalate_to = ["bob"]', "rule 'a', key 'escalate_to': 'bob' is not a target"),
         ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nthreshold = 4',
          "rule 'a', key 'threshold': unknown key"),
         ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nwhere = ["x"]',

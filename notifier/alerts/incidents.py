@@ -103,6 +103,7 @@ class Incident:
     last_reminded: datetime | None = None
     peak: float | None = None
     peak_label: str = ""
+    critical_since: datetime | None = None  # when it last became critical (escalation clock)
     members: dict[str, Member] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)  # member keys to save
 
@@ -171,6 +172,10 @@ class Incident:
         self.severity = max(firing, key=_RANK.__getitem__) if firing else None
         self.open = any(m.in_trouble for m in self.members.values())
         self.updated_at = now
+        if self.severity is not Severity.CRIT or not self.open:
+            self.critical_since = None
+        elif before_severity is not Severity.CRIT or self.critical_since is None:
+            self.critical_since = now
         if not self.open:
             if was_open:
                 self.ended_at = now
@@ -229,6 +234,7 @@ class Incident:
             "detail": self.detail, "since": _text(self.opened_at),
             "at": _text(self.updated_at), "ended_at": _text(self.ended_at),
             "last_reminded": _text(self.last_reminded),
+            "critical_since": _text(self.critical_since),
             "counts": self.counts(), "members": len(self.members),
             "value": top.value if top else None, "threshold": top.threshold if top else None,
             "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
@@ -255,6 +261,7 @@ class Incident:
             open=doc.get("ended_at") is None, updated_at=_time(doc.get("at")),
             ended_at=_time(doc.get("ended_at")), last_reminded=_time(doc.get("last_reminded")),
             peak=doc.get("peak"), peak_label=str(doc.get("peak_label") or ""),
+            critical_since=_time(doc.get("critical_since")),
             members={key: Member.from_json(key, data) for key, data in members.items()},
         )
 

@@ -8,6 +8,7 @@ Targets are text: `user:<AAD object id>` (that person's chat with the bot), `tea
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from notifier.alerts.events import AlertEvent
@@ -31,6 +32,25 @@ class Routing(Protocol):
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
         """The event's targets, or None for the default audience."""
         ...
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A critical incident nobody acknowledged for `after` seconds goes to `targets`."""
+
+    after: float
+    targets: tuple[str, ...]
+
+
+class Escalations(Protocol):
+    def escalation_for(self, rule: str) -> Escalation | None:
+        """The rule's escalation, or None."""
+        ...
+
+
+def mentioned_users(targets: Iterable[str]) -> list[str]:
+    """The AAD object ids that `user:` targets name (people to @mention in a channel)."""
+    return [value for kind, value in map(parse_target, targets) if kind == "user"]
 
 
 class SourceRouter:

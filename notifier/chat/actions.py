@@ -1,21 +1,26 @@
 """What people do to alerts, from cards, reactions or chat: acknowledge, snooze, subscribe, mute.
 
-Every change that a card shows is followed by card updates through the outbox, so each
-conversation's card stays current and the update survives a restart.
+The card button, the 👍 reaction and the chat command all come here and get the same
+`Outcome` (same text). Every change that a card shows is followed by card updates through the
+outbox, so each conversation's card stays current and the update survives a restart. Every
+change is recorded in the audit trail (`storage.audit`), which also logs it; an action that
+changes nothing (a second acknowledgement) is not recorded and says why.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from common.clock import utcnow
 from notifier.alerts.events import stored_series_key
+from notifier.delivery.cards import summary_line, when
 from notifier.inbound.silences import Silences
 from storage.alerts import AlertRecord, AlertStore
-from storage.backend import SqlBackend
+from storage.audit import AuditEntry, AuditLog, log_entry
+from storage.backend import SqlBackend, Statement
+from storage.models import Scope
 from storage.outbox import NewDelivery, Operation, Outbox
 from storage.preferences import ALL_RULES, Preferences
 
@@ -27,61 +32,161 @@ class Actor:
     tenant_id: str
     conversation_id: str
     name: str
+    scope: Scope = Scope.PERSONAL
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an action did: the alert as it is now (None: unknown), whether anything changed,
+    and what to tell the person (the same words from a button, a reaction or a command)."""
+
+    alert: AlertRecord | None
+    changed: bool
+    text: str
+
+
+def _ref(alert: AlertRecord) -> str:
+    return f"`{alert.alert_id[:8]}` ({summary_line(alert.event)})"
 
 
 class AlertActions:
     def __init__(self, db: SqlBackend, wake: asyncio.Event | None = None) -> None:
         self.alerts = AlertStore(db)
         self.preferences = Preferences(db)
+        self.audit = AuditLog(db)
         self._outbox = Outbox(db)
+        self._db = db
         self._wake = wake
         # Alertmanager silences from cards (the composition root sets it).
         self.silences: Silences | None = None
 
-    async def _refresh_cards(self, alert_id: str, keys: list[tuple[str, str]]) -> None:
-        """Queue card updates (each action is its own 'event' for the outbox's uniqueness)."""
-        action_id = "action-" + uuid.uuid4().hex
-        await self._outbox.enqueue(
-            [NewDelivery(action_id, alert_id, tenant, conversation, Operation.CARD)
-             for tenant, conversation in keys], utcnow())
-        if self._wake is not None:
+    async def _commit(self, entry: AuditEntry, alert_id: str | None = None,
+                      keys: list[tuple[str, str]] | None = None,
+                      extra: list[Statement] | None = None) -> None:
+        """The change (`extra`), its audit entry and card updates (each action is its own
+        'event' for the outbox's uniqueness) in one transaction; then the log line."""
+        items = [NewDelivery("action-" + entry.id, alert_id, tenant, conversation,
+                             Operation.CARD) for tenant, conversation in keys or []
+                 ] if alert_id else []
+        await self._outbox.enqueue(items, entry.at,
+                                   extra=[*(extra or []), self.audit.statement(entry)])
+        log_entry(entry)
+        if items and self._wake is not None:
             self._wake.set()
 
-    async def acknowledge(self, alert_id: str, actor: Actor) -> AlertRecord | None:
-        """Stops reminders for the alert (until it escalates or resolves and fires again);
-        every card of it shows who acknowledged and when."""
-        if await self.alerts.get(alert_id) is None:
-            return None
-        await self.alerts.acknowledge(alert_id, actor.name, utcnow())
-        await self._refresh_cards(alert_id, await self.alerts.cards_of(alert_id))
-        return await self.alerts.get(alert_id)
+    @staticmethod
+    def _entry(action: str, actor: Actor, alert_id: str | None = None,
+               detail: str = "") -> AuditEntry:
+        return AuditEntry(action=action, at=utcnow(), actor=actor.name,
+                          tenant_id=actor.tenant_id, conversation_id=actor.conversation_id,
+                          alert_id=alert_id, detail=detail)
 
-    async def unacknowledge(self, alert_id: str, actor: Actor) -> AlertRecord | None:
-        if await self.alerts.get(alert_id) is None:
-            return None
-        await self.alerts.unacknowledge(alert_id)
-        await self._refresh_cards(alert_id, await self.alerts.cards_of(alert_id))
-        return await self.alerts.get(alert_id)
-
-    async def snooze(self, alert_id: str, hours: float, actor: Actor) -> AlertRecord | None:
-        """Silence the alert's series in this conversation for `hours`."""
+    async def acknowledge(self, alert_id: str, actor: Actor) -> Outcome:
+        """Stops reminders and escalation (until it becomes more severe or ends); every card
+        of it shows who acknowledged and when. The first acknowledgement stands."""
         alert = await self.alerts.get(alert_id)
-        if alert is None or not alert.event.get("series"):
-            return None
-        until = utcnow() + timedelta(hours=hours)
-        await self.alerts.snooze(actor.tenant_id, actor.conversation_id, alert.rule,
-                                 stored_series_key(alert.event), until, actor.name)
-        await self._refresh_cards(alert_id, [(actor.tenant_id, actor.conversation_id)])
-        return alert
+        if alert is None:
+            return Outcome(None, False, "That alert is no longer known.")
+        if alert.acknowledged_by:
+            return Outcome(alert, False, f"Already acknowledged by {alert.acknowledged_by} at "
+                                         f"{when(alert.acknowledged_at)}: {_ref(alert)}. "
+                                         "Nothing changed.")
+        if not alert.open:
+            return Outcome(alert, False, f"{_ref(alert)} has already ended; nothing to "
+                                         "acknowledge.")
+        entry = self._entry("acknowledged", actor, alert_id,
+                            f"severity {alert.event.get('severity') or '-'}")
+        if not await self._db.execute(*self.alerts.acknowledge_statement(
+                alert_id, actor.name, entry.at)):
+            return await self.acknowledge(alert_id, actor)  # someone was quicker: say who
+        await self._commit(entry, alert_id, await self.alerts.cards_of(alert_id))
+        return Outcome(await self.alerts.get(alert_id), True,
+                       f"Acknowledged {_ref(alert)} by {actor.name}. Reminders and escalation "
+                       "stop until it becomes more severe or ends.")
+
+    async def unacknowledge(self, alert_id: str, actor: Actor) -> Outcome:
+        """Anyone may undo an acknowledgement; it is recorded."""
+        alert = await self.alerts.get(alert_id)
+        if alert is None:
+            return Outcome(None, False, "That alert is no longer known.")
+        if not alert.acknowledged_by or not await self._db.execute(
+                *self.alerts.unacknowledge_statement(alert_id)):
+            return Outcome(alert, False, f"{_ref(alert)} is not acknowledged; nothing changed.")
+        entry = self._entry("unacknowledged", actor, alert_id,
+                            f"was acknowledged by {alert.acknowledged_by} at "
+                            f"{when(alert.acknowledged_at)}")
+        await self._commit(entry, alert_id, await self.alerts.cards_of(alert_id))
+        return Outcome(await self.alerts.get(alert_id), True,
+                       f"{actor.name} undid the acknowledgement of {_ref(alert)} (by "
+                       f"{alert.acknowledged_by}): reminders and escalation go on.")
+
+    async def snooze(self, alert_id: str, seconds: float, actor: Actor) -> Outcome:
+        """Silence the incident's updates and reminders in this conversation; a critical
+        escalation of a warning still comes through."""
+        alert = await self.alerts.get(alert_id)
+        if alert is None:
+            return Outcome(None, False, "That alert is no longer known.")
+        if not alert.event.get("series") or not alert.open:
+            return Outcome(alert, False, f"{_ref(alert)} cannot be snoozed "
+                                         f"({'it has ended' if not alert.open else 'no series'}).")
+        until = utcnow() + timedelta(seconds=seconds)
+        severity = alert.event.get("severity")
+        entry = self._entry("snoozed", actor, alert_id, f"until {when(until)}")
+        await self._commit(entry, alert_id, [(actor.tenant_id, actor.conversation_id)], [
+            self.alerts.snooze_statement(actor.tenant_id, actor.conversation_id, alert.rule,
+                                         stored_series_key(alert.event), until, actor.name,
+                                         severity)])
+        through = (" A critical escalation still comes through." if severity != "crit"
+                   else "")
+        return Outcome(alert, True, f"Snoozed {_ref(alert)} here until {when(until)} by "
+                                    f"{actor.name}: no updates or reminders about it here until "
+                                    f"then.{through} **unsnooze {alert_id[:8]}** ends it sooner.")
+
+    async def unsnooze(self, alert_id: str, actor: Actor) -> Outcome:
+        alert = await self.alerts.get(alert_id)
+        if alert is None:
+            return Outcome(None, False, "That alert is no longer known.")
+        now = utcnow()
+        snooze = (await self.alerts.snoozes(alert.rule, stored_series_key(alert.event),
+                                            now)).get((actor.tenant_id, actor.conversation_id))
+        if snooze is None or not alert.event.get("series") or not await self._db.execute(
+                *self.alerts.unsnooze_statement(actor.tenant_id, actor.conversation_id,
+                                                alert.rule, stored_series_key(alert.event),
+                                                now)):
+            return Outcome(alert, False, f"{_ref(alert)} is not snoozed here; nothing changed.")
+        entry = self._entry("unsnoozed", actor, alert_id,
+                            f"was snoozed by {snooze.by_name or '-'} until "
+                            f"{when(snooze.until)}")
+        await self._commit(entry, alert_id, [(actor.tenant_id, actor.conversation_id)])
+        return Outcome(alert, True, f"Snooze of {_ref(alert)} here ended by {actor.name}: its "
+                                    "updates and reminders come here again.")
 
     async def subscribe(self, actor: Actor, rule: str | None, subscribed: bool) -> None:
         await self.preferences.set_subscription(actor.tenant_id, actor.conversation_id,
                                                 rule or ALL_RULES, subscribed)
+        await self._commit(self._entry("subscribed" if subscribed else "unsubscribed", actor,
+                                       detail=f"rule {rule or 'all'}"))
 
-    async def mute(self, actor: Actor, seconds: float) -> datetime:
-        until = utcnow() + timedelta(seconds=seconds)
+    async def mute(self, actor: Actor, seconds: float) -> Outcome:
+        now = utcnow()
+        before = await self.preferences.mute_of(actor.tenant_id, actor.conversation_id, now)
+        until = now + timedelta(seconds=seconds)
         await self.preferences.mute(actor.tenant_id, actor.conversation_id, until, actor.name)
-        return until
+        await self._commit(self._entry("muted", actor, detail=f"until {when(until)}"))
+        was = (f" It was muted until {when(before[0])} (by {before[1] or 'someone'}); the new "
+               "time replaces that." if before else "")
+        return Outcome(None, True, f"Muted here until {when(until)}: no alerts come to this "
+                                   f"conversation until then.{was} **unmute** ends it sooner.")
 
-    async def unmute(self, actor: Actor) -> None:
+    async def unmute(self, actor: Actor) -> Outcome:
+        before = await self.preferences.mute_of(actor.tenant_id, actor.conversation_id,
+                                                utcnow())
         await self.preferences.unmute(actor.tenant_id, actor.conversation_id)
+        if before is None:
+            return Outcome(None, False, "Nothing was muted here, so nothing changed: alerts "
+                                        "already come to this conversation.")
+        await self._commit(self._entry("unmuted", actor,
+                                       detail=f"was muted until {when(before[0])}"))
+        return Outcome(None, True, f"Unmuted: alerts come to this conversation again (it was "
+                                   f"muted by {before[1] or 'someone'} until "
+                                   f"{when(before[0])}).")

@@ -1,7 +1,8 @@
 """Chat commands. Parsing and answers are plain data; `bots/` turns them into Teams messages.
 
 help, status, alerts, subscribe [rule], unsubscribe [rule], mute <duration>, unmute,
-ack <alert>, rules, test. Anything else gets help, never an error.
+ack <alert>, unack <alert>, snooze <alert> <duration>, unsnooze <alert>, history [alert], rules,
+test. Anything else is answered "I didn't understand" with the short help, never an error.
 """
 
 from __future__ import annotations
@@ -10,27 +11,57 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.clock import utcnow
-from notifier.alerts.events import Severity
+from notifier.alerts.events import Severity, stored_series_key
 from notifier.chat.actions import Actor, AlertActions
+from notifier.chat.history import history_list, history_of
 from notifier.chat.operating import OperatingCommands
-from notifier.delivery.cards import amount, when
+from notifier.delivery.cards import amount, local_time, when
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule, parse_duration
 from storage.alert_state import AlertStateStore
+from storage.alerts import AlertRecord
+from storage.models import Scope
 
-HELP = (
-    "**HeatWatch** posts temperature alerts here on its own. Commands:\n\n"
+SNOOZE_MAX = 7 * 86400.0
+
+COMMANDS_HELP = (
     "- **status** [*room*]: every room at a glance, or one room's sensors\n"
-    "- **alerts**: what is firing now\n"
-    "- **ack** *alert*: acknowledge an alert (stops its reminders)\n"
+    "- **alerts**: what is firing now (and what is snoozed or muted here)\n"
+    "- **ack** *alert* / **unack** *alert*: acknowledge an alert (stops its reminders and "
+    "escalation), or undo that\n"
+    "- **snooze** *alert* *duration* (like 1h) / **unsnooze** *alert*: hide an alert's updates "
+    "and reminders here for a while (a critical escalation still comes through)\n"
+    "- **history** [*alert*]: the last incidents, or one incident's timeline\n"
     "- **subscribe** / **unsubscribe** [*rule*]: get or stop alerts here (all rules, or one)\n"
-    "- **mute** *duration* (like 30m, 2h) / **unmute**: pause alerts here\n"
+    "- **mute** *duration* (like 30m, 2h) / **unmute**: pause all alerts here\n"
     "- **rules**: the alert rules that reach this conversation, with their thresholds\n"
     "- **test**: send a test card here, to check that alerts arrive\n"
     "- **help**: this message\n\n"
-    "On an alert card: **Acknowledge**, **Snooze 1 h**, **Snooze 24 h**; a 👍 on the card "
-    "acknowledges too."
+    "On an alert card: **Acknowledge** (or a 👍 on the card), **Snooze 1 h**, **Snooze 24 h**, "
+    "and their undo buttons. *alert* is the id on the card (the first characters are enough)."
 )
+_HOW_TO_TALK = {
+    Scope.PERSONAL: "Type a command here",
+    Scope.GROUP_CHAT: "In this group chat, @mention me and then the command, like "
+                      "**@HeatWatch alerts**",
+    Scope.CHANNEL: "In this channel, @mention me and then the command, like "
+                   "**@HeatWatch alerts**",
+}
+
+
+def help_text(scope: Scope = Scope.PERSONAL) -> str:
+    """The commands, and how to give them in this kind of conversation."""
+    return (f"**HeatWatch** posts temperature alerts on its own. {_HOW_TO_TALK[scope]}:\n\n"
+            + COMMANDS_HELP)
+
+
+def short_help(scope: Scope = Scope.PERSONAL) -> str:
+    return (f"{_HOW_TO_TALK[scope]}: **alerts**, **status**, **ack** *alert*, **snooze** "
+            "*alert* *duration*, **history**, **mute** *duration*, or **help** for all of them.")
+
+
+HELP = help_text(Scope.PERSONAL)
+HISTORY_LIMIT = 10  # incidents listed by `history`
 STATUS_LIMIT = 40  # sensors listed by `status <room>`
 STATUS_ROOMS = 25  # rooms listed by `status`: with 10,000 series the card stays far below
 #                    Teams' 28 KB message limit
@@ -75,17 +106,20 @@ class Commands:
 
     async def run(self, text: str, actor: Actor) -> Reply:
         words = text.strip().split()
-        if not words:
-            return Reply(HELP)
+        if not words or words[0].lower().lstrip("/") in ("help", "?"):
+            return Reply(help_text(actor.scope))
         command, args = words[0].lower().lstrip("/"), words[1:]
         handler = {
             "status": self._status, "alerts": self._alerts, "ack": self._ack,
+            "unack": self._unack, "snooze": self._snooze, "unsnooze": self._unsnooze,
+            "history": self._history,
             "subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
             "mute": self._mute, "unmute": self._unmute,
             "rules": self._rules_here, "test": self._test,
         }.get(command)
         if handler is None:
-            return Reply(HELP)
+            shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:60] + "…"
+            return Reply(f"I didn't understand «{shown}». " + short_help(actor.scope))
         return await handler(args, actor)
 
     async def _status(self, args: list[str], actor: Actor) -> Reply:
@@ -157,7 +191,7 @@ class Commands:
                          state.phase.value)
             rows.append({"title": f"{state.rule} · {where}",
                          "value": f"{amount(state.last_value, unit)} · {condition} · "
-                                  f"{when(state.last_seen)}"})
+                                  f"{local_time(state.last_seen)}"})
         body: list[dict[str, Any]] = [
             {"type": "TextBlock", "text": f"Sensors of {wanted}", "weight": "Bolder",
              "size": "Medium"},
@@ -169,31 +203,87 @@ class Commands:
         return Reply(card=_card(body), data={"series": len(members)})
 
     async def _alerts(self, args: list[str], actor: Actor) -> Reply:
+        now = utcnow()
         open_alerts = await self._actions.alerts.open_alerts()
+        muted = await self._actions.preferences.mute_of(actor.tenant_id, actor.conversation_id,
+                                                        now)
+        head = (f"**Muted here** until {when(muted[0])} (by {muted[1] or 'someone'}): no "
+                "alerts come to this conversation. **unmute** ends it.\n\n" if muted else "")
         if not open_alerts:
-            return Reply("Nothing is firing. 🎉")
+            return Reply(head + "Nothing is firing. 🎉")
+        snoozes = await self._actions.alerts.snoozes_in(actor.tenant_id, actor.conversation_id,
+                                                        now)
         lines = []
         for alert in open_alerts:
             event = alert.event
             where = ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
             ack = f" — acknowledged by {alert.acknowledged_by}" if alert.acknowledged_by else ""
+            snooze = snoozes.get((alert.rule, stored_series_key(event)))
+            if snooze is not None:
+                ack += (f" — snoozed here until {when(snooze.until)}"
+                        + (" (broken through: it became critical)"
+                           if snooze.broken_by(event.get("severity")) else ""))
             level = event.get("severity") or event.get("kind")
             lines.append(f"- `{alert.alert_id[:8]}` **{level}"
                          f"** {event.get('rule') or 'data source'} {where} "
                          f"{amount(event.get('value'), event.get('unit', ''))}{ack}")
-        return Reply("Firing now:\n\n" + "\n".join(lines), data={"open": len(open_alerts)})
+        return Reply(head + "Firing now:\n\n" + "\n".join(lines),
+                     data={"open": len(open_alerts)})
 
-    async def _ack(self, args: list[str], actor: Actor) -> Reply:
+    async def _one_alert(self, args: list[str], usage: str) -> tuple[AlertRecord | None, str]:
+        """The alert an id (prefix) names, or what to tell the person."""
         if not args:
-            return Reply("Which alert? Write **ack** followed by the alert id shown on its card "
-                         "(the first characters are enough).")
+            return None, (f"Which alert? Write {usage} (the id is on the alert's card; the "
+                          "first characters are enough).")
         matches = await self._actions.alerts.find(args[0].lower())
         if len(matches) != 1:
-            return Reply(f"No alert matches `{args[0]}`." if not matches else
-                         f"`{args[0]}` matches {len(matches)} alerts; use more characters.")
-        alert = await self._actions.acknowledge(matches[0].alert_id, actor)
-        assert alert is not None
-        return Reply(f"Acknowledged `{alert.alert_id[:8]}`. Reminders stop until it changes.")
+            return None, (f"No alert matches `{args[0]}`." if not matches else
+                          f"`{args[0]}` matches {len(matches)} alerts; use more characters.")
+        return matches[0], ""
+
+    async def _ack(self, args: list[str], actor: Actor) -> Reply:
+        alert, problem = await self._one_alert(args, "**ack** *alert*")
+        if alert is None:
+            return Reply(problem)
+        return Reply((await self._actions.acknowledge(alert.alert_id, actor)).text)
+
+    async def _unack(self, args: list[str], actor: Actor) -> Reply:
+        alert, problem = await self._one_alert(args, "**unack** *alert*")
+        if alert is None:
+            return Reply(problem)
+        return Reply((await self._actions.unacknowledge(alert.alert_id, actor)).text)
+
+    async def _snooze(self, args: list[str], actor: Actor) -> Reply:
+        usage = "**snooze** *alert* *duration*, like **snooze 3f2a 2h**"
+        alert, problem = await self._one_alert(args, usage)
+        if alert is None:
+            return Reply(problem)
+        try:
+            seconds = parse_duration(args[1]) if len(args) > 1 else 0.0
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds <= SNOOZE_MAX:
+            return Reply(f"For how long? Write {usage} (up to 7 days).")
+        return Reply((await self._actions.snooze(alert.alert_id, seconds, actor)).text)
+
+    async def _unsnooze(self, args: list[str], actor: Actor) -> Reply:
+        alert, problem = await self._one_alert(args, "**unsnooze** *alert*")
+        if alert is None:
+            return Reply(problem)
+        return Reply((await self._actions.unsnooze(alert.alert_id, actor)).text)
+
+    async def _history(self, args: list[str], actor: Actor) -> Reply:
+        if args:
+            alert, problem = await self._one_alert(args, "**history** *alert*")
+            if alert is None:
+                return Reply(problem)
+            return Reply(await history_of(self._actions.audit, alert, actor))
+        incidents = await self._actions.alerts.recent_incidents(HISTORY_LIMIT)
+        if not incidents:
+            return Reply("No incidents yet.")
+        acks = await self._actions.audit.first([a.alert_id for a in incidents], "acknowledged")
+        return Reply(history_list(incidents, acks, utcnow()),
+                     data={"incidents": len(incidents)})
 
     def _rule_arg(self, args: list[str]) -> tuple[str | None, str | None]:
         if not args or args[0].lower() in ("all", "everything", "*"):
@@ -220,13 +310,13 @@ class Commands:
 
     async def _rules_here(self, args: list[str], actor: Actor) -> Reply:
         if self._operating is None:
-            return Reply(HELP)
+            return Reply(help_text(actor.scope))
         text, count = await self._operating.rules_here(list(self._rules.values()), actor)
         return Reply(text, data={"rules": count})
 
     async def _test(self, args: list[str], actor: Actor) -> Reply:
         if self._operating is None:
-            return Reply(HELP)
+            return Reply(help_text(actor.scope))
         return Reply(await self._operating.test(actor))
 
     async def _mute(self, args: list[str], actor: Actor) -> Reply:
@@ -236,9 +326,7 @@ class Commands:
             seconds = 0.0
         if seconds <= 0:
             return Reply("For how long? For example **mute 30m** or **mute 2h**.")
-        until = await self._actions.mute(actor, seconds)
-        return Reply(f"Muted here until {when(until)}. **unmute** ends it sooner.")
+        return Reply((await self._actions.mute(actor, seconds)).text)
 
     async def _unmute(self, args: list[str], actor: Actor) -> Reply:
-        await self._actions.unmute(actor)
-        return Reply(f"Alerts are back on here ({when(utcnow())}).")
+        return Reply((await self._actions.unmute(actor)).text)

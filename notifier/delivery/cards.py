@@ -4,12 +4,14 @@ One card per incident per conversation shows the incident's current state: sever
 container style (readable on light and dark themes, not colour alone), what it is about, the
 group's tags (room), counts, the hottest series with trend arrows, since when and for how long,
 the peak, the forecast, links, and an optional chart. Its buttons are Universal Actions
-(`Action.Execute`) with verbs `ack`, `unack` and `snooze`, plus links (`Action.OpenUrl`).
+(`Action.Execute`) with verbs `ack`, `unack`, `snooze` and `unsnooze` (a card snoozed in
+its conversation offers only the undo), plus links (`Action.OpenUrl`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from common.clock import utcnow
@@ -47,6 +49,19 @@ def when(value: str | datetime | None) -> str:
         return "-"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def local_time(value: str | datetime | None) -> str:
+    """A moment on a card, shown in each reader's own time zone and locale by Teams'
+    Adaptive Card `{{DATE(…, SHORT)}} {{TIME(…)}}` functions (strict RFC 3339 in UTC, no
+    spaces inside the braces). Text messages cannot do that: they use `when` (UTC)."""
+    if value is None:
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
 
 
 def amount(value: float | None, unit: str) -> str:
@@ -140,7 +155,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
         if event.get("threshold") is not None:
             facts.append({"title": "Threshold", "value": amount(event.get("threshold"), unit)})
     since = event.get("since") or event.get("at")
-    facts.append({"title": "Since", "value": when(since)})
+    facts.append({"title": "Since", "value": local_time(since)})
     if since:
         started = datetime.fromisoformat(since)
         if alert.open:
@@ -148,7 +163,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
                           "value": duration((now - started).total_seconds())})
         else:
             ended = event.get("ended_at") or event.get("at")
-            facts.append({"title": "Ended", "value": when(ended)})
+            facts.append({"title": "Ended", "value": local_time(ended)})
             if ended:
                 facts.append({"title": "Duration", "value": duration(
                     (datetime.fromisoformat(ended) - started).total_seconds())})
@@ -180,11 +195,10 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
                      "isSubtle": True})
     if alert.acknowledged_by:
         body.append({"type": "TextBlock", "wrap": True, "text":
-                     f"Acknowledged by {alert.acknowledged_by} at {when(alert.acknowledged_at)}"})
+                     f"Acknowledged by {alert.acknowledged_by} at "
+                     f"{local_time(alert.acknowledged_at)}{_ago(alert.acknowledged_at, now)}"})
     if snooze is not None:
-        by = f" by {snooze.by_name}" if snooze.by_name else ""
-        body.append({"type": "TextBlock", "wrap": True,
-                     "text": f"Snoozed here{by} until {when(snooze.until)}"})
+        body.append(_snooze_block(snooze, event))
     body += silence_section(alert, silence)
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
                  "isSubtle": True})
@@ -197,9 +211,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
         else:
             actions.append({"type": "Action.Execute", "title": "Acknowledge", "verb": "ack",
                             "data": data})
-        if event.get("series"):
-            actions += [{"type": "Action.Execute", "title": label, "verb": "snooze",
-                         "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
+        actions += _snooze_actions(event, snooze, data)
     for name, url in sorted((event.get("links") or {}).items()):
         actions.append({"type": "Action.OpenUrl", "title": _LINK_TITLES.get(name, name),
                         "url": url})
@@ -237,7 +249,7 @@ def silence_section(alert: AlertRecord, silence: Silence | None) -> list[dict[st
     if silence is not None:
         by = f" by {silence.created_by}" if silence.created_by else ""
         return [{"type": "TextBlock", "wrap": True, "text": f"Silenced in Alertmanager{by} "
-                 f"until {when(silence.until)} (silence {silence.silence_id})"},
+                 f"until {local_time(silence.until)} (silence {silence.silence_id})"},
                 {"type": "ActionSet", "actions": [{"type": "Action.Execute",
                                                    "title": "Expire silence",
                                                    "verb": "expire-silence", "data": data}]}]
@@ -252,6 +264,31 @@ def with_notice(card: dict[str, Any], notice: str) -> dict[str, Any]:
     """The card with a line saying what went wrong (for the person who pressed a button)."""
     return {**card, "body": [*card["body"], {"type": "TextBlock", "wrap": True,
                                              "color": "Attention", "text": notice}]}
+def _ago(moment: datetime | None, now: datetime) -> str:
+    """ " (12 min ago)", relative to when the card was made."""
+    if moment is None:
+        return ""
+    return f" ({duration((now - moment).total_seconds())} ago)"
+
+
+def _snooze_block(snooze: Snooze, event: dict[str, Any]) -> dict[str, Any]:
+    by = f" by {snooze.by_name}" if snooze.by_name else ""
+    text = f"Snoozed here{by} until {local_time(snooze.until)}"
+    if snooze.broken_by(event.get("severity")):
+        text += ", but it became critical: this breaks through the snooze"
+    return {"type": "TextBlock", "wrap": True, "text": text}
+
+
+def _snooze_actions(event: dict[str, Any], snooze: Snooze | None,
+                    data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Snoozed here: only the undo; else the snooze choices (for an incident of series)."""
+    if snooze is not None:
+        return [{"type": "Action.Execute", "title": "Undo snooze", "verb": "unsnooze",
+                 "data": data}]
+    if not event.get("series"):
+        return []
+    return [{"type": "Action.Execute", "title": label, "verb": "snooze",
+             "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
 
 
 def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
@@ -266,6 +303,12 @@ def text_activity(text: str) -> dict[str, Any]:
 def where(event: dict[str, Any]) -> str:
     """The series in words: "room server-room-1, sensor rack-3-inlet"."""
     return ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
+
+
+def summary_line(event: dict[str, Any]) -> str:
+    """The incident in a few words: "server-room-temperature, room r1"."""
+    return ", ".join(part for part in (event.get("rule") or "data source", where(event))
+                     if part)
 
 
 def summary(event: dict[str, Any]) -> str:
@@ -300,6 +343,34 @@ def _rule_and_detail(event: dict[str, Any], value_label: str) -> str:
 def reminder_text(event: dict[str, Any]) -> str:
     return (f"Still firing: {_rule_and_detail(event, 'now')}, "
             f"since {when(event.get('since'))}")
+
+
+def break_through_text(event: dict[str, Any]) -> str:
+    """Told in a conversation that snoozed the incident while it was less severe."""
+    return (f"Now CRITICAL: {_rule_and_detail(event, 'now')}. This breaks through the snooze "
+            "here: a snooze of a warning does not hold back a critical.")
+
+
+def escalation_text(event: dict[str, Any], waited: float, told: list[str]) -> str:
+    return (f"Escalated: nobody acknowledged {_rule_and_detail(event, 'now')} for "
+            f"{duration(waited)}; told: {', '.join(told) or 'nobody reachable'}.")
+
+
+def note_payload(text: str, mentions: list[dict[str, str]]) -> str:
+    """A text delivery's payload: the text, or with people to @mention (plain data: the
+    sender in bots/ makes them Teams mention entities)."""
+    if not mentions:
+        return text
+    return json.dumps({"mentions": mentions, "text": text}, sort_keys=True)
+
+
+def note_activity(payload: str) -> dict[str, Any]:
+    """The message of a text delivery; `mentions` ({"id": AAD object id, "name"}) are left
+    for the sender to turn into mention entities."""
+    if payload.startswith('{"mentions"'):
+        data = json.loads(payload)
+        return {**text_activity(str(data["text"])), "mentions": list(data["mentions"])}
+    return text_activity(payload)
 
 
 def resolved_text(event: dict[str, Any]) -> str:

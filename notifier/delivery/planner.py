@@ -10,7 +10,8 @@ unsubscribed, muted, or snoozed the incident.
 
 Operations per change of an incident (the card always shows the incident's state at send time):
   opened                 -> a card in each audience conversation, at once
-  escalated              -> the card updated wherever it was told (+ audience), at once
+  escalated              -> the card updated wherever it was told (+ audience), at once;
+                            a critical comes through snoozes of a warning, with a short text
   updated (series joined or left, de-escalated, values)
                          -> the card updated wherever it was told, after `update_window`
                             seconds, gathering every change meanwhile into one update
@@ -31,8 +32,9 @@ from common.clock import utcnow
 from notifier.alerts.events import AlertEvent, EventKind
 from notifier.alerts.incidents import OPENING, Change, Incident
 from notifier.alerts.routing import Key, Routing, resolve_targets
-from notifier.delivery.cards import reminder_text, resolved_text
-from storage.alerts import AlertRecord, AlertStore
+from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
+from storage.alerts import AlertRecord, AlertStore, Snooze
+from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
 from storage.models import Conversation, Status
 from storage.outbox import NewDelivery, Operation, Outbox
@@ -40,6 +42,7 @@ from storage.preferences import ALL_RULES, Preferences
 from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
+_SEVERITY_WORDS = {"crit": "critical", "warn": "a warning"}
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,30 @@ class OutboxSink:
         if due_now:
             statements += self._outbox.expedite_statements(
                 incident.alert_id, {(i.tenant_id, i.conversation_id) for i in items}, now)
+        audit = self._audit_entry(incident, change, now)
+        if audit is not None:
+            statements.append(AuditLog.statement(audit))
         await self._outbox.enqueue(items, now, extra=statements)
+        if audit is not None:
+            log_entry(audit)
         log.info("Incident %s %s (%s, %s): %d series, %d deliveries queued",
                  incident.alert_id[:8], change.value, incident.rule or "source",
                  ", ".join(incident.group.values()) or "-", len(incident.members), len(items))
+
+    @staticmethod
+    def _audit_entry(incident: Incident, change: Change, now: datetime) -> AuditEntry | None:
+        """The incident's own steps in the audit trail: fired, became more severe, ended."""
+        severity = incident.severity.value if incident.severity else None
+        if change is Change.OPENED and incident.kind != "test":
+            action, detail = "fired", f"{incident.kind}, severity {severity or '-'}"
+        elif change is Change.ESCALATED:
+            action, detail = f"became {_SEVERITY_WORDS.get(severity or '', 'worse')}", ""
+        elif change is Change.RESOLVED:
+            action, detail = incident.kind, incident.detail
+        else:
+            return None
+        return AuditEntry(action=action, at=now, actor=SYSTEM, alert_id=incident.alert_id,
+                          detail=detail)
 
     async def _plan(self, incident: Incident, change: Change, remind: bool, event: AlertEvent,
                     now: datetime, recipients: Recipients) -> tuple[list[NewDelivery], bool]:
@@ -153,8 +176,11 @@ class OutboxSink:
         pending = await self._outbox.pending_cards(incident.alert_id)
         items: list[NewDelivery] = []
         if change is Change.ESCALATED:
-            items = rows((told | await self.audience(event, now, recipients, incident))
-                         - pending, Operation.CARD)
+            audience = await self.audience(event, now, recipients, incident)
+            items = rows((told | audience) - pending, Operation.CARD)
+            broken = await self._broken_snoozes(incident, now)
+            items += rows(set(broken) & audience, Operation.TEXT,
+                          break_through_text(document))
         elif change is Change.UPDATED:
             # Gathered for a while, unless a reminder goes out now: the card then shows the
             # same state as the reminder below it.
@@ -180,8 +206,19 @@ class OutboxSink:
         """Conversations that asked for silence about this incident: muted, or snoozed."""
         quiet = set(recipients.muted)
         if incident.group_key:
-            quiet |= set(await self._alerts.snoozes(incident.rule, incident.group_key, now))
+            severity = incident.severity.value if incident.severity else None
+            quiet |= {key for key, snooze in (await self._alerts.snoozes(
+                incident.rule, incident.group_key, now)).items()
+                if not snooze.broken_by(severity)}
         return quiet
+
+    async def _broken_snoozes(self, incident: Incident, now: datetime) -> dict[Key, Snooze]:
+        """Snoozes of a lower severity than the incident has now: it comes through them."""
+        if not incident.group_key:
+            return {}
+        severity = incident.severity.value if incident.severity else None
+        return {key: snooze for key, snooze in (await self._alerts.snoozes(
+            incident.rule, incident.group_key, now)).items() if snooze.broken_by(severity)}
 
     async def audience(self, event: AlertEvent, now: datetime, recipients: Recipients,
                        incident: Incident | None = None) -> set[Key]:

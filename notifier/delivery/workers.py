@@ -35,15 +35,15 @@ from notifier.delivery.cards import (
     SILENCEABLE,
     alert_card,
     card_activity,
+    note_activity,
     summary,
-    text_activity,
 )
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.inbound import InboundStore
-from storage.models import Status
+from storage.models import Conversation, Scope, Status
 from storage.outbox import Delivery, Operation, Outbox
 from storage.registry import ConversationRegistry
 
@@ -190,7 +190,8 @@ class DeliveryWorker:
                 if delivery.operation is Operation.REPLY:
                     reference, activity = reply_of(reference, delivery.payload)
                 else:
-                    activity = text_activity(delivery.payload)
+                    reference = await self._thread_of(delivery, conversation)
+                    activity = note_activity(delivery.payload)
                 await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
                 await self._timed(self._sender.post(reference, activity))
                 await self._outbox.complete(delivery.id, self._clock())
@@ -199,6 +200,19 @@ class DeliveryWorker:
                 await self._send_card(delivery, reference)
         except DeliveryError as error:
             await self._failed(delivery, error)
+
+    async def _thread_of(self, delivery: Delivery, conversation: Conversation) -> dict:
+        """In a channel, a follow-up of an alert (resolved, reminder, escalation) is a reply in
+        its card's thread: the conversation id `<channel id>;messageid=<card activity id>`."""
+        reference = conversation.reference
+        if conversation.scope is not Scope.CHANNEL or not delivery.alert_id:
+            return reference
+        card = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
+                                       delivery.conversation_id)
+        if not card:
+            return reference
+        thread = f"{delivery.conversation_id};messageid={card}"
+        return {**reference, "conversation": {**reference.get("conversation", {}), "id": thread}}
 
     async def _send_card(self, delivery: Delivery, reference: dict) -> None:
         alert = await self._alerts.get(delivery.alert_id)

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlparse
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
 from notifier.alerts.routes import route_problems
-from notifier.alerts.routing import parse_target
+from notifier.alerts.routing import Escalation, parse_target
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(ms|s|m|h|d))+\s*$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -30,7 +30,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 KNOWN_KEYS = {
     "name", "measurement", "field", "where", "group_by", "unit", "warn_above", "crit_above",
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
-    "description", "incident_by", "runbook_url", "dashboard_url",
+    "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
+    "escalate_to",
 }
 LINK_KEYS = {"runbook_url": "runbook", "dashboard_url": "dashboard"}
 
@@ -67,6 +68,8 @@ class Rule:
     no_data: float = 300.0
     repeat: float = 3600.0
     targets: tuple[str, ...] = ()
+    escalate_after: float = 0.0  # a critical not acknowledged this long goes to escalate_to
+    escalate_to: tuple[str, ...] = ()
     description: str = ""
     incident_by: tuple[str, ...] | None = None  # None: group_by but the last
     links: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> URL template
@@ -162,6 +165,16 @@ class _RuleReader:
             return default
         return tuple(value)
 
+    def targets(self, key: str) -> tuple[str, ...]:
+        """A list of targets (`targets`, `escalate_to`), each checked by `parse_target`."""
+        targets = self.strings(key, ())
+        for target in targets:
+            try:
+                parse_target(target)
+            except ValueError as error:
+                self.problem(key, str(error))
+        return targets
+
 
 def unknown_key(key: str) -> str:
     """What to say about a key no rule has: the nearest valid key, if one is near."""
@@ -215,12 +228,15 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
     no_data = reader.duration("no_data", 300.0)
     if no_data <= 0:
         reader.problem("no_data", 'must be more than 0, like no_data = "5m"')
-    targets = reader.strings("targets", ())
-    for target in targets:
-        try:
-            parse_target(target)
-        except ValueError as error:
-            reader.problem("targets", str(error))
+    targets = reader.targets("targets")
+    escalate_to = reader.targets("escalate_to")
+    escalate_after = reader.duration("escalate_after", 0.0)
+    if escalate_to and escalate_after <= 0:
+        reader.problem("escalate_after", 'say after how long an unacknowledged critical '
+                                         'goes to escalate_to, like escalate_after = "10m"')
+    if escalate_after > 0 and not escalate_to:
+        reader.problem("escalate_to", 'name who is told when nobody acknowledges, like '
+                                      'escalate_to = ["user:<AAD object id>"]')
     group_by = reader.strings("group_by", ("room", "sensor"))
     incident_by: tuple[str, ...] | None = None
     if "incident_by" in table:
@@ -265,6 +281,8 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         no_data=no_data,
         repeat=reader.duration("repeat", 3600.0),
         targets=targets,
+        escalate_after=escalate_after,
+        escalate_to=escalate_to,
         description=reader.text("description", "") or "",
         incident_by=incident_by,
         links=links,
@@ -312,7 +330,8 @@ def load_rules(path: Path) -> list[Rule]:
 
 
 class RuleRouting:
-    """Routing for events of the InfluxDB monitoring: a rule's `targets`, else the default."""
+    """Routing for events of the InfluxDB monitoring: a rule's `targets`, else the default;
+    and its escalation (`escalate_after`, `escalate_to`)."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.update(rules)
@@ -320,6 +339,11 @@ class RuleRouting:
     def update(self, rules: list[Rule]) -> None:
         """New rules (a reload): their targets apply to events published from now on."""
         self._targets = {rule.name: rule.targets for rule in rules}
+        self._escalations = {rule.name: Escalation(rule.escalate_after, rule.escalate_to)
+                             for rule in rules if rule.escalate_to}
 
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
         return self._targets.get(event.rule) or None
+
+    def escalation_for(self, rule: str) -> Escalation | None:
+        return self._escalations.get(rule)

@@ -1,0 +1,133 @@
+"""Escalation: a critical incident nobody acknowledged for a rule's `escalate_after` goes to its
+`escalate_to` targets (the card, and a note saying for how long nobody acted and who was told);
+the conversations already told get the note too (in a channel: in the card's thread).
+
+Each critical episode escalates once. The step is an audit entry with a chosen id
+(`escalated:<alert>:<critical since>`) written in the same transaction as its deliveries, whose
+outbox event id is derived from it; both inserts are no-ops the second time. So every replica
+may run the check (a background job, every `CHECK_SECONDS`): whichever comes first escalates,
+the others and any later run (a restart in the middle of the wait) find it done. A muted
+conversation is not told (mute pauses everything there). The clock is
+the incident's `critical_since`, stored with it. An acknowledgement stops it (the check skips
+acknowledged incidents); so does the end (only open incidents are checked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from datetime import datetime
+
+from common.clock import utcnow
+from notifier.alerts.routing import Escalations, Key, mentioned_users, resolve_targets
+from notifier.delivery.cards import duration, escalation_text, note_payload
+from storage.alerts import AlertRecord, AlertStore
+from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
+from storage.backend import SqlBackend
+from storage.models import Conversation, Scope, Status
+from storage.outbox import NewDelivery, Operation, Outbox
+from storage.preferences import Preferences
+from storage.registry import ConversationRegistry
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 15.0  # how often unacknowledged criticals are checked
+
+
+def _name(conversation: Conversation) -> str:
+    if conversation.scope is Scope.PERSONAL:
+        return conversation.user_name or "a personal chat"
+    if conversation.scope is Scope.CHANNEL:
+        return f"{conversation.team_name or 'a team'} › {conversation.channel_name or 'General'}"
+    return "a group chat"
+
+
+class Escalator:
+    def __init__(self, db: SqlBackend, escalations: Escalations,
+                 wake: asyncio.Event | None = None) -> None:
+        self._db = db
+        self._alerts = AlertStore(db)
+        self._audit = AuditLog(db)
+        self._outbox = Outbox(db)
+        self._registry = ConversationRegistry(db)
+        self._preferences = Preferences(db)
+        self._escalations = escalations
+        self._wake = wake
+
+    async def check(self, now: datetime) -> int:
+        """Escalate every critical incident that waited too long; how many were escalated."""
+        done = 0
+        for alert in await self._alerts.open_alerts():
+            if await self._escalate(alert, now):
+                done += 1
+        if done and self._wake is not None:
+            self._wake.set()
+        return done
+
+    async def _escalate(self, alert: AlertRecord, now: datetime) -> bool:
+        event = alert.event
+        since_text = event.get("critical_since")
+        if event.get("severity") != "crit" or alert.acknowledged_by or not since_text:
+            return False
+        policy = self._escalations.escalation_for(alert.rule)
+        if policy is None:
+            return False
+        waited = (now - datetime.fromisoformat(since_text)).total_seconds()
+        if waited < policy.after:
+            return False
+        step_id = f"escalated:{alert.alert_id}:{since_text}"
+        if await self._audit.has(step_id):
+            return False
+        conversations = await self._registry.list_conversations()
+        muted = await self._preferences.muted(min(now, utcnow()))
+        active = {(c.tenant_id, c.conversation_id): c for c in conversations
+                  if c.status is Status.ACTIVE and (c.tenant_id, c.conversation_id) not in muted}
+        targets = resolve_targets(policy.targets, conversations,
+                                  await self._registry.list_alert_targets()) & set(active)
+        told = await self._told(alert.alert_id) & set(active)
+        people = mentioned_users(policy.targets)
+        known = await self._registry.people(people)
+        # Teams mentions name a person by their Teams user id when the bot saw them (a team
+        # or group chat member), else by the AAD object id.
+        mentions = [{"id": known[aad.lower()][1] if aad.lower() in known else aad,
+                     "name": (known.get(aad.lower()) or ("", ""))[0] or "on call"}
+                    for aad in people]
+        told_names = sorted({_name(active[key]) for key in targets} | {
+            m["name"] for m in mentions if m["name"] != "on call"})
+        text = escalation_text(event, waited, told_names)
+        event_id = "escalation-" + hashlib.sha256(step_id.encode()).hexdigest()[:24]
+        items: list[NewDelivery] = []
+        for key in sorted(targets - told):
+            items.append(NewDelivery(event_id, alert.alert_id, *key, Operation.CARD))
+        for key in sorted(targets | told):
+            scope = active[key].scope
+            payload = note_payload(text, mentions if scope is not Scope.PERSONAL else [])
+            items.append(NewDelivery(event_id, alert.alert_id, *key, Operation.TEXT, payload))
+        sent_at = min(now, utcnow())  # `now` may be a test's future: deliveries are due now
+        entry = AuditEntry(action="escalated", at=sent_at, actor=SYSTEM, alert_id=alert.alert_id,
+                           detail=f"nobody acknowledged for {duration(waited)}; "
+                                  f"told: {', '.join(told_names) or 'nobody reachable'}",
+                           id=step_id)
+        counts = await self._db.execute_atomically([
+            AuditLog.statement(entry),
+            *self._outbox.expedite_statements(alert.alert_id, targets | told, sent_at),
+            *self._outbox.enqueue_statements(items, sent_at)])
+        if not counts[0]:
+            return False  # another replica was quicker; its rows are the same, so nothing new
+        log_entry(entry)
+        if not targets:
+            log.warning("Escalation of %s reached none of %s (not installed there?)",
+                        alert.alert_id[:8], ", ".join(policy.targets))
+        return True
+
+    async def _told(self, alert_id: str) -> set[Key]:
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? "
+            "AND status <> 'dead'", (alert_id,))
+        return {(row["tenant_id"], row["conversation_id"]) for row in rows}
+
+    async def step(self) -> float:
+        """One run of the background job; the seconds until the next."""
+        await self.check(utcnow())
+        return CHECK_SECONDS
