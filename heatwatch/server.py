@@ -290,7 +290,7 @@ async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
 async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
     """Escalate critical incidents nobody acknowledged (rules' `escalate_after`/`escalate_to`).
     Every replica checks; each step happens once (see notifier/delivery/escalation.py)."""
-    escalator = Escalator(app[DATABASE], app[ROUTING], app[WAKE])
+    escalator = Escalator(app[DATABASE], source_routing(app), app[WAKE])
     app[ESCALATOR] = escalator
     task = asyncio.create_task(run_forever(escalator.step, what="Checking escalations",
                                            log=log), name="escalation")

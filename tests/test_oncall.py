@@ -284,6 +284,7 @@ async def installed_in(client: TestClient, connector: ConnectorStandIn) -> Teams
     teams = TeamsChannel(client, connector.url)
     for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
         await teams.ok(name)
+    await teams.drained()  # the welcomes
     connector.clear()
     return teams
 

@@ -10,17 +10,20 @@ import base64
 import copy
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from common.clock import utcnow
 from common.errors import ConfigError
 from common.settings import load_settings
 from heatwatch.server import DATABASE, LABEL_ROUTING, create_app
 from notifier.alerts.events import AlertEvent, EventKind
 from notifier.alerts.routes import Route, parse_matcher, parse_routes
+from notifier.alerts.routing import Escalation
 from notifier.monitoring.rules import parse_rules
 from storage.outbox import Outbox
 from tests.process import ROOT
@@ -380,8 +383,11 @@ def test_route_tables_are_validated_with_the_rules() -> None:
     good = rules + '\n[[route]]\nmatchers = [\'severity="critical"\']\ntargets = ["team:T1"]\n'
     assert parse_rules(good, "rules.toml")
     assert parse_routes(good)[0].targets == ("team:T1",)
+    escalating = good + 'escalate_after = "15m"\nescalate_to = ["user:u1"]\n'
+    assert parse_routes(escalating)[0].escalation == Escalation(900.0, ("user:u1",))
     bad = rules + ('\n[[route]]\nmatchers = [\'team=~"("\']\ntargets = ["room:1"]\nsend = 1\n'
-                   "\n[[route]]\nmatchers = 'x'\n")
+                   "\n[[route]]\nmatchers = 'x'\n"
+                   '\n[[route]]\ntargets = ["team:T1"]\nescalate_to = ["user:u1"]\n')
     with pytest.raises(ConfigError) as raised:
         parse_rules(bad, "rules.toml")
     message = str(raised.value)
@@ -390,6 +396,7 @@ def test_route_tables_are_validated_with_the_rules() -> None:
     assert "route #1, key 'send': unknown key" in message
     assert "route #2, key 'matchers': expected a list of strings" in message
     assert "route #2, key 'targets': expected a non-empty list" in message
+    assert "route #3, key 'escalate_after': say after how long" in message
     with pytest.raises(ConfigError):
         parse_routes(bad)
     # Routes alone (receivers only, no monitoring) are a valid file; nothing at all is not.
@@ -446,6 +453,37 @@ async def test_a_route_sends_the_card_only_to_its_targets_and_reloads_with_the_r
     client.app[heatwatch_reloader()].check("test")
     assert client.app[LABEL_ROUTING].routes[0].matchers[0].value == "server-room-2"
     assert await Outbox(client.app[DATABASE]).counts()
+
+
+async def test_a_route_escalates_an_unacknowledged_critical_incident_like_a_rule(
+        aiohttp_client, receiver_env: dict[str, str], tmp_path: Path,
+        connector: ConnectorStandIn) -> None:
+    from heatwatch.server import ESCALATOR
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text((ROOT / "rules.toml").read_text() + (
+        '\n[[route]]\nmatchers = [\'room="server-room-1"\']\n'
+        'targets = ["team:19:efa9296d959346209fea44151c742e73@thread.skype"]\n'
+        'escalate_after = "10m"\nescalate_to = ["user:c33aafc4-646d-4543-9d4c-abd28e4d2110"]\n'))
+    client = await aiohttp_client(create_app(load_settings(
+        environ={**receiver_env, "RULES_FILE": str(rules)}, env_file=None)))
+    teams = TeamsChannel(client, connector.url)
+    for name in ("personal_bot_added", "team_bot_added"):
+        await teams.ok(name)
+    await teams.drained()  # the welcome(s)
+    connector.clear()
+    assert (await post(client, "alertmanager", fixture("alertmanager")))[0] == 200
+    await eventually(lambda: len(connector.sent()) == 1)  # the route: the team only
+    escalator = client.app[ESCALATOR]
+
+    assert await escalator.check(utcnow() + timedelta(minutes=5)) == 0
+    assert await escalator.check(utcnow() + timedelta(minutes=11)) == 1
+    await teams.drained()
+    [card] = connector.cards(PERSONAL)  # the person named by escalate_to
+    assert "CRITICAL: RoomTemperatureHigh" in card_text(card_of(card))
+    assert any(text.startswith("Escalated: nobody acknowledged")
+               for text in connector.texts(PERSONAL))
+    assert await escalator.check(utcnow() + timedelta(minutes=30)) == 0  # once
 
 
 def heatwatch_reloader() -> Any:

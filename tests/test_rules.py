@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from common.durations import parse_duration
 from common.errors import ConfigError
-from notifier.monitoring.rules import load_rules, parse_duration, parse_rules
+from notifier.monitoring.rules import load_rules, parse_rules
 from tests.process import ROOT
 
 

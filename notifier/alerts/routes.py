@@ -1,6 +1,7 @@
 """Routes for alerts that carry labels (the alert receivers): `[[route]]` tables in the rules
-file, each label matchers and targets; the first route whose matchers all match names the
-targets, and an alert that no route matches goes to the default audience.
+file, each label matchers and targets (and, optionally, an escalation: `escalate_after`,
+`escalate_to`, as for rules); the first route whose matchers all match names the targets, and
+an alert that no route matches goes to the default audience.
 
 Matchers are Alertmanager's: `name="value"` (equal), `name!="value"`, `name=~"regex"` and
 `name!~"regex"`; regular expressions are fully anchored (`=~"db.*"` does not match `mydb`);
@@ -16,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.durations import parse_duration
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
-from notifier.alerts.routing import parse_target
+from notifier.alerts.routing import Escalation, parse_target
 
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|'
                       r"([^\s\"]*))\s*$")
-ROUTE_KEYS = ("matchers", "targets")
+ROUTE_KEYS = ("matchers", "targets", "escalate_after", "escalate_to")
 EXAMPLE = 'matchers = [\'severity="critical"\', \'team=~"db|storage"\']'
 
 
@@ -65,6 +67,7 @@ def parse_matcher(text: str) -> Matcher:
 class Route:
     matchers: tuple[Matcher, ...]
     targets: tuple[str, ...]
+    escalation: Escalation | None = None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(matcher.matches(labels) for matcher in self.matchers)
@@ -84,8 +87,8 @@ def route_problems(tables: Any, source: str) -> tuple[list[Route], list[str]]:
             problems.append(f"{where}: expected a [[route]] table")
             continue
         for key in sorted(set(table) - set(ROUTE_KEYS)):
-            problems.append(f"{where}, key {key!r}: unknown key; a route has matchers and "
-                            "targets")
+            problems.append(f"{where}, key {key!r}: unknown key; a route has matchers, "
+                            "targets, escalate_after and escalate_to")
         matchers: list[Matcher] = []
         raw = table.get("matchers", [])
         if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
@@ -97,19 +100,37 @@ def route_problems(tables: Any, source: str) -> tuple[list[Route], list[str]]:
                 matchers.append(parse_matcher(text))
             except ValueError as error:
                 problems.append(f"{where}, key 'matchers': {error}")
-        targets = table.get("targets")
-        if not isinstance(targets, list) or not targets or not all(
-                isinstance(t, str) for t in targets):
-            problems.append(f"{where}, key 'targets': expected a non-empty list of targets, "
-                            'like targets = ["team:<team id>"]')
-            targets = []
-        for target in targets:
+        targets = _targets(table, "targets", where, problems)
+        escalation = None
+        if "escalate_to" in table or "escalate_after" in table:
+            escalate_to = _targets(table, "escalate_to", where, problems)
             try:
-                parse_target(target)
-            except ValueError as error:
-                problems.append(f"{where}, key 'targets': {error}")
-        routes.append(Route(tuple(matchers), tuple(targets)))
+                after = parse_duration(table.get("escalate_after"))
+            except ValueError:
+                after = 0.0
+            if after <= 0:
+                problems.append(f"{where}, key 'escalate_after': say after how long an "
+                                'unacknowledged critical goes to escalate_to, like '
+                                'escalate_after = "10m"')
+            escalation = Escalation(after, tuple(escalate_to))
+        routes.append(Route(tuple(matchers), tuple(targets), escalation))
     return (routes if not problems else []), problems
+
+
+def _targets(table: Mapping[str, Any], key: str, where: str, problems: list[str]) -> list[str]:
+    """A route's list of targets under `key`, each checked by `parse_target`."""
+    targets = table.get(key)
+    if not isinstance(targets, list) or not targets or not all(
+            isinstance(t, str) for t in targets):
+        problems.append(f"{where}, key {key!r}: expected a non-empty list of targets, "
+                        f'like {key} = ["team:<team id>"]')
+        return []
+    for target in targets:
+        try:
+            parse_target(target)
+        except ValueError as error:
+            problems.append(f"{where}, key {key!r}: {error}")
+    return targets
 
 
 def parse_routes(text: str, source: str = "rules") -> list[Route]:
@@ -145,9 +166,16 @@ class LabelRouting:
     def update(self, routes: Sequence[Route]) -> None:
         self.routes = list(routes)
 
+    def _route(self, rule: str, labels: Mapping[str, str]) -> Route | None:
+        labels = {"alertname": rule, **labels}
+        return next((route for route in self.routes if route.matches(labels)), None)
+
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
-        labels = {"alertname": event.rule, **event.series}
-        for route in self.routes:
-            if route.matches(labels):
-                return route.targets
-        return None
+        route = self._route(event.rule, event.series)
+        return route.targets if route is not None else None
+
+    def escalation_for(self, rule: str, labels: Mapping[str, str]) -> Escalation | None:
+        """The escalation of the route an incident's group labels match (the labels its
+        alerts share, so a route that matches on them matches every alert of it)."""
+        route = self._route(rule, labels)
+        return route.escalation if route is not None else None

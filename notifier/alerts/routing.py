@@ -28,12 +28,6 @@ def parse_target(target: str) -> tuple[str, str]:
     return kind, value
 
 
-class Routing(Protocol):
-    def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
-        """The event's targets, or None for the default audience."""
-        ...
-
-
 @dataclass(frozen=True)
 class Escalation:
     """A critical incident nobody acknowledged for `after` seconds goes to `targets`."""
@@ -42,9 +36,25 @@ class Escalation:
     targets: tuple[str, ...]
 
 
+class Routing(Protocol):
+    def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
+        """The event's targets, or None for the default audience."""
+        ...
+
+
+class SourceRouting(Routing, Protocol):
+    """A source's own routing: targets, and escalation."""
+
+    def escalation_for(self, rule: str, labels: Mapping[str, str]) -> Escalation | None:
+        """Where an unacknowledged critical incident of `rule` (its group's `labels`) goes,
+        or None."""
+        ...
+
+
 class Escalations(Protocol):
-    def escalation_for(self, rule: str) -> Escalation | None:
-        """The rule's escalation, or None."""
+    def escalation_for(self, source: str, rule: str,
+                       labels: Mapping[str, str]) -> Escalation | None:
+        """The escalation of an incident of `source`, or None."""
         ...
 
 
@@ -57,12 +67,17 @@ class SourceRouter:
     """Routes each event by its source's own routing (monitoring rules, a webhook's route
     table); a source without routing goes to the default audience."""
 
-    def __init__(self, routes: Mapping[str, Routing]) -> None:
+    def __init__(self, routes: Mapping[str, SourceRouting]) -> None:
         self._routes = dict(routes)
 
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
         routing = self._routes.get(event.source)
         return routing.targets_for(event) if routing is not None else None
+
+    def escalation_for(self, source: str, rule: str,
+                       labels: Mapping[str, str]) -> Escalation | None:
+        routing = self._routes.get(source)
+        return routing.escalation_for(rule, labels) if routing is not None else None
 
 
 def resolve_targets(targets: Iterable[str], conversations: Iterable[Conversation],

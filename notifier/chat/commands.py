@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.clock import utcnow
+from common.durations import parse_duration
 from notifier.alerts.events import Severity, stored_series_key
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.history import history_list, history_of
 from notifier.chat.operating import OperatingCommands
 from notifier.delivery.cards import amount, local_time, when
 from notifier.monitoring.engine import Phase, SeriesState
-from notifier.monitoring.rules import Rule, parse_duration
+from notifier.monitoring.rules import Rule
 from storage.alert_state import AlertStateStore
 from storage.alerts import AlertRecord
 from storage.models import Scope

@@ -20,6 +20,7 @@ import logging
 from datetime import datetime
 
 from common.clock import utcnow
+from notifier.alerts.events import INFLUXDB
 from notifier.alerts.routing import Escalations, Key, mentioned_users, resolve_targets
 from notifier.delivery.cards import duration, escalation_text, note_payload
 from storage.alerts import AlertRecord, AlertStore
@@ -70,7 +71,8 @@ class Escalator:
         since_text = event.get("critical_since")
         if event.get("severity") != "crit" or alert.acknowledged_by or not since_text:
             return False
-        policy = self._escalations.escalation_for(alert.rule)
+        policy = self._escalations.escalation_for(str(event.get("source") or INFLUXDB),
+                                                  alert.rule, event.get("series") or {})
         if policy is None:
             return False
         waited = (now - datetime.fromisoformat(since_text)).total_seconds()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from common.clock import utcnow
 from notifier.alerts.events import AlertEvent, EventKind
-from notifier.alerts.routing import Key, Routing, SourceRouter
+from notifier.alerts.routing import Key
 from notifier.delivery.planner import OutboxSink
 from storage.backend import SqlBackend
 
@@ -40,8 +40,7 @@ def test_event(sent_by: str) -> AlertEvent:
 async def send_test_card(db: SqlBackend, sent_by: str, targets: Sequence[str] = (),
                          wake: asyncio.Event | None = None) -> tuple[AlertEvent, set[Key]]:
     """Queue a test card; returns the event and the conversations it was queued for."""
-    routing: Routing = SourceRouter({TEST_SOURCE: FixedTargets(targets)})
-    sink = OutboxSink(db, routing, wake)
+    sink = OutboxSink(db, FixedTargets(targets), wake)
     event = test_event(sent_by)
     now = utcnow()
     audience = await sink.audience(event, now, await sink.recipients(now))

@@ -17,14 +17,12 @@ from string import Formatter
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from common.durations import parse_duration
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
 from notifier.alerts.routes import route_problems
 from notifier.alerts.routing import Escalation, parse_target
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(ms|s|m|h|d))+\s*$")
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 KNOWN_KEYS = {
@@ -34,21 +32,6 @@ KNOWN_KEYS = {
     "escalate_to",
 }
 LINK_KEYS = {"runbook_url": "runbook", "dashboard_url": "dashboard"}
-
-
-def parse_duration(value: Any) -> float:
-    """`"90s"`, `"5m"`, `"1h30m"`, `"250ms"`, or a number of seconds (also quoted: `"0"`)."""
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", value):
-        value = float(value)
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(value)
-        return float(value)
-    if isinstance(value, str) and _DURATION.match(value):
-        return sum(float(n) * _UNITS[u] for n, u in _PART.findall(value))
-    raise ValueError(value)
 
 
 @dataclass(frozen=True)
@@ -345,5 +328,5 @@ class RuleRouting:
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
         return self._targets.get(event.rule) or None
 
-    def escalation_for(self, rule: str) -> Escalation | None:
+    def escalation_for(self, rule: str, labels: Mapping[str, str]) -> Escalation | None:
         return self._escalations.get(rule)
