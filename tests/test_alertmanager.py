@@ -76,17 +76,26 @@ def buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+async def first_card(client: TestClient, connector: ConnectorStandIn,
+                     alertmanager: AlertmanagerServer, alerts: list[dict[str, Any]],
+                     cards: int = 1) -> dict[str, Any]:
+    """The bot in a personal chat; `alerts` posted to Alertmanager; its first card there, once
+    `cards` cards arrived."""
+    teams = TeamsChannel(client, connector.url)
+    await teams.ok("personal_bot_added")
+    await teams.drained()  # the welcome
+    connector.clear()
+    await asyncio.to_thread(alertmanager.post_alerts, alerts)
+    await eventually(lambda: len(connector.sent(PERSONAL)) == cards, timeout=30)
+    return card_of(connector.sent(PERSONAL)[0])
+
+
 async def test_alertmanager_groups_become_one_card_each_and_resolving_updates_them(
         client: TestClient, connector: ConnectorStandIn, alertmanager: AlertmanagerServer
 ) -> None:
-    teams = TeamsChannel(client, connector.url)
-    await teams.ok("personal_bot_added")
-    await teams.drained()  # the welcome(s)
-    connector.clear()
-    await asyncio.to_thread(alertmanager.post_alerts, [
+    await first_card(client, connector, alertmanager, [
         alert("rack-3-inlet"), alert("rack-7-inlet"),
-        alert("rack-1-inlet", room="server-room-2")])
-    await eventually(lambda: len(connector.sent(PERSONAL)) == 2, timeout=30)
+        alert("rack-1-inlet", room="server-room-2")], cards=2)
     texts = sorted(card_text(card_of(s)) for s in connector.sent(PERSONAL))
     assert all("CRITICAL: RoomTemperatureHigh" in t for t in texts)
     assert "rack-3-inlet" in texts[0] and "rack-7-inlet" in texts[0]
@@ -103,13 +112,7 @@ async def test_alertmanager_groups_become_one_card_each_and_resolving_updates_th
 async def test_silence_from_the_card_is_listed_by_alertmanager_and_expire_removes_it(
         client: TestClient, connector: ConnectorStandIn, alertmanager: AlertmanagerServer
 ) -> None:
-    teams = TeamsChannel(client, connector.url)
-    await teams.ok("personal_bot_added")
-    await teams.drained()  # the welcome(s)
-    connector.clear()
-    await asyncio.to_thread(alertmanager.post_alerts, [alert("rack-3-inlet")])
-    await eventually(lambda: len(connector.sent(PERSONAL)) == 1, timeout=30)
-    card = card_of(connector.sent(PERSONAL)[0])
+    card = await first_card(client, connector, alertmanager, [alert("rack-3-inlet")])
 
     answer = await press(client, connector, buttons(card)["Silence 1 h"])
     assert "Silenced in Alertmanager by Megan Bowen until" in card_text(answer)
@@ -139,13 +142,7 @@ async def test_silence_from_the_card_is_listed_by_alertmanager_and_expire_remove
 async def test_a_silence_that_fails_says_why_on_the_card(
         client: TestClient, connector: ConnectorStandIn, alertmanager: AlertmanagerServer
 ) -> None:
-    teams = TeamsChannel(client, connector.url)
-    await teams.ok("personal_bot_added")
-    await teams.drained()  # the welcome(s)
-    connector.clear()
-    await asyncio.to_thread(alertmanager.post_alerts, [alert("rack-3-inlet")])
-    await eventually(lambda: len(connector.sent(PERSONAL)) == 1, timeout=30)
-    card = card_of(connector.sent(PERSONAL)[0])
+    card = await first_card(client, connector, alertmanager, [alert("rack-3-inlet")])
     alertmanager.stop()  # gone: the silence cannot be made
     answer = await press(client, connector, buttons(card)["Silence 24 h"])
     text = card_text(answer)
@@ -169,13 +166,7 @@ async def test_alertmanager_url_wins_over_the_notifications_external_url(
     server.webhook_url = str(client.make_url("/api/alerts/alertmanager"))
     server.start()
     try:
-        teams = TeamsChannel(client, connector.url)
-        await teams.ok("personal_bot_added")
-        await teams.drained()  # the welcome(s)
-        connector.clear()
-        await asyncio.to_thread(server.post_alerts, [alert("rack-3-inlet")])
-        await eventually(lambda: len(connector.sent(PERSONAL)) == 1, timeout=30)
-        card = card_of(connector.sent(PERSONAL)[0])
+        card = await first_card(client, connector, server, [alert("rack-3-inlet")])
         links = {a["title"]: a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"}
         assert links["Alertmanager"] == "https://alertmanager.example.invalid"
         answer = await press(client, connector, buttons(card)["Silence 24 h"])

@@ -429,6 +429,23 @@ def test_the_first_matching_route_wins_else_the_default() -> None:
     assert routing.targets_for(event({"severity": "warning"})) is None
 
 
+async def routed(aiohttp_client: Any, receiver_env: dict[str, str], rules: Path, text: str,
+                 connector: ConnectorStandIn) -> TestClient:
+    """An app with the rules file `text`, in a personal chat and a team, after the fixture's
+    Alertmanager notification reached the one conversation its route names."""
+    rules.write_text(text)
+    client = await aiohttp_client(create_app(load_settings(
+        environ={**receiver_env, "RULES_FILE": str(rules)}, env_file=None)))
+    teams = TeamsChannel(client, connector.url)
+    for name in ("personal_bot_added", "team_bot_added"):
+        await teams.ok(name)
+    await teams.drained()  # the welcomes
+    connector.clear()
+    assert (await post(client, "alertmanager", fixture("alertmanager")))[0] == 200
+    await eventually(lambda: len(connector.sent()) == 1)
+    return client
+
+
 async def test_a_route_sends_the_card_only_to_its_targets_and_reloads_with_the_rules(
         aiohttp_client, receiver_env: dict[str, str], tmp_path: Path,
         connector: ConnectorStandIn) -> None:
@@ -436,16 +453,7 @@ async def test_a_route_sends_the_card_only_to_its_targets_and_reloads_with_the_r
     base = (ROOT / "rules.toml").read_text()
     route = ('\n[[route]]\nmatchers = [\'room="server-room-1"\']\n'
              'targets = ["team:19:efa9296d959346209fea44151c742e73@thread.skype"]\n')
-    rules.write_text(base + route)
-    client = await aiohttp_client(create_app(load_settings(
-        environ={**receiver_env, "RULES_FILE": str(rules)}, env_file=None)))
-    teams = TeamsChannel(client, connector.url)
-    for name in ("personal_bot_added", "team_bot_added"):
-        await teams.ok(name)
-    await teams.drained()  # the welcome(s)
-    connector.clear()
-    assert (await post(client, "alertmanager", fixture("alertmanager")))[0] == 200
-    await eventually(lambda: len(connector.sent()) == 1)
+    client = await routed(aiohttp_client, receiver_env, rules, base + route, connector)
     await asyncio.sleep(0.3)
     assert [s.conversation_id for s in connector.sent()] == [CHANNEL]
     # A route table changed alone is reloaded too.
@@ -460,20 +468,12 @@ async def test_a_route_escalates_an_unacknowledged_critical_incident_like_a_rule
         connector: ConnectorStandIn) -> None:
     from heatwatch.server import ESCALATOR
 
-    rules = tmp_path / "rules.toml"
-    rules.write_text((ROOT / "rules.toml").read_text() + (
-        '\n[[route]]\nmatchers = [\'room="server-room-1"\']\n'
+    client = await routed(aiohttp_client, receiver_env, tmp_path / "rules.toml", (
+        (ROOT / "rules.toml").read_text() + '\n[[route]]\nmatchers = [\'room="server-room-1"\']\n'
         'targets = ["team:19:efa9296d959346209fea44151c742e73@thread.skype"]\n'
-        'escalate_after = "10m"\nescalate_to = ["user:c33aafc4-646d-4543-9d4c-abd28e4d2110"]\n'))
-    client = await aiohttp_client(create_app(load_settings(
-        environ={**receiver_env, "RULES_FILE": str(rules)}, env_file=None)))
+        'escalate_after = "10m"\nescalate_to = ["user:c33aafc4-646d-4543-9d4c-abd28e4d2110"]\n'),
+        connector)
     teams = TeamsChannel(client, connector.url)
-    for name in ("personal_bot_added", "team_bot_added"):
-        await teams.ok(name)
-    await teams.drained()  # the welcome(s)
-    connector.clear()
-    assert (await post(client, "alertmanager", fixture("alertmanager")))[0] == 200
-    await eventually(lambda: len(connector.sent()) == 1)  # the route: the team only
     escalator = client.app[ESCALATOR]
 
     assert await escalator.check(utcnow() + timedelta(minutes=5)) == 0
