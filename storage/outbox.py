@@ -145,12 +145,15 @@ class Outbox:
         )
         return sorted((_delivery(row) for row in rows), key=lambda d: (d.created_at, d.id))
 
-    async def pending_cards(self, alert_id: str) -> set[tuple[str, str]]:
+    async def pending_cards(self, alert_id: str, now: datetime) -> set[tuple[str, str]]:
         """Conversations where an update of this alert's card is already waiting: it will
-        show the alert as it is when sent, so nothing more needs queueing there."""
+        show the alert as it is when sent, so nothing more needs queueing there. One that a
+        worker holds (leased) may already have been rendered from an older state: it does
+        not count."""
         rows = await self._db.fetch_all(
             "SELECT DISTINCT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? "
-            "AND operation = 'card' AND status = 'pending'", (alert_id,))
+            "AND operation = 'card' AND status = 'pending' "
+            "AND (lease_until IS NULL OR lease_until < ?)", (alert_id, now.isoformat()))
         return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
     def expedite_statements(self, alert_id: str, keys: Iterable[tuple[str, str]],

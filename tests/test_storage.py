@@ -266,3 +266,18 @@ async def test_a_leader_backing_off_during_an_influx_outage_keeps_the_poller_lea
         await stop_task(job)
         await leadership.release()
         await source.close()
+
+
+async def test_a_card_update_a_worker_already_holds_does_not_stand_for_a_newer_change(
+        replicas: list[SqlBackend]) -> None:
+    """The planner queues no second card update where one is waiting, since it renders the
+    incident as it is when sent; one a worker has leased may already be rendered from an
+    older state, so a change made meanwhile must get its own update (it was lost before)."""
+    now = datetime.now(UTC)
+    outbox = Outbox(replicas[0])
+    await outbox.enqueue([NewDelivery("e1", "alert-1", TENANT, "c1", Operation.CARD)], now)
+    assert await outbox.pending_cards("alert-1", now) == {(TENANT, "c1")}
+    assert len(await outbox.claim("worker", now, 10, lease=30)) == 1
+    assert await outbox.pending_cards("alert-1", now) == set()
+    # A worker that died holding it: the row goes out again, rendered anew.
+    assert await outbox.pending_cards("alert-1", now + timedelta(seconds=31)) == {(TENANT, "c1")}

@@ -173,7 +173,7 @@ class OutboxSink:
             return rows(await self.audience(event, now, recipients, incident),
                         Operation.CARD), True
         told = await self._told(incident.alert_id)
-        pending = await self._outbox.pending_cards(incident.alert_id)
+        pending = await self._outbox.pending_cards(incident.alert_id, now)
         items: list[NewDelivery] = []
         if change is Change.ESCALATED:
             audience = await self.audience(event, now, recipients, incident)
