@@ -526,7 +526,9 @@ class HeatWatchBot(TeamsActivityHandler):
                 (actor.tenant_id, actor.conversation_id))
         silence = (await self._actions.silences.current(alert_id)
                    if self._actions.silences is not None else None)
-        return alert_card(current, snooze, silence=silence)
+        chart = (await self._actions.charts.chart(current)
+                 if self._actions.charts is not None else None)
+        return alert_card(current, snooze, chart=chart, silence=silence)
 
     async def _silence_action(self, verb: str, alert_id: str, data: dict[str, Any],
                               actor: Actor) -> dict[str, Any]:

@@ -28,14 +28,19 @@ class Backoff:
 class FailureLog:
     """Logs a failing job once per distinct problem, and once when it works again."""
 
-    def __init__(self, log: logging.Logger, what: str) -> None:
+    def __init__(self, log: logging.Logger, what: str, level: int = logging.ERROR) -> None:
         self._log = log
         self._what = what
+        self._level = level
         self.problem: str | None = None
 
-    def failed(self, problem: str, retry_in: float) -> None:
-        if problem != self.problem:
-            self._log.error("%s failed: %s; retrying in %.0f s", self._what, problem, retry_in)
+    def failed(self, problem: str, retry_in: float | None = None) -> None:
+        """`retry_in`: when the job tries again (None: it says nothing of a retry)."""
+        if problem != self.problem and retry_in is None:
+            self._log.log(self._level, "%s failed: %s", self._what, problem)
+        elif problem != self.problem:
+            self._log.log(self._level, "%s failed: %s; retrying in %.0f s", self._what, problem,
+                          retry_in)
         else:
             self._log.debug("%s failed again: %s", self._what, problem)
         self.problem = problem

@@ -1,12 +1,12 @@
 """`create_app(settings)`: the aiohttp application, its routes and its background jobs.
 
-Start-up order (cleanup_ctx, in order): storage -> rules -> the bot (`bots.runtime`) and its token
-source -> signing keys -> Graph reconciliation -> replica heartbeat -> delivery workers ->
-the alert receivers -> escalation checks -> audit retention -> the InfluxDB poller -> rules reload
-(SIGHUP, file changes) -> the separate metrics listener (METRICS_PORT). `/metrics` itself:
-`heatwatch.observability`. Shutdown runs them in reverse after aiohttp has stopped accepting
-and drained in-flight requests: the poller stops, in-flight sends finish, jobs are cancelled
-and awaited, then clients, then storage.
+Start-up order (cleanup_ctx, in order): storage -> rules -> card charts -> the bot
+(`bots.runtime`) and its token source -> signing keys -> Graph reconciliation -> replica
+heartbeat -> delivery workers -> the alert receivers -> escalation checks -> audit retention ->
+the InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate metrics listener
+(METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in reverse
+after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
+in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from notifier.alerts.sink import AlertSink
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
 from notifier.chat.operating import OperatingCommands
+from notifier.delivery.charts import ChartMaker
 from notifier.delivery.escalation import Escalator
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
@@ -59,7 +60,7 @@ from notifier.inbound.silences import Silences
 from notifier.install.reconcile import Reconciler
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, RuleRouting, load_rules
-from notifier.monitoring.sources import build_source
+from notifier.monitoring.sources import build_source, history_reader
 from storage.alert_state import AlertStateStore
 from storage.audit import AuditLog
 from storage.backend import SqlBackend
@@ -90,6 +91,7 @@ RELOADER = web.AppKey("rules_reloader", RulesReloader)
 LABEL_ROUTING = web.AppKey("label_routing", LabelRouting)
 RECEIVERS = web.AppKey("receivers", dict[str, Receiver])
 ESCALATOR = web.AppKey("escalator", Escalator)
+CHARTS = web.AppKey("charts", ChartMaker)
 AUDIT_PRUNE_SECONDS = 3600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
@@ -128,6 +130,20 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def charts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Trend charts on the monitoring's cards, read from InfluxDB by every replica (a replica
+    that does not poll still renders cards)."""
+    settings = app[SETTINGS]
+    if not settings.monitoring:
+        app[CHARTS] = ChartMaker(None)
+        yield
+        return
+    source = build_source(settings.influx)
+    app[CHARTS] = ChartMaker(history_reader(source, app[RULES]))
+    yield
+    await source.close()
+
+
 def source_routing(app: web.Application) -> SourceRouter:
     """Each source's routing: the monitoring's rules, the receivers' [[route]] tables."""
     labels = app[LABEL_ROUTING]
@@ -141,6 +157,7 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     if tokens is not None:
         app[TOKENS] = tokens
     actions = AlertActions(app[DATABASE], app[WAKE])
+    actions.charts = app[CHARTS]
     app[ACTIONS] = actions
     operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])
     commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating)
@@ -258,7 +275,7 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         max_attempts=settings.delivery_max_attempts, backoff_base=settings.delivery_backoff,
         lease_seconds=settings.delivery_lease, send_timeout=min(30.0, settings.delivery_lease / 2),
         on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None,
-        metrics=app[METRICS])
+        metrics=app[METRICS], charts=app[CHARTS])
     app[WORKER] = worker
     log.info("Delivery worker %s started (leases of %gs)", worker.owner, settings.delivery_lease)
     task = asyncio.create_task(worker.run(), name="delivery")
@@ -438,6 +455,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics(settings.package.version)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(rules_ctx)
+    app.cleanup_ctx.append(charts_ctx)
     app.cleanup_ctx.append(bot_ctx)
     app.cleanup_ctx.append(signing_keys_ctx)
     app.cleanup_ctx.append(graph_ctx)

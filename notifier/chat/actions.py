@@ -16,6 +16,7 @@ from datetime import timedelta
 from common.clock import utcnow
 from notifier.alerts.events import stored_series_key
 from notifier.delivery.cards import summary_line, when
+from notifier.delivery.charts import ChartMaker
 from notifier.inbound.silences import Silences
 from storage.alerts import AlertRecord, AlertStore
 from storage.audit import AuditEntry, AuditLog, log_entry
@@ -57,8 +58,9 @@ class AlertActions:
         self._outbox = Outbox(db)
         self._db = db
         self._wake = wake
-        # Alertmanager silences from cards (the composition root sets it).
+        # Alertmanager silences and trend charts on cards (the composition root sets them).
         self.silences: Silences | None = None
+        self.charts: ChartMaker | None = None
 
     async def _commit(self, entry: AuditEntry, alert_id: str | None = None,
                       keys: list[tuple[str, str]] | None = None,

@@ -38,6 +38,7 @@ from notifier.delivery.cards import (
     note_activity,
     summary,
 )
+from notifier.delivery.charts import ChartMaker
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from storage.alerts import AlertStore
@@ -86,8 +87,10 @@ class DeliveryWorker:
         on_uninstalled: UninstalledHook | None = None,
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
+        charts: ChartMaker | None = None,
     ) -> None:
         self._metrics = metrics or UNCOUNTED
+        self._charts = charts
         self._outbox = Outbox(db)
         self._alerts = AlertStore(db)
         self._inbound = InboundStore(db)
@@ -227,7 +230,8 @@ class DeliveryWorker:
         snooze = snoozes.get((delivery.tenant_id, delivery.conversation_id))
         silence = (await self._inbound.silence(alert.alert_id, self._clock())
                    if alert.event.get("source") == SILENCEABLE else None)
-        activity = card_activity(alert_card(alert, snooze, silence=silence),
+        chart = await self._charts.chart(alert) if self._charts is not None else None
+        activity = card_activity(alert_card(alert, snooze, chart=chart, silence=silence),
                                  summary(alert.event))
         existing = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
                                            delivery.conversation_id)

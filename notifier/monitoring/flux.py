@@ -7,6 +7,7 @@ tags, `last()`: one record per series.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import aiohttp
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
@@ -22,19 +23,38 @@ def flux_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-def build_flux(rule: Rule, bucket: str) -> str:
+def _matches(tags: Mapping[str, str]) -> str:
+    return " and ".join(f"r[{flux_string(k)}] == {flux_string(v)}"
+                        for k, v in sorted(tags.items()))
+
+
+def _select(rule: Rule, bucket: str, seconds: float,
+            series: list[dict[str, str]] | None = None) -> str:
+    """from the bucket, over the last `seconds`, the rule's points (of `series` only, if
+    given), grouped by the rule's tags."""
     conditions = [f"r._measurement == {flux_string(rule.measurement)}",
                   f"r._field == {flux_string(rule.field)}"]
-    conditions += [f"r[{flux_string(k)}] == {flux_string(v)}" for k, v in
-                   sorted(rule.where.items())]
+    if rule.where:
+        conditions.append(_matches(rule.where))
+    if series:
+        conditions.append("(" + " or ".join(f"({_matches(t)})" for t in series if t) + ")")
     columns = ", ".join(flux_string(tag) for tag in rule.group_by)
     return (
         f"from(bucket: {flux_string(bucket)})\n"
-        f"  |> range(start: -{int(rule.lookback)}s)\n"
+        f"  |> range(start: -{int(seconds)}s)\n"
         f"  |> filter(fn: (r) => {' and '.join(conditions)})\n"
         f"  |> group(columns: [{columns}])\n"
-        "  |> last()"
     )
+
+
+def build_flux(rule: Rule, bucket: str) -> str:
+    return _select(rule, bucket, rule.lookback) + "  |> last()"
+
+
+def build_history_flux(rule: Rule, bucket: str, series: list[dict[str, str]], seconds: int,
+                       step: int) -> str:
+    return (_select(rule, bucket, seconds, [t for t in series if t])
+            + f"  |> aggregateWindow(every: {int(step)}s, fn: mean, createEmpty: false)")
 
 
 class FluxSource:
@@ -48,11 +68,19 @@ class FluxSource:
         self._client: InfluxDBClientAsync | None = None
 
     async def latest(self, rule: Rule) -> list[Reading]:
+        return await self._query(rule, build_flux(rule, self._bucket))
+
+    async def history(self, rule: Rule, series: list[dict[str, str]], seconds: int,
+                      step: int) -> list[Reading]:
+        return await self._query(rule, build_history_flux(rule, self._bucket, series,
+                                                          seconds, step))
+
+    async def _query(self, rule: Rule, query: str) -> list[Reading]:
         if self._client is None:
             self._client = InfluxDBClientAsync(url=self._url, token=self._token, org=self._org,
                                                timeout=self._timeout_ms)
         try:
-            tables = await self._client.query_api().query(build_flux(rule, self._bucket))
+            tables = await self._client.query_api().query(query)
         except ApiException as error:
             raise self._classify(error, rule) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from base64 import b64encode
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,15 +28,38 @@ def quote_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _matches(tags: Mapping[str, str]) -> str:
+    return " AND ".join(f"{quote_identifier(k)} = {quote_string(v)}"
+                        for k, v in sorted(tags.items()))
+
+
+def _where(rule: Rule, seconds: float, series: list[dict[str, str]] | None = None) -> str:
+    """The rule's points of the last `seconds` (of `series` only, if given)."""
+    conditions = [f"time > now() - {int(seconds)}s"]
+    if rule.where:
+        conditions.append(_matches(rule.where))
+    alternatives = [f"({_matches(tags)})" for tags in series or [] if tags]
+    if alternatives:
+        conditions.append("(" + " OR ".join(alternatives) + ")")
+    return " AND ".join(conditions)
+
+
 def build_query(rule: Rule) -> str:
-    conditions = [f"time > now() - {int(rule.lookback)}s"]
-    conditions += [f"{quote_identifier(k)} = {quote_string(v)}" for k, v in
-                   sorted(rule.where.items())]
     group = ", ".join(quote_identifier(tag) for tag in rule.group_by)
     return (
         f"SELECT last({quote_identifier(rule.field)}) AS \"value\" "
-        f"FROM {quote_identifier(rule.measurement)} WHERE {' AND '.join(conditions)}"
+        f"FROM {quote_identifier(rule.measurement)} WHERE {_where(rule, rule.lookback)}"
         + (f" GROUP BY {group}" if group else "")
+    )
+
+
+def build_history_query(rule: Rule, series: list[dict[str, str]], seconds: int,
+                        step: int) -> str:
+    group = ", ".join([f"time({int(step)}s)"] + [quote_identifier(t) for t in rule.group_by])
+    return (
+        f"SELECT mean({quote_identifier(rule.field)}) AS \"value\" "
+        f"FROM {quote_identifier(rule.measurement)} WHERE {_where(rule, seconds, series)} "
+        f"GROUP BY {group} fill(none)"
     )
 
 
@@ -89,9 +113,16 @@ class InfluxQLSource:
         self._session: aiohttp.ClientSession | None = None
 
     async def latest(self, rule: Rule) -> list[Reading]:
+        return await self._query(rule, build_query(rule))
+
+    async def history(self, rule: Rule, series: list[dict[str, str]], seconds: int,
+                      step: int) -> list[Reading]:
+        return await self._query(rule, build_history_query(rule, series, seconds, step))
+
+    async def _query(self, rule: Rule, query: str) -> list[Reading]:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        form = {"db": self._database, "q": build_query(rule), "epoch": "ms"}
+        form = {"db": self._database, "q": query, "epoch": "ms"}
         try:
             async with self._session.post(self._url, data=form,
                                           headers=self._headers) as response:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from common.clock import utcnow
@@ -24,11 +24,15 @@ from notifier.monitoring.engine import Reading, SeriesState, step
 from notifier.monitoring.removal import removed_rule_events
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
+from notifier.monitoring.trend import RecentReadings, forecast
 from storage.alert_state import AlertStateStore, SourceOutage
 from storage.backend import Leadership
 
 log = logging.getLogger(__name__)
 
+# Events that tell a firing series' value: they carry its trend and forecast.
+_TRENDED = frozenset({EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
+                      EventKind.REMINDER})
 
 
 @dataclass
@@ -72,6 +76,7 @@ class Monitor:
         self._sink = sink
         self._clock = clock
         self._states: dict[tuple[str, str], SeriesState] = {}
+        self._recent = RecentReadings()  # for trends and forecasts
         self._loaded = False
         self._recorded_outage: SourceOutage | None = None
         self._rule_errors: dict[str, str] = {}
@@ -95,6 +100,7 @@ class Monitor:
             return
         self._removed.extend(removed_rule_events(gone, now))
         self._states = {k: v for k, v in self._states.items() if k[0] in names}
+        self._recent.keep_rules(names)
         self._forget_removed = True
 
     async def load(self) -> None:
@@ -204,11 +210,18 @@ class Monitor:
         state = self._states.get((rule.name, key))
         if state is None:
             state = self._states[(rule.name, key)] = SeriesState(rule=rule.name, key=key)
+        if reading is not None:
+            self._recent.add(rule.name, key, reading.time, reading.value)
         new_events, dirty = step(rule, state, reading, now)
         self.evaluated += 1
         if dirty:
             changed[(rule.name, key)] = state
-        events.extend(new_events)
+        for event in new_events:
+            if event.kind in _TRENDED:
+                slope = self._recent.slope(rule.name, key)
+                event = replace(event, trend=slope, forecast=forecast(
+                    rule, event.severity, event.value, event.threshold, slope))
+            events.append(event)
 
     def _note_rule_error(self, rule: Rule, message: str) -> None:
         if self._rule_errors.get(rule.name) != message:

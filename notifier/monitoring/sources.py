@@ -6,6 +6,8 @@ Two implementations: `notifier.monitoring.influxql` (InfluxDB 1.x and 3.x, HTTP 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -43,6 +45,12 @@ class TemperatureSource(Protocol):
         """The newest point of each series of `rule` within `rule.lookback`."""
         ...
 
+    async def history(self, rule: Rule, series: list[dict[str, str]], seconds: int,
+                      step: int) -> list[Reading]:
+        """The mean of each of `series` (tags of `rule.group_by`) per `step` seconds over the
+        last `seconds`, in one query: the points of a chart."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -57,3 +65,20 @@ def build_source(influx: InfluxSettings) -> TemperatureSource:
     return InfluxQLSource(influx.url, influx.database, token=influx.token,
                           username=influx.username, password=influx.password,
                           timeout=influx.timeout)
+
+
+def history_reader(source: TemperatureSource, rules: list[Rule]) -> Callable[
+        [str, list[dict[str, str]], int, int], Awaitable[dict[str, list[tuple[datetime, float]]]]]:
+    """What charts read: points by series key for a rule named in `rules` (the live list,
+    kept current by a rules reload); a rule no longer there has none."""
+    async def read(rule_name: str, series: list[dict[str, str]], seconds: int,
+                   step: int) -> dict[str, list[tuple[datetime, float]]]:
+        rule = next((r for r in rules if r.name == rule_name), None)
+        if rule is None:
+            return {}
+        points: dict[str, list[tuple[datetime, float]]] = {}
+        for reading in await source.history(rule, series, seconds, step):
+            points.setdefault(reading.key, []).append((reading.time, reading.value))
+        return points
+
+    return read

@@ -1,0 +1,124 @@
+"""The trend chart on an incident's card: an Adaptive Card `Chart.Line` of its hottest series.
+
+Teams (and Microsoft 365 Agents Playground) render `Chart.Line`; other hosts drop it
+(`fallback: drop`). The points come from the alert's source through a `HistoryReader` the
+composition root provides (InfluxDB for the monitoring's incidents; none for the receivers'):
+one bounded query per card render, at most `LINES` lines of at most ~`POINTS` points over the
+last `WINDOW_MINUTES`, with the rule's thresholds as flat lines. Renders of the same incident
+state (a fan-out to 200 chats) share one query. A chart never holds a card back: a query that
+fails or takes longer than `timeout` leaves the card without it, logged once per problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from common.clock import utcnow
+from common.retry import FailureLog
+from notifier.alerts.events import INFLUXDB, series_key
+from storage.alerts import AlertRecord
+
+log = logging.getLogger(__name__)
+
+WINDOW_MINUTES = 30
+POINTS = 60  # per line: one per 30 s over 30 minutes
+LINES = 5
+_CACHE_SECONDS = 30.0
+_CACHE_SIZE = 256
+_THRESHOLDS = (("warn_above", "Warning", "warning"), ("crit_above", "Critical", "attention"),
+               ("warn_below", "Warning", "warning"), ("crit_below", "Critical", "attention"))
+_COLORS = ("categoricalBlue", "categoricalPurple", "categoricalTeal", "categoricalMarigold",
+           "categoricalLavender")
+
+# (rule, series tags, seconds, step seconds) -> {series key: [(time, value), ...]}; raises on
+# failure. None from the root: this source has no history (an alert receiver's).
+HistoryReader = Callable[[str, list[dict[str, str]], int, int],
+                         Awaitable[dict[str, list[tuple[datetime, float]]]]]
+
+
+class ChartMaker:
+    """Builds the chart of an incident's card, or None when there is none to show."""
+
+    def __init__(self, read: HistoryReader | None, *, timeout: float = 1.0,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._read = read
+        self._timeout = timeout
+        self._clock = clock
+        # A source outage is the poller's to report (as an ERROR and a source-down alert).
+        self._failures = FailureLog(log, "The chart query (cards go out without it)",
+                                    logging.WARNING)
+        self._cache: dict[tuple[str, str], tuple[float, asyncio.Task[dict[str, Any] | None]]] = {}
+
+    async def chart(self, alert: AlertRecord) -> dict[str, Any] | None:
+        event = alert.event
+        members = [m for m in event.get("hottest") or [] if m.get("tags")][:LINES]
+        if self._read is None or not alert.open or not members or not event.get("rule") or \
+                event.get("source", INFLUXDB) != INFLUXDB:
+            return None
+        key = (alert.alert_id, str(event.get("at") or ""))
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is None or now - cached[0] > _CACHE_SECONDS:
+            self._trim(now)
+            cached = (now, asyncio.ensure_future(self._build(event, members)))
+            self._cache[key] = cached
+        return await asyncio.shield(cached[1])
+
+    def _trim(self, now: float) -> None:
+        if len(self._cache) < _CACHE_SIZE:
+            return
+        self._cache = {k: v for k, v in self._cache.items() if now - v[0] <= _CACHE_SECONDS}
+        while len(self._cache) >= _CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+
+    async def _build(self, event: dict[str, Any],
+                     members: list[dict[str, Any]]) -> dict[str, Any] | None:
+        assert self._read is not None
+        seconds = WINDOW_MINUTES * 60
+        try:
+            async with asyncio.timeout(self._timeout):
+                points = await self._read(str(event["rule"]), [dict(m["tags"]) for m in members],
+                                          seconds, seconds // POINTS)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            self._failures.failed(f"no answer in {self._timeout:g} s")
+            return None
+        except Exception as error:  # the source's own error: the card goes without a chart
+            self._failures.failed(str(error) or error.__class__.__name__)
+            return None
+        self._failures.recovered()
+        return line_chart(event, members, points, self._clock())
+
+
+def line_chart(event: dict[str, Any], members: list[dict[str, Any]],
+               points: dict[str, list[tuple[datetime, float]]],
+               now: datetime) -> dict[str, Any] | None:
+    """The `Chart.Line` element: x is minutes relative to `now` (each reader's time zone is
+    unknown to a chart's labels), y the values; thresholds as flat lines."""
+    unit = str(event.get("unit") or "")
+    lines: list[dict[str, Any]] = []
+    for member, color in zip(members, _COLORS, strict=False):
+        series = sorted(points.get(series_key(member["tags"])) or [])[-POINTS:]
+        if not series:
+            continue
+        lines.append({"legend": str(member.get("label") or "-"), "color": color, "values": [
+            {"x": round((at - now).total_seconds() / 60, 1), "y": round(value, 2)}
+            for at, value in series]})
+    if not lines:
+        return None
+    start = min(v["x"] for line in lines for v in line["values"])
+    for name, word, color in _THRESHOLDS:
+        threshold = (event.get("thresholds") or {}).get(name)
+        if threshold is not None:
+            label = f"{word} {threshold:g} {unit}".strip()
+            lines.append({"legend": label, "color": color, "values": [
+                {"x": start, "y": threshold}, {"x": 0, "y": threshold}]})
+    return {"type": "Chart.Line", "title": f"Last {WINDOW_MINUTES} min",
+            "xAxisTitle": "minutes (0 = now)", "yAxisTitle": unit or "value",
+            "data": lines, "fallback": "drop"}
