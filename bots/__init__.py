@@ -2,6 +2,6 @@
 `/api/messages` endpoint and its authentication, the proactive sender, reference building and
 the sorting of connector failures into delivery's kinds.
 
-The only package a move to the Teams SDK for Python touches (with `heatwatch/server.py`'s
-wiring of `bots.runtime`).
+The only package a move to the Teams SDK for Python touches (with the wiring in `heatwatch/`:
+`server.py`, `operate.py` and `components.py` build what they need from `bots`).
 """

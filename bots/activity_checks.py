@@ -3,7 +3,9 @@
 Two checks, both before the handler runs:
 - `shape_problem`: the fields HeatWatch relies on are there and of the right JSON type
   (`type`, `channelId`, `serviceUrl` an absolute http(s) URL, `conversation.id`, and the
-  objects and lists Teams sends). A problem is a 400: nothing is stored, nothing is sent.
+  objects and lists Teams sends, with the nested fields the handler reads: members, mentions,
+  reactions, channelData's team/channel/tenant). A problem is a 400: nothing is stored,
+  nothing is sent.
 - `ServiceUrlPolicy`: where replies may go. Anonymous local mode only talks to loopback
   connectors (the Playground is `http://localhost:56150/_connector`); with an app id the token's
   `serviceurl` claim already binds the URL, and the host must also be one of the cloud's
@@ -23,6 +25,54 @@ _OBJECTS = ("from", "recipient", "conversation", "channelData")
 _STRINGS = ("id", "text", "action", "name", "replyToId", "locale")
 _LISTS = ("membersAdded", "membersRemoved", "reactionsAdded", "reactionsRemoved", "entities",
           "attachments")
+
+
+# Nested fields Teams sends and the handler reads: when present, of this JSON type.
+_NESTED: dict[str, dict[str, type]] = {
+    "conversation": {"id": str, "conversationType": str, "tenantId": str, "name": str},
+    "from": {"id": str, "name": str, "aadObjectId": str},
+    "recipient": {"id": str, "name": str},
+    "channelData": {"eventType": str, "team": dict, "channel": dict, "tenant": dict,
+                    "eventInfo": dict, "settings": dict, "notification": dict,
+                    "meeting": dict},
+}
+_ITEMS: dict[str, dict[str, type]] = {
+    "membersAdded": {"id": str, "name": str, "aadObjectId": str},
+    "membersRemoved": {"id": str, "name": str, "aadObjectId": str},
+    "reactionsAdded": {"type": str},
+    "reactionsRemoved": {"type": str},
+    "entities": {"type": str, "mentioned": dict, "text": str},
+}
+_TEAM_FIELDS: dict[str, type] = {"id": str, "name": str, "aadGroupId": str}
+_JSON_NAMES: dict[type, str] = {str: "a string", dict: "an object"}
+
+
+def _field_problem(where: str, node: dict[str, Any], fields: dict[str, type]) -> str | None:
+    for name, kind in fields.items():
+        value = node.get(name)
+        if value is not None and not isinstance(value, kind):
+            return f"The activity's {where}.{name} must be {_JSON_NAMES[kind]}."
+    return None
+
+
+def _nested_problem(body: dict[str, Any]) -> str | None:
+    for name, fields in _NESTED.items():
+        if isinstance(body.get(name), dict):
+            problem = _field_problem(name, body[name], fields)
+            if problem:
+                return problem
+    for name, fields in _ITEMS.items():
+        for item in body.get(name) or []:
+            problem = _field_problem(name + "[]", item, fields)
+            if problem:
+                return problem
+    data = body.get("channelData")
+    for name in ("team", "channel", "tenant"):
+        if isinstance(data, dict) and isinstance(data.get(name), dict):
+            problem = _field_problem(f"channelData.{name}", data[name], _TEAM_FIELDS)
+            if problem:
+                return problem
+    return None
 
 
 def _url_problem(url: object) -> str | None:
@@ -51,8 +101,11 @@ def shape_problem(body: dict[str, Any]) -> str | None:
             return f"The activity's {name} must be a list of objects."
     conversation = body.get("conversation")
     if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str) \
-            or not conversation["id"].strip():
-        return "The activity has no conversation.id."
+            or not conversation["id"].split(";messageid=")[0].strip():
+        return "The activity has no conversation.id."  # a channel thread's id has one too
+    problem = _nested_problem(body)
+    if problem:
+        return problem
     if not isinstance(body.get("channelId"), str) or not body["channelId"].strip():
         return "The activity has no channelId."
     return _url_problem(body.get("serviceUrl"))

@@ -8,6 +8,8 @@ This is the only place that knows the connector's error codes:
   403 ConversationBlockedByUser              BLOCKED
   403 BotDisabledByAdmin                     TENANT_DISABLED
   404 ConversationNotFound (or no code)      GONE; on an update, any other 404 is MESSAGE_GONE
+  an answer that is no Bot Framework answer
+      (a gateway's HTML error page)          RETRY
   any other                                  REFUSED
 """
 
@@ -19,7 +21,7 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 from botbuilder.schema import ErrorResponseException
-from msrest.exceptions import ClientRequestError
+from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
 
 from common.clock import utcnow
 from common.tokens import TokenError
@@ -89,6 +91,14 @@ def failure_of(error: BaseException, *, updating: bool = False) -> DeliveryError
         return error
     if isinstance(error, ErrorResponseException):
         return classify_response_error(error, updating=updating)
+    if isinstance(error, HttpOperationError):
+        response = error.response
+        status = int(getattr(response, "status", None) or getattr(response, "status_code", 0)
+                     or 0)
+        return classify(status, message=str(error), updating=updating) if status else \
+            DeliveryError(FailureKind.RETRY, f"unreadable answer: {error}")
+    if isinstance(error, DeserializationError):  # msrest could not read the answer's body
+        return DeliveryError(FailureKind.RETRY, f"unreadable answer: {error}")
     if isinstance(error, TokenError):
         return classify(0, message=f"no token: {error}")
     if isinstance(error, ClientRequestError | aiohttp.ClientError | asyncio.TimeoutError

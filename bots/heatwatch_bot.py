@@ -6,6 +6,7 @@ The event -> effect table in the README is the contract this class implements.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -65,11 +66,11 @@ async def reply(turn_context: TurnContext, activity: Activity) -> None:
     A conversation the bot can no longer post in gets nothing (one log line)."""
     incoming = turn_context.activity
     limiter: DeliveryLimiter | None = turn_context.turn_state.get(LIMITER_KEY)
-    if limiter is not None:
-        await limiter.acquire(tenant_of(incoming), conversation_id_of(incoming))
     try:
-        async with asyncio.timeout(REPLY_TIMEOUT):
-            await turn_context.send_activity(activity)
+        async with (limiter.slot(tenant_of(incoming), conversation_id_of(incoming))
+                    if limiter is not None else contextlib.nullcontext()):
+            async with asyncio.timeout(REPLY_TIMEOUT):
+                await turn_context.send_activity(activity)
         return
     except Exception as error:  # CancelledError is not an Exception: it goes through
         failure = failure_of(error)
@@ -155,6 +156,9 @@ class HeatWatchBot(TeamsActivityHandler):
             tenant_of(activity), conversation_id_of(activity)
         )
         if known is not None and known.own_status is Status.ACTIVE:
+            if known.welcomed_at is None and self._registration is not None:
+                # Its welcome may have been given up while the connector was out: now.
+                await self._registration.welcome_again(upsert_from_activity(activity))
             return
         if scope_of(activity) is Scope.CHANNEL:
             team_id, team_name = team_of(activity)

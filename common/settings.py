@@ -173,6 +173,7 @@ class Settings:
     tenant_send_limit: float = 50.0
     delivery_concurrency: int = 64
     delivery_max_attempts: int = 8
+    delivery_give_up_after: float = 86400.0  # and not before it waited this long
     delivery_backoff: float = 1.0
     delivery_lease: float = 60.0
     alert_recipients: tuple[str, ...] = ()
@@ -465,6 +466,8 @@ def load_settings(
                                        1, 1000)
     delivery_max_attempts = env.integer("DELIVERY_MAX_ATTEMPTS", default.delivery_max_attempts,
                                         1, 100)
+    delivery_give_up_after = env.number("DELIVERY_GIVE_UP_AFTER_SECONDS",
+                                        default.delivery_give_up_after, 0.0, 30 * 86400.0)
     delivery_backoff = env.number("DELIVERY_BACKOFF_SECONDS", default.delivery_backoff, 0.01, 600.0)
     recipients = tuple(r.strip() for r in env.text("ALERT_RECIPIENTS").split(",") if r.strip())
     teams_app_id = env.text("TEAMS_APP_ID")
@@ -526,6 +529,7 @@ def load_settings(
         tenant_send_limit=tenant_send_limit,
         delivery_concurrency=delivery_concurrency,
         delivery_max_attempts=delivery_max_attempts,
+        delivery_give_up_after=delivery_give_up_after,
         delivery_backoff=delivery_backoff,
         alert_recipients=recipients,
         teams_app_id=teams_app_id,

@@ -156,6 +156,7 @@ async def send_with_own_workers(settings: Settings, database: SqlBackend, alert_
                      Commands(actions, AlertStateStore(database), []), limiter, wake)
     worker = DeliveryWorker(database, bot.sender, limiter, wake=wake,
                             max_attempts=settings.delivery_max_attempts,
+                            give_up_after=settings.delivery_give_up_after,
                             backoff_base=settings.delivery_backoff,
                             lease_seconds=settings.delivery_lease,
                             send_timeout=min(30.0, settings.delivery_lease / 2))

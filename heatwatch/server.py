@@ -272,7 +272,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         database, app[BOT].sender,
         app[LIMITER], wake=app[WAKE],
         concurrency=settings.delivery_concurrency,
-        max_attempts=settings.delivery_max_attempts, backoff_base=settings.delivery_backoff,
+        max_attempts=settings.delivery_max_attempts,
+        give_up_after=settings.delivery_give_up_after, backoff_base=settings.delivery_backoff,
         lease_seconds=settings.delivery_lease, send_timeout=min(30.0, settings.delivery_lease / 2),
         on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None,
         metrics=app[METRICS], charts=app[CHARTS])

@@ -190,13 +190,24 @@ class Outbox:
             (at.isoformat(), error[:500], now.isoformat(), delivery_id),
         )
 
-    async def park(self, delivery_id: str, reason: str, now: datetime) -> None:
-        """Give up on one delivery: dead, with the reason, for people to look at."""
-        await self._db.execute(
+    async def park(self, delivery_id: str, reason: str, now: datetime,
+                   extra: Sequence[Statement] = ()) -> None:
+        """Give up on one delivery: dead, with the reason, for people to look at (and
+        `extra` in the same transaction)."""
+        await self._db.execute_atomically([(
             "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, lease_until = NULL, "
             "last_error = ?, updated_at = ? WHERE id = ?",
             (reason[:500], now.isoformat(), delivery_id),
-        )
+        ), *extra])
+
+    async def gave_up_welcome(self, tenant_id: str, conversation_id: str,
+                              prefix: str) -> bool:
+        """Whether a welcome (event id starting `prefix`) to this conversation was given up."""
+        row = await self._db.fetch_one(
+            "SELECT 1 AS hit FROM deliveries WHERE tenant_id = ? AND conversation_id = ? "
+            "AND status = 'dead' AND event_id LIKE ? LIMIT 1",
+            (tenant_id, conversation_id, prefix + "%"))
+        return row is not None
 
     async def park_where(self, reason: str, now: datetime, tenant_id: str,
                          conversation_id: str | None = None) -> int:

@@ -24,6 +24,8 @@ from storage.models import (
     Team,
 )
 
+WELCOME_EVENT_PREFIX = "welcome-"  # the event id of a conversation's welcome delivery
+
 
 def now_text() -> str:
     return utcnow().isoformat()
@@ -182,6 +184,13 @@ class ConversationRegistry:
         return ("UPDATE conversations SET welcomed_at = ? "
                 "WHERE tenant_id = ? AND conversation_id = ? AND welcomed_at IS NULL",
                 (stamp, tenant_id, conversation_id))
+
+    @staticmethod
+    def release_welcome_statement(tenant_id: str, conversation_id: str) -> Statement:
+        """The welcome was given up: not welcomed after all, so the next activity of the
+        conversation queues it again."""
+        return ("UPDATE conversations SET welcomed_at = NULL "
+                "WHERE tenant_id = ? AND conversation_id = ?", (tenant_id, conversation_id))
 
     @staticmethod
     def welcomed_at_condition(tenant_id: str, conversation_id: str, stamp: str) -> Statement:

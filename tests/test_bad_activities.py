@@ -13,9 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
+from common.settings import load_settings
 from heatwatch.server import DATABASE, REGISTRY, create_app
 from notifier.chat.commands import HELP
 from notifier.chat.welcome import WELCOME
+from storage.outbox import DeliveryStatus, Outbox
 from storage.preferences import Preferences
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn, Fault
@@ -70,6 +72,21 @@ MALFORMED = {
     "membersAdded an object": (lambda a: with_value(a, "membersAdded", {"id": "x"}),
                                "membersAdded must be a list of objects"),
     "id a number": (lambda a: with_value(a, "id", 12), "id must be a string"),
+    "only a thread suffix as conversation id": (
+        lambda a: with_value(a, "conversation.id", ";messageid=1"), "no conversation.id"),
+    "mention that is not an object": (
+        lambda a: with_value(a, "entities", [{"type": "mention", "mentioned": "x"}]),
+        "entities[].mentioned must be an object"),
+    "channelData.team a string": (lambda a: with_value(a, "channelData", {"team": "x"}),
+                                  "channelData.team must be an object"),
+    "channelData.tenant.id a number": (
+        lambda a: with_value(a, "channelData", {"tenant": {"id": 5}}),
+        "channelData.tenant.id must be a string"),
+    "member id a number": (lambda a: with_value(a, "membersAdded", [{"id": 3}]),
+                           "membersAdded[].id must be a string"),
+    "from.aadObjectId an object": (lambda a: with_value(a, "from", {"id": "29:x",
+                                                                    "aadObjectId": {}}),
+                                   "from.aadObjectId must be a string"),
     # anonymous local mode talks to loopback connectors only
     "foreign serviceUrl": (lambda a: with_value(a, "serviceUrl",
                                                 "https://smba.trafficmanager.net/teams/"),
@@ -158,6 +175,22 @@ async def test_a_command_reply_the_connector_refuses_is_sent_later_and_the_turn_
     assert not [r for r in caplog.records if r.exc_info]
 
 
+async def test_a_gateway_error_page_instead_of_a_connector_answer_is_retried(
+    teams: TeamsChannel, connector: ConnectorStandIn, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 502 HTML page (a proxy in front of the connector), not a Bot Framework error body:
+    the welcome and a command's reply are retried like any outage, the turn is 2xx, and no
+    traceback reaches the log."""
+    connector.faults.append(Fault(status=502, html="<html><h1>502 Bad Gateway</h1></html>",
+                                  times=3))
+    assert (await teams.post("personal_bot_added"))[0] == 200
+    assert (await teams.post("message_personal", text="help"))[0] == 200
+
+    await teams.drained(timeout=30)
+    assert connector.texts(PERSONAL) == [WELCOME, HELP]
+    assert not [r for r in caplog.records if r.exc_info]
+
+
 async def test_a_connector_that_refuses_connections_is_not_a_500(
     teams: TeamsChannel, registry: ConversationRegistry, caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -189,3 +222,47 @@ async def test_a_re_sent_activity_is_not_applied_twice(
     assert welcome == WELCOME
     assert muted.startswith("Muted here until") and unmuted.startswith("Unmuted")
     assert await Preferences(teams.client.app[DATABASE]).muted(utcnow()) == {}
+
+
+async def retrying_app(aiohttp_client: Any, database_url: str, connector: ConnectorStandIn,
+                       **env: str) -> TeamsChannel:
+    """The app with quick retries and a small attempt budget (3)."""
+    client = await aiohttp_client(create_app(load_settings(environ={
+        "DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
+        "DELIVERY_BACKOFF_SECONDS": "0.05", "DELIVERY_MAX_ATTEMPTS": "3", **env},
+        env_file=None)))
+    return TeamsChannel(client, connector.url)
+
+
+async def test_an_outage_longer_than_the_attempt_budget_still_loses_no_welcome(
+    aiohttp_client: Any, database_url: str, connector: ConnectorStandIn,
+) -> None:
+    """Attempts alone never end a delivery: it is given up only once it has also waited
+    DELIVERY_GIVE_UP_AFTER_SECONDS (a day by default)."""
+    teams = await retrying_app(aiohttp_client, database_url, connector)
+    connector.faults.append(Fault(status=503, code="ServiceUnavailable", times=6))
+    await teams.ok("personal_bot_added")
+    await teams.drained(timeout=30)
+    assert connector.texts(PERSONAL) == [WELCOME]
+    assert connector.arrivals == 7  # six calls refused (more than 3 of them the welcome)
+    assert await Outbox(teams.client.app[DATABASE]).list(DeliveryStatus.DEAD) == []
+
+
+async def test_a_welcome_given_up_is_sent_with_the_conversations_next_activity_once(
+    aiohttp_client: Any, database_url: str, connector: ConnectorStandIn,
+) -> None:
+    teams = await retrying_app(aiohttp_client, database_url, connector,
+                               DELIVERY_GIVE_UP_AFTER_SECONDS="0")
+    connector.faults.append(Fault(status=503, code="ServiceUnavailable", times=1000))
+    await teams.ok("personal_bot_added")
+    await teams.drained(timeout=30)
+    connector.faults.clear()  # the connector is back
+    [dead] = await Outbox(teams.client.app[DATABASE]).list(DeliveryStatus.DEAD)
+    assert "gave up after 3 attempts" in str(dead.last_error)
+    assert connector.texts(PERSONAL) == []
+
+    await teams.ok("message_personal", text="help")
+    await teams.ok("message_personal", text="help", id="second-help")
+    await teams.drained(timeout=30)
+    texts = connector.texts(PERSONAL)
+    assert texts.count(WELCOME) == 1 and texts.count(HELP) == 2

@@ -70,7 +70,7 @@ def card_of(received: Any) -> dict[str, Any]:
 def delivery_env(database_url: str) -> dict[str, str]:
     return {"DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
             "RULES_FILE": str(ROOT / "rules.toml"), "DELIVERY_BACKOFF_SECONDS": "0.05",
-            "DELIVERY_MAX_ATTEMPTS": "3"}
+            "DELIVERY_MAX_ATTEMPTS": "3", "DELIVERY_GIVE_UP_AFTER_SECONDS": "0"}
 
 
 @pytest.fixture
@@ -463,6 +463,22 @@ async def test_per_conversation_limits_are_kept(
     assert connector.violations == 0
     times = [r for r in connector.received if r.conversation_id == PERSONAL]
     assert len(times) == 12  # none needed a retry
+
+
+async def test_a_slow_send_is_counted_from_when_it_ended() -> None:
+    """The connector may have seen a send at any moment until it ended: Teams' window of 7
+    per second is kept from then, however long the request took on its way."""
+    from notifier.delivery.ratelimit import DeliveryLimiter
+
+    now = [100.0]
+    limiter = DeliveryLimiter(0, clock=lambda: now[0], margin=0.0)
+    async with limiter.slot("t", "c"):
+        now[0] += 0.5  # the first send took half a second
+    for _ in range(6):
+        async with limiter.slot("t", "c"):
+            pass
+    assert limiter.reserve("t", "c") == 101.5  # not 101.0: one second after the first ended
+    assert limiter.reserve("t", "other") == 100.5  # other conversations are not held up
 
 
 async def test_dead_deliveries_are_listed_by_the_cli(

@@ -19,7 +19,7 @@ from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import ConversationUpsert
 from storage.outbox import NewDelivery, Operation, Outbox
-from storage.registry import ConversationRegistry
+from storage.registry import WELCOME_EVENT_PREFIX, ConversationRegistry
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Registration:
         stamp = now.isoformat()
         firing = len(await self._alerts.open_alerts())
         tenant, conversation = item.tenant_id, item.conversation_id
-        event_id = "welcome-" + hashlib.sha256(
+        event_id = WELCOME_EVENT_PREFIX + hashlib.sha256(
             f"{tenant}|{conversation}|{stamp}".encode()).hexdigest()[:16]
         statements.append(ConversationRegistry.claim_welcome_statement(tenant, conversation,
                                                                        stamp))
@@ -59,3 +59,11 @@ class Registration:
             if self._wake is not None:
                 self._wake.set()
         return queued
+
+    async def welcome_again(self, item: ConversationUpsert) -> bool:
+        """Queue the welcome of a conversation whose welcome was given up (the connector was
+        out for longer than the delivery budget). True when one was queued."""
+        if not await self._outbox.gave_up_welcome(item.tenant_id, item.conversation_id,
+                                                  WELCOME_EVENT_PREFIX):
+            return False
+        return await self.register(item, True)

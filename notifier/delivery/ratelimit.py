@@ -3,7 +3,9 @@
 Per conversation: 7 messages per 1 s, 8 per 2 s, 60 per 30 s, 1800 per hour. Per app per
 tenant: 50 per second (configurable). A send reserves the earliest moment every window allows
 and sleeps until then; reservations are made without awaiting, so concurrent senders never
-overbook a window.
+overbook a window. When the send is over, the windows count it from the moment it ended
+rather than the one reserved: the connector saw it somewhere in between, so however long a
+request took on its way, the next ones keep their distance from it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 Windows = tuple[tuple[int, float], ...]
 CONVERSATION_WINDOWS: Windows = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
@@ -38,6 +41,22 @@ class SlidingWindows:
     def record(self, key: object, at: float) -> None:
         log = self._log.setdefault(key, deque(maxlen=self._keep))
         log.append(at)
+
+    def settle(self, key: object, reserved: float, ended: float) -> None:
+        """The send reserved for `reserved` ended at `ended`: count it from then."""
+        log = self._log.get(key)
+        if not log or ended <= reserved:
+            return
+        for index in range(len(log) - 1, -1, -1):  # it is nearly always the newest
+            if log[index] == reserved:
+                del log[index]
+                break
+        else:
+            return  # forgotten meanwhile
+        index = len(log)
+        while index > 0 and log[index - 1] > ended:
+            index -= 1
+        log.insert(index, ended)
 
     def forget_idle(self, now: float) -> None:
         horizon = max(width for _, width in self.windows)
@@ -90,7 +109,18 @@ class DeliveryLimiter:
             self._conversations.forget_idle(now)
         return at
 
-    async def acquire(self, tenant_id: str, conversation_id: str) -> None:
-        delay = self.reserve(tenant_id, conversation_id) - self._clock()
+    @asynccontextmanager
+    async def slot(self, tenant_id: str, conversation_id: str) -> AsyncIterator[None]:
+        """Wait until this send may go; the send runs inside. However the send ends, the
+        windows then count it from that moment."""
+        reserved = self.reserve(tenant_id, conversation_id)
+        delay = reserved - self._clock()
         if delay > 0:
             await asyncio.sleep(delay)
+        try:
+            yield
+        finally:
+            ended = self._clock()
+            self._conversations.settle((tenant_id, conversation_id), reserved, ended)
+            if self._tenants is not None:
+                self._tenants.settle(tenant_id, reserved, ended)

@@ -3,8 +3,11 @@ in order within one, inside Teams' limits.
 
 Failures, by kind (the platform adapter sorts its answers into `FailureKind`s):
   THROTTLED         wait at least Retry-After, retry (up to `max_throttled_attempts`)
-  RETRY             exponential backoff with jitter, then dead after `max_attempts` (the
-                    reason is kept; `python -m heatwatch deliveries` lists them)
+  RETRY             exponential backoff with jitter (up to 5 min apart), then dead after
+                    `max_attempts` once it also waited `give_up_after` (24 h) since it was
+                    queued, so an outage of the connector loses nothing (the reason is
+                    kept; `python -m heatwatch deliveries` lists them). A welcome given up
+                    is queued again with the conversation's next activity.
   NOT_INSTALLED     conversation uninstalled (or re-installed by the hook, then retried);
                     its pending rows parked
   BLOCKED           conversation blocked; its pending rows parked
@@ -46,7 +49,7 @@ from storage.backend import SqlBackend
 from storage.inbound import InboundStore
 from storage.models import Conversation, Scope, Status
 from storage.outbox import Delivery, Operation, Outbox
-from storage.registry import ConversationRegistry
+from storage.registry import WELCOME_EVENT_PREFIX, ConversationRegistry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,6 +82,7 @@ class DeliveryWorker:
         wake: asyncio.Event | None = None,
         concurrency: int = 64,
         max_attempts: int = 8,
+        give_up_after: float = 86400.0,
         max_throttled_attempts: int = 30,
         lease_seconds: float = 120.0,
         send_timeout: float = 30.0,
@@ -100,6 +104,7 @@ class DeliveryWorker:
         self.wake = wake or asyncio.Event()
         self._concurrency = concurrency
         self._max_attempts = max_attempts
+        self._give_up_after = timedelta(seconds=give_up_after)
         self._max_throttled = max_throttled_attempts
         self._lease = lease_seconds
         self._send_timeout = send_timeout
@@ -195,8 +200,8 @@ class DeliveryWorker:
                 else:
                     reference = await self._thread_of(delivery, conversation)
                     activity = note_activity(delivery.payload)
-                await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
-                await self._timed(self._sender.post(reference, activity))
+                async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):
+                    await self._timed(self._sender.post(reference, activity))
                 await self._outbox.complete(delivery.id, self._clock())
                 self._metrics.delivered(delivery.created_at, self._clock())
             else:
@@ -235,10 +240,10 @@ class DeliveryWorker:
                                  summary(alert.event))
         existing = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
                                            delivery.conversation_id)
-        await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
         if existing:
             try:
-                await self._timed(self._sender.update(reference, existing, activity))
+                async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):
+                    await self._timed(self._sender.update(reference, existing, activity))
                 await self._outbox.complete(delivery.id, self._clock())
                 self._metrics.delivered(delivery.created_at, self._clock())
                 return
@@ -247,8 +252,8 @@ class DeliveryWorker:
                     raise
                 log.info("Card %s is gone from %s; posting a new one", existing,
                          delivery.conversation_id)
-                await self._limiter.acquire(delivery.tenant_id, delivery.conversation_id)
-        activity_id = await self._timed(self._sender.post(reference, activity))
+        async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):
+            activity_id = await self._timed(self._sender.post(reference, activity))
         await self._outbox.complete(delivery.id, self._clock(), extra=[
             self._alerts.card_statement(delivery.alert_id, delivery.tenant_id,
                                         delivery.conversation_id, activity_id)])
@@ -303,8 +308,19 @@ class DeliveryWorker:
             await self._park_conversation(delivery, "conversation not found", now)
         else:
             log.error("Delivery %s to %s refused for good: %s", delivery.id, conversation, error)
-            await self._outbox.park(delivery.id, str(error), now)
-            self._metrics.delivery("dead")
+            await self._give_up(delivery, str(error), now)
+
+    async def _give_up(self, delivery: Delivery, reason: str, now: datetime) -> None:
+        """Dead, for people to look at. A welcome given up was not a welcome: its
+        conversation is greeted with its next activity instead."""
+        extra = []
+        if delivery.event_id.startswith(WELCOME_EVENT_PREFIX):
+            extra.append(ConversationRegistry.release_welcome_statement(
+                delivery.tenant_id, delivery.conversation_id))
+            log.info("The welcome to %s is queued again with its next activity",
+                     delivery.conversation_id)
+        await self._outbox.park(delivery.id, reason, now, extra)
+        self._metrics.delivery("dead")
 
     async def _park_conversation(self, delivery: Delivery, reason: str, now: datetime) -> None:
         await self._outbox.park(delivery.id, reason, now)
@@ -315,12 +331,12 @@ class DeliveryWorker:
                      throttled: bool = False) -> None:
         now = self._clock()
         limit = self._max_throttled if throttled else self._max_attempts
-        if delivery.attempts + 1 >= limit:
+        waited = now - delivery.created_at
+        if delivery.attempts + 1 >= limit and (throttled or waited >= self._give_up_after):
             log.error("Delivery %s to %s gave up after %d attempts: %s", delivery.id,
                       delivery.conversation_id, delivery.attempts + 1, reason)
-            await self._outbox.park(delivery.id, f"gave up after {delivery.attempts + 1} "
-                                                 f"attempts: {reason}", now)
-            self._metrics.delivery("dead")
+            await self._give_up(delivery, f"gave up after {delivery.attempts + 1} attempts: "
+                                          f"{reason}", now)
             return
         wait = retry_delay(DeliveryError(FailureKind.RETRY, reason), delivery.attempts,
                            self._backoff) if delay is None else delay

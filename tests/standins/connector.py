@@ -41,8 +41,9 @@ TEAMS_WINDOWS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
 
 @dataclass
 class Fault:
-    """Answer the next `times` matching calls with `status` (and a Connector error body).
-    Status 0 drops the connection without an answer."""
+    """Answer the next `times` matching calls with `status` (and a Connector error body, or
+    `html`: a page such as a gateway in front of the connector sends). Status 0 drops the
+    connection without an answer."""
 
     status: int
     code: str = ""
@@ -50,6 +51,7 @@ class Fault:
     retry_after: str | None = None
     conversation_id: str | None = None
     times: int = 1
+    html: str | None = None
 
 
 @dataclass
@@ -174,6 +176,9 @@ class ConnectorStandIn(StandIn):
                         request.transport.close()
                         return body, web.Response(status=500)
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+                    if fault.html is not None:
+                        return body, web.Response(status=fault.status, text=fault.html,
+                                                  content_type="text/html", headers=headers)
                     return body, web.json_response(
                         {"error": {"code": fault.code or "ServiceError",
                                    "message": fault.message or "Injected failure."}},
