@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import ConfigError
+from common.retry import Backoff, run_forever
 from notifier.monitoring.rules import Rule, load_rules
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,12 @@ class RulesReloader:
         return True
 
     async def run(self, interval: float = CHECK_SECONDS) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                self.check()
-            except Exception:  # never let the watcher die
-                log.exception("Checking the rules file failed")
+        """Check the file every `interval` seconds, forever; a failing check (the watcher
+        must never die) is logged once per distinct problem and retried."""
+        async def step() -> float:
+            self.check()
+            return interval
+
+        await asyncio.sleep(interval)
+        await run_forever(step, what="Checking the rules file", log=log,
+                          backoff=Backoff(interval, 60.0))

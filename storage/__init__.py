@@ -1,5 +1,6 @@
 """Durable state over SQLite or PostgreSQL: the conversation registry, alert state and alert
-records, the delivery outbox, preferences and replica heartbeats, with versioned migrations.
+records, the audit trail, the delivery outbox, preferences, the activities handled recently,
+inbound notification records and replica heartbeats, with versioned migrations.
 
 Nothing here imports botbuilder or the alert code: references and events are stored as JSON.
 """

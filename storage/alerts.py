@@ -12,7 +12,8 @@ from typing import Any
 from storage.backend import SqlBackend, Statement
 from storage.registry import now_text
 
-OPEN_KINDS = ("fired", "escalated", "de-escalated", "reminder", "no-data", "source-down")
+OPEN_KINDS = (  # event kinds (notifier.alerts.events.EventKind values) of an open alert
+    "fired", "escalated", "de-escalated", "reminder", "no-data", "source-down")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from enum import StrEnum
 from typing import Any
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity
+from storage.alerts import OPEN_KINDS
 
-OPENING = frozenset({EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
-                     EventKind.REMINDER, EventKind.NO_DATA, EventKind.SOURCE_DOWN,
-                     EventKind.TEST})  # a test card: posted once, never open
+# The kinds that open (or keep open) an alert are the store's fact; a test card is posted
+# once like an opening, but is never open.
+OPENING = frozenset(EventKind(kind) for kind in OPEN_KINDS) | {EventKind.TEST}
 HOTTEST = 5  # series shown on the card
 _RANK = {Severity.CRIT: 2, Severity.WARN: 1, None: 0}
 

@@ -30,7 +30,9 @@ class ReplyQueue:
                     activity: dict[str, Any], answering: str, reason: str) -> None:
         """Queue `activity` (a message as JSON) for `conversation_id`, posted into `thread_id`
         (the conversation id Teams used, with a channel thread's `;messageid=`); `answering`
-        is the id of the activity it answers (a re-queue of the same answer is a no-op)."""
+        is the id of the activity it answers. Each call queues one delivery (a turn may
+        answer with several messages); a re-sent activity never gets here twice, since
+        handled activities are not applied again (`storage.activities`)."""
         now = utcnow()
         event_id = "reply-" + hashlib.sha256(
             f"{tenant_id}|{thread_id}|{answering}|{now.isoformat()}".encode()).hexdigest()[:16]

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
+from common.retry import FailureLog
 from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.alerts.sink import AlertSink
 from notifier.monitoring.engine import Reading, SeriesState, step
@@ -289,6 +290,7 @@ class Monitor:
         loop = asyncio.get_running_loop()
         self.leading = leadership is None
         unsure = False  # the database could not say who leads; logged once
+        polls = FailureLog(log, "Poll")
         while True:
             started = loop.time()
             if leadership is not None:
@@ -313,8 +315,11 @@ class Monitor:
                     await self.poll_once()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("Poll failed; the next poll runs as scheduled")
+                except Exception as error:  # a bug or the database: the next poll runs
+                    polls.failed(f"{error.__class__.__name__}: {error}")
+                    log.debug("Poll failure", exc_info=True)
+                else:
+                    polls.recovered()
             elapsed = loop.time() - started
             delay = self.next_delay() if self.leading else self.interval
             await self._wait(max(0.0, delay - elapsed), leadership if self.leading else None)
