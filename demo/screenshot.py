@@ -100,7 +100,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m demo.screenshot")
     parser.add_argument("target", type=Path)
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=860)
+    parser.add_argument("--height", type=int, default=1100)
     args = parser.parse_args()
     playground_port = free_port()
     with tempfile.TemporaryDirectory() as data:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notifier.monitoring.flux import FluxSource, build_flux
+from notifier.monitoring.flux import FluxSource, build_flux, build_history_flux
 from notifier.monitoring.rules import parse_rules
 from notifier.monitoring.sources import Failure, SourceError
 from tests.standins.influx2 import FluxRow, Influx2StandIn
@@ -91,3 +91,12 @@ async def test_unreachable_server() -> None:
     finally:
         await source.close()
     assert raised.value.failure is Failure.UNREACHABLE
+
+
+def test_a_chart_query_labels_each_mean_with_the_start_of_its_window() -> None:
+    # The InfluxQL path's GROUP BY time() labels a window with its start; Flux labels it with
+    # its stop unless told otherwise. The chart's reader takes the start from both.
+    query = build_history_flux(RULE, "dc", [{"room": "r1", "sensor": "s1"}], 1800, 30)
+    assert query.endswith(
+        '  |> aggregateWindow(every: 30s, fn: mean, createEmpty: false, timeSrc: "_start")')
+    assert "range(start: -1800s)" in query

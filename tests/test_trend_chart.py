@@ -16,8 +16,10 @@ from aiohttp.test_utils import TestClient
 from common.settings import load_settings
 from heatwatch.server import MONITOR, create_app
 from notifier.alerts.events import Severity
-from notifier.delivery.charts import POINTS, ChartMaker
+from notifier.delivery.charts import POINTS, ChartMaker, line_chart
+from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import parse_rules
+from notifier.monitoring.sources import history_reader
 from notifier.monitoring.trend import RecentReadings, forecast, slope_per_minute
 from storage.alerts import AlertRecord
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
@@ -138,6 +140,46 @@ async def test_renders_of_one_incident_state_share_one_query() -> None:
     await maker.chart(incident(at="2026-12-05T12:00:10+00:00"))  # the incident changed
     assert calls == 2
 
+
+
+@pytest.mark.parametrize(("minutes", "start"), [(0.9, -1), (1.0, -1), (4.2, -5), (12, -15),
+                                                (29.5, -30), (30.4, -30)])
+def test_the_time_axis_starts_at_a_round_minute(minutes: float, start: float) -> None:
+    # A renderer labels the axis at equal steps between its ends: -0.9..0 came out as
+    # "-0.68", "-0.45" and "-5.55e-17" in the Agents Playground.
+    now = datetime.now(UTC)
+    series = [(now - timedelta(minutes=minutes * k / 4), 27.0 + k) for k in range(5)]
+    chart = line_chart(incident().event, incident().event["hottest"],
+                       {"room=r1\x1fsensor=rack-1": series}, now)
+    assert chart is not None
+    data, warning, critical = chart["data"]
+    assert [v["x"] for v in warning["values"]] == [start, 0] == [v["x"] for v in critical["values"]]
+    assert data["values"][0]["x"] == -round(minutes, 1) and data["values"][-1]["x"] == 0
+
+
+async def test_a_chart_point_stands_for_the_middle_of_its_step_and_never_the_future() -> None:
+    # Both query languages label a mean with the start of its step: a fast rise would show one
+    # step late, and the step still filling would sit in the future once shifted.
+    rule = parse_rules(RULES)[0]
+    now = datetime.now(UTC)
+    starts = [now - timedelta(seconds=90), now - timedelta(seconds=60), now - timedelta(seconds=5)]
+
+    class Source:
+        description = "stand-in"
+
+        async def latest(self, rule: Any) -> list[Reading]:
+            return []
+
+        async def history(self, rule: Any, series: Any, seconds: int, step: int) -> list[Reading]:
+            return [Reading({"room": "r1"}, 20.0 + n, at) for n, at in enumerate(starts)]
+
+        async def close(self) -> None: ...
+
+    points = await history_reader(Source(), [rule])(rule.name, [{"room": "r1"}], 1800, 30)
+    [(key, series)] = points.items()
+    assert [at - start for (at, _), start in zip(series[:2], starts, strict=False)] == [
+        timedelta(seconds=15)] * 2
+    assert now <= series[2][0] <= datetime.now(UTC)
 
 # Through the app and a real InfluxDB ----------------------------------------------------------
 

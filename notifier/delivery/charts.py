@@ -32,6 +32,9 @@ _CACHE_SECONDS = 30.0
 _CACHE_SIZE = 256
 _THRESHOLDS = (("warn_above", "Warning", "warning"), ("crit_above", "Critical", "attention"),
                ("warn_below", "Warning", "warning"), ("crit_below", "Critical", "attention"))
+# Where the x axis starts, in minutes before now. A renderer labels its axis at equal steps
+# between the ends; ends like these make those labels short (-0.75, not -0.675 or -5.55e-17).
+_AXIS_STARTS = (1, 2, 5, 10, 15, WINDOW_MINUTES)
 _COLORS = ("categoricalBlue", "categoricalPurple", "categoricalTeal", "categoricalMarigold",
            "categoricalLavender")
 
@@ -112,7 +115,7 @@ def line_chart(event: dict[str, Any], members: list[dict[str, Any]],
             for at, value in series]})
     if not lines:
         return None
-    start = min(v["x"] for line in lines for v in line["values"])
+    start = axis_start(min(v["x"] for line in lines for v in line["values"]))
     for name, word, color in _THRESHOLDS:
         threshold = (event.get("thresholds") or {}).get(name)
         if threshold is not None:
@@ -122,3 +125,9 @@ def line_chart(event: dict[str, Any], members: list[dict[str, Any]],
     return {"type": "Chart.Line", "title": f"Last {WINDOW_MINUTES} min",
             "xAxisTitle": "minutes (0 = now)", "yAxisTitle": unit or "value",
             "data": lines, "fallback": "drop"}
+
+
+def axis_start(earliest: float) -> float:
+    """The x axis' left end for points reaching back to `earliest` (minutes, <= 0)."""
+    return -next((m for m in _AXIS_STARTS if -earliest <= m), max(_AXIS_STARTS))
+

@@ -54,7 +54,8 @@ def build_flux(rule: Rule, bucket: str) -> str:
 def build_history_flux(rule: Rule, bucket: str, series: list[dict[str, str]], seconds: int,
                        step: int) -> str:
     return (_select(rule, bucket, seconds, [t for t in series if t])
-            + f"  |> aggregateWindow(every: {int(step)}s, fn: mean, createEmpty: false)")
+            + f"  |> aggregateWindow(every: {int(step)}s, fn: mean, createEmpty: false,"
+               " timeSrc: \"_start\")")
 
 
 class FluxSource:

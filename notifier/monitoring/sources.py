@@ -7,10 +7,11 @@ Two implementations: `notifier.monitoring.influxql` (InfluxDB 1.x and 3.x, HTTP 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from common.clock import utcnow
 from common.errors import HeatWatchError
 from common.settings import InfluxSettings, QueryLanguage
 from notifier.monitoring.engine import Reading
@@ -48,7 +49,8 @@ class TemperatureSource(Protocol):
     async def history(self, rule: Rule, series: list[dict[str, str]], seconds: int,
                       step: int) -> list[Reading]:
         """The mean of each of `series` (tags of `rule.group_by`) per `step` seconds over the
-        last `seconds`, in one query: the points of a chart."""
+        last `seconds`, in one query: the points of a chart. A point's time is the start of
+        its `step`."""
         ...
 
     async def close(self) -> None: ...
@@ -77,8 +79,12 @@ def history_reader(source: TemperatureSource, rules: list[Rule]) -> Callable[
         if rule is None:
             return {}
         points: dict[str, list[tuple[datetime, float]]] = {}
+        now = utcnow()
         for reading in await source.history(rule, series, seconds, step):
-            points.setdefault(reading.key, []).append((reading.time, reading.value))
+            # A mean stands for the middle of its step (the step still filling: for now), or
+            # a fast rise would show one step late.
+            at = min(reading.time + timedelta(seconds=step / 2), now)
+            points.setdefault(reading.key, []).append((at, reading.value))
         return points
 
     return read
