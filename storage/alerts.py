@@ -12,6 +12,20 @@ from typing import Any
 from storage.backend import SqlBackend, Statement
 from storage.registry import now_text
 
+# The audience of an incident: the conversations it was told to (a delivery of it not given up,
+# or its card there). Deliveries come from rules, routes, subscriptions, escalation and the
+# `test` command alike, so this one query answers "who was told" for the planner, the
+# escalation and who may see and act on it in chat (notifier/chat/access.py).
+_TOLD = ("SELECT alert_id, tenant_id, conversation_id FROM deliveries WHERE status <> 'dead' "
+         "UNION SELECT alert_id, tenant_id, conversation_id FROM alert_cards")
+# The alerts one conversation was told of, as a condition on `alerts` (parameters: tenant id,
+# conversation id twice).
+_TOLD_HERE = ("alert_id IN (SELECT alert_id FROM deliveries WHERE tenant_id = ? AND "
+              "conversation_id = ? AND status <> 'dead' UNION SELECT alert_id FROM alert_cards "
+              "WHERE tenant_id = ? AND conversation_id = ?)")
+
+Key = tuple[str, str]  # (tenant id, conversation id)
+
 OPEN_KINDS = (  # event kinds (notifier.alerts.events.EventKind values) of an open alert
     "fired", "escalated", "de-escalated", "reminder", "no-data", "source-down")
 
@@ -41,6 +55,14 @@ class Snooze:
 
 
 _RANK = {"warn": 1, "crit": 2}
+
+
+def _told_here(told: Key | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (and its parameters) that keeps the alerts `told` was told of."""
+    if told is None:
+        return "", ()
+    tenant_id, conversation_id = told
+    return f" AND {_TOLD_HERE}", (tenant_id, conversation_id, tenant_id, conversation_id)
 
 
 def _record(row: dict[str, Any]) -> AlertRecord:
@@ -74,17 +96,39 @@ class AlertStore:
         row = await self._db.fetch_one("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,))
         return _record(row) if row else None
 
-    async def find(self, prefix: str) -> list[AlertRecord]:
+    async def find(self, prefix: str, told: Key | None = None) -> list[AlertRecord]:
+        """Alerts whose id starts with `prefix` (at most 5); with `told`, only those that
+        conversation was told of."""
+        where, args = _told_here(told)
         rows = await self._db.fetch_all(
-            "SELECT * FROM alerts WHERE alert_id LIKE ? ORDER BY updated_at DESC LIMIT 5",
-            (prefix.replace("%", "").replace("_", "") + "%",))
+            f"SELECT * FROM alerts WHERE alert_id LIKE ?{where} ORDER BY updated_at DESC "
+            "LIMIT 5", (prefix.replace("%", "").replace("_", "") + "%", *args))
         return [_record(row) for row in rows]
 
-    async def open_alerts(self) -> list[AlertRecord]:
-        """Alerts whose latest event leaves them open (firing, no data, source down)."""
+    async def open_alerts(self, told: Key | None = None) -> list[AlertRecord]:
+        """Alerts whose latest event leaves them open (firing, no data, source down); with
+        `told`, only those that conversation was told of."""
+        where, args = _told_here(told)
         rows = await self._db.fetch_all(
-            "SELECT * FROM alerts WHERE is_open = 1 OR group_key IS NULL ORDER BY updated_at")
+            f"SELECT * FROM alerts WHERE (is_open = 1 OR group_key IS NULL){where} "
+            "ORDER BY updated_at", args)
         return [alert for alert in map(_record, rows) if alert.open]
+
+    # audiences ---------------------------------------------------------------------------
+
+    async def audience(self, alert_id: str) -> set[Key]:
+        """The conversations told of this alert (see `_TOLD`)."""
+        rows = await self._db.fetch_all(
+            f"SELECT DISTINCT tenant_id, conversation_id FROM ({_TOLD}) told "
+            "WHERE alert_id = ?", (alert_id,))
+        return {(row["tenant_id"], row["conversation_id"]) for row in rows}
+
+    async def was_told(self, alert_id: str, told: Key) -> bool:
+        """Whether that conversation was told of this alert."""
+        where, args = _told_here(told)
+        return await self._db.fetch_one(
+            f"SELECT alert_id FROM alerts WHERE alert_id = ?{where}", (alert_id, *args)
+        ) is not None
 
     # incidents ---------------------------------------------------------------------------
 
@@ -149,11 +193,13 @@ class AlertStore:
                 "updated_at = ? WHERE alert_id = ? AND acknowledged_by IS NOT NULL",
                 (now_text(), alert_id))
 
-    async def recent_incidents(self, limit: int) -> list[AlertRecord]:
-        """The latest incidents (open or ended), newest first."""
+    async def recent_incidents(self, limit: int, told: Key | None = None) -> list[AlertRecord]:
+        """The latest incidents (open or ended), newest first; with `told`, only those that
+        conversation was told of."""
+        where, args = _told_here(told)
         rows = await self._db.fetch_all(
-            "SELECT * FROM alerts WHERE group_key IS NOT NULL ORDER BY created_at DESC, "
-            "alert_id LIMIT ?", (limit,))
+            f"SELECT * FROM alerts WHERE group_key IS NOT NULL{where} ORDER BY created_at DESC, "
+            "alert_id LIMIT ?", (*args, limit))
         return [alert for alert in map(_record, rows) if alert.event.get("kind") != "test"]
 
     # cards -------------------------------------------------------------------------------
