@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.backend import SqlBackend, Statement
+from storage.inbound import Silence
 from storage.registry import now_text
 
 # The audience of an incident: the conversations it was told to (a delivery of it not given up,
@@ -57,12 +58,24 @@ class Snooze:
 _RANK = {"warn": 1, "crit": 2}
 
 
-def _told_here(told: Key | None) -> tuple[str, tuple[str, ...]]:
+@dataclass(frozen=True)
+class AlertHere:
+    """An alert as one conversation sees it, read at once: its silence in force, the
+    conversation's mute, and whether the conversation was told of it."""
+
+    alert: AlertRecord
+    silence: Silence | None
+    muted_until: datetime | None
+    told: bool
+
+
+def _told_here(told: Key | None, column: str = "alert_id") -> tuple[str, tuple[str, ...]]:
     """The condition (and its parameters) that keeps the alerts `told` was told of."""
     if told is None:
         return "", ()
     tenant_id, conversation_id = told
-    return f" AND {_TOLD_HERE}", (tenant_id, conversation_id, tenant_id, conversation_id)
+    return (f" AND {column} {_TOLD_HERE.removeprefix('alert_id ')}",
+            (tenant_id, conversation_id, tenant_id, conversation_id))
 
 
 def _record(row: dict[str, Any]) -> AlertRecord:
@@ -123,12 +136,25 @@ class AlertStore:
             "WHERE alert_id = ?", (alert_id,))
         return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
-    async def was_told(self, alert_id: str, told: Key) -> bool:
-        """Whether that conversation was told of this alert."""
-        where, args = _told_here(told)
-        return await self._db.fetch_one(
-            f"SELECT alert_id FROM alerts WHERE alert_id = ?{where}", (alert_id, *args)
-        ) is not None
+    async def here(self, alert_id: str, where: Key, now: datetime) -> AlertHere | None:
+        """The alert as the conversation `where` sees it, in one query (its snooze there
+        needs the series key from the alert's document: `snooze_here`)."""
+        told, args = _told_here(where, "a.alert_id")
+        stamp = now.isoformat()
+        row = await self._db.fetch_one(
+            "SELECT a.*, si.silence_id AS silence_id, si.url AS silence_url, "
+            "si.until AS silence_until, si.created_by AS silence_by, m.until AS mute_until, "
+            f"CASE WHEN 1 = 1{told} THEN 1 ELSE 0 END AS told FROM alerts a "
+            "LEFT JOIN alert_silences si ON si.alert_id = a.alert_id AND si.until > ? "
+            "LEFT JOIN mutes m ON m.tenant_id = ? AND m.conversation_id = ? AND m.until > ? "
+            "WHERE a.alert_id = ?", (*args, stamp, *where, stamp, alert_id))
+        if row is None:
+            return None
+        silence = Silence(alert_id, row["silence_id"], row["silence_url"],
+                          datetime.fromisoformat(row["silence_until"]), row["silence_by"]
+                          ) if row["silence_id"] else None
+        mute = datetime.fromisoformat(row["mute_until"]) if row["mute_until"] else None
+        return AlertHere(_record(row), silence, mute, bool(row["told"]))
 
     # incidents ---------------------------------------------------------------------------
 
@@ -261,6 +287,16 @@ class AlertStore:
         return {(r["tenant_id"], r["conversation_id"]):
                 Snooze(datetime.fromisoformat(r["until"]), r["by_name"], r["severity"])
                 for r in rows}
+
+    async def snooze_here(self, where: Key, rule: str, series: str,
+                          now: datetime) -> Snooze | None:
+        """The snooze of one series running in one conversation."""
+        row = await self._db.fetch_one(
+            "SELECT until, by_name, severity FROM snoozes WHERE tenant_id = ? AND "
+            "conversation_id = ? AND rule = ? AND series_key = ? AND until > ?",
+            (*where, rule, series, now.isoformat()))
+        return (Snooze(datetime.fromisoformat(row["until"]), row["by_name"], row["severity"])
+                if row else None)
 
     async def snoozes_in(self, tenant_id: str, conversation_id: str,
                          now: datetime) -> dict[tuple[str, str], Snooze]:
