@@ -7,6 +7,7 @@ line; an operator (OPERATORS) sees and acts on it from anywhere."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from heatwatch.server import DATABASE
 from notifier.alerts.events import EventKind
 from storage.alerts import AlertStore
 from storage.audit import AuditLog
+from tests.influx import InfluxServer
 from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn
 from tests.teams import (
@@ -41,6 +43,7 @@ from tests.test_delivery import (  # noqa: F401 (fixtures)
     new_alert_id,
     publish,
 )
+from tests.test_trend_chart import chart_app, heat_up
 
 ALEX = {"id": USER2_ID, "aadObjectId": USER2_AAD, "name": "Alex Wilber"}  # the operator
 GROUP_CONVERSATION = {"isGroup": True, "conversationType": "groupChat", "tenantId": TENANT,
@@ -172,3 +175,24 @@ async def test_an_operator_sees_and_acts_from_a_chat_never_told(
                                      "tenantId": TENANT, "id": OTHER_CHANNEL})
     await eventually(lambda: len(connector.texts(OTHER_CHANNEL)) > before)
     assert connector.texts(OTHER_CHANNEL)[before].startswith(f"Timeline of `{short}`")
+
+
+async def test_status_shows_a_chat_only_the_rooms_of_the_rules_that_alert_it(
+        aiohttp_client: Any, influxdb: InfluxServer, tmp_path: Path,
+        connector: ConnectorStandIn) -> None:
+    influxdb.create_database("access")
+    app = await chart_app(aiohttp_client, influxdb, "access", tmp_path, connector)
+    teams = TeamsChannel(app, connector.url)
+    await teams.ok("groupchat_bot_added")  # installed; no rule alerts it
+    await teams.drained()
+    await heat_up(app, influxdb, "access")
+    await eventually(lambda: connector.cards(PERSONAL), timeout=20)
+
+    before = len(connector.sent(PERSONAL))
+    await teams.ok("message_personal", text="status")
+    [status] = connector.sent(PERSONAL)[before:]
+    assert "server-room-1" in card_text(card_of(status))
+    answer = await say_in_group(teams, connector, "status")
+    assert answer == ("No sensors found here: no rule alerts this conversation (**rules** "
+                      "lists them).")
+    assert await say_in_group(teams, connector, "status server-room-1") == answer
