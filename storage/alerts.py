@@ -15,10 +15,12 @@ from storage.registry import now_text
 
 # The audience of an incident: the conversations it was told to (a delivery of it not given up,
 # or its card there). Deliveries come from rules, routes, subscriptions, escalation and the
-# `test` command alike, so this one query answers "who was told" for the planner, the
-# escalation and who may see and act on it in chat (notifier/chat/access.py).
-_TOLD = ("SELECT alert_id, tenant_id, conversation_id FROM deliveries WHERE status <> 'dead' "
-         "UNION SELECT alert_id, tenant_id, conversation_id FROM alert_cards")
+# `test` command alike, so these two directions of one relation answer "who was told" for the
+# planner and the escalation (`audience`) and who may see and act on it in chat
+# (notifier/chat/access.py, through `told=` and `here`).
+_TOLD_TO = ("SELECT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? AND "
+            "status <> 'dead' UNION SELECT tenant_id, conversation_id FROM alert_cards "
+            "WHERE alert_id = ?")
 # The alerts one conversation was told of, as a condition on `alerts` (parameters: tenant id,
 # conversation id twice).
 _TOLD_HERE = ("alert_id IN (SELECT alert_id FROM deliveries WHERE tenant_id = ? AND "
@@ -130,10 +132,8 @@ class AlertStore:
     # audiences ---------------------------------------------------------------------------
 
     async def audience(self, alert_id: str) -> set[Key]:
-        """The conversations told of this alert (see `_TOLD`)."""
-        rows = await self._db.fetch_all(
-            f"SELECT DISTINCT tenant_id, conversation_id FROM ({_TOLD}) told "
-            "WHERE alert_id = ?", (alert_id,))
+        """The conversations told of this alert (see `_TOLD_TO`)."""
+        rows = await self._db.fetch_all(_TOLD_TO, (alert_id, alert_id))
         return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
     async def here(self, alert_id: str, where: Key, now: datetime) -> AlertHere | None:
