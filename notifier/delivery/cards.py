@@ -201,8 +201,7 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
                      f"{local_time(alert.acknowledged_at)}{_ago(alert.acknowledged_at, now)}"})
     if snooze is not None:
         body.append(_snooze_block(snooze, event))
-    body += silence_section(alert, view.silence if view.silenceable else None,
-                            view.silenceable)
+    body += silence_section(alert, view.silence, view.silenceable)
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
                  "isSubtle": True})
     actions: list[dict[str, Any]] = []
