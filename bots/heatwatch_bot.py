@@ -31,14 +31,13 @@ from bots.references import (
     tenant_of,
     upsert_from_activity,
 )
-from common.clock import utcnow
 from common.errors import StorageError
-from notifier.alerts.events import stored_series_key
+from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions, Outcome
 from notifier.chat.commands import HELP, Commands
 from notifier.chat.registration import Registration
 from notifier.chat.replies import ReplyQueue
-from notifier.delivery.cards import CARD_CONTENT_TYPE, alert_card, with_notice
+from notifier.delivery.cards import CARD_CONTENT_TYPE
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import TRANSIENT
 from storage.models import Member, Reaction, Scope, Status
@@ -116,7 +115,8 @@ class HeatWatchBot(TeamsActivityHandler):
         user = activity.from_property
         name = (user.name or user.aad_object_id or user.id) if user else "someone"
         return Actor(tenant_of(activity), conversation_id_of(activity), name,
-                     scope_of(activity))
+                     scope_of(activity), aad_object_id=(user.aad_object_id or "") if user else "",
+                     team_id=team_of(activity)[0] or "")
 
     # every turn --------------------------------------------------------------------------
 
@@ -503,8 +503,7 @@ class HeatWatchBot(TeamsActivityHandler):
         outcome = await self._alert_action(str(verb), alert_id, data, actor)
         if outcome.alert is None or not outcome.changed:
             return _invoke_message(HTTPStatus.OK, outcome.text)
-        return {"statusCode": 200, "type": CARD_CONTENT_TYPE,
-                "value": await self._card_here(alert_id, actor)}
+        return await self._card_here(alert_id, actor)
 
     async def _alert_action(self, verb: str, alert_id: str, data: dict[str, Any],
                             actor: Actor) -> Outcome:
@@ -518,21 +517,14 @@ class HeatWatchBot(TeamsActivityHandler):
             return await self._actions.snooze(alert_id, float(data["hours"]) * 3600, actor)
         return await self._actions.unsnooze(alert_id, actor)
 
-    async def _card_here(self, alert_id: str, actor: Actor) -> dict[str, Any]:
-        """The alert's card as this conversation sees it (its own snooze included)."""
+    async def _card_here(self, alert_id: str, actor: Actor, notice: str = "") -> dict[str, Any]:
+        """The invoke answer: the alert's card as this conversation sees it, the same
+        `IncidentView` the delivery worker renders (its snooze, silence and chart)."""
         assert self._actions is not None
-        current = await self._actions.alerts.get(alert_id)
-        assert current is not None
-        snooze = None
-        if current.event.get("series"):
-            snooze = (await self._actions.alerts.snoozes(
-                current.rule, stored_series_key(current.event), utcnow())).get(
-                (actor.tenant_id, actor.conversation_id))
-        silence = (await self._actions.silences.current(alert_id)
-                   if self._actions.silences is not None else None)
-        chart = (await self._actions.charts.chart(current)
-                 if self._actions.charts is not None else None)
-        return alert_card(current, snooze, chart=chart, silence=silence)
+        view = await self._actions.access.view(alert_id, actor, self._actions.charts)
+        if view is None:
+            return _invoke_message(HTTPStatus.OK, not_found_here(alert_id))
+        return {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": view.card(notice=notice)}
 
     async def _silence_action(self, verb: str, alert_id: str, data: dict[str, Any],
                               actor: Actor) -> dict[str, Any]:
@@ -542,19 +534,16 @@ class HeatWatchBot(TeamsActivityHandler):
         silences = self._actions.silences
         if silences is None:
             return _invoke_message(HTTPStatus.SERVICE_UNAVAILABLE, "Silences are not available.")
+        hours = data.get("hours")
+        if verb == "silence" and (not isinstance(hours, int | float) or not 0 < hours <= 24 * 7):
+            return _invoke_message(HTTPStatus.BAD_REQUEST, "Silence for 1 to 168 hours.")
+        if await self._actions.access.view(alert_id, actor, what=verb) is None:
+            return _invoke_message(HTTPStatus.OK, not_found_here(alert_id))
         if verb == "silence":
-            hours = data.get("hours")
-            if not isinstance(hours, int | float) or not 0 < hours <= 24 * 7:
-                return _invoke_message(HTTPStatus.BAD_REQUEST, "Silence for 1 to 168 hours.")
-            outcome = await silences.silence(alert_id, float(hours), actor.name)
+            outcome = await silences.silence(alert_id, float(data["hours"]), actor.name)
         else:
             outcome = await silences.expire(alert_id, actor.name)
-        if outcome.alert is None:
-            return _invoke_message(HTTPStatus.OK, "That alert is no longer known.")
-        card = alert_card(outcome.alert, silence=outcome.silence)
-        if outcome.problem:
-            card = with_notice(card, outcome.problem)
-        return {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card}
+        return await self._card_here(alert_id, actor, outcome.problem)
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

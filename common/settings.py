@@ -177,6 +177,7 @@ class Settings:
     delivery_backoff: float = 1.0
     delivery_lease: float = 60.0
     alert_recipients: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()  # AAD object ids and team ids that see every incident
     teams_app_id: str = ""
     teams_catalog_app_id: str = ""
     reconcile_interval: float = 3600.0
@@ -351,6 +352,7 @@ def _raise(text: str) -> T:  # type: ignore[type-var]
 
 
 _LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _HOST_PATTERN = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*")
 
 
@@ -481,6 +483,13 @@ def load_settings(
             "ALERT_RECIPIENTS is set but TEAMS_APP_ID is empty: set it to the \"id\" of the "
             "HeatWatch Teams app manifest (the app's externalId in the org catalog).")
 
+    operators = tuple(o.strip() for o in env.text("OPERATORS").split(",") if o.strip())
+    for operator in operators:
+        if not (_GUID.fullmatch(operator) or operator.startswith("19:")):
+            env.problems.append(
+                f"OPERATORS entry {operator!r} is neither an AAD object id (a GUID) nor a team "
+                "id (19:…@thread.tacv2 or @thread.skype).")
+
     teams_catalog_app_id = env.text("TEAMS_CATALOG_APP_ID")
     reconcile_interval = env.number("RECONCILE_INTERVAL_SECONDS", default.reconcile_interval,
                                     10.0, 7 * 86400.0)
@@ -532,6 +541,7 @@ def load_settings(
         delivery_give_up_after=delivery_give_up_after,
         delivery_backoff=delivery_backoff,
         alert_recipients=recipients,
+        operators=operators,
         teams_app_id=teams_app_id,
         teams_catalog_app_id=teams_catalog_app_id,
         reconcile_interval=reconcile_interval,

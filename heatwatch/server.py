@@ -46,6 +46,7 @@ from notifier.alerts.events import INFLUXDB
 from notifier.alerts.routes import LabelRouting, load_routes
 from notifier.alerts.routing import SourceRouter
 from notifier.alerts.sink import AlertSink
+from notifier.chat.access import Operators
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
 from notifier.chat.operating import OperatingCommands
@@ -156,7 +157,7 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     tokens = token_source_for(settings)
     if tokens is not None:
         app[TOKENS] = tokens
-    actions = AlertActions(app[DATABASE], app[WAKE])
+    actions = AlertActions(app[DATABASE], app[WAKE], Operators.of(settings.operators))
     actions.charts = app[CHARTS]
     app[ACTIONS] = actions
     operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])

@@ -10,7 +10,24 @@ from datetime import datetime
 from typing import Any
 
 from storage.backend import SqlBackend, Statement
+from storage.inbound import Silence
 from storage.registry import now_text
+
+# The audience of an incident: the conversations it was told to (a delivery of it not given up,
+# or its card there). Deliveries come from rules, routes, subscriptions, escalation and the
+# `test` command alike, so these two directions of one relation answer "who was told" for the
+# planner and the escalation (`audience`) and who may see and act on it in chat
+# (notifier/chat/access.py, through `told=` and `here`).
+_TOLD_TO = ("SELECT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? AND "
+            "status <> 'dead' UNION SELECT tenant_id, conversation_id FROM alert_cards "
+            "WHERE alert_id = ?")
+# The alerts one conversation was told of, as a condition on `alerts` (parameters: tenant id,
+# conversation id twice).
+_TOLD_HERE = ("alert_id IN (SELECT alert_id FROM deliveries WHERE tenant_id = ? AND "
+              "conversation_id = ? AND status <> 'dead' UNION SELECT alert_id FROM alert_cards "
+              "WHERE tenant_id = ? AND conversation_id = ?)")
+
+Key = tuple[str, str]  # (tenant id, conversation id)
 
 OPEN_KINDS = (  # event kinds (notifier.alerts.events.EventKind values) of an open alert
     "fired", "escalated", "de-escalated", "reminder", "no-data", "source-down")
@@ -41,6 +58,26 @@ class Snooze:
 
 
 _RANK = {"warn": 1, "crit": 2}
+
+
+@dataclass(frozen=True)
+class AlertHere:
+    """An alert as one conversation sees it, read at once: its silence in force, the
+    conversation's mute, and whether the conversation was told of it."""
+
+    alert: AlertRecord
+    silence: Silence | None
+    muted_until: datetime | None
+    told: bool
+
+
+def _told_here(told: Key | None, column: str = "alert_id") -> tuple[str, tuple[str, ...]]:
+    """The condition (and its parameters) that keeps the alerts `told` was told of."""
+    if told is None:
+        return "", ()
+    tenant_id, conversation_id = told
+    return (f" AND {column} {_TOLD_HERE.removeprefix('alert_id ')}",
+            (tenant_id, conversation_id, tenant_id, conversation_id))
 
 
 def _record(row: dict[str, Any]) -> AlertRecord:
@@ -74,17 +111,50 @@ class AlertStore:
         row = await self._db.fetch_one("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,))
         return _record(row) if row else None
 
-    async def find(self, prefix: str) -> list[AlertRecord]:
+    async def find(self, prefix: str, told: Key | None = None) -> list[AlertRecord]:
+        """Alerts whose id starts with `prefix` (at most 5); with `told`, only those that
+        conversation was told of."""
+        where, args = _told_here(told)
         rows = await self._db.fetch_all(
-            "SELECT * FROM alerts WHERE alert_id LIKE ? ORDER BY updated_at DESC LIMIT 5",
-            (prefix.replace("%", "").replace("_", "") + "%",))
+            f"SELECT * FROM alerts WHERE alert_id LIKE ?{where} ORDER BY updated_at DESC "
+            "LIMIT 5", (prefix.replace("%", "").replace("_", "") + "%", *args))
         return [_record(row) for row in rows]
 
-    async def open_alerts(self) -> list[AlertRecord]:
-        """Alerts whose latest event leaves them open (firing, no data, source down)."""
+    async def open_alerts(self, told: Key | None = None) -> list[AlertRecord]:
+        """Alerts whose latest event leaves them open (firing, no data, source down); with
+        `told`, only those that conversation was told of."""
+        where, args = _told_here(told)
         rows = await self._db.fetch_all(
-            "SELECT * FROM alerts WHERE is_open = 1 OR group_key IS NULL ORDER BY updated_at")
+            f"SELECT * FROM alerts WHERE (is_open = 1 OR group_key IS NULL){where} "
+            "ORDER BY updated_at", args)
         return [alert for alert in map(_record, rows) if alert.open]
+
+    # audiences ---------------------------------------------------------------------------
+
+    async def audience(self, alert_id: str) -> set[Key]:
+        """The conversations told of this alert (see `_TOLD_TO`)."""
+        rows = await self._db.fetch_all(_TOLD_TO, (alert_id, alert_id))
+        return {(row["tenant_id"], row["conversation_id"]) for row in rows}
+
+    async def here(self, alert_id: str, where: Key, now: datetime) -> AlertHere | None:
+        """The alert as the conversation `where` sees it, in one query (its snooze there
+        needs the series key from the alert's document: `snooze_here`)."""
+        told, args = _told_here(where, "a.alert_id")
+        stamp = now.isoformat()
+        row = await self._db.fetch_one(
+            "SELECT a.*, si.silence_id AS silence_id, si.url AS silence_url, "
+            "si.until AS silence_until, si.created_by AS silence_by, m.until AS mute_until, "
+            f"CASE WHEN 1 = 1{told} THEN 1 ELSE 0 END AS told FROM alerts a "
+            "LEFT JOIN alert_silences si ON si.alert_id = a.alert_id AND si.until > ? "
+            "LEFT JOIN mutes m ON m.tenant_id = ? AND m.conversation_id = ? AND m.until > ? "
+            "WHERE a.alert_id = ?", (*args, stamp, *where, stamp, alert_id))
+        if row is None:
+            return None
+        silence = Silence(alert_id, row["silence_id"], row["silence_url"],
+                          datetime.fromisoformat(row["silence_until"]), row["silence_by"]
+                          ) if row["silence_id"] else None
+        mute = datetime.fromisoformat(row["mute_until"]) if row["mute_until"] else None
+        return AlertHere(_record(row), silence, mute, bool(row["told"]))
 
     # incidents ---------------------------------------------------------------------------
 
@@ -149,11 +219,13 @@ class AlertStore:
                 "updated_at = ? WHERE alert_id = ? AND acknowledged_by IS NOT NULL",
                 (now_text(), alert_id))
 
-    async def recent_incidents(self, limit: int) -> list[AlertRecord]:
-        """The latest incidents (open or ended), newest first."""
+    async def recent_incidents(self, limit: int, told: Key | None = None) -> list[AlertRecord]:
+        """The latest incidents (open or ended), newest first; with `told`, only those that
+        conversation was told of."""
+        where, args = _told_here(told)
         rows = await self._db.fetch_all(
-            "SELECT * FROM alerts WHERE group_key IS NOT NULL ORDER BY created_at DESC, "
-            "alert_id LIMIT ?", (limit,))
+            f"SELECT * FROM alerts WHERE group_key IS NOT NULL{where} ORDER BY created_at DESC, "
+            "alert_id LIMIT ?", (*args, limit))
         return [alert for alert in map(_record, rows) if alert.event.get("kind") != "test"]
 
     # cards -------------------------------------------------------------------------------
@@ -215,6 +287,16 @@ class AlertStore:
         return {(r["tenant_id"], r["conversation_id"]):
                 Snooze(datetime.fromisoformat(r["until"]), r["by_name"], r["severity"])
                 for r in rows}
+
+    async def snooze_here(self, where: Key, rule: str, series: str,
+                          now: datetime) -> Snooze | None:
+        """The snooze of one series running in one conversation."""
+        row = await self._db.fetch_one(
+            "SELECT until, by_name, severity FROM snoozes WHERE tenant_id = ? AND "
+            "conversation_id = ? AND rule = ? AND series_key = ? AND until > ?",
+            (*where, rule, series, now.isoformat()))
+        return (Snooze(datetime.fromisoformat(row["until"]), row["by_name"], row["severity"])
+                if row else None)
 
     async def snoozes_in(self, tenant_id: str, conversation_id: str,
                          now: datetime) -> dict[tuple[str, str], Snooze]:

@@ -250,7 +250,7 @@ async def test_history_lists_incidents_with_who_acknowledged_and_the_timeline(
         "fired", "snoozed", "acknowledged", "became critical", "resolved"]
     assert "by Megan Bowen (here): until" in steps[1]
     assert "by Alex Wilber (here)" in steps[2]
-    assert await say(installed, connector, "history nope") == "No alert matches `nope`."
+    assert await say(installed, connector, "history nope") == "No alert `nope` found here."
 
 
 # escalation ----------------------------------------------------------------------------------

@@ -536,7 +536,7 @@ async def test_bad_silence_buttons_get_a_proper_answer(
     answer = await press("expire-silence", {"alertId": alert_id})
     assert "There is no silence to expire." in card_text(answer["value"])
     answer = await press("silence", {"alertId": "0" * 16, "hours": 1})
-    assert answer["value"] == "That alert is no longer known."
+    assert answer["value"] == "No alert `0000000000000000` found here."
 
 
 async def test_long_texts_are_cut_to_fit_a_card(

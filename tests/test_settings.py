@@ -172,6 +172,16 @@ def test_poll_interval_bounds_and_influx_secrets() -> None:
     assert {"tok-123456", "pw-123456"} <= set(settings.secrets())
 
 
+def test_operators_are_aad_object_ids_and_team_ids() -> None:
+    team = "19:efa9296d959346209fea44151c742e73@thread.tacv2"
+    settings = load_settings(environ={
+        "OPERATORS": f" 0F1E2D3C-0000-4000-8000-000000000001, {team} ,"}, env_file=None)
+    assert settings.operators == ("0F1E2D3C-0000-4000-8000-000000000001", team)
+    with pytest.raises(ConfigError, match="OPERATORS entry 'megan@contoso.com' is neither an "
+                                          "AAD object id"):
+        load_settings(environ={"OPERATORS": "megan@contoso.com"}, env_file=None)
+
+
 def test_recipients_need_the_bot_identity_and_the_manifest_id() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(environ={"ALERT_RECIPIENTS": "a@contoso.com"}, env_file=None)

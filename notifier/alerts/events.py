@@ -13,6 +13,10 @@ from enum import StrEnum
 from typing import Any
 
 INFLUXDB = "influxdb"  # the source name of events from the InfluxDB monitoring
+# The sources whose incidents can be silenced at the source from their card (Alertmanager, by
+# its API v2: notifier/inbound/silences.py). Decided here once, for the card, the delivery
+# worker and the Silence button.
+SILENCEABLE_SOURCES = frozenset({"alertmanager"})
 
 
 class Severity(StrEnum):
@@ -31,6 +35,11 @@ class EventKind(StrEnum):
     SOURCE_DOWN = "source-down"
     SOURCE_UP = "source-up"
     TEST = "test"  # a test card (`test` in chat, `python -m heatwatch test-alert`)
+
+
+def silenceable(event: dict[str, Any]) -> bool:
+    """Whether the incident of this stored event can be silenced from its card."""
+    return event.get("source") in SILENCEABLE_SOURCES
 
 
 def series_key(tags: dict[str, str]) -> str:

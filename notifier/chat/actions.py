@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from common.clock import utcnow
 from notifier.alerts.events import stored_series_key
+from notifier.chat.access import Access, Operators, not_found_here
 from notifier.delivery.cards import summary_line, when
 from notifier.delivery.charts import ChartMaker
 from notifier.inbound.silences import Silences
@@ -34,6 +35,8 @@ class Actor:
     conversation_id: str
     name: str
     scope: Scope = Scope.PERSONAL
+    aad_object_id: str = ""  # the person's, when Teams says (for OPERATORS)
+    team_id: str = ""  # the team of a channel conversation (for OPERATORS)
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ def _ref(alert: AlertRecord) -> str:
 
 
 class AlertActions:
-    def __init__(self, db: SqlBackend, wake: asyncio.Event | None = None) -> None:
+    def __init__(self, db: SqlBackend, wake: asyncio.Event | None = None,
+                 operators: Operators | None = None) -> None:
         self.alerts = AlertStore(db)
+        self.access = Access(self.alerts, operators)  # who may see and act (access.py)
         self.preferences = Preferences(db)
         self.audit = AuditLog(db)
         self._outbox = Outbox(db)
@@ -83,12 +88,17 @@ class AlertActions:
                           tenant_id=actor.tenant_id, conversation_id=actor.conversation_id,
                           alert_id=alert_id, detail=detail)
 
+    async def _visible(self, alert_id: str, actor: Actor, what: str) -> AlertRecord | None:
+        """The alert, if the actor's conversation may act on it (notifier/chat/access.py)."""
+        view = await self.access.view(alert_id, actor, what=what)
+        return view.alert if view is not None else None
+
     async def acknowledge(self, alert_id: str, actor: Actor) -> Outcome:
         """Stops reminders and escalation (until it becomes more severe or ends); every card
         of it shows who acknowledged and when. The first acknowledgement stands."""
-        alert = await self.alerts.get(alert_id)
+        alert = await self._visible(alert_id, actor, "acknowledge")
         if alert is None:
-            return Outcome(None, False, "That alert is no longer known.")
+            return Outcome(None, False, not_found_here(alert_id))
         if alert.acknowledged_by:
             return Outcome(alert, False, f"Already acknowledged by {alert.acknowledged_by} at "
                                          f"{when(alert.acknowledged_at)}: {_ref(alert)}. "
@@ -108,9 +118,9 @@ class AlertActions:
 
     async def unacknowledge(self, alert_id: str, actor: Actor) -> Outcome:
         """Anyone may undo an acknowledgement; it is recorded."""
-        alert = await self.alerts.get(alert_id)
+        alert = await self._visible(alert_id, actor, "unacknowledge")
         if alert is None:
-            return Outcome(None, False, "That alert is no longer known.")
+            return Outcome(None, False, not_found_here(alert_id))
         if not alert.acknowledged_by or not await self._db.execute(
                 *self.alerts.unacknowledge_statement(alert_id)):
             return Outcome(alert, False, f"{_ref(alert)} is not acknowledged; nothing changed.")
@@ -125,9 +135,9 @@ class AlertActions:
     async def snooze(self, alert_id: str, seconds: float, actor: Actor) -> Outcome:
         """Silence the incident's updates and reminders in this conversation; a critical
         escalation of a warning still comes through."""
-        alert = await self.alerts.get(alert_id)
+        alert = await self._visible(alert_id, actor, "snooze")
         if alert is None:
-            return Outcome(None, False, "That alert is no longer known.")
+            return Outcome(None, False, not_found_here(alert_id))
         if not alert.event.get("series") or not alert.open:
             return Outcome(alert, False, f"{_ref(alert)} cannot be snoozed "
                                          f"({'it has ended' if not alert.open else 'no series'}).")
@@ -145,9 +155,9 @@ class AlertActions:
                                     f"then.{through} **unsnooze {alert_id[:8]}** ends it sooner.")
 
     async def unsnooze(self, alert_id: str, actor: Actor) -> Outcome:
-        alert = await self.alerts.get(alert_id)
+        alert = await self._visible(alert_id, actor, "unsnooze")
         if alert is None:
-            return Outcome(None, False, "That alert is no longer known.")
+            return Outcome(None, False, not_found_here(alert_id))
         now = utcnow()
         snooze = (await self.alerts.snoozes(alert.rule, stored_series_key(alert.event),
                                             now)).get((actor.tenant_id, actor.conversation_id))

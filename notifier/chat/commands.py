@@ -13,6 +13,7 @@ from typing import Any
 from common.clock import utcnow
 from common.durations import parse_duration
 from notifier.alerts.events import Severity, stored_series_key
+from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.history import history_list, history_of
 from notifier.chat.operating import OperatingCommands
@@ -129,6 +130,14 @@ class Commands:
                   for (rule, key), data in sorted((await self._states.load()).items())]
         if not states:
             return Reply("No readings yet. HeatWatch shows sensors here after its first poll.")
+        told = self._actions.access.told(actor)
+        if told is not None:  # not an operator: the rooms of the rules that alert here
+            reaching = (await self._operating.reaching(list(self._rules.values()), actor)
+                        if self._operating is not None else set())
+            states = [s for s in states if s.rule in reaching]
+            if not states:
+                return Reply("No sensors found here: no rule alerts this conversation "
+                             "(**rules** lists them).")
         if args:
             return self._room_status(" ".join(args), states)
         rooms: dict[tuple[str, str], list[SeriesState]] = {}
@@ -145,7 +154,7 @@ class Commands:
             {"type": "TextBlock", "text": "Status by room", "weight": "Bolder", "size": "Medium"},
             {"type": "TextBlock", "wrap": True, "spacing": "None", "isSubtle": True,
              "text": f"{len(states)} sensors in {len(rooms)} rooms: {firing} firing, "
-                     f"{silent} without data, {len(await self._actions.alerts.open_alerts())} "
+                     f"{silent} without data, {len(await self._actions.alerts.open_alerts(told))} "
                      "open alerts. Write **status** *room* for a room's sensors."},
             {"type": "FactSet", "facts": rows},
         ]
@@ -205,13 +214,15 @@ class Commands:
 
     async def _alerts(self, args: list[str], actor: Actor) -> Reply:
         now = utcnow()
-        open_alerts = await self._actions.alerts.open_alerts()
+        told = self._actions.access.told(actor)
+        open_alerts = await self._actions.alerts.open_alerts(told)
         muted = await self._actions.preferences.mute_of(actor.tenant_id, actor.conversation_id,
                                                         now)
         head = (f"**Muted here** until {when(muted[0])} (by {muted[1] or 'someone'}): no "
                 "alerts come to this conversation. **unmute** ends it.\n\n" if muted else "")
         if not open_alerts:
-            return Reply(head + "Nothing is firing. 🎉")
+            return Reply(head + ("Nothing is firing. 🎉" if told is None else
+                                 "No firing alerts found here. 🎉"))
         snoozes = await self._actions.alerts.snoozes_in(actor.tenant_id, actor.conversation_id,
                                                         now)
         lines = []
@@ -231,32 +242,38 @@ class Commands:
         return Reply(head + "Firing now:\n\n" + "\n".join(lines),
                      data={"open": len(open_alerts)})
 
-    async def _one_alert(self, args: list[str], usage: str) -> tuple[AlertRecord | None, str]:
-        """The alert an id (prefix) names, or what to tell the person."""
+    async def _one_alert(self, args: list[str], usage: str,
+                         actor: Actor) -> tuple[AlertRecord | None, str]:
+        """The alert an id (prefix) names among those the actor may see, or what to tell the
+        person."""
         if not args:
             return None, (f"Which alert? Write {usage} (the id is on the alert's card; the "
                           "first characters are enough).")
-        matches = await self._actions.alerts.find(args[0].lower())
+        told = self._actions.access.told(actor)
+        matches = await self._actions.alerts.find(args[0].lower(), told)
+        if not matches and told is not None and await self._actions.alerts.find(
+                args[0].lower()):
+            self._actions.access.refused(actor, args[0], usage.split("**")[1])
         if len(matches) != 1:
-            return None, (f"No alert matches `{args[0]}`." if not matches else
+            return None, (not_found_here(args[0]) if not matches else
                           f"`{args[0]}` matches {len(matches)} alerts; use more characters.")
         return matches[0], ""
 
     async def _ack(self, args: list[str], actor: Actor) -> Reply:
-        alert, problem = await self._one_alert(args, "**ack** *alert*")
+        alert, problem = await self._one_alert(args, "**ack** *alert*", actor)
         if alert is None:
             return Reply(problem)
         return Reply((await self._actions.acknowledge(alert.alert_id, actor)).text)
 
     async def _unack(self, args: list[str], actor: Actor) -> Reply:
-        alert, problem = await self._one_alert(args, "**unack** *alert*")
+        alert, problem = await self._one_alert(args, "**unack** *alert*", actor)
         if alert is None:
             return Reply(problem)
         return Reply((await self._actions.unacknowledge(alert.alert_id, actor)).text)
 
     async def _snooze(self, args: list[str], actor: Actor) -> Reply:
         usage = "**snooze** *alert* *duration*, like **snooze 3f2a 2h**"
-        alert, problem = await self._one_alert(args, usage)
+        alert, problem = await self._one_alert(args, usage, actor)
         if alert is None:
             return Reply(problem)
         try:
@@ -268,20 +285,21 @@ class Commands:
         return Reply((await self._actions.snooze(alert.alert_id, seconds, actor)).text)
 
     async def _unsnooze(self, args: list[str], actor: Actor) -> Reply:
-        alert, problem = await self._one_alert(args, "**unsnooze** *alert*")
+        alert, problem = await self._one_alert(args, "**unsnooze** *alert*", actor)
         if alert is None:
             return Reply(problem)
         return Reply((await self._actions.unsnooze(alert.alert_id, actor)).text)
 
     async def _history(self, args: list[str], actor: Actor) -> Reply:
         if args:
-            alert, problem = await self._one_alert(args, "**history** *alert*")
+            alert, problem = await self._one_alert(args, "**history** *alert*", actor)
             if alert is None:
                 return Reply(problem)
             return Reply(await history_of(self._actions.audit, alert, actor))
-        incidents = await self._actions.alerts.recent_incidents(HISTORY_LIMIT)
+        told = self._actions.access.told(actor)
+        incidents = await self._actions.alerts.recent_incidents(HISTORY_LIMIT, told)
         if not incidents:
-            return Reply("No incidents yet.")
+            return Reply("No incidents yet." if told is None else "No incidents found here.")
         acks = await self._actions.audit.first([a.alert_id for a in incidents], "acknowledged")
         return Reply(history_list(incidents, acks, utcnow()),
                      data={"incidents": len(incidents)})

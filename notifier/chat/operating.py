@@ -81,6 +81,14 @@ class OperatingCommands:
                      + ". **subscribe** *rule* brings one here.")
         return text, len(lines)
 
+    async def reaching(self, rules: list[Rule], actor: Actor) -> set[str]:
+        """The names of the rules whose alerts reach the actor's conversation now."""
+        now = utcnow()
+        recipients = await self._planner.recipients(now)
+        here = (actor.tenant_id, actor.conversation_id)
+        return {rule.name for rule in rules if here in await self._planner.audience(
+            preview_event(rule.name), now, recipients)}
+
     async def test(self, actor: Actor) -> str:
         _, audience = await send_test_card(
             self._db, actor.name or "someone in this chat",

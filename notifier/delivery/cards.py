@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.clock import utcnow
 from storage.alerts import AlertRecord, Snooze
 from storage.inbound import Silence
 
+if TYPE_CHECKING:  # the view renders through this module
+    from notifier.delivery.view import IncidentView
+
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SNOOZE_CHOICES = ((1, "Snooze 1 h"), (24, "Snooze 24 h"))
 SILENCE_CHOICES = ((1, "Silence 1 h"), (24, "Silence 24 h"))
-SILENCEABLE = "alertmanager"  # the source whose incidents can be silenced from the card
 LABELLED = ("alertmanager", "grafana", "influxdb-check")  # alerts told by their labels
 
 _TITLES = {
@@ -125,10 +127,10 @@ def _counts(counts: dict[str, int]) -> dict[str, Any]:
     return {"type": "ColumnSet", "columns": columns, "spacing": "Medium"}
 
 
-def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
-               chart: dict[str, Any] | None = None,
-               now: datetime | None = None, silence: Silence | None = None) -> dict[str, Any]:
-    """The card of an incident (or of an alert recorded before incidents)."""
+def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any]:
+    """The card of an incident (or of an alert recorded before incidents) as one conversation
+    sees it (notifier/delivery/view.py)."""
+    alert, snooze, chart = view.alert, view.snooze, view.chart
     event = alert.event
     now = now or utcnow()
     unit = event.get("unit", "")
@@ -199,7 +201,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
                      f"{local_time(alert.acknowledged_at)}{_ago(alert.acknowledged_at, now)}"})
     if snooze is not None:
         body.append(_snooze_block(snooze, event))
-    body += silence_section(alert, silence)
+    body += silence_section(alert, view.silence, view.silenceable)
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
                  "isSubtle": True})
     actions: list[dict[str, Any]] = []
@@ -240,10 +242,11 @@ def labels_block(event: dict[str, Any], is_open: bool) -> list[dict[str, Any]]:
              "weight": "Bolder", "spacing": "Medium"}, {"type": "FactSet", "facts": facts}]
 
 
-def silence_section(alert: AlertRecord, silence: Silence | None) -> list[dict[str, Any]]:
+def silence_section(alert: AlertRecord, silence: Silence | None,
+                    silenceable: bool) -> list[dict[str, Any]]:
     """An Alertmanager incident's silence: who silenced it until when, and *Expire silence*;
     or, while open and not silenced, *Silence 1 h / 24 h* (verb `silence`)."""
-    if alert.event.get("source") != SILENCEABLE:
+    if not silenceable:
         return []
     data = {"alertId": alert.alert_id}
     if silence is not None:

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from common.clock import utcnow
 from notifier.alerts.events import INFLUXDB
-from notifier.alerts.routing import Escalations, Key, mentioned_users, resolve_targets
+from notifier.alerts.routing import Escalations, mentioned_users, resolve_targets
 from notifier.delivery.cards import duration, escalation_text, note_payload
 from storage.alerts import AlertRecord, AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
@@ -87,7 +87,7 @@ class Escalator:
                   if c.status is Status.ACTIVE and (c.tenant_id, c.conversation_id) not in muted}
         targets = resolve_targets(policy.targets, conversations,
                                   await self._registry.list_alert_targets()) & set(active)
-        told = await self._told(alert.alert_id) & set(active)
+        told = await self._alerts.audience(alert.alert_id) & set(active)
         people = mentioned_users(policy.targets)
         known = await self._registry.people(people)
         # Teams mentions name a person by their Teams user id when the bot saw them (a team
@@ -122,12 +122,6 @@ class Escalator:
             log.warning("Escalation of %s reached none of %s (not installed there?)",
                         alert.alert_id[:8], ", ".join(policy.targets))
         return True
-
-    async def _told(self, alert_id: str) -> set[Key]:
-        rows = await self._db.fetch_all(
-            "SELECT DISTINCT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? "
-            "AND status <> 'dead'", (alert_id,))
-        return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
     async def step(self) -> float:
         """One run of the background job; the seconds until the next."""

@@ -172,7 +172,7 @@ class OutboxSink:
         if change is Change.OPENED:
             return rows(await self.audience(event, now, recipients, incident),
                         Operation.CARD), True
-        told = await self._told(incident.alert_id)
+        told = await self._alerts.audience(incident.alert_id)
         pending = await self._outbox.pending_cards(incident.alert_id, now)
         items: list[NewDelivery] = []
         if change is Change.ESCALATED:
@@ -194,12 +194,6 @@ class OutboxSink:
             listening = told & await self.audience(event, now, recipients, incident)
             items += rows(listening, Operation.TEXT, reminder_text(document))
         return items, remind or change in (Change.ESCALATED, Change.RESOLVED)
-
-    async def _told(self, alert_id: str) -> set[Key]:
-        rows = await self._db.fetch_all(
-            "SELECT DISTINCT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? "
-            "AND status <> 'dead'", (alert_id,))
-        return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
     async def _quiet(self, incident: Incident, now: datetime,
                      recipients: Recipients) -> set[Key]:

@@ -33,20 +33,13 @@ from typing import Any, TypeVar
 from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
-from notifier.alerts.events import stored_series_key
-from notifier.delivery.cards import (
-    SILENCEABLE,
-    alert_card,
-    card_activity,
-    note_activity,
-    summary,
-)
+from notifier.delivery.cards import note_activity
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
+from notifier.delivery.view import IncidentView
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
-from storage.inbound import InboundStore
 from storage.models import Conversation, Scope, Status
 from storage.outbox import Delivery, Operation, Outbox
 from storage.registry import WELCOME_EVENT_PREFIX, ConversationRegistry
@@ -97,7 +90,6 @@ class DeliveryWorker:
         self._charts = charts
         self._outbox = Outbox(db)
         self._alerts = AlertStore(db)
-        self._inbound = InboundStore(db)
         self._registry = ConversationRegistry(db)
         self._sender = sender
         self._limiter = limiter
@@ -223,21 +215,14 @@ class DeliveryWorker:
         return {**reference, "conversation": {**reference.get("conversation", {}), "id": thread}}
 
     async def _send_card(self, delivery: Delivery, reference: dict) -> None:
-        alert = await self._alerts.get(delivery.alert_id)
-        if alert is None:
+        view = await IncidentView.for_conversation(
+            self._alerts, delivery.alert_id, (delivery.tenant_id, delivery.conversation_id),
+            charts=self._charts, now=self._clock())
+        if view is None:
             await self._outbox.park(delivery.id, "alert record missing", self._clock())
             self._metrics.delivery("parked")
             return
-        snoozes = {}
-        if alert.event.get("series"):
-            snoozes = await self._alerts.snoozes(alert.rule, stored_series_key(alert.event),
-                                                 self._clock())
-        snooze = snoozes.get((delivery.tenant_id, delivery.conversation_id))
-        silence = (await self._inbound.silence(alert.alert_id, self._clock())
-                   if alert.event.get("source") == SILENCEABLE else None)
-        chart = await self._charts.chart(alert) if self._charts is not None else None
-        activity = card_activity(alert_card(alert, snooze, chart=chart, silence=silence),
-                                 summary(alert.event))
+        activity = view.activity()
         existing = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
                                            delivery.conversation_id)
         if existing:

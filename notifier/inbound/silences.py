@@ -21,7 +21,7 @@ import aiohttp
 from common.clock import utcnow
 from common.logs import redacted_url
 from common.settings import InboundSettings
-from notifier.inbound.alertmanager import SOURCE
+from notifier.alerts.events import silenceable
 from storage.alerts import AlertRecord, AlertStore
 from storage.backend import SqlBackend
 from storage.inbound import InboundStore, Silence
@@ -137,7 +137,7 @@ class Silences:
         if alert is None:
             return Outcome(None, None)
         try:
-            if alert.event.get("source") != SOURCE:
+            if not silenceable(alert.event):
                 raise SilenceError("Only alerts from Alertmanager can be silenced here.")
             base = self._base(alert)
             matchers = matchers_for(alert, await self._alerts.incident_series(alert_id))
