@@ -93,6 +93,10 @@ def test_a_dew_point_rule_names_both_fields_and_no_field() -> None:
         error.value)
 
 
+def test_a_dew_point_rule_says_what_it_watches() -> None:
+    assert parse_rules(RULES)[0].watches == "dew point of climate.temp and climate.rh"
+
+
 def test_a_flux_dew_point_query_reads_both_fields_apart() -> None:
     query = build_flux(parse_rules(RULES)[0], "dc")
     assert '(r._field == "temp" or r._field == "rh")' in query

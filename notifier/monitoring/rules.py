@@ -90,6 +90,15 @@ class Rule:
             if value is not None}
 
     @property
+    def watches(self) -> str:
+        """What the rule watches, in words: "temperature.value", or "dew point of
+        climate.temp and climate.rh"."""
+        if self.dew_point is not None:
+            return (f"dew point of {self.measurement}.{self.dew_point.temperature} and "
+                    f"{self.measurement}.{self.dew_point.humidity}")
+        return f"{self.measurement}.{self.field}"
+
+    @property
     def lookback(self) -> float:
         """How far back a query looks for the latest point of each series."""
         return max(self.no_data * 2, 600.0)
