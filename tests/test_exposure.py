@@ -43,7 +43,7 @@ class History:
     influx: InfluxServer
     name: str
     database: SqlBackend
-    db_path: Path
+    database_url: str
     rules: list[Rule]
     now: datetime  # the current minute: point k minutes ago is at now - k min + 10 s
 
@@ -63,11 +63,12 @@ class History:
 
 
 @pytest.fixture
-async def history(influxdb: InfluxServer, tmp_path: Path) -> AsyncIterator[History]:
+async def history(influxdb: InfluxServer, database_url: str) -> AsyncIterator[History]:
+    """Known history in InfluxDB; the incidents in SQLite or PostgreSQL."""
     name = f"exposure{next(_databases)}"
     influxdb.create_database(name)
-    database = await open_database(f"sqlite:///{tmp_path}/hw.db")
-    made = History(influxdb, name, database, tmp_path / "hw.db", parse_rules(RULES),
+    database = await open_database(database_url)
+    made = History(influxdb, name, database, database_url, parse_rules(RULES),
                    datetime.now(UTC).replace(second=0, microsecond=0))
     # r1: s1 at 28 °C 100..91 min ago and 30..28 min ago; s2 at 33 °C 95..86 min ago.
     made.write("r1", "s1", {**{k: 28.0 for k in range(91, 101)},
@@ -166,7 +167,7 @@ def test_the_command_line_prints_and_writes_the_csv(history: History, tmp_path: 
     rules.write_text(RULES)
     out = tmp_path / "exposure.csv"
     result = cli("report", "--since", f"{HOURS}h", "--csv", str(out), env={
-        "DATABASE_URL": f"sqlite:///{history.db_path}", "RULES_FILE": str(rules),
+        "DATABASE_URL": history.database_url, "RULES_FILE": str(rules),
         "INFLUX_URL": history.influx.url, "INFLUX_DATABASE": history.name,
         "INFLUX_USERNAME": ADMIN, "INFLUX_PASSWORD": ADMIN_PASSWORD})
 
