@@ -101,6 +101,7 @@ class RoomExposure:
     allowable: float  # minutes outside the allowable envelope
     rate: float | None  # minutes past the rate-of-change limits; None: not a temperature rule
     covered: float  # minutes with data
+    steps: frozenset[datetime] = field(default=frozenset(), repr=False)  # outside recommended
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,12 @@ class ExposureReport:
     failures: list[str] = field(default_factory=list)  # rules whose history could not be read
 
     def minutes_by_room(self) -> dict[str, float]:
-        """Minutes outside the recommended envelope per room, over its rules (the chart)."""
-        totals: dict[str, float] = {}
+        """Minutes a room was outside the recommended envelope of any of its rules (the
+        chart): a minute hot and humid at once counts once."""
+        steps: dict[str, set[datetime]] = {}
         for row in self.rooms:
-            totals[row.room] = totals.get(row.room, 0.0) + row.recommended
-        return totals
+            steps.setdefault(row.room, set()).update(row.steps)
+        return {room: len(found) * self.step / 60 for room, found in steps.items()}
 
 
 def room_label(group: dict[str, str]) -> str:
@@ -166,7 +168,7 @@ def count_exposure(rule: Rule, readings: Iterable[Reading], step: int,
             recommended=len(outside) * step / 60,
             allowable=sum(allowable for allowable, _, _ in outside.values()) * step / 60,
             rate=None if rate_steps is None else len(rate_steps) * step / 60,
-            covered=len(covered) * step / 60))
+            covered=len(covered) * step / 60, steps=frozenset(outside)))
         excursions += _runs(rule, label, outside, step)
     return rows, excursions
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from notifier.monitoring.engine import Reading
-from notifier.monitoring.exposure import count_exposure, level, response_times, step_for
+from notifier.monitoring.exposure import (
+    ExposureReport,
+    count_exposure,
+    level,
+    response_times,
+    step_for,
+)
 from notifier.monitoring.rules import parse_rules
 from storage.alerts import AlertRecord
 
@@ -37,6 +43,16 @@ def test_a_room_is_outside_when_any_of_its_sensors_is() -> None:
     assert (by_room["r2"].recommended, by_room["r2"].allowable) == (2, 1)
     r1_runs = sorted((r.start, r.minutes, r.peak, r.allowable) for r in runs if r.room == "r1")
     assert r1_runs == [(minute(1), 4, 33, True), (minute(6), 1, 28, False)]
+
+
+def test_a_room_outside_two_rules_at_once_counts_each_minute_once() -> None:
+    humid = parse_rules('[[rule]]\nname = "rh"\nmeasurement = "h"\nunit = "%RH"\n'
+                        'warn_above = 70.0\n')[0]
+    report = ExposureReport(T0, minute(10), 60)
+    report.rooms += count_exposure(RULE, series("r1", "s1", [28, 28, 25, 25]), 60)[0]
+    report.rooms += count_exposure(humid, series("r1", "s1", [60, 75, 75, 60]), 60)[0]
+    assert [(r.rule, r.recommended) for r in report.rooms] == [("hot", 2), ("rh", 2)]
+    assert report.minutes_by_room() == {"r1": 3}
 
 
 def test_rate_of_change_counts_steps_past_the_ashrae_limits() -> None:
