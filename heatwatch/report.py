@@ -13,6 +13,7 @@ from pathlib import Path
 from common.clock import utcnow
 from common.durations import parse_duration
 from common.errors import ConfigError, HeatWatchError
+from common.logs import configure_logging
 from common.settings import Settings, load_settings
 from heatwatch.operate import rules_for
 from notifier.delivery.cards import duration, when
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                          "like 30d, 7d or 12h\n")
         return 2
     try:
-        report = asyncio.run(build_report(load_settings(), int(seconds), args.room))
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.secrets())
+        report = asyncio.run(build_report(settings, int(seconds), args.room))
     except HeatWatchError as error:
         sys.stderr.write(f"{error}\n")
         return 2

@@ -179,3 +179,16 @@ def test_the_command_line_prints_and_writes_the_csv(history: History, tmp_path: 
             for room, r in rows.items()} == EXPECTED
     bad = cli("report", "--since", "soon")
     assert bad.returncode == 2 and "--since 'soon'" in bad.stderr
+
+
+async def test_a_rule_whose_history_cannot_be_read_is_named(history: History) -> None:
+    from tests.process import free_port
+
+    source = InfluxQLSource(f"http://127.0.0.1:{free_port()}", history.name)
+    try:
+        report = await read_exposure(source, history.rules, AlertStore(history.database),
+                                     HOURS * 3600, history.now)
+    finally:
+        await source.close()
+    assert report.rooms == [] and len(report.failures) == 1
+    assert report.failures[0].startswith("hot-aisle: cannot reach InfluxDB")
