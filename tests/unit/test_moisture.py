@@ -37,3 +37,21 @@ def test_ashrae_recommended_moisture_is_the_2021_reference_card() -> None:
     assert ASHRAE_MOISTURE["recommended"] == {"dp": (-9.0, 15.0), "rh": (None, 70.0)}
     assert ASHRAE_MOISTURE["a1"]["rh"] == (8.0, 80.0)
     assert ASHRAE_MOISTURE["a1"]["dp"][1] == 17.0
+
+
+def test_readings_pair_by_series_and_for_charts_by_step() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from notifier.monitoring.engine import Reading
+    from notifier.monitoring.sources import dew_point_readings
+
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    later = t0 + timedelta(minutes=1)
+    r1, r2 = {"room": "r1", "sensor": "s1"}, {"room": "r2", "sensor": "s1"}
+    temperatures = [Reading(r1, 25.0, later), Reading(r2, 20.0, t0)]
+    humidities = [Reading(r1, 60.0, t0), Reading(r2, 0.0, t0)]
+
+    [latest] = dew_point_readings(temperatures, humidities, same_time=False)
+    assert (latest.tags, round(latest.value, 1), latest.time, latest.inputs) == (
+        r1, 16.7, t0, "25 °C, 60 %RH")  # r2: 0 %RH has no dew point
+    assert dew_point_readings(temperatures, humidities, same_time=True) == []  # other steps
