@@ -78,6 +78,12 @@ def _test_alert(argv: list[str]) -> int:
     return operate.test_alert_main(argv)
 
 
+def _report(argv: list[str]) -> int:
+    from heatwatch import report
+
+    return report.main(argv)
+
+
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "serve": (serve, "run the bot (what python app.py runs)"),
     "package": (_package, "build the Teams app package zip"),
@@ -86,6 +92,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "conversations": (_conversations, "who would get an alert now, per rule"),
     "rules": (_rules, "rules check [FILE]: validate a rules file (exit 0 valid, 2 not)"),
     "test-alert": (_test_alert, "send a TEST card through the outbox [--to TARGET]"),
+    "report": (_report, "time outside the envelope per room [--since 30d] [--room R] [--csv F]"),
 }
 
 

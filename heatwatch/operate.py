@@ -57,7 +57,7 @@ def rules_main(argv: list[str] | None = None) -> int:
     lines = [f"{path}: {len(rules)} valid rule(s)"]
     for rule in rules:
         targets = ", ".join(rule.targets) if rule.targets else "everyone (default audience)"
-        lines.append(f"  {rule.name}: {rule.measurement}.{rule.field}, {thresholds(rule)}; "
+        lines.append(f"  {rule.name}: {rule.watches}, {thresholds(rule)}; "
                      f"to {targets}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

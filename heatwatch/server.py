@@ -50,6 +50,7 @@ from notifier.chat.access import Operators
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
 from notifier.chat.operating import OperatingCommands
+from notifier.chat.report import ExposureReader
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.escalation import Escalator
 from notifier.delivery.planner import OutboxSink
@@ -59,10 +60,12 @@ from notifier.inbound import alertmanager, grafana, influxdb
 from notifier.inbound.receiver import Receiver, error
 from notifier.inbound.silences import Silences
 from notifier.install.reconcile import Reconciler
+from notifier.monitoring.exposure import exposure_reader
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, RuleRouting, load_rules
 from notifier.monitoring.sources import build_source, history_reader
 from storage.alert_state import AlertStateStore
+from storage.alerts import AlertStore
 from storage.audit import AuditLog
 from storage.backend import SqlBackend
 from storage.database import open_database
@@ -93,6 +96,7 @@ LABEL_ROUTING = web.AppKey("label_routing", LabelRouting)
 RECEIVERS = web.AppKey("receivers", dict[str, Receiver])
 ESCALATOR = web.AppKey("escalator", Escalator)
 CHARTS = web.AppKey("charts", ChartMaker)
+EXPOSURE: web.AppKey[ExposureReader] = web.AppKey("exposure")  # chat's `report` (monitoring)
 AUDIT_PRUNE_SECONDS = 3600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
@@ -141,6 +145,7 @@ async def charts_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     source = build_source(settings.influx)
     app[CHARTS] = ChartMaker(history_reader(source, app[RULES]))
+    app[EXPOSURE] = exposure_reader(source, app[RULES], AlertStore(app[DATABASE]))
     yield
     await source.close()
 
@@ -161,7 +166,8 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     actions.charts = app[CHARTS]
     app[ACTIONS] = actions
     operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])
-    commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating)
+    commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating,
+                        app.get(EXPOSURE))
     app[COMMANDS] = commands
     # One limiter for alerts and replies: both count against Teams' per-conversation limits.
     limiter = DeliveryLimiter(settings.tenant_send_limit)

@@ -228,6 +228,16 @@ class AlertStore:
             "alert_id LIMIT ?", (*args, limit))
         return [alert for alert in map(_record, rows) if alert.event.get("kind") != "test"]
 
+    async def incidents_since(self, since: datetime, source: str,
+                              limit: int = 10_000) -> list[AlertRecord]:
+        """The incidents of `source` open now or updated since `since` (the exposure report),
+        oldest first, at most `limit`."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM alerts WHERE group_key IS NOT NULL AND source = ? AND "
+            "(is_open = 1 OR updated_at >= ?) ORDER BY created_at, alert_id LIMIT ?",
+            (source, since.isoformat(), limit))
+        return list(map(_record, rows))
+
     # cards -------------------------------------------------------------------------------
 
     def card_statement(self, alert_id: str, tenant_id: str, conversation_id: str,

@@ -86,6 +86,7 @@ class AlertEvent:
     thresholds: dict[str, float] = field(default_factory=dict)  # e.g. warn_above, crit_above
     trend: float | None = None  # the series' rate of change, units per minute
     forecast: str = ""  # e.g. "rising 0.4 °C/min, critical in ~6 min"
+    inputs: str = ""  # what a computed value (a dew point) came from: "24.1 °C, 65 %RH"
 
     def __post_init__(self) -> None:
         if not self.key:

@@ -55,6 +55,7 @@ class Member:
     trend: float | None = None
     forecast: str = ""
     recovered: bool = False  # it was in trouble and is back to ok
+    inputs: str = ""  # what its value is computed from (a dew point's temperature, humidity)
 
     @property
     def in_trouble(self) -> bool:
@@ -70,7 +71,7 @@ class Member:
         return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
                 "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
-                "recovered": self.recovered}
+                "recovered": self.recovered, "inputs": self.inputs}
 
     @classmethod
     def from_json(cls, key: str, data: dict[str, Any]) -> Member:
@@ -79,7 +80,8 @@ class Member:
                    no_data=bool(data.get("no_data")), value=data.get("value"),
                    threshold=data.get("threshold"), since=_time(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
-                   recovered=bool(data.get("recovered")))
+                   recovered=bool(data.get("recovered")),
+                   inputs=str(data.get("inputs") or ""))
 
 
 @dataclass
@@ -144,7 +146,7 @@ class Incident:
             member.no_data = False
             member.recovered = member.severity is None
         if event.value is not None:
-            member.value = event.value
+            member.value, member.inputs = event.value, event.inputs
             if member.severity is not None and (self.peak is None or self._hotter(event.value)):
                 self.peak, self.peak_label = event.value, self.label(member)
         member.trend = event.trend if event.trend is not None else member.trend
@@ -242,7 +244,8 @@ class Incident:
             "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
                          "threshold": m.threshold,
                          "severity": m.severity.value if m.severity else None,
-                         "no_data": m.no_data, "trend": m.trend} for m in hottest],
+                         "no_data": m.no_data, "trend": m.trend, "inputs": m.inputs}
+                        for m in hottest],
         }
 
     @classmethod

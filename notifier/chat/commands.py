@@ -2,7 +2,8 @@
 
 help, status, alerts, subscribe [rule], unsubscribe [rule], mute <duration>, unmute,
 ack <alert>, unack <alert>, snooze <alert> <duration>, unsnooze <alert>, history [alert], rules,
-test. Anything else is answered "I didn't understand" with the short help, never an error.
+test, report [room] [duration]. Anything else is answered "I didn't understand" with the short
+help, never an error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.history import history_list, history_of
 from notifier.chat.operating import OperatingCommands
+from notifier.chat.report import ExposureReader, exposure_card, report_args
 from notifier.delivery.cards import amount, local_time, when
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule
@@ -36,6 +38,8 @@ COMMANDS_HELP = (
     "- **history** [*alert*]: the last incidents, or one incident's timeline\n"
     "- **subscribe** / **unsubscribe** [*rule*]: get or stop alerts here (all rules, or one)\n"
     "- **mute** *duration* (like 30m, 2h) / **unmute**: pause all alerts here\n"
+    "- **report** [*room*] [*duration*]: time outside the envelope per room (default 7d), "
+    "the worst excursions, how fast alerts were acknowledged and resolved\n"
     "- **rules**: the alert rules that reach this conversation, with their thresholds\n"
     "- **test**: send a test card here, to check that alerts arrive\n"
     "- **help**: this message\n\n"
@@ -96,8 +100,10 @@ class Reply:
 
 class Commands:
     def __init__(self, actions: AlertActions, states: AlertStateStore, rules: list[Rule],
-                 operating: OperatingCommands | None = None) -> None:
+                 operating: OperatingCommands | None = None,
+                 exposure: ExposureReader | None = None) -> None:
         self._actions = actions
+        self._exposure = exposure
         self._states = states
         self._rules = {rule.name: rule for rule in rules}
         self._operating = operating
@@ -117,7 +123,7 @@ class Commands:
             "history": self._history,
             "subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
             "mute": self._mute, "unmute": self._unmute,
-            "rules": self._rules_here, "test": self._test,
+            "rules": self._rules_here, "test": self._test, "report": self._report,
         }.get(command)
         if handler is None:
             shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:60] + "…"
@@ -337,6 +343,16 @@ class Commands:
         if self._operating is None:
             return Reply(help_text(actor.scope))
         return Reply(await self._operating.test(actor))
+
+    async def _report(self, args: list[str], actor: Actor) -> Reply:
+        if self._exposure is None:
+            return Reply("The exposure report needs the InfluxDB monitoring (INFLUX_URL).")
+        parsed = report_args(args)
+        if isinstance(parsed, str):
+            return Reply(parsed)
+        room, seconds = parsed
+        report = await self._exposure(int(seconds), room)
+        return Reply(card=exposure_card(report, room), data={"rooms": len(report.rooms)})
 
     async def _mute(self, args: list[str], actor: Actor) -> Reply:
         try:

@@ -67,7 +67,7 @@ class OperatingCommands:
         for rule in rules:
             if here in await self._planner.audience(preview_event(rule.name), now, recipients):
                 where = ", ".join(f"{k}={v}" for k, v in sorted(rule.where.items()))
-                lines.append(f"- **{rule.name}**: {rule.measurement}.{rule.field}"
+                lines.append(f"- **{rule.name}**: {rule.watches}"
                              f"{f' ({where})' if where else ''}: {thresholds(rule)}"
                              f"{f' — {rule.description}' if rule.description else ''}")
             else:

@@ -156,6 +156,8 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
             facts.append({"title": "Value", "value": amount(event.get("value"), unit)})
         if event.get("threshold") is not None:
             facts.append({"title": "Threshold", "value": amount(event.get("threshold"), unit)})
+        if hottest and hottest[0].get("inputs"):  # a dew point: its temperature and humidity
+            facts.append({"title": "Computed from", "value": str(hottest[0]["inputs"])})
     since = event.get("since") or event.get("at")
     facts.append({"title": "Since", "value": local_time(since)})
     if since:
@@ -185,7 +187,8 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
             {"title": f"{m['label']} {trend_arrow(m.get('trend'))}".strip(),
              "value": f"{amount(m.get('value'), unit)} · {_level(m)}"
                       + (f" (≥ {amount(m['threshold'], unit)})"
-                         if m.get("threshold") is not None and m.get("severity") else "")}
+                         if m.get("threshold") is not None and m.get("severity") else "")
+                      + (f" · from {m['inputs']}" if m.get("inputs") else "")}
             for m in hottest]})
     if alert.open and event.get("forecast"):
         body.append({"type": "TextBlock", "text": event["forecast"], "wrap": True,

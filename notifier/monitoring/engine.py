@@ -41,6 +41,7 @@ class Reading:
     value: float
     time: datetime
     key: str = ""
+    inputs: str = ""  # what a computed value is computed from ("24.1 °C, 65 %RH")
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -117,11 +118,12 @@ def step(
 
     def event(kind: EventKind, alert_id: str, **extra: Any) -> None:
         group = rule.incident_group(state.tags)
+        inputs = reading.inputs if reading is not None and kind is not EventKind.NO_DATA else ""
         events.append(AlertEvent(kind=kind, rule=rule.name, alert_id=alert_id, at=now,
                                  series=dict(state.tags), unit=rule.unit, group=group,
                                  description=rule.description, links=rule.links_for(group),
                                  remind_every=rule.repeat, thresholds=rule.thresholds,
-                                 **extra))
+                                 inputs=inputs, **extra))
 
     fresh = reading is not None and (state.last_seen is None or reading.time > state.last_seen)
     if fresh:

@@ -15,7 +15,7 @@ from influxdb_client.rest import ApiException
 
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import Rule
-from notifier.monitoring.sources import Failure, SourceError
+from notifier.monitoring.sources import Failure, SourceError, dew_point_readings
 
 
 def flux_string(value: str) -> str:
@@ -32,13 +32,18 @@ def _select(rule: Rule, bucket: str, seconds: float,
             series: list[dict[str, str]] | None = None) -> str:
     """from the bucket, over the last `seconds`, the rule's points (of `series` only, if
     given), grouped by the rule's tags."""
+    fields = ([rule.dew_point.temperature, rule.dew_point.humidity]
+              if rule.dew_point is not None else [rule.field])
+    either = " or ".join(f"r._field == {flux_string(field)}" for field in fields)
     conditions = [f"r._measurement == {flux_string(rule.measurement)}",
-                  f"r._field == {flux_string(rule.field)}"]
+                  f"({either})" if len(fields) > 1 else either]
     if rule.where:
         conditions.append(_matches(rule.where))
     if series:
         conditions.append("(" + " or ".join(f"({_matches(t)})" for t in series if t) + ")")
-    columns = ", ".join(flux_string(tag) for tag in rule.group_by)
+    # A dew point rule's two fields stay apart (grouped by _field too) and pair in Python.
+    columns = ", ".join(flux_string(tag) for tag in rule.group_by
+                        + (("_field",) if rule.dew_point is not None else ()))
     return (
         f"from(bucket: {flux_string(bucket)})\n"
         f"  |> range(start: -{int(seconds)}s)\n"
@@ -69,14 +74,14 @@ class FluxSource:
         self._client: InfluxDBClientAsync | None = None
 
     async def latest(self, rule: Rule) -> list[Reading]:
-        return await self._query(rule, build_flux(rule, self._bucket))
+        return await self._query(rule, build_flux(rule, self._bucket), history=False)
 
     async def history(self, rule: Rule, series: list[dict[str, str]], seconds: int,
                       step: int) -> list[Reading]:
         return await self._query(rule, build_history_flux(rule, self._bucket, series,
-                                                          seconds, step))
+                                                          seconds, step), history=True)
 
-    async def _query(self, rule: Rule, query: str) -> list[Reading]:
+    async def _query(self, rule: Rule, query: str, history: bool) -> list[Reading]:
         if self._client is None:
             self._client = InfluxDBClientAsync(url=self._url, token=self._token, org=self._org,
                                                timeout=self._timeout_ms)
@@ -87,15 +92,19 @@ class FluxSource:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
             raise SourceError(Failure.UNREACHABLE, f"cannot reach {self.description}: "
                                                    f"{error.__class__.__name__}") from None
-        readings: list[Reading] = []
+        readings: dict[str, list[Reading]] = {}
         for table in tables:
             for record in table.records:
                 value = record.get_value()
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     continue
                 tags = {tag: str(record.values.get(tag, "")) for tag in rule.group_by}
-                readings.append(Reading(tags=tags, value=float(value), time=record.get_time()))
-        return readings
+                readings.setdefault(str(record.get_field()), []).append(
+                    Reading(tags=tags, value=float(value), time=record.get_time()))
+        if rule.dew_point is not None:
+            return dew_point_readings(readings.get(rule.dew_point.temperature, []),
+                                      readings.get(rule.dew_point.humidity, []), history)
+        return [reading for found in readings.values() for reading in found]
 
     def _classify(self, error: ApiException, rule: Rule) -> SourceError:
         message = error.message or error.reason or ""

@@ -1,7 +1,8 @@
 """InfluxQL over HTTP `/query`, for InfluxDB 1.x and 3.x (v1-compatible API).
 
 One statement per rule: `SELECT last(field) ... WHERE time > now() - lookback AND tag filters
-GROUP BY the rule's tags`, so 10,000 sensors are one query, not 10,000.
+GROUP BY the rule's tags`, so 10,000 sensors are one query, not 10,000. A dew point rule sends
+one query of two statements (its temperature and its humidity field).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import aiohttp
 from notifier.alerts.events import series_key
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import Rule
-from notifier.monitoring.sources import Failure, SourceError
+from notifier.monitoring.sources import Failure, SourceError, dew_point_readings
 
 
 def quote_identifier(name: str) -> str:
@@ -44,23 +45,39 @@ def _where(rule: Rule, seconds: float, series: list[dict[str, str]] | None = Non
     return " AND ".join(conditions)
 
 
+def _fields(rule: Rule) -> list[str]:
+    """The fields a rule reads: its `field`, or a dew point's temperature and humidity (one
+    statement each, in that order, sent as one query)."""
+    if rule.dew_point is not None:
+        return [rule.dew_point.temperature, rule.dew_point.humidity]
+    return [rule.field]
+
+
 def build_query(rule: Rule) -> str:
     group = ", ".join(quote_identifier(tag) for tag in rule.group_by)
-    return (
-        f"SELECT last({quote_identifier(rule.field)}) AS \"value\" "
+    return "; ".join(
+        f"SELECT last({quote_identifier(field)}) AS \"value\" "
         f"FROM {quote_identifier(rule.measurement)} WHERE {_where(rule, rule.lookback)}"
-        + (f" GROUP BY {group}" if group else "")
-    )
+        + (f" GROUP BY {group}" if group else "") for field in _fields(rule))
 
 
 def build_history_query(rule: Rule, series: list[dict[str, str]], seconds: int,
                         step: int) -> str:
     group = ", ".join([f"time({int(step)}s)"] + [quote_identifier(t) for t in rule.group_by])
-    return (
-        f"SELECT mean({quote_identifier(rule.field)}) AS \"value\" "
+    return "; ".join(
+        f"SELECT mean({quote_identifier(field)}) AS \"value\" "
         f"FROM {quote_identifier(rule.measurement)} WHERE {_where(rule, seconds, series)} "
-        f"GROUP BY {group} fill(none)"
-    )
+        f"GROUP BY {group} fill(none)" for field in _fields(rule))
+
+
+def parse_rule_results(body: Any, rule: Rule, history: bool = False) -> list[Reading]:
+    """The readings of a rule's query: of its field, or the dew points of its two
+    statements (temperature, then humidity)."""
+    if rule.dew_point is None or not isinstance(body, dict) or "error" in body:
+        return parse_results(body, rule)
+    results = list(body.get("results") or [])
+    return dew_point_readings(parse_results({"results": results[:1]}, rule),
+                              parse_results({"results": results[1:2]}, rule), history)
 
 
 def parse_results(body: Any, rule: Rule) -> list[Reading]:
@@ -113,13 +130,14 @@ class InfluxQLSource:
         self._session: aiohttp.ClientSession | None = None
 
     async def latest(self, rule: Rule) -> list[Reading]:
-        return await self._query(rule, build_query(rule))
+        return await self._query(rule, build_query(rule), history=False)
 
     async def history(self, rule: Rule, series: list[dict[str, str]], seconds: int,
                       step: int) -> list[Reading]:
-        return await self._query(rule, build_history_query(rule, series, seconds, step))
+        return await self._query(rule, build_history_query(rule, series, seconds, step),
+                                 history=True)
 
-    async def _query(self, rule: Rule, query: str) -> list[Reading]:
+    async def _query(self, rule: Rule, query: str, history: bool) -> list[Reading]:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         form = {"db": self._database, "q": query, "epoch": "ms"}
@@ -147,7 +165,7 @@ class InfluxQLSource:
             raise SourceError(Failure.BAD_QUERY, f"rule {rule.name!r}: {error_text}")
         if status >= 500 or status != 200:
             raise SourceError(Failure.SERVER, f"{self.description}: HTTP {status} {error_text}")
-        return parse_results(body, rule)
+        return parse_rule_results(body, rule, history)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -22,6 +22,7 @@ from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
 from notifier.alerts.routes import route_problems
 from notifier.alerts.routing import Escalation, parse_target
+from notifier.monitoring.moisture import DewPointFields
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
@@ -29,7 +30,7 @@ KNOWN_KEYS = {
     "name", "measurement", "field", "where", "group_by", "unit", "warn_above", "crit_above",
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
-    "escalate_to",
+    "escalate_to", "dew_point",
 }
 LINK_KEYS = {"runbook_url": "runbook", "dashboard_url": "dashboard"}
 
@@ -56,6 +57,7 @@ class Rule:
     description: str = ""
     incident_by: tuple[str, ...] | None = None  # None: group_by but the last
     links: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> URL template
+    dew_point: DewPointFields | None = None  # watch the dew point of these two fields
     no_data_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     repeat_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
@@ -86,6 +88,15 @@ class Rule:
             ("warn_above", self.warn_above), ("crit_above", self.crit_above),
             ("warn_below", self.warn_below), ("crit_below", self.crit_below))
             if value is not None}
+
+    @property
+    def watches(self) -> str:
+        """What the rule watches, in words: "temperature.value", or "dew point of
+        climate.temp and climate.rh"."""
+        if self.dew_point is not None:
+            return (f"dew point of {self.measurement}.{self.dew_point.temperature} and "
+                    f"{self.measurement}.{self.dew_point.humidity}")
+        return f"{self.measurement}.{self.field}"
 
     @property
     def lookback(self) -> float:
@@ -233,6 +244,7 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         else:
             incident_by = tuple(value)
     incident_tags = incident_by if incident_by is not None else group_by[:-1]
+    dew_point = _dew_point(reader)
     links: dict[str, str] = {}
     for key, link in LINK_KEYS.items():
         template = reader.text(key)
@@ -269,8 +281,26 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         description=reader.text("description", "") or "",
         incident_by=incident_by,
         links=links,
+        dew_point=dew_point,
     )
     return rule, reader.problems
+
+
+def _dew_point(reader: _RuleReader) -> DewPointFields | None:
+    """`dew_point = { temperature = "temperature", humidity = "humidity" }`: the rule watches
+    the dew point computed from these two fields of each series (instead of one `field`)."""
+    if "dew_point" not in reader.table:
+        return None
+    value = reader.table["dew_point"]
+    example = 'like dew_point = { temperature = "temperature", humidity = "humidity" }'
+    if "field" in reader.table:
+        reader.problem("field", "a dew point rule reads the fields named in dew_point; "
+                                "remove field")
+    if (not isinstance(value, dict) or set(value) != {"temperature", "humidity"}
+            or not all(isinstance(v, str) and v.strip() for v in value.values())):
+        reader.problem("dew_point", f"expected the two fields it is computed from, {example}")
+        return None
+    return DewPointFields(temperature=value["temperature"], humidity=value["humidity"])
 
 
 def parse_rules(text: str, source: str = "rules") -> list[Rule]:

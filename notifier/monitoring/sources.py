@@ -15,6 +15,7 @@ from common.clock import utcnow
 from common.errors import HeatWatchError
 from common.settings import InfluxSettings, QueryLanguage
 from notifier.monitoring.engine import Reading
+from notifier.monitoring.moisture import dew_point, inputs_text
 from notifier.monitoring.rules import Rule
 
 
@@ -54,6 +55,28 @@ class TemperatureSource(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def dew_point_readings(temperatures: list[Reading], humidities: list[Reading],
+                       same_time: bool) -> list[Reading]:
+    """The dew point of each series from its temperature and humidity readings (the two
+    fields of one query). Latest points (`same_time` False) pair by series and take the older
+    time of the two; a chart's means pair by series and step."""
+    def slot(reading: Reading) -> tuple[str, datetime | None]:
+        return reading.key, reading.time if same_time else None
+
+    humidity = {slot(reading): reading for reading in humidities}
+    readings: list[Reading] = []
+    for temperature in temperatures:
+        other = humidity.get(slot(temperature))
+        if other is None:
+            continue
+        value = dew_point(temperature.value, other.value)
+        if value is not None:
+            readings.append(Reading(tags=temperature.tags, value=value, key=temperature.key,
+                                    time=min(temperature.time, other.time),
+                                    inputs=inputs_text(temperature.value, other.value)))
+    return readings
 
 
 def build_source(influx: InfluxSettings) -> TemperatureSource:

@@ -1,0 +1,103 @@
+"""`report [room] [7d]` in chat: the exposure report as a card, with a `Chart.VerticalBar` of
+the minutes each room spent outside the recommended envelope.
+
+Teams renders the Adaptive Card charts (`Chart.VerticalBar`: `data` of `{x, y, color}`; see
+https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/charts-in-adaptive-cards
+); other hosts drop the chart
+(`fallback: drop`) and keep the table. Room names come from InfluxDB tags: they are shown as
+TextBlock/FactSet text (plain text in Adaptive Cards, never markup), and the card is bounded
+(`ROOMS` rooms, `BARS` bars, `WORST` excursions), far under Teams' 28 KB message limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from common.durations import parse_duration
+from notifier.delivery.cards import duration, local_time
+from notifier.monitoring.exposure import ExposureReport
+
+ExposureReader = Callable[[int, str | None], Awaitable[ExposureReport]]  # (seconds, room)
+
+DEFAULT_WINDOW = 7 * 86400.0
+MAX_WINDOW = 92 * 86400.0  # a quarter: the queries stay bounded by their step anyway
+ROOMS = 25
+BARS = 12
+WORST = 5
+
+
+def report_args(args: list[str]) -> tuple[str | None, float] | str:
+    """`[room] [duration]` (either order of the last word), or what to tell the person."""
+    seconds = DEFAULT_WINDOW
+    words = list(args)
+    if words:
+        try:
+            seconds = parse_duration(words[-1])
+            words.pop()
+        except ValueError:
+            pass
+    if not 0 < seconds <= MAX_WINDOW:
+        return "Over how long? Write **report** [*room*] [*duration*], like **report 7d** " \
+               "(up to 92 days)."
+    return (" ".join(words) or None), seconds
+
+
+def _minutes(value: float) -> str:
+    return duration(value * 60) if value else "0 min"
+
+
+def exposure_card(report: ExposureReport, room: str | None) -> dict[str, Any]:
+    days = (report.end - report.start).total_seconds() / 86400
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "weight": "Bolder", "size": "Medium", "wrap": True,
+         "text": f"Exposure report{f' for {room}' if room else ''}, last {days:g} days"},
+        {"type": "TextBlock", "wrap": True, "isSubtle": True, "spacing": "None",
+         "text": f"From InfluxDB's history since {local_time(report.start)}, in steps of "
+                 f"{duration(report.step)}: time outside the recommended / allowable envelope "
+                 "(the rules' warning / critical thresholds)."}]
+    if not report.rooms:
+        body.append({"type": "TextBlock", "wrap": True,
+                     "text": "No readings in this window" + (f" for {room}." if room else ".")})
+    totals = sorted(report.minutes_by_room().items(), key=lambda item: (-item[1], item[0]))
+    if any(minutes for _, minutes in totals):
+        body.append({"type": "Chart.VerticalBar", "title": "Minutes outside recommended",
+                     "xAxisTitle": "room", "yAxisTitle": "minutes", "fallback": "drop",
+                     "data": [{"x": name, "y": round(minutes, 1)}
+                              for name, minutes in totals[:BARS]]})
+    rows = sorted(report.rooms, key=lambda r: (-r.allowable, -r.recommended, r.room, r.rule))
+    if rows:
+        body.append({"type": "FactSet", "facts": [
+            {"title": f"{row.room} · {row.rule}",
+             "value": f"{_minutes(row.recommended)} / {_minutes(row.allowable)}"
+                      + (f" · rate {_minutes(row.rate)}" if row.rate else "")}
+            for row in rows[:ROOMS]]})
+        if len(rows) > ROOMS:
+            body.append({"type": "TextBlock", "isSubtle": True, "wrap": True,
+                         "text": f"and {len(rows) - ROOMS} more, all less exposed"})
+    if report.worst:
+        body.append({"type": "TextBlock", "text": "Worst excursions", "weight": "Bolder",
+                     "spacing": "Medium"})
+        body.append({"type": "FactSet", "facts": [
+            {"title": f"{e.room} · {e.rule}",
+             "value": f"{local_time(e.start)}, {_minutes(e.minutes)}, peak {e.peak:.1f} "
+                      f"{e.unit}{' (allowable)' if e.allowable else ''}"
+                      + "".join(f" · alert {alert_id[:8]}"
+                                + (f" acknowledged by {by}" if by else " not acknowledged")
+                                for alert_id, by in e.incidents)}
+            for e in report.worst[:WORST]]})
+    if report.responses:
+        body.append({"type": "TextBlock", "text": "Response", "weight": "Bolder",
+                     "spacing": "Medium"})
+        body.append({"type": "FactSet", "facts": [
+            {"title": {"crit": "Critical", "warn": "Warning"}.get(r.severity, r.severity),
+             "value": f"{r.incidents} incidents · MTTA "
+                      f"{duration(r.mtta) if r.mtta is not None else '-'} "
+                      f"({r.acknowledged} acknowledged) · time to resolve "
+                      f"{duration(r.time_to_resolve) if r.time_to_resolve is not None else '-'}"}
+            for r in report.responses]})
+    for failure in report.failures:
+        body.append({"type": "TextBlock", "wrap": True, "color": "Attention",
+                     "text": f"Not read: {failure}"})
+    return {"type": "AdaptiveCard", "version": "1.5", "body": body,
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"}
