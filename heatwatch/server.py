@@ -45,6 +45,7 @@ from heatwatch.reload import RulesReloader
 from notifier.alerts.events import INFLUXDB
 from notifier.alerts.routes import LabelRouting, load_routes
 from notifier.alerts.routing import SourceRouter
+from notifier.alerts.schedules import OnCallRouting, Schedules, load_schedules
 from notifier.alerts.sink import AlertSink
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
@@ -92,6 +93,7 @@ LABEL_ROUTING = web.AppKey("label_routing", LabelRouting)
 RECEIVERS = web.AppKey("receivers", dict[str, Receiver])
 ESCALATOR = web.AppKey("escalator", Escalator)
 CHARTS = web.AppKey("charts", ChartMaker)
+SCHEDULES = web.AppKey("schedules", Schedules)
 AUDIT_PRUNE_SECONDS = 3600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
@@ -126,6 +128,7 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
         app[RULES] = []
     app[ROUTING] = RuleRouting(app[RULES])
     app[LABEL_ROUTING] = LabelRouting(load_routes(settings.rules_file))
+    app[SCHEDULES] = Schedules(load_schedules(settings.rules_file))
     app[WAKE] = asyncio.Event()
     yield
 
@@ -145,9 +148,12 @@ async def charts_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def source_routing(app: web.Application) -> SourceRouter:
-    """Each source's routing: the monitoring's rules, the receivers' [[route]] tables."""
-    labels = app[LABEL_ROUTING]
-    return SourceRouter({INFLUXDB: app[ROUTING], alertmanager.SOURCE: labels,
+    """Each source's routing: the monitoring's rules, the receivers' [[route]] tables; their
+    `oncall:<schedule>` targets name whoever is on call when they are asked for."""
+    schedules = app[SCHEDULES]
+    rules = OnCallRouting(app[ROUTING], schedules, utcnow)
+    labels = OnCallRouting(app[LABEL_ROUTING], schedules, utcnow)
+    return SourceRouter({INFLUXDB: rules, alertmanager.SOURCE: labels,
                          grafana.SOURCE: labels, influxdb.SOURCE: labels})
 
 
@@ -160,7 +166,8 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     actions.charts = app[CHARTS]
     app[ACTIONS] = actions
     operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])
-    commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating)
+    commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating,
+                        schedules=app[SCHEDULES])
     app[COMMANDS] = commands
     # One limiter for alerts and replies: both count against Teams' per-conversation limits.
     limiter = DeliveryLimiter(settings.tenant_send_limit)
@@ -196,12 +203,17 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
 async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
     """Install the app for ALERT_RECIPIENTS through Graph, at start and then periodically."""
     settings = app[SETTINGS]
-    if not settings.alert_recipients or TOKENS not in app:
+    schedules = app[SCHEDULES]
+
+    def recipients() -> tuple[str, ...]:
+        """Everyone who must be reachable: ALERT_RECIPIENTS and the schedules' people."""
+        return tuple(dict.fromkeys(settings.alert_recipients + schedules.people()))
+
+    if not recipients() or TOKENS not in app:
         yield
         return
     reconciler = Reconciler(graph_installer(settings, app[TOKENS], app[REGISTRY], app[METRICS]),
-                            app[REGISTRY], settings.alert_recipients,
-                            settings.reconcile_interval)
+                            app[REGISTRY], recipients, settings.reconcile_interval)
     app[RECONCILER] = reconciler
     task = asyncio.create_task(reconciler.run(), name="graph-reconcile")
     yield
@@ -384,6 +396,7 @@ async def rules_reload_ctx(app: web.Application) -> AsyncIterator[None]:
 
     def reroute() -> None:
         app[LABEL_ROUTING].update(load_routes(settings.rules_file))
+        app[SCHEDULES].update(load_schedules(settings.rules_file))
 
     reloader = RulesReloader(settings.rules_file, app[RULES], apply, reroute)
     app[RELOADER] = reloader

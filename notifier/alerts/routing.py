@@ -2,7 +2,9 @@
 the default audience (every active personal chat and every team's alert channel).
 
 Targets are text: `user:<AAD object id>` (that person's chat with the bot), `team:<team id>`
-(the team's alert channel), `conversation:<id>` or `channel:<id>` (that conversation).
+(the team's alert channel), `conversation:<id>` or `channel:<id>` (that conversation), and
+`oncall:<schedule>` (whoever is on call in that schedule when the alert is planned; see
+`notifier/alerts/schedules.py`, which turns it into a `user:` target before it is resolved).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Protocol
 from notifier.alerts.events import AlertEvent
 from storage.models import Conversation, Scope
 
-TARGET_KINDS = ("user", "team", "conversation", "channel")
-TARGET_FORMS = '"user:<AAD object id>", "team:<team id>" or "conversation:<conversation id>"'
+TARGET_KINDS = ("user", "team", "conversation", "channel", "oncall")
+TARGET_FORMS = ('"user:<AAD object id>", "team:<team id>", "conversation:<conversation id>" '
+                'or "oncall:<schedule>"')
 
 Key = tuple[str, str]  # (tenant id, conversation id)
 

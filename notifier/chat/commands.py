@@ -2,7 +2,8 @@
 
 help, status, alerts, subscribe [rule], unsubscribe [rule], mute <duration>, unmute,
 ack <alert>, unack <alert>, snooze <alert> <duration>, unsnooze <alert>, history [alert], rules,
-test. Anything else is answered "I didn't understand" with the short help, never an error.
+test, oncall [schedule]. Anything else is answered "I didn't understand" with the short help,
+never an error.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 from common.clock import utcnow
 from common.durations import parse_duration
 from notifier.alerts.events import Severity, stored_series_key
+from notifier.alerts.schedules import Schedules
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.history import history_list, history_of
+from notifier.chat.oncall import oncall_text
 from notifier.chat.operating import OperatingCommands
 from notifier.delivery.cards import amount, local_time, when
 from notifier.monitoring.engine import Phase, SeriesState
@@ -35,6 +38,7 @@ COMMANDS_HELP = (
     "- **history** [*alert*]: the last incidents, or one incident's timeline\n"
     "- **subscribe** / **unsubscribe** [*rule*]: get or stop alerts here (all rules, or one)\n"
     "- **mute** *duration* (like 30m, 2h) / **unmute**: pause all alerts here\n"
+    "- **oncall** [*schedule*]: who is on call now, and who is next\n"
     "- **rules**: the alert rules that reach this conversation, with their thresholds\n"
     "- **test**: send a test card here, to check that alerts arrive\n"
     "- **help**: this message\n\n"
@@ -95,8 +99,10 @@ class Reply:
 
 class Commands:
     def __init__(self, actions: AlertActions, states: AlertStateStore, rules: list[Rule],
-                 operating: OperatingCommands | None = None) -> None:
+                 operating: OperatingCommands | None = None,
+                 schedules: Schedules | None = None) -> None:
         self._actions = actions
+        self._schedules = schedules if schedules is not None else Schedules()
         self._states = states
         self._rules = {rule.name: rule for rule in rules}
         self._operating = operating
@@ -116,12 +122,16 @@ class Commands:
             "history": self._history,
             "subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
             "mute": self._mute, "unmute": self._unmute,
-            "rules": self._rules_here, "test": self._test,
+            "rules": self._rules_here, "test": self._test, "oncall": self._oncall,
         }.get(command)
         if handler is None:
             shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:60] + "…"
             return Reply(f"I didn't understand «{shown}». " + short_help(actor.scope))
         return await handler(args, actor)
+
+    async def _oncall(self, args: list[str], actor: Actor) -> Reply:
+        """Who is on call now and next, per schedule (or in one)."""
+        return Reply(oncall_text(self._schedules, utcnow(), " ".join(args) or None))
 
     async def _status(self, args: list[str], actor: Actor) -> Reply:
         """By room (the rules' incident groups); `status <room>` lists that room's series."""

@@ -22,6 +22,7 @@ from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
 from notifier.alerts.routes import route_problems
 from notifier.alerts.routing import Escalation, parse_target
+from notifier.alerts.schedules import schedule_problems, unknown_oncall_targets
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
@@ -278,10 +279,15 @@ def parse_rules(text: str, source: str = "rules") -> list[Rule]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
-    unknown = sorted(set(document) - {"rule", "route"})
+    unknown = sorted(set(document) - {"rule", "route", "schedule"})
     problems = [f"{source}: unknown top-level key {key!r}; rules go in [[rule]] tables "
-                "(and routes of the alert receivers in [[route]] tables)" for key in unknown]
-    problems += route_problems(document.get("route"), source)[1]
+                "(routes of the alert receivers in [[route]] tables, on-call schedules in "
+                "[[schedule]] tables)" for key in unknown]
+    routes, route_found = route_problems(document.get("route"), source)
+    problems += route_found
+    schedules, schedule_found = schedule_problems(document.get("schedule"), source)
+    problems += schedule_found
+    known = {schedule.name for schedule in schedules}
     tables = document.get("rule", [])
     if not isinstance(tables, list) or not tables:
         if "route" not in document or "rule" in document:  # routes alone: receivers only
@@ -293,6 +299,16 @@ def parse_rules(text: str, source: str = "rules") -> list[Rule]:
         problems.extend(rule_problems)
         if rule is not None:
             rules.append(rule)
+            if not schedule_found:
+                problems += [f"{source}: rule {rule.name!r}: {target!r} names no [[schedule]]"
+                             for target in unknown_oncall_targets(
+                                 rule.targets + rule.escalate_to, known)]
+    if not schedule_found:
+        for route in routes:
+            escalation = route.escalation.targets if route.escalation else ()
+            problems += [f"{source}: a [[route]]: {target!r} names no [[schedule]]"
+                         for target in unknown_oncall_targets(route.targets + escalation,
+                                                              known)]
     names = [rule.name for rule in rules]
     for duplicate in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{source}: rule name {duplicate!r} is used twice; names must be unique")
