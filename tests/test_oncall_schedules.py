@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import DATABASE, create_app
-from notifier.alerts.events import EventKind
+from heatwatch.server import DATABASE, ESCALATOR, create_app
+from notifier.alerts.events import EventKind, Severity
+from storage.audit import AuditLog
 from tests.standins.connector import ConnectorStandIn
-from tests.teams import PERSONAL, USER2_AAD, USER_AAD, TeamsChannel
+from tests.teams import CHANNEL, GROUP, PERSONAL, TEAM, USER2_AAD, USER_AAD, TeamsChannel
 from tests.test_delivery import (  # noqa: F401 (fixtures)
     alert_event,
     delivery_env,
@@ -81,3 +83,82 @@ async def test_an_oncall_target_reaches_only_the_person_on_call(
     await teams.ok("message_personal", text="oncall ops")
     await eventually(lambda: any("no schedule named 'ops'" in t
                                  for t in connector.texts(PERSONAL)))
+
+
+POLICY_RULES = f"""
+[[schedule]]
+name = "dc"
+people = ["{USER_AAD}"]
+rotation = "daily"
+
+[[escalation]]
+name = "dc-critical"
+steps = [
+  {{ after = "5m", targets = ["oncall:dc"] }},
+  {{ after = "15m", targets = ["team:{TEAM}"] }},
+]
+repeat = "30m"
+
+[[rule]]
+name = "server-room-temperature"
+measurement = "temperature"
+warn_above = 27.0
+crit_above = 32.0
+targets = ["conversation:{GROUP}"]
+escalation = "dc-critical"
+"""
+
+
+async def escalations(client: TestClient, alert_id: str) -> list[str]:
+    return [entry.detail for entry in await AuditLog(client.app[DATABASE]).of_alert(alert_id)
+            if entry.action == "escalated"]
+
+
+async def test_a_policy_pages_step_by_step_once_each_across_a_restart_until_acknowledged(
+    aiohttp_client: Any, delivery_env: dict[str, str], tmp_path: Path,
+    connector: ConnectorStandIn
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(POLICY_RULES)
+    env = {**delivery_env, "RULES_FILE": str(rules)}
+
+    def start() -> Any:
+        return aiohttp_client(create_app(load_settings(environ=env, env_file=None)))
+
+    first = await start()
+    teams = TeamsChannel(first, connector.url)
+    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
+        await teams.ok(name)
+    await teams.drained()
+    connector.clear()
+    alert_id = new_alert_id()
+    await publish(first, alert_event(EventKind.FIRED, alert_id, Severity.CRIT, 33.0, 32.0))
+    await eventually(lambda: connector.cards(GROUP))
+    now = utcnow()
+
+    assert await first.app[ESCALATOR].check(now + timedelta(minutes=4)) == 0
+    assert await first.app[ESCALATOR].check(now + timedelta(minutes=6)) == 1
+    assert await escalations(first, alert_id) == [
+        "step 1 of dc-critical: nobody acknowledged for 6 min; told: Megan Bowen"]
+    await eventually(lambda: connector.cards(PERSONAL))  # the person on call gets the card
+    await first.close()
+
+    second = await start()  # a restart: nothing is taken twice
+    assert await second.app[ESCALATOR].check(now + timedelta(minutes=7)) == 0
+    assert await second.app[ESCALATOR].check(now + timedelta(minutes=16)) == 1
+    await eventually(lambda: connector.cards(CHANNEL))  # step 2: the team's channel
+    assert await second.app[ESCALATOR].check(now + timedelta(minutes=44)) == 0
+    assert await second.app[ESCALATOR].check(now + timedelta(minutes=46)) == 1  # repeated
+    assert await second.app[ESCALATOR].check(now + timedelta(minutes=50)) == 0
+    details = await escalations(second, alert_id)
+    assert [d.split(":")[0] for d in details] == [
+        "step 1 of dc-critical", "step 2 of dc-critical", "step 2 of dc-critical again (2)"]
+    assert len(connector.cards(CHANNEL)) == 1 and len(connector.cards(PERSONAL)) == 1
+
+    await teams_of(second, connector).ok("message_personal", text=f"ack {alert_id[:8]}")
+    assert await second.app[ESCALATOR].check(now + timedelta(hours=3)) == 0
+    assert len(await escalations(second, alert_id)) == 3
+
+
+def teams_of(client: TestClient, connector: ConnectorStandIn) -> TeamsChannel:
+    return TeamsChannel(client, connector.url)

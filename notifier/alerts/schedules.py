@@ -20,6 +20,7 @@ schedule.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from common.durations import parse_duration
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
-from notifier.alerts.routing import Escalation, SourceRouting
+from notifier.alerts.routing import Escalation, SourceRouting, Step
 
 SCHEDULE_KEYS = ("name", "time_zone", "people", "names", "handoff", "rotation", "start",
                  "office_hours", "after_hours", "overrides")
@@ -231,8 +232,11 @@ class OnCallRouting:
         escalation = self._inner.escalation_for(rule, labels)
         if escalation is None:
             return None
-        targets = self._schedules.expand(escalation.targets, self._clock())
-        return Escalation(escalation.after, targets) if targets else None
+        now = self._clock()
+        return dataclasses.replace(
+            escalation, targets=self._schedules.expand(escalation.targets, now),
+            later=tuple(Step(step.after, self._schedules.expand(step.targets, now))
+                        for step in escalation.later))
 
 
 # --- reading [[schedule]] tables -------------------------------------------------------------
