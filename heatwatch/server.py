@@ -2,11 +2,11 @@
 
 Start-up order (cleanup_ctx, in order): storage -> rules -> card charts -> the bot
 (`bots.runtime`) and its token source -> signing keys -> Graph reconciliation -> replica
-heartbeat -> delivery workers -> the alert receivers -> escalation checks -> audit retention ->
-the InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate metrics listener
-(METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in reverse
-after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
-in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
+heartbeat -> delivery workers -> the alert receivers -> escalation checks -> on-call overrides
+-> audit retention -> the InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate
+metrics listener (METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs
+them in reverse after aiohttp has stopped accepting and drained in-flight requests: the poller
+stops, in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from notifier.alerts.schedules import OnCallRouting, Schedules, load_schedules
 from notifier.alerts.sink import AlertSink
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
+from notifier.chat.oncall import OnCallDesk
 from notifier.chat.operating import OperatingCommands
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.escalation import Escalator
@@ -94,6 +95,7 @@ RECEIVERS = web.AppKey("receivers", dict[str, Receiver])
 ESCALATOR = web.AppKey("escalator", Escalator)
 CHARTS = web.AppKey("charts", ChartMaker)
 SCHEDULES = web.AppKey("schedules", Schedules)
+ONCALL = web.AppKey("oncall", OnCallDesk)
 AUDIT_PRUNE_SECONDS = 3600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
@@ -166,8 +168,11 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     actions.charts = app[CHARTS]
     app[ACTIONS] = actions
     operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])
+    desk = OnCallDesk(app[DATABASE], app[SCHEDULES])
+    await desk.refresh(utcnow())
+    app[ONCALL] = desk
     commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating,
-                        schedules=app[SCHEDULES])
+                        oncall=desk)
     app[COMMANDS] = commands
     # One limiter for alerts and replies: both count against Teams' per-conversation limits.
     limiter = DeliveryLimiter(settings.tenant_send_limit)
@@ -328,6 +333,19 @@ async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop_task(task)
 
 
+async def oncall_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Read the on-call overrides taken in chat (on any replica) every few seconds."""
+    desk = app[ONCALL]
+
+    async def step() -> float:
+        return await desk.step(utcnow())
+
+    task = asyncio.create_task(run_forever(step, what="Reading on-call overrides", log=log),
+                               name="oncall-overrides")
+    yield
+    await stop_task(task)
+
+
 async def audit_retention_ctx(app: web.Application) -> AsyncIterator[None]:
     """Delete audit entries older than AUDIT_RETENTION_DAYS, hourly."""
     audit = AuditLog(app[DATABASE])
@@ -477,6 +495,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(inbound_ctx)
     app.cleanup_ctx.append(escalation_ctx)
+    app.cleanup_ctx.append(oncall_ctx)
     app.cleanup_ctx.append(audit_retention_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.cleanup_ctx.append(rules_reload_ctx)

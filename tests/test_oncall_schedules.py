@@ -162,3 +162,38 @@ async def test_a_policy_pages_step_by_step_once_each_across_a_restart_until_ackn
 
 def teams_of(client: TestClient, connector: ConnectorStandIn) -> TeamsChannel:
     return TeamsChannel(client, connector.url)
+
+
+async def test_oncall_take_and_give_back_change_who_is_paged_and_are_audited(
+    on_call: TestClient, connector: ConnectorStandIn
+) -> None:
+    teams = TeamsChannel(on_call, connector.url)
+    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
+        await teams.ok(name)
+    await teams.drained()
+
+    async def say(text: str) -> str:
+        before = len(connector.texts(PERSONAL))
+        await teams.ok("message_personal", text=text)
+        await eventually(lambda: len(connector.texts(PERSONAL)) > before)
+        return connector.texts(PERSONAL)[before]
+
+    # Megan is on call by the file's override; giving back what she did not take is refused.
+    assert await say("oncall give back") == "You have no override in **dc** to give back."
+    assert (await say("oncall take 2h")).startswith("You are on call in **dc** until ")
+    assert "**dc**: Megan Bowen (override)" in await say("oncall")
+    assert await say("oncall take 2y") == ("Say for how long, from a minute to 7 days, like "
+                                           "**oncall take 2h**.")
+    assert await say("oncall take 1h ops") == "There is no schedule named 'ops'."
+    given = await say("oncall give back dc")
+    assert given == "Given back. On call in **dc** now: Megan Bowen."  # the file's override
+
+    rows = await on_call.app[DATABASE].fetch_all(
+        "SELECT actor, detail FROM audit_events WHERE action = 'oncall-override'")
+    assert sorted(row["detail"].split(" ")[0] for row in rows) == ["gave", "took"]
+    assert {row["actor"] for row in rows} == {"Megan Bowen"}
+
+    # In the team's channel nobody can be told apart: take is refused there.
+    await teams.ok("message_channel", text="<at>HeatWatch</at> oncall take 1h")
+    await eventually(lambda: any("write **oncall take** in your personal chat" in t
+                                 for t in connector.texts()))

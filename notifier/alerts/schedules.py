@@ -128,6 +128,12 @@ class Schedules:
 
     def update(self, schedules: Sequence[Schedule]) -> None:
         self._by_name = {schedule.name: schedule for schedule in schedules}
+        if not hasattr(self, "_live"):
+            self._live: dict[str, tuple[Override, ...]] = {}
+
+    def set_live(self, overrides: Mapping[str, Sequence[Override]]) -> None:
+        """The overrides taken in chat, by schedule (oldest first), newer than the file's."""
+        self._live = {name: tuple(found) for name, found in overrides.items()}
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
@@ -151,6 +157,7 @@ class Schedules:
         if schedule is None or name in seen:
             return Shift(name, None, None, None)
         seen.add(name)
+        extra = [*self._live.get(name, ()), *extra]
         live = next((o for o in reversed(extra) if o.covers(at)), None)
         override = live or schedule.override_at(at)
         person, next_person, until = schedule.rotation_person(at)

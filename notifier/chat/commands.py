@@ -17,7 +17,7 @@ from notifier.alerts.events import Severity, stored_series_key
 from notifier.alerts.schedules import Schedules
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.history import history_list, history_of
-from notifier.chat.oncall import oncall_text
+from notifier.chat.oncall import OnCallDesk, oncall_text
 from notifier.chat.operating import OperatingCommands
 from notifier.delivery.cards import amount, local_time, when
 from notifier.monitoring.engine import Phase, SeriesState
@@ -38,7 +38,8 @@ COMMANDS_HELP = (
     "- **history** [*alert*]: the last incidents, or one incident's timeline\n"
     "- **subscribe** / **unsubscribe** [*rule*]: get or stop alerts here (all rules, or one)\n"
     "- **mute** *duration* (like 30m, 2h) / **unmute**: pause all alerts here\n"
-    "- **oncall** [*schedule*]: who is on call now, and who is next\n"
+    "- **oncall** [*schedule*]: who is on call now, and who is next; **oncall take** *duration* "
+    "/ **oncall give back**: be on call for a while instead, or end that\n"
     "- **rules**: the alert rules that reach this conversation, with their thresholds\n"
     "- **test**: send a test card here, to check that alerts arrive\n"
     "- **help**: this message\n\n"
@@ -100,9 +101,9 @@ class Reply:
 class Commands:
     def __init__(self, actions: AlertActions, states: AlertStateStore, rules: list[Rule],
                  operating: OperatingCommands | None = None,
-                 schedules: Schedules | None = None) -> None:
+                 oncall: OnCallDesk | None = None) -> None:
         self._actions = actions
-        self._schedules = schedules if schedules is not None else Schedules()
+        self._oncall_desk = oncall
         self._states = states
         self._rules = {rule.name: rule for rule in rules}
         self._operating = operating
@@ -130,8 +131,11 @@ class Commands:
         return await handler(args, actor)
 
     async def _oncall(self, args: list[str], actor: Actor) -> Reply:
-        """Who is on call now and next, per schedule (or in one)."""
-        return Reply(oncall_text(self._schedules, utcnow(), " ".join(args) or None))
+        """Who is on call now and next, per schedule (or in one); overrides taken in chat."""
+        if self._oncall_desk is None:
+            return Reply(oncall_text(Schedules(), utcnow()))
+        return Reply(await self._oncall_desk.answer(
+            args, actor.name, (actor.tenant_id, actor.conversation_id), utcnow()))
 
     async def _status(self, args: list[str], actor: Actor) -> Reply:
         """By room (the rules' incident groups); `status <room>` lists that room's series."""
