@@ -3,10 +3,11 @@
 Start-up order (cleanup_ctx, in order): storage -> rules -> card charts -> the bot
 (`bots.runtime`) and its token source -> signing keys -> Graph reconciliation -> replica
 heartbeat -> delivery workers -> the alert receivers -> escalation checks -> on-call overrides
--> audit retention -> the InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate
-metrics listener (METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs
-them in reverse after aiohttp has stopped accepting and drained in-flight requests: the poller
-stops, in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
+-> handoff cards -> audit retention -> the InfluxDB poller -> rules reload (SIGHUP, file
+changes) -> the separate metrics listener (METRICS_PORT). `/metrics` itself:
+`heatwatch.observability`. Shutdown runs them in reverse after aiohttp has stopped accepting and
+drained in-flight requests: the poller stops, in-flight sends finish, jobs are cancelled and
+awaited, then clients, then storage.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from notifier.chat.oncall import OnCallDesk
 from notifier.chat.operating import OperatingCommands
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.escalation import Escalator
+from notifier.delivery.handoff import Handoffs
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
@@ -96,6 +98,7 @@ ESCALATOR = web.AppKey("escalator", Escalator)
 CHARTS = web.AppKey("charts", ChartMaker)
 SCHEDULES = web.AppKey("schedules", Schedules)
 ONCALL = web.AppKey("oncall", OnCallDesk)
+HANDOFFS = web.AppKey("handoffs", Handoffs)
 AUDIT_PRUNE_SECONDS = 3600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
@@ -346,6 +349,17 @@ async def oncall_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop_task(task)
 
 
+async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The handoff card for whoever a schedule hands over to (every replica checks; each
+    handoff is greeted once, see notifier/delivery/handoff.py)."""
+    handoffs = Handoffs(app[DATABASE], app[SCHEDULES], app[WAKE])
+    app[HANDOFFS] = handoffs
+    task = asyncio.create_task(run_forever(handoffs.step, what="Checking on-call handoffs",
+                                           log=log), name="handoffs")
+    yield
+    await stop_task(task)
+
+
 async def audit_retention_ctx(app: web.Application) -> AsyncIterator[None]:
     """Delete audit entries older than AUDIT_RETENTION_DAYS, hourly."""
     audit = AuditLog(app[DATABASE])
@@ -496,6 +510,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(inbound_ctx)
     app.cleanup_ctx.append(escalation_ctx)
     app.cleanup_ctx.append(oncall_ctx)
+    app.cleanup_ctx.append(handoff_ctx)
     app.cleanup_ctx.append(audit_retention_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.cleanup_ctx.append(rules_reload_ctx)

@@ -5,6 +5,7 @@ connector stand-in)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,20 @@ from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import DATABASE, ESCALATOR, create_app
+from heatwatch.server import DATABASE, ESCALATOR, HANDOFFS, create_app
 from notifier.alerts.events import EventKind, Severity
 from storage.audit import AuditLog
 from tests.standins.connector import ConnectorStandIn
-from tests.teams import CHANNEL, GROUP, PERSONAL, TEAM, USER2_AAD, USER_AAD, TeamsChannel
+from tests.teams import (
+    CHANNEL,
+    GROUP,
+    PERSONAL,
+    TEAM,
+    USER2_AAD,
+    USER_AAD,
+    TeamsChannel,
+    card_text,
+)
 from tests.test_delivery import (  # noqa: F401 (fixtures)
     alert_event,
     delivery_env,
@@ -30,7 +40,8 @@ from tests.test_delivery import (  # noqa: F401 (fixtures)
 
 def schedule_rules(now: datetime) -> str:
     """Megan (the personal chat's user) is on call now by an override; Alex by the rotation."""
-    start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
+    start = (now - timedelta(minutes=30)).isoformat()
+    end = (now + timedelta(hours=1)).isoformat()
     return f"""
 [[schedule]]
 name = "dc"
@@ -197,3 +208,33 @@ async def test_oncall_take_and_give_back_change_who_is_paged_and_are_audited(
     await teams.ok("message_channel", text="<at>HeatWatch</at> oncall take 1h")
     await eventually(lambda: any("write **oncall take** in your personal chat" in t
                                  for t in connector.texts()))
+
+
+async def test_the_person_taking_over_gets_one_handoff_card(
+    on_call: TestClient, connector: ConnectorStandIn
+) -> None:
+    teams = TeamsChannel(on_call, connector.url)
+    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
+        await teams.ok(name)
+    await teams.drained()
+    connector.clear()
+    await publish(on_call, alert_event(EventKind.FIRED, new_alert_id()))
+    await eventually(lambda: connector.cards(PERSONAL))
+
+    # Megan's override began half an hour ago, taking over from Alex (the rotation). The
+    # background job may be first: either way, one handoff is recorded.
+    handoffs = on_call.app[HANDOFFS]
+    await handoffs.check(utcnow())
+    await eventually(lambda: any("You are on call: dc" in card_text(r.body["attachments"][0]
+                                                                    ["content"])
+                                 for r in connector.sent(PERSONAL) if r.body.get("attachments")))
+    [card] = [r.body["attachments"][0]["content"] for r in connector.sent(PERSONAL)
+              if "You are on call" in json.dumps(r.body)]
+    text = card_text(card)
+    assert "Handed over by Alex Wilber, Megan Bowen until " in text
+    assert "Open incidents: 1" in text and "server-room-temperature, room r1" in text
+    assert "The last shift" in text
+    assert await handoffs.check(utcnow()) == 0  # once
+    rows = await on_call.app[DATABASE].fetch_all(
+        "SELECT detail FROM audit_events WHERE action = 'handoff'")
+    assert [row["detail"] for row in rows] == ["dc: Alex Wilber to Megan Bowen"]

@@ -77,6 +77,7 @@ class Shift:
     next_person: str | None
     via: str = ""  # the schedule that answered ("" : this one), e.g. the after-hours one
     override: bool = False
+    since: datetime | None = None  # when this person's stretch began (the last handoff)
 
 
 @dataclass(frozen=True)
@@ -96,25 +97,27 @@ class Schedule:
     def _anchor(self) -> datetime:
         return datetime.combine(self.start, self.handoff, self.zone)
 
-    def _turn(self, at: datetime) -> tuple[int, datetime]:
-        """The index of the turn that covers `at` (negative before `start`) and its end."""
+    def _turn(self, at: datetime) -> tuple[int, datetime, datetime]:
+        """The index of the turn that covers `at` (negative before `start`), its start and its
+        end."""
         if self.rotation == "duration":
             anchor = self._anchor()
             turns = int((at - anchor) // self.length)
-            return turns, anchor + self.length * (turns + 1)
+            return turns, anchor + self.length * turns, anchor + self.length * (turns + 1)
         local = at.astimezone(self.zone)
         day = local.date() - (DAY if local.time() < self.handoff else timedelta(0))
         days = (day - self.start).days
         step = 1 if self.rotation == "daily" else 7
         turns = days // step
-        end_day = self.start + timedelta(days=(turns + 1) * step)
-        return turns, datetime.combine(end_day, self.handoff, self.zone)
+        begin_day = self.start + timedelta(days=turns * step)
+        return (turns, datetime.combine(begin_day, self.handoff, self.zone),
+                datetime.combine(begin_day + timedelta(days=step), self.handoff, self.zone))
 
-    def rotation_person(self, at: datetime) -> tuple[str, str, datetime]:
-        """(on call by the rotation, next in the rotation, the next handoff)."""
-        turns, end = self._turn(at)
+    def rotation_person(self, at: datetime) -> tuple[str, str, datetime, datetime]:
+        """(on call by the rotation, next in the rotation, this turn's start, its end)."""
+        turns, begin, end = self._turn(at)
         return (self.people[turns % len(self.people)],
-                self.people[(turns + 1) % len(self.people)], end)
+                self.people[(turns + 1) % len(self.people)], begin, end)
 
     def override_at(self, at: datetime) -> Override | None:
         return next((o for o in reversed(self.overrides) if o.covers(at)), None)
@@ -160,22 +163,25 @@ class Schedules:
         extra = [*self._live.get(name, ()), *extra]
         live = next((o for o in reversed(extra) if o.covers(at)), None)
         override = live or schedule.override_at(at)
-        person, next_person, until = schedule.rotation_person(at)
+        person, next_person, since, until = schedule.rotation_person(at)
         hours = schedule.office_hours
         local = at.astimezone(schedule.zone)
         if override is not None:
-            return Shift(name, override.person, override.end, person, override=True)
+            return Shift(name, override.person, override.end, person, override=True,
+                         since=override.start)
         if hours is not None and not hours.covers(local):
+            opens, closed = _next_office_start(hours, local), _last_office_end(hours, local)
             if schedule.after_hours:
                 other = self._shift(schedule.after_hours, at, [], seen)
-                return Shift(name, other.person, _next_office_start(hours, local) if
-                             other.until is None else min(other.until, _next_office_start(
-                                 hours, local)), other.next_person,
-                             via=other.via or schedule.after_hours, override=other.override)
-            return Shift(name, None, _next_office_start(hours, local), person)
+                return Shift(name, other.person, opens if other.until is None else
+                             min(other.until, opens), other.next_person,
+                             via=other.via or schedule.after_hours, override=other.override,
+                             since=closed if other.since is None else max(other.since, closed))
+            return Shift(name, None, opens, person)
         if hours is not None:
             until = min(until, datetime.combine(local.date(), hours.end, schedule.zone))
-        return Shift(name, person, until, next_person)
+            since = max(since, datetime.combine(local.date(), hours.start, schedule.zone))
+        return Shift(name, person, until, next_person, since=since)
 
     def person(self, name: str, at: datetime) -> str | None:
         return self.shift(name, at).person
@@ -217,6 +223,16 @@ def _next_office_start(hours: OfficeHours, local: datetime) -> datetime:
         if candidate > local and candidate.weekday() in hours.days:
             return candidate
     return local + timedelta(days=7)
+
+
+def _last_office_end(hours: OfficeHours, local: datetime) -> datetime:
+    """The last moment office hours ended at or before `local` (in its zone)."""
+    day = local.date()
+    for offset in range(8):
+        candidate = datetime.combine(day - timedelta(days=offset), hours.end, local.tzinfo)
+        if candidate <= local and candidate.weekday() in hours.days:
+            return candidate
+    return local - timedelta(days=7)
 
 
 class OnCallRouting:
