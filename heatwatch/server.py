@@ -33,7 +33,7 @@ from common.metrics import Metrics
 from common.retry import Backoff, run_forever
 from common.settings import Settings
 from common.tokens import TokenSource, token_source_for
-from heatwatch.components import graph_installer
+from heatwatch.components import feed_link, feed_sender, graph_installer
 from heatwatch.observability import (
     METRICS,
     CountingSink,
@@ -282,7 +282,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         # Each source routes its own events.
         routing = source_routing(app)
         app[ALERT_SINK] = CountingSink(
-            OutboxSink(database, routing, app[WAKE], update_window=settings.incident_update_window),
+            OutboxSink(database, routing, app[WAKE], update_window=settings.incident_update_window,
+                       feed_link=feed_link(settings) if TOKENS in app else None),
             app[METRICS])
     if not database.shared:  # one process: leases of its previous run are void
         released = await Outbox(database).release_leases()
@@ -296,7 +297,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         give_up_after=settings.delivery_give_up_after, backoff_base=settings.delivery_backoff,
         lease_seconds=settings.delivery_lease, send_timeout=min(30.0, settings.delivery_lease / 2),
         on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None,
-        metrics=app[METRICS], charts=app[CHARTS])
+        metrics=app[METRICS], charts=app[CHARTS],
+        feed=feed_sender(settings, app[TOKENS], app[METRICS]) if TOKENS in app else None)
     app[WORKER] = worker
     log.info("Delivery worker %s started (leases of %gs)", worker.owner, settings.delivery_lease)
     task = asyncio.create_task(worker.run(), name="delivery")
@@ -328,7 +330,8 @@ async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
 async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
     """Escalate critical incidents nobody acknowledged (rules' `escalate_after`/`escalate_to`).
     Every replica checks; each step happens once (see notifier/delivery/escalation.py)."""
-    escalator = Escalator(app[DATABASE], source_routing(app), app[WAKE])
+    escalator = Escalator(app[DATABASE], source_routing(app), app[WAKE],
+                          feed_link=feed_link(app[SETTINGS]) if TOKENS in app else None)
     app[ESCALATOR] = escalator
     task = asyncio.create_task(run_forever(escalator.step, what="Checking escalations",
                                            log=log), name="escalation")

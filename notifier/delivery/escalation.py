@@ -33,6 +33,7 @@ from notifier.alerts.routing import (
     resolve_targets,
 )
 from notifier.delivery.cards import duration, escalation_text, note_payload
+from notifier.delivery.feed import notice_line, page_rows, people_of
 from storage.alerts import AlertRecord, AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -56,7 +57,8 @@ def _name(conversation: Conversation) -> str:
 
 class Escalator:
     def __init__(self, db: SqlBackend, escalations: Escalations,
-                 wake: asyncio.Event | None = None) -> None:
+                 wake: asyncio.Event | None = None, feed_link: str | None = None) -> None:
+        self._feed_link = feed_link  # page the step's people through the activity feed
         self._db = db
         self._alerts = AlertStore(db)
         self._audit = AuditLog(db)
@@ -128,6 +130,9 @@ class Escalator:
             scope = active[key].scope
             payload = note_payload(text, mentions if scope is not Scope.PERSONAL else [])
             items.append(NewDelivery(event_id, alert.alert_id, *key, Operation.TEXT, payload))
+        if self._feed_link is not None:
+            items += page_rows(event_id, alert.alert_id, targets, people_of(active.values()),
+                               notice_line(event), text, self._feed_link)
         sent_at = min(now, utcnow())  # `now` may be a test's future: deliveries are due now
         steps, name = len(policy.steps), policy.name or "the escalation"
         which = "" if steps == 1 and not policy.repeat else (

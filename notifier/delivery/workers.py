@@ -42,6 +42,7 @@ from notifier.delivery.cards import (
     summary,
 )
 from notifier.delivery.charts import ChartMaker
+from notifier.delivery.feed import FeedLimiter, FeedNotice, FeedSender
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from storage.alerts import AlertStore
@@ -92,7 +93,10 @@ class DeliveryWorker:
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
         charts: ChartMaker | None = None,
+        feed: FeedSender | None = None,
     ) -> None:
+        self._feed = feed
+        self._feed_limiter = FeedLimiter()
         self._metrics = metrics or UNCOUNTED
         self._charts = charts
         self._outbox = Outbox(db)
@@ -194,7 +198,9 @@ class DeliveryWorker:
             return
         reference = conversation.reference
         try:
-            if delivery.operation in (Operation.TEXT, Operation.REPLY):
+            if delivery.operation is Operation.FEED:
+                await self._page(delivery)
+            elif delivery.operation in (Operation.TEXT, Operation.REPLY):
                 if delivery.operation is Operation.REPLY:
                     reference, activity = reply_of(reference, delivery.payload)
                 else:
@@ -208,6 +214,18 @@ class DeliveryWorker:
                 await self._send_card(delivery, reference)
         except DeliveryError as error:
             await self._failed(delivery, error)
+
+    async def _page(self, delivery: Delivery) -> None:
+        """An activity-feed page (Microsoft Graph), kept to Graph's limit for it."""
+        if self._feed is None:
+            await self._outbox.park(delivery.id, "activity feed is off", self._clock())
+            self._metrics.delivery("parked")
+            return
+        async with self._feed_limiter.slot(delivery.tenant_id):
+            await self._timed(self._feed.notify(delivery.tenant_id,
+                                                FeedNotice.from_json(delivery.payload)))
+        await self._outbox.complete(delivery.id, self._clock())
+        self._metrics.delivered(delivery.created_at, self._clock())
 
     async def _thread_of(self, delivery: Delivery, conversation: Conversation) -> dict:
         """In a channel, a follow-up of an alert (resolved, reminder, escalation) is a reply in

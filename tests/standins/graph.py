@@ -5,6 +5,7 @@ GET  /v1.0/users/{id}/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/e
 POST /v1.0/users/{id}/teamwork/installedApps           201, empty body; 409 if already there
 GET  /v1.0/users/{id}/teamwork/installedApps/{iid}/chat
 GET  /v1.0/appCatalogs/teamsApps?$filter=externalId eq '..'
+POST /v1.0/users/{id}/teamwork/sendActivityNotification  204; 403 without TeamsActivity.Send
 Errors use Graph's body: {"error": {"code", "message", "innerError": {...}}}.
 """
 
@@ -37,6 +38,8 @@ class GraphStandIn(StandIn):
     users: dict[str, str] = field(default_factory=dict)  # AAD object id -> UPN
     installed: dict[str, str] = field(default_factory=dict)  # AAD object id -> installation id
     forbidden: bool = False
+    feed_forbidden: bool = False  # no admin consent for TeamsActivity.Send
+    notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     throttle_next: int = 0
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     expected_token: str | None = None
@@ -50,6 +53,7 @@ class GraphStandIn(StandIn):
         app.router.add_post(base + "/teamwork/installedApps", self._install)
         app.router.add_get(base + "/teamwork/installedApps/{iid}/chat", self._chat)
         app.router.add_get("/v1.0/appCatalogs/teamsApps", self._catalog)
+        app.router.add_post(base + "/teamwork/sendActivityNotification", self._notify)
         StandIn.__init__(self, app)
 
     @property
@@ -146,6 +150,27 @@ class GraphStandIn(StandIn):
         match = _EQ.match(request.query.get("$filter", ""))
         value = [self._app()] if match and match.group(2) == self.manifest_id else []
         return web.json_response({"value": value})
+
+    async def _notify(self, request: web.Request) -> web.Response:
+        """Checked as Graph documents the body: a topic (text needs webUrl), an activity type,
+        preview text; chainId an Int64 when given."""
+        uid = self._resolve(request)
+        if uid is None:
+            return self._no_user(request)
+        if self.feed_forbidden:
+            return graph_error(403, "Forbidden", "Missing role permissions on the request. "
+                               "API requires one of 'TeamsActivity.Send'.")
+        body = self.requests[-1][2] or {}
+        topic = body.get("topic") or {}
+        chain = body.get("chainId")
+        if (topic.get("source") not in ("entityUrl", "text") or not topic.get("value")
+                or (topic.get("source") == "text" and not topic.get("webUrl"))
+                or not body.get("activityType")
+                or not (body.get("previewText") or {}).get("content")
+                or (chain is not None and not isinstance(chain, int))):
+            return graph_error(400, "BadRequest", "Invalid activity notification")
+        self.notifications.append((uid, body))
+        return web.Response(status=204)
 
     def _forbidden(self) -> web.Response:
         return graph_error(403, "Forbidden", "Missing role permissions on the request. API "
