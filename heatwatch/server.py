@@ -3,8 +3,8 @@
 Start-up order (cleanup_ctx, in order): storage -> rules -> card charts -> the bot
 (`bots.runtime`) and its token source -> signing keys -> Graph reconciliation -> replica
 heartbeat -> delivery workers -> the alert receivers -> escalation checks -> on-call overrides
--> handoff cards -> audit retention -> the InfluxDB poller -> rules reload (SIGHUP, file
-changes) -> the separate metrics listener (METRICS_PORT). `/metrics` itself:
+-> Teams Shifts -> handoff cards -> audit retention -> the InfluxDB poller -> rules reload
+(SIGHUP, file changes) -> the separate metrics listener (METRICS_PORT). `/metrics` itself:
 `heatwatch.observability`. Shutdown runs them in reverse after aiohttp has stopped accepting and
 drained in-flight requests: the poller stops, in-flight sends finish, jobs are cancelled and
 awaited, then clients, then storage.
@@ -61,7 +61,10 @@ from notifier.delivery.workers import DeliveryWorker
 from notifier.inbound import alertmanager, grafana, influxdb
 from notifier.inbound.receiver import Receiver, error
 from notifier.inbound.silences import Silences
+from notifier.install.graph import graph_client
 from notifier.install.reconcile import Reconciler
+from notifier.install.shifts import REFRESH_SECONDS as SHIFTS_REFRESH_SECONDS
+from notifier.install.shifts import ShiftsReader
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, RuleRouting, load_rules
 from notifier.monitoring.sources import build_source, history_reader
@@ -99,6 +102,7 @@ CHARTS = web.AppKey("charts", ChartMaker)
 SCHEDULES = web.AppKey("schedules", Schedules)
 ONCALL = web.AppKey("oncall", OnCallDesk)
 HANDOFFS = web.AppKey("handoffs", Handoffs)
+SHIFTS = web.AppKey("shifts", ShiftsReader)
 AUDIT_PRUNE_SECONDS = 3600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
@@ -352,6 +356,27 @@ async def oncall_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop_task(task)
 
 
+async def shifts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Schedules backed by Teams Shifts: read through Graph at start and every few minutes
+    (with the bot's identity); when Graph fails, the last schedule read holds."""
+    if TOKENS not in app:
+        yield
+        return
+    settings = app[SETTINGS]
+    reader = ShiftsReader(graph_client(app[TOKENS], settings.cloud.graph_base_url,
+                                       app[METRICS].graph_request), app[SCHEDULES])
+    app[SHIFTS] = reader
+
+    async def step() -> float:
+        await reader.read(utcnow())
+        return SHIFTS_REFRESH_SECONDS
+
+    task = asyncio.create_task(run_forever(step, what="Reading Teams Shifts", log=log),
+                               name="shifts")
+    yield
+    await stop_task(task)
+
+
 async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
     """The handoff card for whoever a schedule hands over to (every replica checks; each
     handoff is greeted once, see notifier/delivery/handoff.py)."""
@@ -513,6 +538,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(inbound_ctx)
     app.cleanup_ctx.append(escalation_ctx)
     app.cleanup_ctx.append(oncall_ctx)
+    app.cleanup_ctx.append(shifts_ctx)
     app.cleanup_ctx.append(handoff_ctx)
     app.cleanup_ctx.append(audit_retention_ctx)
     app.cleanup_ctx.append(monitor_ctx)

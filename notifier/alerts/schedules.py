@@ -36,7 +36,8 @@ from notifier.alerts.events import AlertEvent
 from notifier.alerts.routing import Escalation, SourceRouting, Step
 
 SCHEDULE_KEYS = ("name", "time_zone", "people", "names", "handoff", "rotation", "start",
-                 "office_hours", "after_hours", "overrides")
+                 "office_hours", "after_hours", "overrides", "shifts", "scheduling_group",
+                 "acts_as")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -93,6 +94,9 @@ class Schedule:
     after_hours: str | None = None
     overrides: tuple[Override, ...] = ()
     names: Mapping[str, str] = field(default_factory=dict)  # person -> display name
+    shifts: str | None = None  # a Teams team id: who is on shift there (Teams Shifts)
+    scheduling_group: str | None = None  # only the shifts of this scheduling group
+    acts_as: str | None = None  # MS-APP-ACTS-AS for Graph (a team owner's object id)
 
     def _anchor(self) -> datetime:
         return datetime.combine(self.start, self.handoff, self.zone)
@@ -116,6 +120,8 @@ class Schedule:
     def rotation_person(self, at: datetime) -> tuple[str, str, datetime, datetime]:
         """(on call by the rotation, next in the rotation, this turn's start, its end)."""
         turns, begin, end = self._turn(at)
+        if not self.people:
+            return "", "", begin, end
         return (self.people[turns % len(self.people)],
                 self.people[(turns + 1) % len(self.people)], begin, end)
 
@@ -127,12 +133,17 @@ class Schedules:
     """The schedules of the rules file, by name; answers who is on call."""
 
     def __init__(self, schedules: Sequence[Schedule] = ()) -> None:
+        self._live: dict[str, tuple[Override, ...]] = {}
+        self._shifts: dict[str, tuple[Override, ...]] = {}
         self.update(schedules)
 
     def update(self, schedules: Sequence[Schedule]) -> None:
         self._by_name = {schedule.name: schedule for schedule in schedules}
-        if not hasattr(self, "_live"):
-            self._live: dict[str, tuple[Override, ...]] = {}
+
+    def set_shifts(self, name: str, shifts: Sequence[Override]) -> None:
+        """Who is on shift in a Shifts-backed schedule (from Microsoft Graph), as stretches;
+        kept until the next successful read."""
+        self._shifts[name] = tuple(sorted(shifts, key=lambda o: o.start))
 
     def set_live(self, overrides: Mapping[str, Sequence[Override]]) -> None:
         """The overrides taken in chat, by schedule (oldest first), newer than the file's."""
@@ -167,8 +178,12 @@ class Schedules:
         hours = schedule.office_hours
         local = at.astimezone(schedule.zone)
         if override is not None:
-            return Shift(name, override.person, override.end, person, override=True,
+            return Shift(name, override.person, override.end, person or None, override=True,
                          since=override.start)
+        if schedule.shifts is not None:
+            return self._from_shifts(name, at)
+        if not person:
+            return Shift(name, None, None, None)
         if hours is not None and not hours.covers(local):
             opens, closed = _next_office_start(hours, local), _last_office_end(hours, local)
             if schedule.after_hours:
@@ -183,6 +198,20 @@ class Schedules:
             since = max(since, datetime.combine(local.date(), hours.start, schedule.zone))
         return Shift(name, person, until, next_person, since=since)
 
+    def _from_shifts(self, name: str, at: datetime) -> Shift:
+        """Who is on shift at `at` in a Shifts-backed schedule (the earliest-starting of
+        overlapping shifts), and who is next."""
+        shifts = self._shifts.get(name, ())
+        current = next((s for s in shifts if s.covers(at)), None)
+        later = [s for s in shifts if s.start > at and (current is None or
+                                                          s.person != current.person)]
+        upcoming = later[0] if later else None
+        if current is None:
+            return Shift(name, None, upcoming.start if upcoming else None,
+                         upcoming.person if upcoming else None)
+        return Shift(name, current.person, current.end,
+                     upcoming.person if upcoming else None, since=current.start)
+
     def person(self, name: str, at: datetime) -> str | None:
         return self.shift(name, at).person
 
@@ -190,6 +219,7 @@ class Schedules:
         """Everyone a schedule can put on call (rotations and overrides), once each."""
         found = [p for s in self._by_name.values() for p in s.people]
         found += [o.person for s in self._by_name.values() for o in s.overrides]
+        found += [o.person for shifts in self._shifts.values() for o in shifts]
         return tuple(dict.fromkeys(found))
 
     def display(self, person: str | None) -> str:
@@ -318,11 +348,26 @@ def _read_schedule(source: str, index: int, table: Any) -> tuple[Schedule | None
         reader.problem("time_zone", f"expected an IANA time zone like \"Europe/Amsterdam\", "
                                     f"got {zone_name!r}")
         zone = ZoneInfo("UTC")
-    people = table.get("people")
-    if not isinstance(people, list) or not people or not all(
+    shifts = table.get("shifts")
+    if shifts is not None and (not isinstance(shifts, str) or not shifts.strip()):
+        reader.problem("shifts", 'expected the id of the team whose Teams Shifts schedule '
+                                 'says who is on call, like shifts = "<team id>"')
+        shifts = None
+    optional: dict[str, str | None] = {}
+    for key in ("scheduling_group", "acts_as"):
+        value = table.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            reader.problem(key, "expected an id (text)")
+            value = None
+        if value is not None and shifts is None:
+            reader.problem(key, "goes with shifts")
+        optional[key] = value
+    people = table.get("people", [] if shifts is not None else None)
+    if not isinstance(people, list) or (not people and shifts is None) or not all(
             isinstance(p, str) and p.strip() for p in people):
         reader.problem("people", 'expected the rotation as a list of AAD object ids, like '
-                                 'people = ["<object id>", "<object id>"]')
+                                 'people = ["<object id>", "<object id>"] (or shifts = '
+                                 '"<team id>" for Teams Shifts)')
         people = []
     names = table.get("names", {})
     if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
@@ -371,7 +416,8 @@ def _read_schedule(source: str, index: int, table: Any) -> tuple[Schedule | None
     return Schedule(name=name, zone=zone, people=tuple(p.strip() for p in people),
                     handoff=handoff, rotation=rotation, length=length, start=start,
                     office_hours=hours, after_hours=after, overrides=overrides,
-                    names=dict(names)), []
+                    names=dict(names), shifts=shifts, scheduling_group=optional[
+                        "scheduling_group"], acts_as=optional["acts_as"]), []
 
 
 def _office_hours(raw: Any, reader: _Reader) -> OfficeHours | None:

@@ -6,6 +6,8 @@ POST /v1.0/users/{id}/teamwork/installedApps           201, empty body; 409 if a
 GET  /v1.0/users/{id}/teamwork/installedApps/{iid}/chat
 GET  /v1.0/appCatalogs/teamsApps?$filter=externalId eq '..'
 POST /v1.0/users/{id}/teamwork/sendActivityNotification  204; 403 without TeamsActivity.Send
+GET  /v1.0/teams/{id}/schedule/shifts?$filter=sharedShift/startDateTime ge .. and
+     sharedShift/endDateTime le ..        pages of `shift_page` with @odata.nextLink
 Errors use Graph's body: {"error": {"code", "message", "innerError": {...}}}.
 """
 
@@ -40,6 +42,10 @@ class GraphStandIn(StandIn):
     forbidden: bool = False
     feed_forbidden: bool = False  # no admin consent for TeamsActivity.Send
     notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    shifts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # team -> shifts
+    shift_page: int = 2
+    shifts_forbidden: bool = False
+    shifts_failing: bool = False  # 503 for the schedule (a Graph outage)
     throttle_next: int = 0
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     expected_token: str | None = None
@@ -54,6 +60,7 @@ class GraphStandIn(StandIn):
         app.router.add_get(base + "/teamwork/installedApps/{iid}/chat", self._chat)
         app.router.add_get("/v1.0/appCatalogs/teamsApps", self._catalog)
         app.router.add_post(base + "/teamwork/sendActivityNotification", self._notify)
+        app.router.add_get("/v1.0/teams/{tid}/schedule/shifts", self._shifts)
         StandIn.__init__(self, app)
 
     @property
@@ -171,6 +178,33 @@ class GraphStandIn(StandIn):
             return graph_error(400, "BadRequest", "Invalid activity notification")
         self.notifications.append((uid, body))
         return web.Response(status=204)
+
+    async def _shifts(self, request: web.Request) -> web.Response:
+        """Shared shifts of a team's schedule in the filter's range, a page at a time; as
+        Graph documents, an application token must name a user in MS-APP-ACTS-AS."""
+        if self.shifts_forbidden:
+            return graph_error(403, "Forbidden", "Missing role permissions on the request. "
+                               "API requires one of 'Schedule.Read.All'.")
+        if self.shifts_failing:
+            return graph_error(503, "ServiceNotAvailable", "The service is unavailable.")
+        if not request.headers.get("MS-APP-ACTS-AS"):
+            return graph_error(400, "BadRequest", "MS-APP-ACTS-AS header is required when "
+                               "using application permissions.")
+        match = re.fullmatch(r"sharedShift/startDateTime ge (\S+) and "
+                             r"sharedShift/endDateTime le (\S+)",
+                             request.query.get("$filter", ""))
+        if not match:
+            return graph_error(400, "BadRequest", "Invalid filter clause")
+        start, end = match.groups()
+        items = [s for s in self.shifts.get(request.match_info["tid"], [])
+                 if s["sharedShift"]["startDateTime"] >= start
+                 and s["sharedShift"]["endDateTime"] <= end]
+        skip = int(request.query.get("$skiptoken", "0"))
+        body: dict[str, Any] = {"value": items[skip:skip + self.shift_page]}
+        if skip + self.shift_page < len(items):
+            query = dict(request.query, **{"$skiptoken": str(skip + self.shift_page)})
+            body["@odata.nextLink"] = str(request.url.with_query(query))
+        return web.json_response(body)
 
     def _forbidden(self) -> web.Response:
         return graph_error(403, "Forbidden", "Missing role permissions on the request. API "
