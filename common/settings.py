@@ -180,6 +180,7 @@ class Settings:
     operators: tuple[str, ...] = ()  # AAD object ids and team ids that see every incident
     teams_app_id: str = ""
     teams_catalog_app_id: str = ""
+    activity_feed: bool = True  # page people through Graph (needs app id and TEAMS_APP_ID)
     reconcile_interval: float = 3600.0
     package: PackageSettings = PackageSettings()
     metrics_token: str = field(default="", repr=False)
@@ -491,6 +492,7 @@ def load_settings(
                 "id (19:…@thread.tacv2 or @thread.skype).")
 
     teams_catalog_app_id = env.text("TEAMS_CATALOG_APP_ID")
+    activity_feed = env.flag("ACTIVITY_FEED", default.activity_feed)
     reconcile_interval = env.number("RECONCILE_INTERVAL_SECONDS", default.reconcile_interval,
                                     10.0, 7 * 86400.0)
     package = package_settings(env)
@@ -543,6 +545,7 @@ def load_settings(
         alert_recipients=recipients,
         operators=operators,
         teams_app_id=teams_app_id,
+        activity_feed=activity_feed,
         teams_catalog_app_id=teams_catalog_app_id,
         reconcile_interval=reconcile_interval,
         package=package,

@@ -8,7 +8,10 @@ from bots.references import personal_chat_reference
 from common.metrics import Metrics
 from common.settings import Settings
 from common.tokens import TokenSource
-from notifier.install.graph import GraphInstaller, graph_client
+from notifier.delivery.feed import FeedNotice, chat_link
+from notifier.delivery.sending import DeliveryError, FailureKind
+from notifier.install.activity import ActivityFeed
+from notifier.install.graph import GraphError, GraphInstaller, graph_client
 from storage.registry import ConversationRegistry
 
 
@@ -24,3 +27,40 @@ def graph_installer(settings: Settings, tokens: TokenSource,
         catalog_app_id=settings.teams_catalog_app_id,
         default_service_url=settings.cloud.teams_service_url,
         graph_base_url=settings.cloud.graph_base_url)
+
+
+class GraphFeedSender:
+    """Delivery's `FeedSender` over Graph's activity feed: Graph's answers sorted into the
+    failure kinds delivery acts on."""
+
+    def __init__(self, feed: ActivityFeed) -> None:
+        self._feed = feed
+
+    async def notify(self, tenant_id: str, notice: FeedNotice) -> None:
+        try:
+            await self._feed.send(notice.user_id, notice.graph_body())
+        except GraphError as error:
+            if error.status == 429:
+                raise DeliveryError(FailureKind.THROTTLED, str(error),
+                                    error.retry_after) from None
+            if error.status >= 500 or error.status in (0, 408):
+                raise DeliveryError(FailureKind.RETRY, str(error), error.retry_after) from None
+            raise DeliveryError(FailureKind.REFUSED, str(error)) from None
+
+
+def feed_sender(settings: Settings, tokens: TokenSource,
+                metrics: Metrics | None = None) -> GraphFeedSender | None:
+    """Activity-feed paging, when the bot has an identity, the manifest id is known (the
+    feed needs the app installed) and ACTIVITY_FEED is on; else None."""
+    if not (settings.activity_feed and settings.app_id and settings.teams_app_id):
+        return None
+    return GraphFeedSender(ActivityFeed(graph_client(
+        tokens, settings.cloud.graph_base_url,
+        metrics.graph_request if metrics is not None else None)))
+
+
+def feed_link(settings: Settings) -> str | None:
+    """Where a tap on a page leads (the chat with the bot), or None without paging."""
+    if not (settings.activity_feed and settings.app_id and settings.teams_app_id):
+        return None
+    return chat_link(settings.app_id)

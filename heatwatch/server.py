@@ -2,11 +2,12 @@
 
 Start-up order (cleanup_ctx, in order): storage -> rules -> card charts -> the bot
 (`bots.runtime`) and its token source -> signing keys -> Graph reconciliation -> replica
-heartbeat -> delivery workers -> the alert receivers -> escalation checks -> audit retention ->
-the InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate metrics listener
-(METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in reverse
-after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
-in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
+heartbeat -> delivery workers -> the alert receivers -> escalation checks -> on-call overrides
+-> Teams Shifts -> handoff cards -> audit retention -> the InfluxDB poller -> rules reload
+(SIGHUP, file changes) -> the separate metrics listener (METRICS_PORT). `/metrics` itself:
+`heatwatch.observability`. Shutdown runs them in reverse after aiohttp has stopped accepting and
+drained in-flight requests: the poller stops, in-flight sends finish, jobs are cancelled and
+awaited, then clients, then storage.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from common.metrics import Metrics
 from common.retry import Backoff, run_forever
 from common.settings import Settings
 from common.tokens import TokenSource, token_source_for
-from heatwatch.components import graph_installer
+from heatwatch.components import feed_link, feed_sender, graph_installer
 from heatwatch.observability import (
     METRICS,
     CountingSink,
@@ -45,21 +46,27 @@ from heatwatch.reload import RulesReloader
 from notifier.alerts.events import INFLUXDB
 from notifier.alerts.routes import LabelRouting, load_routes
 from notifier.alerts.routing import SourceRouter
+from notifier.alerts.schedules import OnCallRouting, Schedules, load_schedules
 from notifier.alerts.sink import AlertSink
 from notifier.chat.access import Operators
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
+from notifier.chat.oncall import OnCallDesk
 from notifier.chat.operating import OperatingCommands
 from notifier.chat.report import ExposureReader
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.escalation import Escalator
+from notifier.delivery.handoff import Handoffs
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
 from notifier.inbound import alertmanager, grafana, influxdb
 from notifier.inbound.receiver import Receiver, error
 from notifier.inbound.silences import Silences
+from notifier.install.graph import graph_client
 from notifier.install.reconcile import Reconciler
+from notifier.install.shifts import REFRESH_SECONDS as SHIFTS_REFRESH_SECONDS
+from notifier.install.shifts import ShiftsReader
 from notifier.monitoring.exposure import exposure_reader
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, RuleRouting, load_rules
@@ -97,6 +104,10 @@ RECEIVERS = web.AppKey("receivers", dict[str, Receiver])
 ESCALATOR = web.AppKey("escalator", Escalator)
 CHARTS = web.AppKey("charts", ChartMaker)
 EXPOSURE: web.AppKey[ExposureReader] = web.AppKey("exposure")  # chat's `report` (monitoring)
+SCHEDULES = web.AppKey("schedules", Schedules)
+ONCALL = web.AppKey("oncall", OnCallDesk)
+HANDOFFS = web.AppKey("handoffs", Handoffs)
+SHIFTS = web.AppKey("shifts", ShiftsReader)
 AUDIT_PRUNE_SECONDS = 3600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
@@ -131,6 +142,7 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
         app[RULES] = []
     app[ROUTING] = RuleRouting(app[RULES])
     app[LABEL_ROUTING] = LabelRouting(load_routes(settings.rules_file))
+    app[SCHEDULES] = Schedules(load_schedules(settings.rules_file))
     app[WAKE] = asyncio.Event()
     yield
 
@@ -151,9 +163,12 @@ async def charts_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def source_routing(app: web.Application) -> SourceRouter:
-    """Each source's routing: the monitoring's rules, the receivers' [[route]] tables."""
-    labels = app[LABEL_ROUTING]
-    return SourceRouter({INFLUXDB: app[ROUTING], alertmanager.SOURCE: labels,
+    """Each source's routing: the monitoring's rules, the receivers' [[route]] tables; their
+    `oncall:<schedule>` targets name whoever is on call when they are asked for."""
+    schedules = app[SCHEDULES]
+    rules = OnCallRouting(app[ROUTING], schedules, utcnow)
+    labels = OnCallRouting(app[LABEL_ROUTING], schedules, utcnow)
+    return SourceRouter({INFLUXDB: rules, alertmanager.SOURCE: labels,
                          grafana.SOURCE: labels, influxdb.SOURCE: labels})
 
 
@@ -166,8 +181,11 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     actions.charts = app[CHARTS]
     app[ACTIONS] = actions
     operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])
+    desk = OnCallDesk(app[DATABASE], app[SCHEDULES])
+    await desk.refresh(utcnow())
+    app[ONCALL] = desk
     commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating,
-                        app.get(EXPOSURE))
+                        app.get(EXPOSURE), oncall=desk)
     app[COMMANDS] = commands
     # One limiter for alerts and replies: both count against Teams' per-conversation limits.
     limiter = DeliveryLimiter(settings.tenant_send_limit)
@@ -203,12 +221,17 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
 async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
     """Install the app for ALERT_RECIPIENTS through Graph, at start and then periodically."""
     settings = app[SETTINGS]
-    if not settings.alert_recipients or TOKENS not in app:
+    schedules = app[SCHEDULES]
+
+    def recipients() -> tuple[str, ...]:
+        """Everyone who must be reachable: ALERT_RECIPIENTS and the schedules' people."""
+        return tuple(dict.fromkeys(settings.alert_recipients + schedules.people()))
+
+    if not recipients() or TOKENS not in app:
         yield
         return
     reconciler = Reconciler(graph_installer(settings, app[TOKENS], app[REGISTRY], app[METRICS]),
-                            app[REGISTRY], settings.alert_recipients,
-                            settings.reconcile_interval)
+                            app[REGISTRY], recipients, settings.reconcile_interval)
     app[RECONCILER] = reconciler
     task = asyncio.create_task(reconciler.run(), name="graph-reconcile")
     yield
@@ -269,7 +292,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         # Each source routes its own events.
         routing = source_routing(app)
         app[ALERT_SINK] = CountingSink(
-            OutboxSink(database, routing, app[WAKE], update_window=settings.incident_update_window),
+            OutboxSink(database, routing, app[WAKE], update_window=settings.incident_update_window,
+                       feed_link=feed_link(settings) if TOKENS in app else None),
             app[METRICS])
     if not database.shared:  # one process: leases of its previous run are void
         released = await Outbox(database).release_leases()
@@ -283,7 +307,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         give_up_after=settings.delivery_give_up_after, backoff_base=settings.delivery_backoff,
         lease_seconds=settings.delivery_lease, send_timeout=min(30.0, settings.delivery_lease / 2),
         on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None,
-        metrics=app[METRICS], charts=app[CHARTS])
+        metrics=app[METRICS], charts=app[CHARTS],
+        feed=feed_sender(settings, app[TOKENS], app[METRICS]) if TOKENS in app else None)
     app[WORKER] = worker
     log.info("Delivery worker %s started (leases of %gs)", worker.owner, settings.delivery_lease)
     task = asyncio.create_task(worker.run(), name="delivery")
@@ -315,10 +340,56 @@ async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
 async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
     """Escalate critical incidents nobody acknowledged (rules' `escalate_after`/`escalate_to`).
     Every replica checks; each step happens once (see notifier/delivery/escalation.py)."""
-    escalator = Escalator(app[DATABASE], source_routing(app), app[WAKE])
+    escalator = Escalator(app[DATABASE], source_routing(app), app[WAKE],
+                          feed_link=feed_link(app[SETTINGS]) if TOKENS in app else None)
     app[ESCALATOR] = escalator
     task = asyncio.create_task(run_forever(escalator.step, what="Checking escalations",
                                            log=log), name="escalation")
+    yield
+    await stop_task(task)
+
+
+async def oncall_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Read the on-call overrides taken in chat (on any replica) every few seconds."""
+    desk = app[ONCALL]
+
+    async def step() -> float:
+        return await desk.step(utcnow())
+
+    task = asyncio.create_task(run_forever(step, what="Reading on-call overrides", log=log),
+                               name="oncall-overrides")
+    yield
+    await stop_task(task)
+
+
+async def shifts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Schedules backed by Teams Shifts: read through Graph at start and every few minutes
+    (with the bot's identity); when Graph fails, the last schedule read holds."""
+    if TOKENS not in app:
+        yield
+        return
+    settings = app[SETTINGS]
+    reader = ShiftsReader(graph_client(app[TOKENS], settings.cloud.graph_base_url,
+                                       app[METRICS].graph_request), app[SCHEDULES])
+    app[SHIFTS] = reader
+
+    async def step() -> float:
+        await reader.read(utcnow())
+        return SHIFTS_REFRESH_SECONDS
+
+    task = asyncio.create_task(run_forever(step, what="Reading Teams Shifts", log=log),
+                               name="shifts")
+    yield
+    await stop_task(task)
+
+
+async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The handoff card for whoever a schedule hands over to (every replica checks; each
+    handoff is greeted once, see notifier/delivery/handoff.py)."""
+    handoffs = Handoffs(app[DATABASE], app[SCHEDULES], app[WAKE])
+    app[HANDOFFS] = handoffs
+    task = asyncio.create_task(run_forever(handoffs.step, what="Checking on-call handoffs",
+                                           log=log), name="handoffs")
     yield
     await stop_task(task)
 
@@ -391,6 +462,7 @@ async def rules_reload_ctx(app: web.Application) -> AsyncIterator[None]:
 
     def reroute() -> None:
         app[LABEL_ROUTING].update(load_routes(settings.rules_file))
+        app[SCHEDULES].update(load_schedules(settings.rules_file))
 
     reloader = RulesReloader(settings.rules_file, app[RULES], apply, reroute)
     app[RELOADER] = reloader
@@ -471,6 +543,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(inbound_ctx)
     app.cleanup_ctx.append(escalation_ctx)
+    app.cleanup_ctx.append(oncall_ctx)
+    app.cleanup_ctx.append(shifts_ctx)
+    app.cleanup_ctx.append(handoff_ctx)
     app.cleanup_ctx.append(audit_retention_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.cleanup_ctx.append(rules_reload_ctx)

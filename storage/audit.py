@@ -82,6 +82,13 @@ class AuditLog:
             [action, *alert_ids])
         return {row["alert_id"]: _entry(row) for row in rows}  # the earliest wins
 
+    async def counts_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        """How many entries of each action were made from `start` to before `end`."""
+        rows = await self._db.fetch_all(
+            "SELECT action, COUNT(*) AS n FROM audit_events WHERE at >= ? AND at < ? "
+            "GROUP BY action", (start.isoformat(), end.isoformat()))
+        return {row["action"]: int(row["n"]) for row in rows}
+
     async def prune(self, before: datetime) -> int:
         return await self._db.execute("DELETE FROM audit_events WHERE at < ?",
                                       (before.isoformat(),))

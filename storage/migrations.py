@@ -253,6 +253,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX inbound_seen_age ON inbound_seen (seen_at)
         """,
     ),
+    (
+        13,
+        "on-call overrides taken in chat",
+        """
+        CREATE TABLE oncall_overrides (
+            id TEXT PRIMARY KEY,
+            schedule TEXT NOT NULL,
+            person TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            by_name TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX oncall_overrides_end ON oncall_overrides (ends_at)
+        """,
+    ),
 ]
 
 

@@ -29,6 +29,7 @@ class Operation(StrEnum):
     TEXT = "text"  # post a short text message (payload)
     REPLY = "reply"  # post a whole message (payload: {"activity", "thread"}), e.g. a chat
     #                  command's answer that could not be sent during its turn
+    FEED = "feed"  # page a person through their Teams activity feed (Microsoft Graph)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,13 @@ class Outbox:
             "SELECT DISTINCT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? "
             "AND operation = 'card' AND status = 'pending' "
             "AND (lease_until IS NULL OR lease_until < ?)", (alert_id, now.isoformat()))
+        return {(row["tenant_id"], row["conversation_id"]) for row in rows}
+
+    async def paged(self, alert_id: str) -> set[tuple[str, str]]:
+        """Conversations whose person was paged through the activity feed about this alert."""
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT tenant_id, conversation_id FROM deliveries WHERE alert_id = ? "
+            "AND operation = 'feed'", (alert_id,))
         return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
     def expedite_statements(self, alert_id: str, keys: Iterable[tuple[str, str]],

@@ -9,6 +9,7 @@ from common.errors import ConfigError
 from notifier.alerts.events import EventKind, Severity
 from notifier.alerts.incidents import Incident
 from notifier.delivery.cards import alert_card
+from notifier.delivery.view import IncidentView
 from notifier.monitoring.flux import build_flux
 from notifier.monitoring.rules import parse_rules
 from storage.alerts import AlertRecord
@@ -55,8 +56,8 @@ async def test_a_dew_point_rule_fires_from_temperature_and_humidity(scenario: Sc
     incident = Incident.open_with(fired)
     incident.apply(fired)
     incident.settle(fired.at, fired.kind)
-    card = alert_card(AlertRecord(incident.alert_id, "dew-point", incident.document(), None,
-                                  None), now=fired.at)
+    card = alert_card(IncidentView(AlertRecord(incident.alert_id, "dew-point",
+                                               incident.document(), None, None)), now=fired.at)
     assert facts(card)["Computed from"] == "24 °C, 80 %RH"
     assert facts(card)["Value"].startswith("20.3")
 

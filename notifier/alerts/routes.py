@@ -20,11 +20,12 @@ from typing import Any
 from common.durations import parse_duration
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
+from notifier.alerts.policies import named_policy, policy_problems
 from notifier.alerts.routing import Escalation, parse_target
 
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|'
                       r"([^\s\"]*))\s*$")
-ROUTE_KEYS = ("matchers", "targets", "escalate_after", "escalate_to")
+ROUTE_KEYS = ("matchers", "targets", "escalate_after", "escalate_to", "escalation")
 EXAMPLE = 'matchers = [\'severity="critical"\', \'team=~"db|storage"\']'
 
 
@@ -73,8 +74,10 @@ class Route:
         return all(matcher.matches(labels) for matcher in self.matchers)
 
 
-def route_problems(tables: Any, source: str) -> tuple[list[Route], list[str]]:
-    """The routes of a rules file's `route` key, and every problem (naming route and key)."""
+def route_problems(tables: Any, source: str, policies: Mapping[str, Escalation] | None = None
+                   ) -> tuple[list[Route], list[str]]:
+    """The routes of a rules file's `route` key, and every problem (naming route and key);
+    `policies` are the file's `[[escalation]]` policies, which a route may name."""
     if tables is None:
         return [], []
     if not isinstance(tables, list):
@@ -88,7 +91,7 @@ def route_problems(tables: Any, source: str) -> tuple[list[Route], list[str]]:
             continue
         for key in sorted(set(table) - set(ROUTE_KEYS)):
             problems.append(f"{where}, key {key!r}: unknown key; a route has matchers, "
-                            "targets, escalate_after and escalate_to")
+                            "targets, escalate_after and escalate_to, or escalation")
         matchers: list[Matcher] = []
         raw = table.get("matchers", [])
         if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
@@ -101,8 +104,11 @@ def route_problems(tables: Any, source: str) -> tuple[list[Route], list[str]]:
             except ValueError as error:
                 problems.append(f"{where}, key 'matchers': {error}")
         targets = _targets(table, "targets", where, problems)
-        escalation = None
-        if "escalate_to" in table or "escalate_after" in table:
+        def problem(key: str, message: str, where: str = where) -> None:
+            problems.append(f"{where}, key {key!r}: {message}")
+
+        escalation = named_policy(table, policies or {}, problem)
+        if "escalation" not in table and ("escalate_to" in table or "escalate_after" in table):
             escalate_to = _targets(table, "escalate_to", where, problems)
             try:
                 after = parse_duration(table.get("escalate_after"))
@@ -138,7 +144,9 @@ def parse_routes(text: str, source: str = "rules") -> list[Route]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
-    routes, problems = route_problems(document.get("route"), source)
+    policies, problems = policy_problems(document.get("escalation"), source)
+    routes, found = route_problems(document.get("route"), source, policies)
+    problems += found
     if problems:
         raise ConfigError("Invalid alert routes:\n  - " + "\n  - ".join(problems))
     return routes

@@ -2,7 +2,9 @@
 the default audience (every active personal chat and every team's alert channel).
 
 Targets are text: `user:<AAD object id>` (that person's chat with the bot), `team:<team id>`
-(the team's alert channel), `conversation:<id>` or `channel:<id>` (that conversation).
+(the team's alert channel), `conversation:<id>` or `channel:<id>` (that conversation), and
+`oncall:<schedule>` (whoever is on call in that schedule when the alert is planned; see
+`notifier/alerts/schedules.py`, which turns it into a `user:` target before it is resolved).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Protocol
 from notifier.alerts.events import AlertEvent
 from storage.models import Conversation, Scope
 
-TARGET_KINDS = ("user", "team", "conversation", "channel")
-TARGET_FORMS = '"user:<AAD object id>", "team:<team id>" or "conversation:<conversation id>"'
+TARGET_KINDS = ("user", "team", "conversation", "channel", "oncall")
+TARGET_FORMS = ('"user:<AAD object id>", "team:<team id>", "conversation:<conversation id>" '
+                'or "oncall:<schedule>"')
 
 Key = tuple[str, str]  # (tenant id, conversation id)
 
@@ -28,12 +31,43 @@ def parse_target(target: str) -> tuple[str, str]:
     return kind, value
 
 
+REPEAT_LIMIT = 48  # repetitions of a policy's last step in one critical episode
+
+
 @dataclass(frozen=True)
-class Escalation:
-    """A critical incident nobody acknowledged for `after` seconds goes to `targets`."""
+class Step:
+    """One escalation step: `after` seconds into the critical episode, tell `targets`."""
 
     after: float
     targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An escalation policy. A critical incident nobody acknowledged for `after` seconds goes to
+    `targets`; then each of `later` at its own `after` (also counted from the start of the
+    critical episode); then, when `repeat` is set, the last step again every `repeat` seconds
+    (at most `REPEAT_LIMIT` times). `escalate_after`/`escalate_to` are the one-step policy."""
+
+    after: float
+    targets: tuple[str, ...]
+    later: tuple[Step, ...] = ()
+    repeat: float = 0.0
+    name: str = ""
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return (Step(self.after, self.targets), *self.later)
+
+    def due(self, waited: float) -> list[tuple[int, Step]]:
+        """The steps whose time has come `waited` seconds into the episode, numbered from 0:
+        every listed step that is due, and of the repetitions only the latest one due."""
+        steps = self.steps
+        found = [(number, step) for number, step in enumerate(steps) if waited >= step.after]
+        if self.repeat > 0 and waited >= steps[-1].after + self.repeat:
+            times = min(int((waited - steps[-1].after) // self.repeat), REPEAT_LIMIT)
+            found.append((len(steps) - 1 + times, steps[-1]))
+        return found
 
 
 class Routing(Protocol):

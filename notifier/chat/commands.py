@@ -2,8 +2,8 @@
 
 help, status, alerts, subscribe [rule], unsubscribe [rule], mute <duration>, unmute,
 ack <alert>, unack <alert>, snooze <alert> <duration>, unsnooze <alert>, history [alert], rules,
-test, report [room] [duration]. Anything else is answered "I didn't understand" with the short
-help, never an error.
+test, report [room] [duration], oncall [schedule]. Anything else is answered "I didn't
+understand" with the short help, never an error.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from typing import Any
 from common.clock import utcnow
 from common.durations import parse_duration
 from notifier.alerts.events import Severity, stored_series_key
+from notifier.alerts.schedules import Schedules
 from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.history import history_list, history_of
+from notifier.chat.oncall import OnCallDesk, oncall_text
 from notifier.chat.operating import OperatingCommands
 from notifier.chat.report import ExposureReader, exposure_card, report_args
 from notifier.delivery.cards import amount, local_time, when
@@ -40,6 +42,8 @@ COMMANDS_HELP = (
     "- **mute** *duration* (like 30m, 2h) / **unmute**: pause all alerts here\n"
     "- **report** [*room*] [*duration*]: time outside the envelope per room (default 7d), "
     "the worst excursions, how fast alerts were acknowledged and resolved\n"
+    "- **oncall** [*schedule*]: who is on call now, and who is next; **oncall take** *duration* "
+    "/ **oncall give back**: be on call for a while instead, or end that\n"
     "- **rules**: the alert rules that reach this conversation, with their thresholds\n"
     "- **test**: send a test card here, to check that alerts arrive\n"
     "- **help**: this message\n\n"
@@ -101,9 +105,11 @@ class Reply:
 class Commands:
     def __init__(self, actions: AlertActions, states: AlertStateStore, rules: list[Rule],
                  operating: OperatingCommands | None = None,
-                 exposure: ExposureReader | None = None) -> None:
+                 exposure: ExposureReader | None = None,
+                 oncall: OnCallDesk | None = None) -> None:
         self._actions = actions
         self._exposure = exposure
+        self._oncall_desk = oncall
         self._states = states
         self._rules = {rule.name: rule for rule in rules}
         self._operating = operating
@@ -124,11 +130,19 @@ class Commands:
             "subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
             "mute": self._mute, "unmute": self._unmute,
             "rules": self._rules_here, "test": self._test, "report": self._report,
+            "oncall": self._oncall,
         }.get(command)
         if handler is None:
             shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:60] + "…"
             return Reply(f"I didn't understand «{shown}». " + short_help(actor.scope))
         return await handler(args, actor)
+
+    async def _oncall(self, args: list[str], actor: Actor) -> Reply:
+        """Who is on call now and next, per schedule (or in one); overrides taken in chat."""
+        if self._oncall_desk is None:
+            return Reply(oncall_text(Schedules(), utcnow()))
+        return Reply(await self._oncall_desk.answer(
+            args, actor.name, (actor.tenant_id, actor.conversation_id), utcnow()))
 
     async def _status(self, args: list[str], actor: Actor) -> Reply:
         """By room (the rules' incident groups); `status <room>` lists that room's series."""

@@ -1,15 +1,18 @@
-"""Escalation: a critical incident nobody acknowledged for a rule's `escalate_after` goes to its
-`escalate_to` targets (the card, and a note saying for how long nobody acted and who was told);
-the conversations already told get the note too (in a channel: in the card's thread).
+"""Escalation: a critical incident nobody acknowledged goes up its escalation policy, step by
+step: a rule's `escalate_after`/`escalate_to` (one step) or a named `[[escalation]]` policy
+(steps at their own times from the start of the critical episode, the last one optionally
+repeated). Each step's targets get the card and a note saying for how long nobody acted and who
+was told; the conversations already told get the note too (in a channel: in the card's thread).
 
-Each critical episode escalates once. The step is an audit entry with a chosen id
-(`escalated:<alert>:<critical since>`) written in the same transaction as its deliveries, whose
-outbox event id is derived from it; both inserts are no-ops the second time. So every replica
-may run the check (a background job, every `CHECK_SECONDS`): whichever comes first escalates,
-the others and any later run (a restart in the middle of the wait) find it done. A muted
-conversation is not told (mute pauses everything there). The clock is
-the incident's `critical_since`, stored with it. An acknowledgement stops it (the check skips
-acknowledged incidents); so does the end (only open incidents are checked).
+Each step happens once per critical episode. A step is an audit entry with a chosen id
+(`escalated:<alert>:<critical since>`, then `:<step number>` for the steps after the first)
+written in the same transaction as its deliveries, whose outbox event id is derived from it;
+both inserts are no-ops the second time. So every replica may run the check (a background job,
+every `CHECK_SECONDS`): whichever comes first escalates, the others and any later run (a
+restart in the middle of the wait) find it done. A muted conversation is not told (mute pauses
+everything there). The clock is the incident's `critical_since`, stored with it. An
+acknowledgement stops it (the check skips acknowledged incidents); so does the end (only open
+incidents are checked). `oncall:` targets name whoever is on call when the step is taken.
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ from datetime import datetime
 
 from common.clock import utcnow
 from notifier.alerts.events import INFLUXDB
-from notifier.alerts.routing import Escalations, mentioned_users, resolve_targets
+from notifier.alerts.routing import (
+    Escalation,
+    Escalations,
+    Step,
+    mentioned_users,
+    resolve_targets,
+)
 from notifier.delivery.cards import duration, escalation_text, note_payload
+from notifier.delivery.feed import notice_line, page_rows, people_of
 from storage.alerts import AlertRecord, AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -46,7 +56,8 @@ def _name(conversation: Conversation) -> str:
 
 class Escalator:
     def __init__(self, db: SqlBackend, escalations: Escalations,
-                 wake: asyncio.Event | None = None) -> None:
+                 wake: asyncio.Event | None = None, feed_link: str | None = None) -> None:
+        self._feed_link = feed_link  # page the step's people through the activity feed
         self._db = db
         self._alerts = AlertStore(db)
         self._audit = AuditLog(db)
@@ -76,19 +87,31 @@ class Escalator:
         if policy is None:
             return False
         waited = (now - datetime.fromisoformat(since_text)).total_seconds()
-        if waited < policy.after:
-            return False
-        step_id = f"escalated:{alert.alert_id}:{since_text}"
-        if await self._audit.has(step_id):
-            return False
+        done = False
+        for number, step in policy.due(waited):
+            # The first step keeps the id it had before policies had steps (an upgrade in the
+            # middle of a wait does not escalate twice).
+            step_id = f"escalated:{alert.alert_id}:{since_text}" + (f":{number}" if number
+                                                                     else "")
+            if await self._audit.has(step_id):
+                continue
+            if await self._take(alert, policy, number, step, step_id, waited, now):
+                done = True
+        return done
+
+    async def _take(self, alert: AlertRecord, policy: Escalation, number: int, step: Step,
+                    step_id: str, waited: float, now: datetime) -> bool:
+        """One step of `policy`: its targets get the card and everyone told gets the note;
+        False when another replica took it first."""
+        event = alert.event
         conversations = await self._registry.list_conversations()
         muted = await self._preferences.muted(min(now, utcnow()))
         active = {(c.tenant_id, c.conversation_id): c for c in conversations
                   if c.status is Status.ACTIVE and (c.tenant_id, c.conversation_id) not in muted}
-        targets = resolve_targets(policy.targets, conversations,
+        targets = resolve_targets(step.targets, conversations,
                                   await self._registry.list_alert_targets()) & set(active)
         told = await self._alerts.audience(alert.alert_id) & set(active)
-        people = mentioned_users(policy.targets)
+        people = mentioned_users(step.targets)
         known = await self._registry.people(people)
         # Teams mentions name a person by their Teams user id when the bot saw them (a team
         # or group chat member), else by the AAD object id.
@@ -106,9 +129,16 @@ class Escalator:
             scope = active[key].scope
             payload = note_payload(text, mentions if scope is not Scope.PERSONAL else [])
             items.append(NewDelivery(event_id, alert.alert_id, *key, Operation.TEXT, payload))
+        if self._feed_link is not None:
+            items += page_rows(event_id, alert.alert_id, targets, people_of(active.values()),
+                               notice_line(event), text, self._feed_link)
         sent_at = min(now, utcnow())  # `now` may be a test's future: deliveries are due now
+        steps, name = len(policy.steps), policy.name or "the escalation"
+        which = "" if steps == 1 and not policy.repeat else (
+            f"step {number + 1} of {name}: " if number < steps else
+            f"step {steps} of {name} again ({number - steps + 2}): ")
         entry = AuditEntry(action="escalated", at=sent_at, actor=SYSTEM, alert_id=alert.alert_id,
-                           detail=f"nobody acknowledged for {duration(waited)}; "
+                           detail=f"{which}nobody acknowledged for {duration(waited)}; "
                                   f"told: {', '.join(told_names) or 'nobody reachable'}",
                            id=step_id)
         counts = await self._db.execute_atomically([
@@ -119,8 +149,8 @@ class Escalator:
             return False  # another replica was quicker; its rows are the same, so nothing new
         log_entry(entry)
         if not targets:
-            log.warning("Escalation of %s reached none of %s (not installed there?)",
-                        alert.alert_id[:8], ", ".join(policy.targets))
+            log.warning("Escalation of %s reached none of %s (not installed there, or nobody "
+                        "on call?)", alert.alert_id[:8], ", ".join(step.targets) or "no target")
         return True
 
     async def step(self) -> float:

@@ -33,6 +33,7 @@ from notifier.alerts.events import AlertEvent, EventKind
 from notifier.alerts.incidents import OPENING, Change, Incident
 from notifier.alerts.routing import Key, Routing, resolve_targets
 from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
+from notifier.delivery.feed import notice_line, page_rows, people_of
 from storage.alerts import AlertRecord, AlertStore, Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -60,7 +61,11 @@ class OutboxSink:
     """The `AlertSink` that feeds delivery. `publish` returns once the rows are committed."""
 
     def __init__(self, db: SqlBackend, routing: Routing | None = None,
-                 wake: asyncio.Event | None = None, update_window: float = 10.0) -> None:
+                 wake: asyncio.Event | None = None, update_window: float = 10.0,
+                 feed_link: str | None = None) -> None:
+        """`feed_link`: page people through the activity feed (see `feed.py`), a tap leading
+        there; None: no activity-feed pages."""
+        self._feed_link = feed_link
         self._registry = ConversationRegistry(db)
         self._prefs = Preferences(db)
         self._alerts = AlertStore(db)
@@ -125,6 +130,8 @@ class OutboxSink:
         if remind:
             incident.last_reminded = now
         items, due_now = await self._plan(incident, change, remind, first, now, recipients)
+        if self._feed_link is not None:
+            items += await self._pages(incident, change, items, now, recipients)
         statements = self._alerts.incident_statements(
             incident.alert_id, incident.source, incident.rule, incident.group_key,
             incident.document(), incident.open, clear_ack=change is Change.ESCALATED,
@@ -194,6 +201,28 @@ class OutboxSink:
             listening = told & await self.audience(event, now, recipients, incident)
             items += rows(listening, Operation.TEXT, reminder_text(document))
         return items, remind or change in (Change.ESCALATED, Change.RESOLVED)
+
+    async def _pages(self, incident: Incident, change: Change, items: list[NewDelivery],
+                     now: datetime, recipients: Recipients) -> list[NewDelivery]:
+        """Activity-feed pages: a critical incident's card reaching a personal chat pages its
+        person; the end of an incident tells those paged (the same chainId replaces the page)."""
+        people = people_of(recipients.conversations)
+        document = incident.document()
+        event_id = "feed-" + hashlib.sha256(
+            f"{incident.alert_id}|{change.value}|{now.isoformat()}".encode()).hexdigest()[:24]
+        line = notice_line(document)
+        assert self._feed_link is not None
+        if change is Change.RESOLVED:
+            paged = await self._outbox.paged(incident.alert_id)
+            return page_rows(event_id, incident.alert_id, paged, people,
+                             line, resolved_text(document), self._feed_link)
+        severity = incident.severity.value if incident.severity else None
+        if severity != "crit" or change not in (Change.OPENED, Change.ESCALATED):
+            return []
+        carded = {(i.tenant_id, i.conversation_id) for i in items
+                  if i.operation is Operation.CARD}
+        return page_rows(event_id, incident.alert_id, carded, people, line,
+                         f"Critical: {line}", self._feed_link)
 
     async def _quiet(self, incident: Incident, now: datetime,
                      recipients: Recipients) -> set[Key]:

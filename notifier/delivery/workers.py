@@ -35,6 +35,7 @@ from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
 from notifier.delivery.cards import note_activity
 from notifier.delivery.charts import ChartMaker
+from notifier.delivery.feed import FeedLimiter, FeedNotice, FeedSender
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from notifier.delivery.view import IncidentView
@@ -85,7 +86,10 @@ class DeliveryWorker:
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
         charts: ChartMaker | None = None,
+        feed: FeedSender | None = None,
     ) -> None:
+        self._feed = feed
+        self._feed_limiter = FeedLimiter()
         self._metrics = metrics or UNCOUNTED
         self._charts = charts
         self._outbox = Outbox(db)
@@ -186,7 +190,9 @@ class DeliveryWorker:
             return
         reference = conversation.reference
         try:
-            if delivery.operation in (Operation.TEXT, Operation.REPLY):
+            if delivery.operation is Operation.FEED:
+                await self._page(delivery)
+            elif delivery.operation in (Operation.TEXT, Operation.REPLY):
                 if delivery.operation is Operation.REPLY:
                     reference, activity = reply_of(reference, delivery.payload)
                 else:
@@ -200,6 +206,18 @@ class DeliveryWorker:
                 await self._send_card(delivery, reference)
         except DeliveryError as error:
             await self._failed(delivery, error)
+
+    async def _page(self, delivery: Delivery) -> None:
+        """An activity-feed page (Microsoft Graph), kept to Graph's limit for it."""
+        if self._feed is None:
+            await self._outbox.park(delivery.id, "activity feed is off", self._clock())
+            self._metrics.delivery("parked")
+            return
+        async with self._feed_limiter.slot(delivery.tenant_id):
+            await self._timed(self._feed.notify(delivery.tenant_id,
+                                                FeedNotice.from_json(delivery.payload)))
+        await self._outbox.complete(delivery.id, self._clock())
+        self._metrics.delivered(delivery.created_at, self._clock())
 
     async def _thread_of(self, delivery: Delivery, conversation: Conversation) -> dict:
         """In a channel, a follow-up of an alert (resolved, reminder, escalation) is a reply in

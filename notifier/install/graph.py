@@ -103,7 +103,7 @@ class InstallResult:
         return f"{self.recipient}: {installed}; chat {self.chat_id}; {stored}"
 
 
-def _graph_error(error: ODataError, what: str) -> GraphError:
+def graph_error(error: ODataError, what: str, permission: str = PERMISSION) -> GraphError:
     status = int(error.response_status_code or 0)
     detail = error.error.message if error.error and error.error.message else str(error)
     headers = error.response_headers or {}
@@ -111,7 +111,7 @@ def _graph_error(error: ODataError, what: str) -> GraphError:
     retry_after = float(retry) if retry and str(retry).isdigit() else None
     if status == 403:
         message = (f"Graph refused {what} (403 {detail}). Grant the bot's app registration the "
-                   f"application permission {PERMISSION} with admin consent, and make sure the "
+                   f"application permission {permission} with admin consent, and make sure the "
                    "manifest's webApplicationInfo.id is the bot's app id.")
     elif status == 404:
         message = f"Graph found nothing for {what} (404 {detail})."
@@ -156,7 +156,7 @@ class GraphInstaller:
         try:
             user = await self._graph.users.by_user_id(recipient).get()
         except ODataError as error:
-            raise _graph_error(error, f"the user {recipient}") from None
+            raise graph_error(error, f"the user {recipient}") from None
         user_id = (user.id if user else None) or recipient
         installations = self._graph.users.by_user_id(user_id).teamwork.installed_apps
         installation_id = await self._find_installation(user_id)
@@ -170,7 +170,7 @@ class GraphInstaller:
                 installed_now = True
             except ODataError as error:
                 if int(error.response_status_code or 0) != 409:  # 409: already installed
-                    raise _graph_error(error, f"installing the app for {recipient}") from None
+                    raise graph_error(error, f"installing the app for {recipient}") from None
             installation_id = await self._find_installation(user_id)
             if installation_id is None:
                 raise GraphError(404, f"the app is still not listed for {recipient} after "
@@ -179,7 +179,7 @@ class GraphInstaller:
             chat = await installations.by_user_scope_teams_app_installation_id(
                 installation_id).chat.get()
         except ODataError as error:
-            raise _graph_error(error, f"the chat of {recipient}") from None
+            raise graph_error(error, f"the chat of {recipient}") from None
         chat_id = chat.id if chat and chat.id else ""
         stored = await self._remember(chat_id, user_id)
         return InstallResult(recipient, user_id, installed_now, chat_id, stored)
@@ -193,7 +193,7 @@ class GraphInstaller:
             page = await self._graph.users.by_user_id(user_id).teamwork.installed_apps.get(
                 request_configuration=config)
         except ODataError as error:
-            raise _graph_error(error, f"the installed apps of {user_id}") from None
+            raise graph_error(error, f"the installed apps of {user_id}") from None
         for installation in (page.value if page and page.value else []):
             if installation.id:
                 return installation.id
@@ -209,7 +209,7 @@ class GraphInstaller:
         try:
             page = await self._graph.app_catalogs.teams_apps.get(request_configuration=config)
         except ODataError as error:
-            raise _graph_error(error, "the org app catalog") from None
+            raise graph_error(error, "the org app catalog") from None
         apps = page.value if page and page.value else []
         if not apps or not apps[0].id:
             raise GraphError(404, f"no app with manifest id {self._manifest_id} in the org's "

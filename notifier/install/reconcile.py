@@ -8,6 +8,7 @@ logged once per distinct problem and retried, and never holds up the others.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from common.retry import Backoff, run_forever
 from notifier.install.graph import GraphError, GraphInstaller
@@ -18,7 +19,9 @@ log = logging.getLogger(__name__)
 
 class Reconciler:
     def __init__(self, installer: GraphInstaller, registry: ConversationRegistry,
-                 recipients: tuple[str, ...], interval: float) -> None:
+                 recipients: Callable[[], tuple[str, ...]], interval: float) -> None:
+        """`recipients` is asked on every pass: ALERT_RECIPIENTS and the people of the on-call
+        schedules in force (a rules reload can add people)."""
         self._installer = installer
         self._registry = registry
         self._recipients = recipients
@@ -29,7 +32,7 @@ class Reconciler:
     async def reconcile_once(self) -> float:
         """One pass; returns how long to wait before the next (shorter after failures)."""
         wait = self._interval
-        for recipient in self._recipients:
+        for recipient in self._recipients():
             if not await self._ensure(recipient):
                 wait = min(wait, 60.0)
         return wait
@@ -59,7 +62,7 @@ class Reconciler:
         user = conversation.user_aad_object_id if conversation else None
         if not user:
             return False
-        for recipient in self._recipients:
+        for recipient in self._recipients():
             if user.lower() in (recipient.lower(), self._user_ids.get(recipient, "").lower()):
                 log.info("Bot was uninstalled for %s; installing it again", recipient)
                 return await self._ensure(recipient)

@@ -20,8 +20,10 @@ from urllib.parse import quote, urlparse
 from common.durations import parse_duration
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
+from notifier.alerts.policies import all_targets, named_policy, policy_problems
 from notifier.alerts.routes import route_problems
 from notifier.alerts.routing import Escalation, parse_target
+from notifier.alerts.schedules import schedule_problems, unknown_oncall_targets
 from notifier.monitoring.moisture import DewPointFields
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -30,7 +32,7 @@ KNOWN_KEYS = {
     "name", "measurement", "field", "where", "group_by", "unit", "warn_above", "crit_above",
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
-    "escalate_to", "dew_point",
+    "escalate_to", "escalation", "dew_point",
 }
 LINK_KEYS = {"runbook_url": "runbook", "dashboard_url": "dashboard"}
 
@@ -54,6 +56,7 @@ class Rule:
     targets: tuple[str, ...] = ()
     escalate_after: float = 0.0  # a critical not acknowledged this long goes to escalate_to
     escalate_to: tuple[str, ...] = ()
+    policy: Escalation | None = None  # a named [[escalation]] policy (instead of the two above)
     description: str = ""
     incident_by: tuple[str, ...] | None = None  # None: group_by but the last
     links: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> URL template
@@ -179,7 +182,8 @@ def unknown_key(key: str) -> str:
             "field, warn_above, crit_above, ...)")
 
 
-def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[str]]:
+def _read_rule(source: str, index: int, table: Any,
+               policies: Mapping[str, Escalation]) -> tuple[Rule | None, list[str]]:
     if not isinstance(table, dict):
         return None, [f"{source}: [[rule]] #{index + 1} must be a table"]
     reader = _RuleReader(source, index, table)
@@ -223,6 +227,7 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
     if no_data <= 0:
         reader.problem("no_data", 'must be more than 0, like no_data = "5m"')
     targets = reader.targets("targets")
+    policy = named_policy(table, policies, reader.problem)
     escalate_to = reader.targets("escalate_to")
     escalate_after = reader.duration("escalate_after", 0.0)
     if escalate_to and escalate_after <= 0:
@@ -278,6 +283,7 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         targets=targets,
         escalate_after=escalate_after,
         escalate_to=escalate_to,
+        policy=policy,
         description=reader.text("description", "") or "",
         incident_by=incident_by,
         links=links,
@@ -308,10 +314,18 @@ def parse_rules(text: str, source: str = "rules") -> list[Rule]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
-    unknown = sorted(set(document) - {"rule", "route"})
+    unknown = sorted(set(document) - {"rule", "route", "schedule", "escalation"})
     problems = [f"{source}: unknown top-level key {key!r}; rules go in [[rule]] tables "
-                "(and routes of the alert receivers in [[route]] tables)" for key in unknown]
-    problems += route_problems(document.get("route"), source)[1]
+                "(routes of the alert receivers in [[route]] tables, on-call schedules in "
+                "[[schedule]] tables, escalation policies in [[escalation]] tables)"
+                for key in unknown]
+    policies, policy_found = policy_problems(document.get("escalation"), source)
+    problems += policy_found
+    routes, route_found = route_problems(document.get("route"), source, policies)
+    problems += route_found
+    schedules, schedule_found = schedule_problems(document.get("schedule"), source)
+    problems += schedule_found
+    known = {schedule.name for schedule in schedules}
     tables = document.get("rule", [])
     if not isinstance(tables, list) or not tables:
         if "route" not in document or "rule" in document:  # routes alone: receivers only
@@ -319,10 +333,21 @@ def parse_rules(text: str, source: str = "rules") -> list[Rule]:
         tables = []
     rules: list[Rule] = []
     for index, table in enumerate(tables):
-        rule, rule_problems = _read_rule(source, index, table)
+        rule, rule_problems = _read_rule(source, index, table, policies)
         problems.extend(rule_problems)
         if rule is not None:
             rules.append(rule)
+            if not schedule_found:
+                problems += [f"{source}: rule {rule.name!r}: {target!r} names no [[schedule]]"
+                             for target in unknown_oncall_targets(
+                                 rule.targets + rule.escalate_to + all_targets(rule.policy),
+                                 known)]
+    if not schedule_found:
+        for route in routes:
+            escalation = all_targets(route.escalation)
+            problems += [f"{source}: a [[route]]: {target!r} names no [[schedule]]"
+                         for target in unknown_oncall_targets(route.targets + escalation,
+                                                              known)]
     names = [rule.name for rule in rules]
     for duplicate in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{source}: rule name {duplicate!r} is used twice; names must be unique")
@@ -352,8 +377,9 @@ class RuleRouting:
     def update(self, rules: list[Rule]) -> None:
         """New rules (a reload): their targets apply to events published from now on."""
         self._targets = {rule.name: rule.targets for rule in rules}
-        self._escalations = {rule.name: Escalation(rule.escalate_after, rule.escalate_to)
-                             for rule in rules if rule.escalate_to}
+        self._escalations = {
+            rule.name: rule.policy or Escalation(rule.escalate_after, rule.escalate_to)
+            for rule in rules if rule.escalate_to or rule.policy}
 
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
         return self._targets.get(event.rule) or None

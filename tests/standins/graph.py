@@ -5,6 +5,9 @@ GET  /v1.0/users/{id}/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/e
 POST /v1.0/users/{id}/teamwork/installedApps           201, empty body; 409 if already there
 GET  /v1.0/users/{id}/teamwork/installedApps/{iid}/chat
 GET  /v1.0/appCatalogs/teamsApps?$filter=externalId eq '..'
+POST /v1.0/users/{id}/teamwork/sendActivityNotification  204; 403 without TeamsActivity.Send
+GET  /v1.0/teams/{id}/schedule/shifts?$filter=sharedShift/startDateTime ge .. and
+     sharedShift/endDateTime le ..        pages of `shift_page` with @odata.nextLink
 Errors use Graph's body: {"error": {"code", "message", "innerError": {...}}}.
 """
 
@@ -37,6 +40,12 @@ class GraphStandIn(StandIn):
     users: dict[str, str] = field(default_factory=dict)  # AAD object id -> UPN
     installed: dict[str, str] = field(default_factory=dict)  # AAD object id -> installation id
     forbidden: bool = False
+    feed_forbidden: bool = False  # no admin consent for TeamsActivity.Send
+    notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    shifts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # team -> shifts
+    shift_page: int = 2
+    shifts_forbidden: bool = False
+    shifts_failing: bool = False  # 503 for the schedule (a Graph outage)
     throttle_next: int = 0
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     expected_token: str | None = None
@@ -50,6 +59,8 @@ class GraphStandIn(StandIn):
         app.router.add_post(base + "/teamwork/installedApps", self._install)
         app.router.add_get(base + "/teamwork/installedApps/{iid}/chat", self._chat)
         app.router.add_get("/v1.0/appCatalogs/teamsApps", self._catalog)
+        app.router.add_post(base + "/teamwork/sendActivityNotification", self._notify)
+        app.router.add_get("/v1.0/teams/{tid}/schedule/shifts", self._shifts)
         StandIn.__init__(self, app)
 
     @property
@@ -146,6 +157,54 @@ class GraphStandIn(StandIn):
         match = _EQ.match(request.query.get("$filter", ""))
         value = [self._app()] if match and match.group(2) == self.manifest_id else []
         return web.json_response({"value": value})
+
+    async def _notify(self, request: web.Request) -> web.Response:
+        """Checked as Graph documents the body: a topic (text needs webUrl), an activity type,
+        preview text; chainId an Int64 when given."""
+        uid = self._resolve(request)
+        if uid is None:
+            return self._no_user(request)
+        if self.feed_forbidden:
+            return graph_error(403, "Forbidden", "Missing role permissions on the request. "
+                               "API requires one of 'TeamsActivity.Send'.")
+        body = self.requests[-1][2] or {}
+        topic = body.get("topic") or {}
+        chain = body.get("chainId")
+        if (topic.get("source") not in ("entityUrl", "text") or not topic.get("value")
+                or (topic.get("source") == "text" and not topic.get("webUrl"))
+                or not body.get("activityType")
+                or not (body.get("previewText") or {}).get("content")
+                or (chain is not None and not isinstance(chain, int))):
+            return graph_error(400, "BadRequest", "Invalid activity notification")
+        self.notifications.append((uid, body))
+        return web.Response(status=204)
+
+    async def _shifts(self, request: web.Request) -> web.Response:
+        """Shared shifts of a team's schedule in the filter's range, a page at a time; as
+        Graph documents, an application token must name a user in MS-APP-ACTS-AS."""
+        if self.shifts_forbidden:
+            return graph_error(403, "Forbidden", "Missing role permissions on the request. "
+                               "API requires one of 'Schedule.Read.All'.")
+        if self.shifts_failing:
+            return graph_error(503, "ServiceNotAvailable", "The service is unavailable.")
+        if not request.headers.get("MS-APP-ACTS-AS"):
+            return graph_error(400, "BadRequest", "MS-APP-ACTS-AS header is required when "
+                               "using application permissions.")
+        match = re.fullmatch(r"sharedShift/startDateTime ge (\S+) and "
+                             r"sharedShift/endDateTime le (\S+)",
+                             request.query.get("$filter", ""))
+        if not match:
+            return graph_error(400, "BadRequest", "Invalid filter clause")
+        start, end = match.groups()
+        items = [s for s in self.shifts.get(request.match_info["tid"], [])
+                 if s["sharedShift"]["startDateTime"] >= start
+                 and s["sharedShift"]["endDateTime"] <= end]
+        skip = int(request.query.get("$skiptoken", "0"))
+        body: dict[str, Any] = {"value": items[skip:skip + self.shift_page]}
+        if skip + self.shift_page < len(items):
+            query = dict(request.query, **{"$skiptoken": str(skip + self.shift_page)})
+            body["@odata.nextLink"] = str(request.url.with_query(query))
+        return web.json_response(body)
 
     def _forbidden(self) -> web.Response:
         return graph_error(403, "Forbidden", "Missing role permissions on the request. API "
