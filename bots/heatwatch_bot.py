@@ -31,6 +31,7 @@ from bots.references import (
     tenant_of,
     upsert_from_activity,
 )
+from bots.timezone import time_zone_of
 from common.clock import utcnow
 from common.errors import StorageError
 from notifier.alerts.events import stored_series_key
@@ -116,7 +117,7 @@ class HeatWatchBot(TeamsActivityHandler):
         user = activity.from_property
         name = (user.name or user.aad_object_id or user.id) if user else "someone"
         return Actor(tenant_of(activity), conversation_id_of(activity), name,
-                     scope_of(activity))
+                     scope_of(activity), time_zone_of(activity))
 
     # every turn --------------------------------------------------------------------------
 
