@@ -157,6 +157,11 @@ class HeatWatchBot(TeamsActivityHandler):
             tenant_of(activity), conversation_id_of(activity)
         )
         if known is not None and known.own_status is Status.ACTIVE:
+            user = activity.from_property
+            if known.scope is Scope.PERSONAL and not known.user_name and user and user.name:
+                # Teams' install events may come without the person's name; their messages
+                # carry it: keep it, so operators read names (`conversations`), not ids.
+                await self._registry.upsert_conversation(upsert_from_activity(activity))
             if known.welcomed_at is None and self._registration is not None:
                 # Its welcome may have been given up while the connector was out: now.
                 await self._registration.welcome_again(upsert_from_activity(activity))
