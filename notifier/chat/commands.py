@@ -54,7 +54,7 @@ _HOW_TO_TALK = {
 
 def help_text(scope: Scope = Scope.PERSONAL) -> str:
     """The commands, and how to give them in this kind of conversation."""
-    return (f"**HeatWatch** posts temperature alerts on its own. {_HOW_TO_TALK[scope]}:\n\n"
+    return (f"**HeatWatch** posts its alerts on its own. {_HOW_TO_TALK[scope]}:\n\n"
             + COMMANDS_HELP)
 
 
@@ -207,8 +207,8 @@ class Commands:
                                              "rooms": len(rooms)})
 
     def _room_line(self, members: list[SeriesState]) -> str:
-        """ "2 sensors · 1 warning · server-room-temperature 33.5 °C (s1) · humidity 61 %"
-        (each rule's highest reading, where)."""
+        """ "2 sensors · 1 warning · temperature up to 33.5 °C (s1) · humidity up to 61 % (s2)"
+        (each rule's highest reading, and where)."""
         crit = sum(s.severity is Severity.CRIT and s.phase is Phase.FIRING for s in members)
         warn = sum(s.severity is Severity.WARN and s.phase is Phase.FIRING for s in members)
         silent = sum(s.no_data_alert_id is not None for s in members)
