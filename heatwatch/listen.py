@@ -51,6 +51,7 @@ def bind(host: str, port: int, port_name: str, host_name: str) -> socket.socket:
         raise ConfigError(f"{host_name}={host!r} is not a known address ({error.strerror}): "
                           f"set {host_name} to an address of this machine, e.g. 127.0.0.1 "
                           "or 0.0.0.0") from None
+    # HOST is an address in practice; a name with several ("localhost") listens on its first.
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
