@@ -31,6 +31,7 @@ from bots.references import (
     tenant_of,
     upsert_from_activity,
 )
+from bots.timezone import time_zone_of
 from common.errors import StorageError
 from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions, Outcome
@@ -115,7 +116,8 @@ class HeatWatchBot(TeamsActivityHandler):
         user = activity.from_property
         name = (user.name or user.aad_object_id or user.id) if user else "someone"
         return Actor(tenant_of(activity), conversation_id_of(activity), name,
-                     scope_of(activity), aad_object_id=(user.aad_object_id or "") if user else "",
+                     scope_of(activity), time_zone_of(activity),
+                     aad_object_id=(user.aad_object_id or "") if user else "",
                      team_id=team_of(activity)[0] or "")
 
     # every turn --------------------------------------------------------------------------
@@ -156,6 +158,11 @@ class HeatWatchBot(TeamsActivityHandler):
             tenant_of(activity), conversation_id_of(activity)
         )
         if known is not None and known.own_status is Status.ACTIVE:
+            user = activity.from_property
+            if known.scope is Scope.PERSONAL and not known.user_name and user and user.name:
+                # Teams' install events may come without the person's name; their messages
+                # carry it: keep it, so operators read names (`conversations`), not ids.
+                await self._registry.upsert_conversation(upsert_from_activity(activity))
             if known.welcomed_at is None and self._registration is not None:
                 # Its welcome may have been given up while the connector was out: now.
                 await self._registration.welcome_again(upsert_from_activity(activity))

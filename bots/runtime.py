@@ -37,7 +37,7 @@ class BotRuntime:
         self._authentication = build_authentication(settings, tokens)
         adapter = CloudAdapter(self._authentication)
         bot = HeatWatchBot(ConversationRegistry(db), actions, commands, limiter,
-                           Registration(db, wake), ReplyQueue(db, wake))
+                           Registration(db, wake, commands.watching), ReplyQueue(db, wake))
         self.endpoint = MessagesEndpoint(adapter, self._authentication, bot,
                                          ServiceUrlPolicy.from_settings(settings),
                                          HandledActivities(db))

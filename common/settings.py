@@ -330,15 +330,23 @@ class EnvReader:
         return self._typed(name, default, parse, "one of " + ", ".join(options))
 
     def url(self, name: str, default: str, schemes: tuple[str, ...] = ("https", "http")) -> str:
-        def parse(text: str) -> str:
-            parsed = urlparse(text)
-            if (parsed.scheme not in schemes or not parsed.netloc
-                    or any(c.isspace() for c in text)):
-                raise ValueError(text)
-            return text.rstrip("/")
-
-        return self._typed(name, default, parse, "a URL starting with " + " or ".join(
-            f"{s}://" for s in schemes))
+        """A URL; a bad one is a problem naming what is wrong with it (a space, the scheme,
+        no host), not only what is expected."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        expected = "a URL starting with " + " or ".join(f"{s}://" for s in schemes)
+        parsed = urlparse(value)
+        space = next((i for i, c in enumerate(value) if c.isspace()), None)
+        problem = (f"it contains a space (after {value[:space]!r}); a URL has none"
+                   if space is not None else
+                   f"expected {expected}" if parsed.scheme not in schemes else
+                   f"it names no host: expected {parsed.scheme}://host/..."
+                   if not parsed.netloc else "")
+        if problem:
+            self.problems.append(f"{name}={value!r} is not valid: {problem}.")
+            return default
+        return value.rstrip("/")
 
     def fail_if_any(self) -> None:
         if self.problems:

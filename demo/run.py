@@ -27,6 +27,7 @@ from demo.influxd import LocalInfluxd
 from demo.playground import Playground
 from demo.processes import die_with_parent, free_port, port_in_use
 from demo.simulator import HOT_SENSOR, ROOM, Scenario, TemperatureSimulator
+from notifier.chat.commands import COMMAND_TABLE
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 
@@ -256,8 +257,10 @@ class Demo:
             "  Once the chat is open, %s drifts over the thresholds, the alert card arrives,\n"
             "  press Acknowledge. About %.0f s after the chat opens the room cools down and the\n"
             "  alert resolves; the story repeats every %.0f s.\n"
-            "  Chat commands: help, status, alerts. Ctrl-C stops everything.\n",
-            self.playground.url, HOT_SENSOR, hot_until, self.scenario.cycle)
+            "  Chat commands: %s (help explains them all).\n"
+            "  Ctrl-C stops everything.\n",
+            self.playground.url, HOT_SENSOR, hot_until, self.scenario.cycle,
+            ", ".join(name for name, line in COMMAND_TABLE.items() if line))
 
     async def watch(self) -> int:
         """Return when a child process ends on its own (which is an error)."""

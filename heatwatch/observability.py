@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -30,6 +31,8 @@ from storage.outbox import Outbox
 log = logging.getLogger(__name__)
 
 METRICS = web.AppKey("metrics", Metrics)
+# The METRICS_PORT socket bound before start (heatwatch/listen.py); without it, bound here.
+METRICS_SOCKET = web.AppKey("metrics_socket", socket.socket)
 METRICS_BOUND_PORT = web.AppKey("metrics_bound_port", int)  # the METRICS_PORT listener's
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -123,7 +126,9 @@ async def metrics_listener_ctx(app: web.Application, settings: Settings) -> Asyn
     listener.router.add_get("/metrics", metrics_handler(app[METRICS], settings.metrics_token))
     runner = web.AppRunner(listener, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
+    sock = app.get(METRICS_SOCKET)
+    site: web.BaseSite = (web.SockSite(runner, sock) if sock is not None else
+                          web.TCPSite(runner, settings.metrics_host, settings.metrics_port))
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else settings.metrics_port
     app[METRICS_BOUND_PORT] = bound

@@ -67,11 +67,17 @@ def rules_main(argv: list[str] | None = None) -> int:
 
 
 def describe(conversation: Conversation) -> str:
+    """A conversation as people know it: names first (the registry keeps the names Teams
+    sent: a person's with their messages, a team's and channel's with its events); an id
+    only when Teams has not sent the name yet, and then it says so."""
     if conversation.scope is Scope.PERSONAL:
-        name = f"chat with {conversation.user_name or conversation.user_aad_object_id or '?'}"
+        name = (f"chat with {conversation.user_name}" if conversation.user_name else
+                f"chat with user {conversation.user_aad_object_id or '?'} (name not known "
+                "yet: Teams sends it with their first message)")
     elif conversation.scope is Scope.CHANNEL:
-        name = f"team {conversation.team_name or conversation.team_id}, channel " \
-               f"{conversation.channel_name or 'General'}"
+        team = (f"team {conversation.team_name}" if conversation.team_name else
+                f"team {conversation.team_id} (name not known yet)")
+        name = f"{team}, channel {conversation.channel_name or 'General'}"
     else:
         name = "group chat"
     return f"    {conversation.scope.value:10} {name} ({conversation.conversation_id})"

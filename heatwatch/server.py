@@ -34,8 +34,10 @@ from common.retry import Backoff, run_forever
 from common.settings import Settings
 from common.tokens import TokenSource, token_source_for
 from heatwatch.components import feed_link, feed_sender, graph_installer
+from heatwatch.listen import check_data_directory, listen
 from heatwatch.observability import (
     METRICS,
+    METRICS_SOCKET,
     CountingSink,
     add_metrics_route,
     announce,
@@ -559,20 +561,25 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def run(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM: stop accepting, drain requests, then clean up."""
+    """Serve until SIGINT/SIGTERM: stop accepting, drain requests, then clean up. The ports are
+    bound and the data directory checked first (`heatwatch.listen`): a problem there is one
+    ConfigError, raised before anything is logged as starting."""
+    check_data_directory(settings.database_url)
+    listeners = listen(settings)
     if settings.anonymous:
         log.warning(
             "Anonymous local mode: MicrosoftAppId is not set, so requests are not "
             "authenticated; listening on %s only", settings.host
         )
-    log.info("Starting HeatWatch on http://%s:%d/api/messages", settings.host, settings.port)
+    log.info("Starting HeatWatch on http://%s:%d/api/messages", settings.host,
+             listeners.bot.getsockname()[1])
     announce(settings)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        print=None,
-        access_log=None,
-    )
+    app = create_app(settings)
+    if listeners.metrics is not None:
+        app[METRICS_SOCKET] = listeners.metrics
+    try:
+        web.run_app(app, sock=listeners.bot, shutdown_timeout=settings.shutdown_timeout,
+                    print=None, access_log=None)
+    finally:
+        listeners.close()
     log.info("HeatWatch stopped")

@@ -105,7 +105,8 @@ async def outbox_drained(app: Any, timeout: float = 10.0) -> None:
 
 
 def card_text(card: dict[str, Any]) -> str:
-    """Every text and fact of a card, containers and columns included, in order."""
+    """Every text and fact of a card, containers, columns and table rows included, in
+    order."""
     parts: list[str] = []
 
     def walk(blocks: list[dict[str, Any]]) -> None:
@@ -113,6 +114,10 @@ def card_text(card: dict[str, Any]) -> str:
             parts.append(block.get("text", ""))
             parts.extend(f"{f['title']}={f['value']}" for f in block.get("facts", []))
             walk(block.get("items", []))
+            for row in block.get("rows", []):  # a Table: "cell / cell / cell" per row
+                parts.append(" / ".join(" ".join(item.get("text", "") for item in
+                                                 cell.get("items", []))
+                                        for cell in row.get("cells", [])))
             for column in block.get("columns", []):
                 walk(column.get("items", []))
 

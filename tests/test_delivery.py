@@ -526,15 +526,15 @@ async def test_status_shows_every_series_latest_reading_and_state(
     overview, room = (card_of(answer) for answer in connector.sent(PERSONAL))
     assert overview["version"] == "1.5"
     text = card_text(overview)
-    assert "2 sensors in 2 rooms: 1 firing, 0 without data" in text
-    assert ("r1 · server-room-temperature=1 sensor · 1 critical · hottest 33.5 °C (s1)"
-            in text)
-    assert "r2 · server-room-temperature=1 sensor · hottest 21 °C (s7)" in text
-    assert text.index("r1 ·") < text.index("r2 ·")  # rooms in trouble first
+    assert "2 sensors in 2 rooms: 1 firing, 0 without data, 0 open alerts" in text
+    assert "r1=1 sensor · 1 critical · server-room-temperature up to 33.5 °C (s1)" in text
+    assert "r2=1 sensor · server-room-temperature up to 21 °C (s7)" in text
+    assert text.index("r1=") < text.index("r2=")  # rooms in trouble first
     text = card_text(room)
     assert "Sensors of r1" in text
-    assert ("server-room-temperature · r1, s1=33.5 °C · firing (crit) · "
+    assert ("1 sensor, latest reading "
             "{{DATE(2026-11-21T10:00:00Z, SHORT)}} {{TIME(2026-11-21T10:00:00Z)}}" in text)
+    assert "Sensor / server-room-temperature | s1 / 33.5 °C critical" in text
     assert "r2" not in text
 
 
@@ -560,6 +560,7 @@ async def test_status_of_ten_thousand_sensors_fits_in_one_teams_message(
     for answer in (overview, room):
         assert len(json.dumps(answer.body).encode()) < 28_000  # Teams' message size limit
     assert "10000 sensors in 100 rooms" in card_text(card_of(overview))
+    assert "in 100 rooms: 0 firing, 0 without data, 0 open alerts" in card_text(card_of(overview))
     assert "and 75 more rooms, all quieter" in card_text(card_of(overview))
     assert "and 60 more sensors, all cooler" in card_text(card_of(room))
 

@@ -18,6 +18,7 @@ from PIL import Image
 from common.errors import ConfigError
 from common.settings import load_settings
 from heatwatch.package import build
+from notifier.chat.commands import COMMAND_TABLE, HELP
 from tests.process import ROOT
 
 SCHEMAS = ROOT / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"
@@ -56,9 +57,12 @@ def test_manifest_carries_the_ids_scopes_and_commands(package: zipfile.ZipFile) 
     assert bot["botId"] == BOT_APP_ID
     assert manifest["webApplicationInfo"]["id"] == BOT_APP_ID  # needed for Graph self-install
     assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
-    commands = [c["title"] for c in bot["commandLists"][0]["commands"]]
-    assert commands == ["help", "status", "alerts", "ack", "subscribe", "unsubscribe", "mute",
-                        "unmute", "rules", "test"]
+    # Teams' command menu is the command table's menu lines, in order, word for word.
+    commands = {c["title"]: c["description"] for c in bot["commandLists"][0]["commands"]}
+    assert commands == {name: line for name, line in COMMAND_TABLE.items() if line}
+    assert list(commands)[:3] == ["help", "status", "alerts"]
+    assert {"history", "snooze"} <= set(commands)
+    assert all(f"**{name}**" in HELP for name in COMMAND_TABLE)  # the rest are in help
     assert manifest["developer"]["websiteUrl"] == "https://contoso.com/heatwatch"
     assert sorted(package.namelist()) == ["color.png", "manifest.json", "outline.png"]
 
@@ -142,7 +146,11 @@ def test_packaging_needs_no_secret(tmp_path: Path) -> None:
      ["DEVELOPER_WEBSITE_URL='notaurl' is not valid", "DEVELOPER_PRIVACY_URL='http://contoso.com/p'"
       " is not valid"]),
     ({"DEVELOPER_TERMS_URL": "https://contoso .com/terms"},
-     ["DEVELOPER_TERMS_URL='https://contoso .com/terms' is not valid"]),
+     ["DEVELOPER_TERMS_URL='https://contoso .com/terms' is not valid: it contains a space "
+      "(after 'https://contoso'); a URL has none."]),
+    ({"DEVELOPER_TERMS_URL": "https:///terms"},
+     ["DEVELOPER_TERMS_URL='https:///terms' is not valid: it names no host: expected "
+      "https://host/..."]),
     ({"DEVELOPER_WEBSITE_URL": "", "DEVELOPER_PRIVACY_URL": "", "DEVELOPER_TERMS_URL": ""},
      ["DEVELOPER_WEBSITE_URL='https://heatwatch.example.com' is the placeholder",
       "DEVELOPER_PRIVACY_URL='https://heatwatch.example.com/privacy' is the placeholder",

@@ -146,10 +146,35 @@ async def test_conversations_shows_who_would_get_each_rule(
             sections[header] += line + "\n"
     hot = sections["Rule hot-aisle (to everyone): 2 conversation(s)"]
     assert PERSONAL in hot and CHANNEL in hot
+    assert "personal   chat with Megan Bowen (" in hot  # names, not AAD ids
+    assert "channel    team Datacenter Ops, channel " in hot
     cold = sections["Rule cold-aisle (to team:19:efa9296d959346209fea44151c742e73@thread.skype): "
                     "1 conversation(s)"]
     assert CHANNEL in cold and PERSONAL not in cold
     assert PERSONAL in sections["InfluxDB down/up alerts (everyone): 2 conversation(s)"]
+
+
+async def test_conversations_shows_a_person_by_name_once_teams_sent_it(
+    aiohttp_client, tmp_path: Path, connector: ConnectorStandIn,
+) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/hw.db", "MONITORING_ENABLED": "false"}
+    client = await aiohttp_client(create_app(load_settings(environ=env, env_file=None)))
+    teams = TeamsChannel(client, connector.url)
+    nameless = load_activity("personal_bot_added", connector.url)
+    del nameless["from"]["name"]  # as an install event may come
+    await teams.ok(nameless)
+    await teams.drained()
+
+    def personal_line() -> str:
+        result = cli("conversations", env={**env, "RULES_FILE": str(ROOT / "rules.toml")})
+        assert result.returncode == 0, result.stderr
+        return next(line for line in result.stdout.splitlines() if PERSONAL in line)
+
+    assert "(name not known yet: Teams sends it with their first message)" in personal_line()
+    await teams.ok("message_personal", text="help")  # carries "Megan Bowen"
+    await teams.drained()
+    assert "chat with Megan Bowen (" in personal_line()
+    await client.close()
 
 
 async def test_test_alert_without_a_running_bot_sends_from_the_command(

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.chat.welcome import WELCOME
+from notifier.chat.welcome import Watching, welcome_text
 from storage.database import open_database
+from storage.models import Scope
 from storage.registry import ConversationRegistry
 from tests.postgres import PostgresServer
 from tests.process import ROOT, AppProcess
@@ -85,7 +86,8 @@ def test_a_real_app_refuses_bad_activities_and_welcomes_once_after_an_outage(
         assert post(app.url, install) == 200  # Teams re-sends it
         wait_until(lambda: connector.texts(PERSONAL))
         time.sleep(1.0)  # nothing more comes
-        assert connector.texts(PERSONAL) == [WELCOME]
+        # No rules file in its folder: the welcome promises no temperatures.
+        assert connector.texts(PERSONAL) == [welcome_text(Scope.PERSONAL, what=Watching())]
     finally:
         assert app.signal() == 0
     assert "Traceback" not in app.output

@@ -16,6 +16,7 @@ from datetime import timedelta
 from common.clock import utcnow
 from notifier.alerts.events import stored_series_key
 from notifier.chat.access import Access, Operators, not_found_here
+from notifier.chat.times import at
 from notifier.delivery.cards import summary_line, when
 from notifier.delivery.charts import ChartMaker
 from notifier.inbound.silences import Silences
@@ -35,6 +36,7 @@ class Actor:
     conversation_id: str
     name: str
     scope: Scope = Scope.PERSONAL
+    time_zone: str | None = None  # IANA name Teams sent (see notifier/chat/times.py)
     aad_object_id: str = ""  # the person's, when Teams says (for OPERATORS)
     team_id: str = ""  # the team of a channel conversation (for OPERATORS)
 
@@ -101,7 +103,8 @@ class AlertActions:
             return Outcome(None, False, not_found_here(alert_id))
         if alert.acknowledged_by:
             return Outcome(alert, False, f"Already acknowledged by {alert.acknowledged_by} at "
-                                         f"{when(alert.acknowledged_at)}: {_ref(alert)}. "
+                                         f"{at(alert.acknowledged_at, actor.time_zone)}: "
+                                         f"{_ref(alert)}. "
                                          "Nothing changed.")
         if not alert.open:
             return Outcome(alert, False, f"{_ref(alert)} has already ended; nothing to "
@@ -150,7 +153,8 @@ class AlertActions:
                                          severity)])
         through = (" A critical escalation still comes through." if severity != "crit"
                    else "")
-        return Outcome(alert, True, f"Snoozed {_ref(alert)} here until {when(until)} by "
+        return Outcome(alert, True, f"Snoozed {_ref(alert)} here until "
+                                    f"{at(until, actor.time_zone)} by "
                                     f"{actor.name}: no updates or reminders about it here until "
                                     f"then.{through} **unsnooze {alert_id[:8]}** ends it sooner.")
 
@@ -185,9 +189,11 @@ class AlertActions:
         until = now + timedelta(seconds=seconds)
         await self.preferences.mute(actor.tenant_id, actor.conversation_id, until, actor.name)
         await self._commit(self._entry("muted", actor, detail=f"until {when(until)}"))
-        was = (f" It was muted until {when(before[0])} (by {before[1] or 'someone'}); the new "
+        was = (f" It was muted until {at(before[0], actor.time_zone)} "
+               f"(by {before[1] or 'someone'}); the new "
                "time replaces that." if before else "")
-        return Outcome(None, True, f"Muted here until {when(until)}: no alerts come to this "
+        return Outcome(None, True, f"Muted here until {at(until, actor.time_zone)}: no alerts come "
+                                   "to this "
                                    f"conversation until then.{was} **unmute** ends it sooner.")
 
     async def unmute(self, actor: Actor) -> Outcome:
@@ -201,4 +207,4 @@ class AlertActions:
                                        detail=f"was muted until {when(before[0])}"))
         return Outcome(None, True, f"Unmuted: alerts come to this conversation again (it was "
                                    f"muted by {before[1] or 'someone'} until "
-                                   f"{when(before[0])}).")
+                                   f"{at(before[0], actor.time_zone)}).")

@@ -21,7 +21,9 @@ from notifier.chat.history import history_list, history_of
 from notifier.chat.oncall import OnCallDesk, oncall_text
 from notifier.chat.operating import OperatingCommands
 from notifier.chat.report import ExposureReader, exposure_card, report_args
-from notifier.delivery.cards import amount, local_time, when
+from notifier.chat.times import at
+from notifier.chat.welcome import Watching, watching
+from notifier.delivery.cards import amount, local_time
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule
 from storage.alert_state import AlertStateStore
@@ -61,7 +63,7 @@ _HOW_TO_TALK = {
 
 def help_text(scope: Scope = Scope.PERSONAL) -> str:
     """The commands, and how to give them in this kind of conversation."""
-    return (f"**HeatWatch** posts temperature alerts on its own. {_HOW_TO_TALK[scope]}:\n\n"
+    return (f"**HeatWatch** posts its alerts on its own. {_HOW_TO_TALK[scope]}:\n\n"
             + COMMANDS_HELP)
 
 
@@ -71,10 +73,35 @@ def short_help(scope: Scope = Scope.PERSONAL) -> str:
 
 
 HELP = help_text(Scope.PERSONAL)
+
+# The command table: every command `Commands.run` answers, and its line in Teams' command menu
+# (manifest/manifest.template.json `commandLists`, checked by tests/test_manifest.py). Teams
+# takes at most 10 commands per list and 128 characters per description (Teams app manifest
+# schema v1.30: commandLists[].commands maxItems 10, description maxLength 128), so the undo
+# commands, subscribe and rules (None) are in **help** only.
+COMMAND_TABLE: dict[str, str | None] = {
+    "help": "What HeatWatch can do and how to ask",
+    "status": "Every room at a glance; status <room> lists its sensors",
+    "alerts": "What is firing now",
+    "ack": "Acknowledge an alert: ack <alert id>",
+    "snooze": "Hide an alert here for a while: snooze <alert id> 1h",
+    "history": "The last incidents; history <alert id> shows one's timeline",
+    "oncall": "Who is on call now and next; oncall take 2h",
+    "report": "Time outside the envelope per room: report [room] [7d]",
+    "mute": "Pause all alerts here: mute 2h",
+    "test": "Send a test card here",
+    "subscribe": None, "rules": None,
+    "unack": None, "unsnooze": None, "unsubscribe": None, "unmute": None,
+}
 HISTORY_LIMIT = 10  # incidents listed by `history`
 STATUS_LIMIT = 40  # sensors listed by `status <room>`
 STATUS_ROOMS = 25  # rooms listed by `status`: with 10,000 series the card stays far below
 #                    Teams' 28 KB message limit
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 room", "2 rooms", "1 open alert", "0 open alerts" (English nouns with a plain -s)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _card(body: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,9 +145,13 @@ class Commands:
         """New rules (a reload)."""
         self._rules = {rule.name: rule for rule in rules}
 
+    def watching(self) -> Watching:
+        """What the rules in force watch (the welcome's words)."""
+        return watching(self._rules.values())
+
     async def run(self, text: str, actor: Actor) -> Reply:
         words = text.strip().split()
-        if not words or words[0].lower().lstrip("/") in ("help", "?"):
+        if not words or words[0].lower().lstrip("/") in ("help", "?"):  # COMMAND_TABLE
             return Reply(help_text(actor.scope))
         command, args = words[0].lower().lstrip("/"), words[1:]
         handler = {
@@ -144,8 +175,26 @@ class Commands:
         return Reply(await self._oncall_desk.answer(
             args, actor.name, (actor.tenant_id, actor.conversation_id), utcnow()))
 
+    def _order(self, rule: str) -> tuple[int, str]:
+        """Rules in the rules file's order (rules no longer there last)."""
+        names = list(self._rules)
+        return (names.index(rule) if rule in names else len(names), rule)
+
+    def _room_of(self, state: SeriesState) -> str:
+        rule = self._rules.get(state.rule)
+        return ", ".join((rule.incident_group(state.tags) if rule else {}).values())
+
+    def _sensor_of(self, state: SeriesState) -> str:
+        """The series' own tags (the room left out): "s1", "rack-7, inlet"."""
+        rule = self._rules.get(state.rule)
+        shown = [v for k, v in sorted(state.tags.items())
+                 if rule is None or k not in rule.incident_tags]
+        return ", ".join(shown) or state.key or "-"
+
     async def _status(self, args: list[str], actor: Actor) -> Reply:
-        """By room (the rules' incident groups); `status <room>` lists that room's series."""
+        """By room, across rules (a room watched by a temperature and a humidity rule is one
+        room; a sensor is one set of tags, whatever it measures); `status <room>` lays that
+        room's sensors out as a table, one column per rule."""
         states = [SeriesState.from_json(rule, key, data)
                   for (rule, key), data in sorted((await self._states.load()).items())]
         if not states:
@@ -160,77 +209,108 @@ class Commands:
                              "(**rules** lists them).")
         if args:
             return self._room_status(" ".join(args), states)
-        rooms: dict[tuple[str, str], list[SeriesState]] = {}
+        rooms: dict[str, list[SeriesState]] = {}
         for state in states:
-            rule = self._rules.get(state.rule)
-            group = rule.incident_group(state.tags) if rule else {}
-            rooms.setdefault((state.rule, ", ".join(group.values()) or "-"), []).append(state)
+            rooms.setdefault(self._room_of(state) or "-", []).append(state)
         ranked = sorted(rooms.items(), key=lambda item: _room_rank(item[1]), reverse=True)
-        rows = [{"title": f"{room} · {rule}", "value": self._room_line(rule, members)}
-                for (rule, room), members in ranked[:STATUS_ROOMS]]
+        rows = [{"title": room, "value": self._room_line(members)}
+                for room, members in ranked[:STATUS_ROOMS]]
+        sensors = len({(room, self._sensor_of(s)) for room, members in rooms.items()
+                       for s in members})
         firing = sum(s.phase is Phase.FIRING for s in states)
         silent = sum(s.no_data_alert_id is not None for s in states)
+        open_alerts = len(await self._actions.alerts.open_alerts(told))
         body: list[dict[str, Any]] = [
             {"type": "TextBlock", "text": "Status by room", "weight": "Bolder", "size": "Medium"},
             {"type": "TextBlock", "wrap": True, "spacing": "None", "isSubtle": True,
-             "text": f"{len(states)} sensors in {len(rooms)} rooms: {firing} firing, "
-                     f"{silent} without data, {len(await self._actions.alerts.open_alerts(told))} "
-                     "open alerts. Write **status** *room* for a room's sensors."},
+             "text": f"{plural(sensors, 'sensor')} in {plural(len(rooms), 'room')}: "
+                     f"{firing} firing, {silent} without data, "
+                     f"{plural(open_alerts, 'open alert')}. Write **status** *room* for a "
+                     "room's sensors."},
             {"type": "FactSet", "facts": rows},
         ]
         if len(ranked) > STATUS_ROOMS:
+            more = len(ranked) - STATUS_ROOMS
             body.append({"type": "TextBlock", "isSubtle": True, "wrap": True,
-                         "text": f"and {len(ranked) - STATUS_ROOMS} more rooms, all quieter"})
-        return Reply(card=_card(body), data={"series": len(states), "rooms": len(rooms)})
+                         "text": f"and {plural(more, 'more room')}, all quieter"})
+        return Reply(card=_card(body), data={"series": len(states), "sensors": sensors,
+                                             "rooms": len(rooms)})
 
-    def _room_line(self, rule_name: str, members: list[SeriesState]) -> str:
-        rule = self._rules.get(rule_name)
-        unit = rule.unit if rule else ""
+    def _room_line(self, members: list[SeriesState]) -> str:
+        """ "2 sensors · 1 warning · temperature up to 33.5 °C (s1) · humidity up to 61 % (s2)"
+        (each rule's highest reading, and where)."""
         crit = sum(s.severity is Severity.CRIT and s.phase is Phase.FIRING for s in members)
         warn = sum(s.severity is Severity.WARN and s.phase is Phase.FIRING for s in members)
         silent = sum(s.no_data_alert_id is not None for s in members)
-        parts = [f"{len(members)} sensor{'s' if len(members) != 1 else ''}"]
+        parts = [plural(len({self._sensor_of(s) for s in members}), "sensor")]
         parts += [f"{n} {label}" for n, label in (
-            (crit, "critical"), (warn, "warning"), (silent, "no data")) if n]
-        hottest = max((s for s in members if s.last_value is not None),
-                      key=lambda s: s.last_value or 0.0, default=None)
-        if hottest is not None:
-            label = ", ".join(v for k, v in sorted(hottest.tags.items())
-                              if rule is None or k not in rule.incident_tags) or hottest.key
-            parts.append(f"hottest {amount(hottest.last_value, unit)} ({label})")
+            (crit, "critical"), (warn, "warning" if warn == 1 else "warnings"),
+            (silent, "no data")) if n]
+        by_rule: dict[str, list[SeriesState]] = {}
+        for state in members:
+            by_rule.setdefault(state.rule, []).append(state)
+        for name, series in sorted(by_rule.items(), key=lambda item: self._order(item[0])):
+            rule = self._rules.get(name)
+            highest = max((s for s in series if s.last_value is not None),
+                          key=lambda s: s.last_value or 0.0, default=None)
+            if highest is not None:
+                parts.append(f"{name} up to {amount(highest.last_value, rule.unit if rule else '')}"
+                             f" ({self._sensor_of(highest)})")
         return " · ".join(parts)
 
     def _room_status(self, wanted: str, states: list[SeriesState]) -> Reply:
-        def room_of(state: SeriesState) -> str:
-            rule = self._rules.get(state.rule)
-            return ", ".join((rule.incident_group(state.tags) if rule else {}).values())
-
-        members = [s for s in states if room_of(s).lower() == wanted.lower()]
+        members = [s for s in states if self._room_of(s).lower() == wanted.lower()]
         if not members:
-            rooms = sorted({room_of(s) for s in states} - {""})
+            rooms = sorted({self._room_of(s) for s in states} - {""})
             shown = ", ".join(rooms[:20]) + (" …" if len(rooms) > 20 else "")
             return Reply(f"No room `{wanted}`. Rooms: {shown or 'none'}.")
-        members.sort(key=lambda s: (_series_rank(s), s.last_value or 0.0), reverse=True)
-        rows = []
-        for state in members[:STATUS_LIMIT]:
+        # One row per sensor, one column per rule: narrow enough for a phone (Teams mobile
+        # shows about 40 characters across), where "rule · room, sensor" facts wrapped.
+        rule_names = sorted({s.rule for s in members}, key=self._order)
+        sensors: dict[str, dict[str, SeriesState]] = {}
+        for state in members:
+            sensors.setdefault(self._sensor_of(state), {})[state.rule] = state
+        ordered = sorted(sensors.items(), reverse=True, key=lambda item: max(
+            (_series_rank(s), s.last_value or 0.0) for s in item[1].values()))
+
+        def cell(text: str, header: bool = False, color: str = "Default") -> dict[str, Any]:
+            return {"type": "TableCell", "items": [
+                {"type": "TextBlock", "text": text, "wrap": True, "size": "Small",
+                 "weight": "Bolder" if header else "Default", "color": color}]}
+
+        def reading(state: SeriesState | None) -> dict[str, Any]:
+            if state is None:
+                return cell("-")
             rule = self._rules.get(state.rule)
-            unit = rule.unit if rule else ""
-            where = ", ".join(v for _, v in sorted(state.tags.items())) or state.key
-            condition = ("no data" if state.no_data_alert_id else
-                         f"{state.phase.value} ({state.severity.value})" if state.severity else
-                         state.phase.value)
-            rows.append({"title": f"{state.rule} · {where}",
-                         "value": f"{amount(state.last_value, unit)} · {condition} · "
-                                  f"{local_time(state.last_seen)}"})
+            value = amount(state.last_value, rule.unit if rule else "")
+            if state.no_data_alert_id:
+                return cell(f"{value} no data", color="Warning")
+            if state.phase is Phase.FIRING and state.severity is not None:
+                level = "critical" if state.severity is Severity.CRIT else "warning"
+                return cell(f"{value} {level}",
+                            color="Attention" if state.severity is Severity.CRIT else "Warning")
+            return cell(value)
+
+        rows = [{"type": "TableRow", "cells": [cell("Sensor", True)] + [
+            cell(name, True) for name in rule_names]}]
+        for sensor, by_rule in ordered[:STATUS_LIMIT]:
+            rows.append({"type": "TableRow", "cells": [cell(sensor)] + [
+                reading(by_rule.get(name)) for name in rule_names]})
+        seen = max((s.last_seen for s in members if s.last_seen is not None), default=None)
         body: list[dict[str, Any]] = [
             {"type": "TextBlock", "text": f"Sensors of {wanted}", "weight": "Bolder",
              "size": "Medium"},
-            {"type": "FactSet", "facts": rows},
+            {"type": "TextBlock", "isSubtle": True, "wrap": True, "spacing": "None",
+             "text": f"{plural(len(sensors), 'sensor')}, latest reading "
+                     f"{local_time(seen)}"},
+            {"type": "Table", "firstRowAsHeader": True, "showGridLines": False,
+             "columns": [{"width": 2}] + [{"width": 2} for _ in rule_names], "rows": rows},
         ]
-        if len(members) > STATUS_LIMIT:
+        if len(ordered) > STATUS_LIMIT:
+            more = len(ordered) - STATUS_LIMIT
             body.append({"type": "TextBlock", "isSubtle": True, "wrap": True,
-                         "text": f"and {len(members) - STATUS_LIMIT} more sensors, all cooler"})
-        return Reply(card=_card(body), data={"series": len(members)})
+                         "text": f"and {plural(more, 'more sensor')}, all cooler"})
+        return Reply(card=_card(body), data={"series": len(members), "sensors": len(sensors)})
 
     async def _alerts(self, args: list[str], actor: Actor) -> Reply:
         now = utcnow()
@@ -238,8 +318,9 @@ class Commands:
         open_alerts = await self._actions.alerts.open_alerts(told)
         muted = await self._actions.preferences.mute_of(actor.tenant_id, actor.conversation_id,
                                                         now)
-        head = (f"**Muted here** until {when(muted[0])} (by {muted[1] or 'someone'}): no "
-                "alerts come to this conversation. **unmute** ends it.\n\n" if muted else "")
+        head = (f"**Muted here** until {at(muted[0], actor.time_zone)} "
+                f"(by {muted[1] or 'someone'}): no alerts come to this conversation. "
+                "**unmute** ends it.\n\n" if muted else "")
         if not open_alerts:
             return Reply(head + ("Nothing is firing. 🎉" if told is None else
                                  "No firing alerts found here. 🎉"))
@@ -252,7 +333,7 @@ class Commands:
             ack = f" — acknowledged by {alert.acknowledged_by}" if alert.acknowledged_by else ""
             snooze = snoozes.get((alert.rule, stored_series_key(event)))
             if snooze is not None:
-                ack += (f" — snoozed here until {when(snooze.until)}"
+                ack += (f" — snoozed here until {at(snooze.until, actor.time_zone)}"
                         + (" (broken through: it became critical)"
                            if snooze.broken_by(event.get("severity")) else ""))
             level = event.get("severity") or event.get("kind")
@@ -320,8 +401,10 @@ class Commands:
         incidents = await self._actions.alerts.recent_incidents(HISTORY_LIMIT, told)
         if not incidents:
             return Reply("No incidents yet." if told is None else "No incidents found here.")
-        acks = await self._actions.audit.first([a.alert_id for a in incidents], "acknowledged")
-        return Reply(history_list(incidents, acks, utcnow()),
+        ids = [a.alert_id for a in incidents]
+        fires = await self._actions.audit.first(ids, "fired")
+        acks = await self._actions.audit.first(ids, "acknowledged")
+        return Reply(history_list(incidents, fires, acks, utcnow(), actor),
                      data={"incidents": len(incidents)})
 
     def _rule_arg(self, args: list[str]) -> tuple[str | None, str | None]:

@@ -1,5 +1,11 @@
 """`history` and `history <alert>` in chat: the last incidents, and one incident's timeline,
-from the alerts table and the audit trail (`storage.audit`)."""
+from the alerts table and the audit trail (`storage.audit`).
+
+The list and the timeline use the same instants and words: an incident "fired at" the moment
+of its `fired` audit entry (when HeatWatch opened it and told people; the readings may have
+been over the threshold a little longer, during the rule's `for`), and "acknowledged ... after"
+counts from that same moment. Times are in the asker's time zone (`notifier/chat/times.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from notifier.chat.actions import Actor
-from notifier.delivery.cards import amount, duration, summary_line, when
+from notifier.chat.times import UNKNOWN_ZONE_NOTE, at
+from notifier.delivery.cards import amount, duration, summary_line
 from storage.alerts import AlertRecord
 from storage.audit import SYSTEM, AuditEntry, AuditLog
 
@@ -16,20 +23,27 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
-def history_list(incidents: list[AlertRecord], acks: dict[str, AuditEntry],
-                 now: datetime) -> str:
-    """One line per incident: start, end (or ongoing), duration, peak, who acknowledged and
-    how long that took."""
+def _note(actor: Actor) -> str:
+    return "" if actor.time_zone else f"; {UNKNOWN_ZONE_NOTE}"
+
+
+def history_list(incidents: list[AlertRecord], fires: dict[str, AuditEntry],
+                 acks: dict[str, AuditEntry], now: datetime, actor: Actor) -> str:
+    """One line per incident: when it fired, when it ended (or that it goes on), how long,
+    the peak, who acknowledged and how long after it fired."""
     lines = []
     for alert in incidents:
         event = alert.event
-        start = _time(event.get("since")) or _time(event.get("at"))
+        fire = fires.get(alert.alert_id)
+        # Incidents whose `fired` entry aged out of the audit trail: the incident's own start.
+        start = fire.at if fire else (_time(event.get("since")) or _time(event.get("at")))
         end = _time(event.get("ended_at")) if not alert.open else None
         span = "-"
         if start is not None:
-            span = (f"{when(start)} → {when(end)} ({duration((end - start).total_seconds())})"
-                    if end is not None else
-                    f"since {when(start)}, ongoing for {duration((now - start).total_seconds())}")
+            span = f"fired at {at(start, actor.time_zone)}, " + (
+                f"ended at {at(end, actor.time_zone)} "
+                f"(after {duration((end - start).total_seconds())})" if end is not None else
+                f"still open after {duration((now - start).total_seconds())}")
         peak = event.get("peak") if event.get("peak") is not None else event.get("value")
         parts = [span]
         if peak is not None:
@@ -42,18 +56,34 @@ def history_list(incidents: list[AlertRecord], acks: dict[str, AuditEntry],
             parts.append("not acknowledged")
         lines.append(f"- `{alert.alert_id[:8]}` **{summary_line(event)}**: "
                      + " · ".join(parts))
-    return ("Last incidents, newest first (**history** *alert* shows one's timeline):\n\n"
-            + "\n".join(lines))
+    return (f"Last incidents, newest first (**history** *alert* shows one's timeline"
+            f"{_note(actor)}):\n\n" + "\n".join(lines))
 
 
-def _step(entry: AuditEntry, actor: Actor) -> str:
+_KINDS = {"fired": "", "no-data": "no data", "source-down": "the data source is down"}
+_SEVERITIES = {"warn": "warning", "crit": "critical"}
+
+
+def _fired_detail(detail: str) -> str:
+    """The `fired` entry's detail ("fired, severity warn", as the planner records it) in
+    words: "warning", "no data", "critical"."""
+    kind, _, severity = detail.partition(", severity ")
+    words = [_KINDS.get(kind, kind), _SEVERITIES.get(severity, "")]
+    return ", ".join(word for word in words if word and word != "-")
+
+
+def _step(entry: AuditEntry, actor: Actor, fired: datetime | None) -> str:
     where = ""
     if entry.conversation_id:
         where = " (here)" if entry.conversation_id == actor.conversation_id else \
             " (in another conversation)"
     who = "" if entry.actor == SYSTEM else f" by {entry.actor}"
-    detail = f": {entry.detail}" if entry.detail else ""
-    return f"- {when(entry.at)} **{entry.action}**{who}{where}{detail}"
+    detail = _fired_detail(entry.detail) if entry.action == "fired" else entry.detail
+    if entry.action == "acknowledged" and fired is not None:
+        # The same words as the list: how long after it fired.
+        detail = f"after {duration((entry.at - fired).total_seconds())}"
+    return f"- {at(entry.at, actor.time_zone)} **{entry.action}**{who}{where}" + (
+        f": {detail}" if detail else "")
 
 
 async def history_of(audit: AuditLog, alert: AlertRecord, actor: Actor) -> str:
@@ -63,5 +93,6 @@ async def history_of(audit: AuditLog, alert: AlertRecord, actor: Actor) -> str:
     if not entries:
         return (f"Nothing is recorded about `{alert.alert_id[:8]}` "
                 f"({summary_line(alert.event)}) any more.")
-    return (f"Timeline of `{alert.alert_id[:8]}` ({summary_line(alert.event)}):\n\n"
-            + "\n".join(_step(entry, actor) for entry in entries))
+    fired = next((entry.at for entry in entries if entry.action == "fired"), None)
+    return (f"Timeline of `{alert.alert_id[:8]}` ({summary_line(alert.event)}{_note(actor)}):"
+            "\n\n" + "\n".join(_step(entry, actor, fired) for entry in entries))

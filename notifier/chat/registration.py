@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 
 from common.clock import utcnow
-from notifier.chat.welcome import welcome_text
+from notifier.chat.welcome import Watching, welcome_text
 from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import ConversationUpsert
@@ -27,8 +28,10 @@ WELCOME_ALERT_ID = ""  # welcome deliveries belong to no alert
 
 
 class Registration:
-    def __init__(self, db: SqlBackend, wake: asyncio.Event | None = None) -> None:
+    def __init__(self, db: SqlBackend, wake: asyncio.Event | None = None,
+                 watching: Callable[[], Watching] = Watching) -> None:
         self._db = db
+        self._watching = watching  # what the rules in force watch, for the welcome's words
         self._alerts = AlertStore(db)
         self._outbox = Outbox(db)
         self._wake = wake
@@ -52,7 +55,7 @@ class Registration:
                                                                        stamp))
         statements += self._outbox.enqueue_statements(
             [NewDelivery(event_id, WELCOME_ALERT_ID, tenant, conversation, Operation.TEXT,
-                         welcome_text(item.scope, firing))], now,
+                         welcome_text(item.scope, firing, self._watching()))], now,
             only_if=ConversationRegistry.welcomed_at_condition(tenant, conversation, stamp))
         counts = await self._db.execute_atomically(statements)
         queued = counts[-1] > 0

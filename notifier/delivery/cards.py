@@ -56,7 +56,8 @@ def when(value: str | datetime | None) -> str:
 def local_time(value: str | datetime | None) -> str:
     """A moment on a card, shown in each reader's own time zone and locale by Teams'
     Adaptive Card `{{DATE(…, SHORT)}} {{TIME(…)}}` functions (strict RFC 3339 in UTC, no
-    spaces inside the braces). Text messages cannot do that: they use `when` (UTC)."""
+    spaces inside the braces). Text replies cannot do that: they use the asker's time zone
+    (notifier/chat/times.py)."""
     if value is None:
         return "-"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -163,8 +164,11 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
     if since:
         started = datetime.fromisoformat(since)
         if alert.open:
+            # A card stays as sent until its next update: the duration says when it was true
+            # (in the reader's time), never a bare "12 min" that a reader later takes as now.
             facts.append({"title": "Duration",
-                          "value": duration((now - started).total_seconds())})
+                          "value": f"{duration((now - started).total_seconds())} at "
+                                   f"{local_time(now).rsplit(' ', 1)[1]}"})
         else:
             ended = event.get("ended_at") or event.get("at")
             facts.append({"title": "Ended", "value": local_time(ended)})
@@ -201,7 +205,7 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
     if alert.acknowledged_by:
         body.append({"type": "TextBlock", "wrap": True, "text":
                      f"Acknowledged by {alert.acknowledged_by} at "
-                     f"{local_time(alert.acknowledged_at)}{_ago(alert.acknowledged_at, now)}"})
+                     f"{local_time(alert.acknowledged_at)}"})
     if snooze is not None:
         body.append(_snooze_block(snooze, event))
     body += silence_section(alert, view.silence, view.silenceable)
@@ -270,13 +274,6 @@ def with_notice(card: dict[str, Any], notice: str) -> dict[str, Any]:
     """The card with a line saying what went wrong (for the person who pressed a button)."""
     return {**card, "body": [*card["body"], {"type": "TextBlock", "wrap": True,
                                              "color": "Attention", "text": notice}]}
-def _ago(moment: datetime | None, now: datetime) -> str:
-    """ " (12 min ago)", relative to when the card was made."""
-    if moment is None:
-        return ""
-    return f" ({duration((now - moment).total_seconds())} ago)"
-
-
 def _snooze_block(snooze: Snooze, event: dict[str, Any]) -> dict[str, Any]:
     by = f" by {snooze.by_name}" if snooze.by_name else ""
     text = f"Snoozed here{by} until {local_time(snooze.until)}"
