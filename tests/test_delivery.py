@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the shared fixtures of tests/support/delivery.py are imported)
 """Proactive delivery through the real app: alert events -> durable outbox -> the Bot Connector
 stand-in, with every error code the connector can answer, card updates in place, card actions,
 reactions and chat commands. Storage is a real SQLite file."""
@@ -8,21 +9,29 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from common.settings import load_settings
-from heatwatch.server import ALERT_SINK, DATABASE, create_app
-from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id
+from heatwatch.server import DATABASE
+from notifier.alerts.events import AlertEvent, EventKind, Severity
 from storage.models import Status
 from storage.outbox import DeliveryStatus, Outbox
 from storage.registry import ConversationRegistry
-from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn, Fault
+from tests.support.delivery import (  # noqa: F401 (fixtures)
+    SERIES,
+    alert_event,
+    card_of,
+    client,
+    delivery_env,
+    installed,
+    new_alert_id,
+    publish,
+)
+from tests.support.waiting import eventually, eventually_async
 from tests.teams import (
     CHANNEL,
     GROUP,
@@ -32,60 +41,6 @@ from tests.teams import (
     card_text,
     load_activity,
 )
-
-SERIES = {"room": "r1", "sensor": "s1"}
-
-
-def alert_event(kind: EventKind, alert_id: str, severity: Severity | None = Severity.WARN,
-                value: float = 28.5, threshold: float | None = 27.0,
-                series: dict[str, str] | None = None) -> AlertEvent:
-    return AlertEvent(kind=kind, rule="server-room-temperature", alert_id=alert_id,
-                      at=datetime.now(UTC), series=dict(series or SERIES), severity=severity,
-                      value=value, threshold=threshold, unit="°C",
-                      since=datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
-
-
-def new_alert_id() -> str:
-    return make_alert_id("server-room-temperature", "r1/s1", datetime.now(UTC))
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-def card_of(received: Any) -> dict[str, Any]:
-    [attachment] = received.body["attachments"]
-    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
-    return attachment["content"]
-
-
-@pytest.fixture
-def delivery_env(database_url: str) -> dict[str, str]:
-    return {"DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
-            "RULES_FILE": str(ROOT / "rules.toml"), "DELIVERY_BACKOFF_SECONDS": "0.05",
-            "DELIVERY_MAX_ATTEMPTS": "3", "DELIVERY_GIVE_UP_AFTER_SECONDS": "0"}
-
-
-@pytest.fixture
-async def client(aiohttp_client, delivery_env: dict[str, str]) -> TestClient:
-    return await aiohttp_client(create_app(load_settings(environ=delivery_env, env_file=None)))
-
-
-@pytest.fixture
-async def installed(teams: TeamsChannel, connector: ConnectorStandIn) -> TeamsChannel:
-    """The bot is in a personal chat, a team (alert channel selected) and a group chat."""
-    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
-        await teams.ok(name)
-    await teams.drained()  # the welcomes
-    connector.clear()
-    return teams
 
 
 async def alert_counts(client: TestClient) -> dict[str, int]:
@@ -97,14 +52,13 @@ async def alert_counts(client: TestClient) -> dict[str, int]:
 
 async def settled(client: TestClient, counts: dict[str, int], timeout: float = 10.0) -> None:
     """Wait until the outbox holds exactly these counts of alert deliveries per status."""
-    deadline = time.monotonic() + timeout
-    while (current := await alert_counts(client)) != counts:
-        assert time.monotonic() < deadline, current
-        await asyncio.sleep(0.02)
+    async def reached() -> bool:
+        return await alert_counts(client) == counts
 
-
-async def publish(client: TestClient, *events: AlertEvent) -> None:
-    await client.app[ALERT_SINK].publish(list(events))
+    try:
+        await eventually_async(reached, timeout, f"alert deliveries {counts}")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; now {await alert_counts(client)}") from None
 
 
 def outbox(client: TestClient) -> Outbox:

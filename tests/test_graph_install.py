@@ -200,6 +200,7 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
         added["membersAdded"][1]["aadObjectId"] = ADELE
         await teams.ok(added)
         await teams.ok(added)
+        await teams.drained()  # the welcome is queued, then sent by the delivery workers
         assert [c.conversation_id for c in await registry.list_conversations()] == [chat]
         assert len([t for t in connector.texts(chat) if t.startswith("Hi, I'm")]) == 1
     finally:

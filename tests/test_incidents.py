@@ -25,22 +25,12 @@ from storage.alert_state import AlertStateStore
 from tests.cluster import register_people
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import RULES, card_of
+from tests.support.waiting import eventually
 from tests.teams import card_text
-from tests.test_delivery import card_of, eventually
 
 _databases = itertools.count(1)
 ROOM = "dc1-a"
-RULES = """
-[[rule]]
-name = "server-room-temperature"
-description = "Server room air temperature"
-measurement = "temperature"
-group_by = ["room", "sensor"]
-warn_above = 27.0
-crit_above = 32.0
-runbook_url = "https://wiki.example.com/runbooks/cooling?room={room}"
-repeat = "0"
-"""
 
 
 @dataclass

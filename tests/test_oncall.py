@@ -1,4 +1,4 @@
-# ruff: noqa: F811 (the fixtures of test_delivery are imported)
+# ruff: noqa: F811 (the shared fixtures of tests/support/delivery.py are imported)
 """The on-call flow through the real endpoint, real databases and the connector stand-in:
 acknowledging (once), undoing, snoozing (and its undo and break-through), muting, the audit
 trail and `history`."""
@@ -21,6 +21,16 @@ from heatwatch.server import DATABASE, ESCALATOR, create_app
 from notifier.alerts.events import EventKind, Severity
 from storage.audit import AuditEntry, AuditLog
 from tests.standins.connector import ConnectorStandIn, Member
+from tests.support.delivery import (  # noqa: F401 (fixtures)
+    alert_event,
+    card_of,
+    client,
+    delivery_env,
+    installed,
+    new_alert_id,
+    publish,
+)
+from tests.support.waiting import eventually
 from tests.teams import (
     CHANNEL,
     GROUP,
@@ -30,16 +40,6 @@ from tests.teams import (
     TeamsChannel,
     card_text,
     load_activity,
-)
-from tests.test_delivery import (  # noqa: F401 (fixtures)
-    alert_event,
-    card_of,
-    client,
-    delivery_env,
-    eventually,
-    installed,
-    new_alert_id,
-    publish,
 )
 
 ALEX = {"id": USER2_ID, "aadObjectId": USER2_AAD, "name": "Alex Wilber"}

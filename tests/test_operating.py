@@ -31,8 +31,9 @@ from storage.alert_state import AlertStateStore
 from storage.database import open_database
 from tests.process import ROOT, AppProcess
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import alert_event, new_alert_id
+from tests.support.waiting import eventually
 from tests.teams import CHANNEL, PERSONAL, TeamsChannel, card_text, load_activity
-from tests.test_delivery import alert_event, eventually, new_alert_id
 from tests.test_monitoring import RecordingSink
 
 RULES = """

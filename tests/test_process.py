@@ -9,7 +9,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from storage.registry import ConversationRegistry
 from tests.postgres import PostgresServer
 from tests.process import ROOT, AppProcess
 from tests.standins.connector import ConnectorStandIn, Fault
+from tests.support.waiting import wait_until
 from tests.teams import PERSONAL, TENANT, load_activity
 
 
@@ -33,13 +33,6 @@ def post(url: str, activity: dict) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
-
-
-def wait_until(check: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

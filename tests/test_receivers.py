@@ -28,8 +28,9 @@ from notifier.monitoring.rules import parse_rules
 from storage.outbox import Outbox
 from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import card_of
+from tests.support.waiting import eventually
 from tests.teams import APP_ID, CHANNEL, PERSONAL, TeamsChannel, card_text, load_activity
-from tests.test_delivery import card_of, eventually
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
 AM_TOKEN = "am-token-0123456789abcdef"

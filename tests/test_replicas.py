@@ -21,6 +21,7 @@ from tests.influx import InfluxServer, point
 from tests.postgres import PostgresServer
 from tests.process import AppProcess
 from tests.standins.connector import ConnectorStandIn
+from tests.support.waiting import wait_until
 
 log = logging.getLogger(__name__)
 PEOPLE = 300
@@ -32,13 +33,6 @@ async def query(url: str, sql: str) -> list[dict]:
         return await db.fetch_all(sql)
     finally:
         await db.close()
-
-
-def wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:g}s"
-        time.sleep(0.02)
 
 
 def test_three_replicas_one_poller_each_card_once_and_a_takeover_when_the_leader_dies(

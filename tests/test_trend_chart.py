@@ -24,9 +24,9 @@ from notifier.monitoring.trend import RecentReadings, forecast, slope_per_minute
 from storage.alerts import AlertRecord
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import RULES, card_of
+from tests.support.waiting import eventually
 from tests.teams import PERSONAL, TeamsChannel, card_text, load_activity
-from tests.test_delivery import card_of, eventually
-from tests.test_incidents import RULES
 
 RULE = parse_rules("""
 [[rule]]
