@@ -141,6 +141,7 @@ async def charts_ctx(app: web.Application) -> AsyncIterator[None]:
     source = build_source(settings.influx)
     app[CHARTS] = ChartMaker(history_reader(source, app[RULES]))
     yield
+    await app[CHARTS].close()
     await source.close()
 
 
