@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +54,8 @@ def test_kill_9_mid_fan_out_resumes_without_loss_or_resend(
     second = AppProcess(env, tmp_path).start()
     try:
         wait_until(lambda: {r.conversation_id for r in connector.cards()} == set(people))
-        time.sleep(2.5)  # two more polls: the alert must not fire again
+        polls = second.polls()
+        wait_until(lambda: second.polls() >= polls + 2, what="two more polls")  # no new alert
     finally:
         second.signal()
 

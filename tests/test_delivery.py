@@ -31,7 +31,7 @@ from tests.support.delivery import (  # noqa: F401 (fixtures)
     new_alert_id,
     publish,
 )
-from tests.support.waiting import eventually, eventually_async
+from tests.support.waiting import eventually, eventually_async, outbox_drained
 from tests.teams import (
     CHANNEL,
     GROUP,
@@ -59,6 +59,19 @@ async def settled(client: TestClient, counts: dict[str, int], timeout: float = 1
         await eventually_async(reached, timeout, f"alert deliveries {counts}")
     except AssertionError as error:
         raise AssertionError(f"{error}; now {await alert_counts(client)}") from None
+
+
+async def planned(client: TestClient, alert_id: str, operation: str) -> list[str]:
+    """The conversations the outbox holds deliveries of this alert and operation for."""
+    rows = await client.app[DATABASE].fetch_all(
+        "SELECT conversation_id FROM deliveries WHERE alert_id = ? AND operation = ?",
+        (alert_id, operation))
+    return [row["conversation_id"] for row in rows]
+
+
+async def client_drained(client: TestClient) -> None:
+    """Every delivery planned so far has been sent (or parked): publishing commits the rows."""
+    await outbox_drained(client.app)
 
 
 def outbox(client: TestClient) -> Outbox:
@@ -111,10 +124,7 @@ async def test_an_uninstall_racing_an_alert_sends_at_most_once_and_leaves_nothin
     await asyncio.gather(publish(client, alert_event(EventKind.FIRED, new_alert_id())),
                          installed.ok("install_remove_personal"))
     await eventually(lambda: connector.cards(CHANNEL))  # the team still gets its card
-    deadline = time.monotonic() + 10
-    while "pending" in (counts := await alert_counts(client)):
-        assert time.monotonic() < deadline, counts
-        await asyncio.sleep(0.02)
+    await installed.drained()
     assert await ConversationRegistry(client.app[DATABASE]).get_conversation(
         TENANT, PERSONAL) is None  # uninstalled: everything about the chat is gone
     cards = connector.cards(PERSONAL)
@@ -171,8 +181,7 @@ async def test_mute_silences_new_alerts_in_that_conversation(
     connector.clear()
 
     await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
-    await eventually(lambda: len(connector.sent()) == 1)
-    await asyncio.sleep(0.2)
+    await installed.drained()  # every delivery planned for the alert has been sent
     assert {r.conversation_id for r in connector.sent()} == {CHANNEL}
 
 
@@ -206,7 +215,9 @@ async def test_acknowledge_button_answers_with_the_updated_card_and_updates_ever
 
     # Acknowledged: reminders stop.
     await publish(client, alert_event(EventKind.REMINDER, alert_id))
-    await asyncio.sleep(0.3)
+    # Committed with the publish: no reminder text for an acknowledged alert (only the card,
+    # gathered for the update window), and nothing new reached a chat.
+    assert await planned(client, alert_id, "text") == []
     assert len(connector.sent()) == 2
 
     # Escalation clears the acknowledgement; reminders come back.
@@ -233,8 +244,8 @@ async def test_snooze_button_silences_the_series_in_that_conversation_only(
     await publish(client, alert_event(EventKind.REMINDER, alert_id))
     # The channel's reminder is a reply in the card's thread.
     thread = f"{CHANNEL};messageid={connector.sent(CHANNEL)[0].answered_id}"
-    await eventually(lambda: len(connector.sent(thread)) == 1)
-    await asyncio.sleep(0.2)
+    await client_drained(client)
+    assert len(connector.sent(thread)) == 1
     assert len(connector.sent(PERSONAL)) == 1
 
 
@@ -348,11 +359,8 @@ async def test_persistent_failure_parks_the_delivery_as_dead_and_others_go_on(
     await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
 
     await eventually(lambda: connector.sent(CHANNEL))
-    deadline = time.monotonic() + 10
-    while not (dead := await outbox(client).list(DeliveryStatus.DEAD)):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
-    [parked] = dead
+    [parked] = await eventually_async(lambda: outbox(client).list(DeliveryStatus.DEAD),
+                                      what="a dead delivery")
     assert parked.conversation_id == PERSONAL
     assert "gave up after 3 attempts: HTTP 503 ServiceUnavailable: Try later" in str(
         parked.last_error)
@@ -375,10 +383,12 @@ async def test_permanent_answers_mark_the_conversation_and_spare_the_others(
 
     await eventually(lambda: connector.sent(CHANNEL))
     registry = ConversationRegistry(client.app[DATABASE])
-    deadline = time.monotonic() + 10
-    while (stored := await registry.get_conversation(TENANT, PERSONAL)).status is not expected:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+
+    async def marked() -> Any:
+        stored = await registry.get_conversation(TENANT, PERSONAL)
+        return stored if stored is not None and stored.status is expected else None
+
+    stored = await eventually_async(marked, what=f"the chat marked {expected}")
     # Exactly one attempt: these are never retried, and later alerts skip the conversation.
     assert len([r for r in connector.received if r.conversation_id == PERSONAL]) == 1
     await publish(client, alert_event(EventKind.REMINDER, alert_id))
@@ -396,10 +406,7 @@ async def test_bot_disabled_by_admin_stops_the_tenant_and_logs_once(
     with caplog.at_level(logging.ERROR):
         await publish(client, alert_event(EventKind.FIRED, new_alert_id()),
                       alert_event(EventKind.FIRED, new_alert_id(), series={"room": "r2"}))
-        deadline = time.monotonic() + 10
-        while (await alert_counts(client)).get("pending"):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        await client_drained(client)
     assert (await alert_counts(client)) == {"dead": 4}
     assert len(connector.received) <= 2  # the first answers stopped the rest of the tenant
     assert caplog.text.count("disabled the bot in tenant") == 1

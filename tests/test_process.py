@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -77,10 +78,13 @@ def test_a_real_app_refuses_bad_activities_and_welcomes_once_after_an_outage(
         assert post(app.url, install) == 200
         assert post(app.url, install) == 200  # Teams re-sends it
         wait_until(lambda: connector.texts(PERSONAL))
-        time.sleep(1.0)  # nothing more comes
-        assert connector.texts(PERSONAL) == [WELCOME]
     finally:
         assert app.signal() == 0
+    # Committed: the re-sent install queued no second welcome, and the one queued was sent.
+    with contextlib.closing(sqlite3.connect(tmp_path / "hw.db")) as database:
+        rows = database.execute("SELECT conversation_id, status FROM deliveries").fetchall()
+    assert rows == [(PERSONAL, "done")]
+    assert connector.texts(PERSONAL) == [WELCOME]
     assert "Traceback" not in app.output
     assert connector.arrivals == 3  # two refused connections, then the welcome
 
