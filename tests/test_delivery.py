@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -330,13 +329,14 @@ async def test_429_waits_at_least_retry_after(
 ) -> None:
     connector.faults.append(Fault(429, "TooManyRequests", retry_after="1",
                                   conversation_id=PERSONAL))
-    started = time.monotonic()
     await publish(client, alert_event(EventKind.FIRED, new_alert_id()))
 
     await eventually(lambda: connector.sent(PERSONAL))
-    assert time.monotonic() - started >= 1.0
     attempts = [r for r in connector.received if r.conversation_id == PERSONAL]
     assert [r.status for r in attempts] == [429, 201]
+    # Honoured as the connector sees it: the retry came no sooner than Retry-After (a lower
+    # bound; a busy machine only makes it later).
+    assert attempts[1].arrived - attempts[0].arrived >= 1.0
 
 
 @pytest.mark.parametrize("status", [412, 500, 502, 503, 504, 0])
