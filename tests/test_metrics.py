@@ -207,7 +207,7 @@ async def test_polls_and_series_are_counted(tmp_path: Path) -> None:
     from notifier.monitoring.rules import parse_rules
     from storage.alert_state import AlertStateStore
     from storage.database import open_database
-    from tests.test_monitoring import RecordingSink
+    from tests.support.sinks import RecordingSink
     from tests.test_operating import RULES, FakeSource
 
     database = await open_database(f"sqlite:///{tmp_path}/state.db")

@@ -10,8 +10,8 @@ from common.settings import load_settings
 from heatwatch.server import ALERT_SINK, create_app
 from notifier.alerts.events import EventKind
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.support.sinks import RecordingSink
 from tests.support.waiting import eventually, eventually_async
-from tests.test_monitoring import RecordingSink
 
 
 async def test_background_job_fires_an_alert_and_readyz_reports_influx(

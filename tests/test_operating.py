@@ -32,9 +32,9 @@ from storage.database import open_database
 from tests.process import ROOT, AppProcess
 from tests.standins.connector import ConnectorStandIn
 from tests.support.delivery import alert_event, new_alert_id
+from tests.support.sinks import RecordingSink
 from tests.support.waiting import eventually
 from tests.teams import CHANNEL, PERSONAL, TeamsChannel, card_text, load_activity
-from tests.test_monitoring import RecordingSink
 
 RULES = """
 [[rule]]
