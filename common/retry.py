@@ -16,13 +16,24 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff: `base * 2**attempt`, capped, with jitter in [half, full]."""
+    """The one backoff policy of HeatWatch (delivery retries, background jobs, the poller
+    while its source fails, connecting to PostgreSQL): `base * 2**attempt` (attempt 0 is the
+    first retry), capped at `cap`, times a jitter factor drawn uniformly from `jitter`.
+
+    The default jitter, [0.5, 1.0] of the delay, spreads retries of many senders apart while
+    keeping at least half the wait; the poller keeps +-10% around its interval instead, so its
+    polls stay near the configured cadence."""
 
     base: float = 1.0
     cap: float = 300.0
+    jitter: tuple[float, float] = (0.5, 1.0)
+
+    def ceiling(self, attempt: int) -> float:
+        """The delay before jitter."""
+        return min(self.cap, self.base * 2 ** min(max(attempt, 0), 30))
 
     def delay(self, attempt: int) -> float:
-        return min(self.cap, self.base * 2 ** min(attempt, 30)) * random.uniform(0.5, 1.0)
+        return self.ceiling(attempt) * random.uniform(*self.jitter)
 
 
 class FailureLog:

@@ -161,6 +161,7 @@ async def charts_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CHARTS] = ChartMaker(history_reader(source, app[RULES]))
     app[EXPOSURE] = exposure_reader(source, app[RULES], AlertStore(app[DATABASE]))
     yield
+    await app[CHARTS].close()
     await source.close()
 
 

@@ -23,6 +23,7 @@ import asyncpg
 
 from common.errors import StorageError
 from common.logs import redacted_url
+from common.retry import Backoff
 from common.settings import database_url_problem
 from storage.backend import Leadership, Params, Row, SqlBackend, Statement
 from storage.sqlite import split_sql
@@ -121,7 +122,8 @@ class PostgresBackend(SqlBackend):
         together) is waited for up to `wait` seconds; a refused login fails at once."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        delay = 0.5
+        backoff = Backoff(0.5, 5.0, (1.0, 1.0))  # 0.5, 1, 2, 4, 5, 5 ... s
+        attempt = 0
         while True:
             try:
                 self._pool = await asyncpg.create_pool(
@@ -133,12 +135,13 @@ class PostgresBackend(SqlBackend):
                 problem = self._connect_error(error)
                 transient = isinstance(error, OSError | TimeoutError
                                        | asyncpg.exceptions.CannotConnectNowError)
+                delay = backoff.delay(attempt)
                 if not transient or loop.time() + delay > deadline:
                     raise problem from None
-                if delay == 0.5:
+                if attempt == 0:
                     log.warning("%s Retrying for up to %.0f s.", problem, wait)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                attempt += 1
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from demo.processes import free_port, wait_for_http
@@ -39,6 +42,27 @@ class AppProcess:
         assert self.process is not None
         wait_for_http(self.url + "/readyz", 200, self.process,
                       lambda: "app exited early:\n" + self.finish(), timeout)
+
+    def polls(self) -> int:
+        """The polls this app has made (any outcome), from its /metrics: a replica in
+        anonymous mode serves it on its own port."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("heatwatch_polls_total{")))
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        """Read the app's output as it comes until it holds `text`."""
+        assert self.process is not None and self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} not in the output within {timeout:g}s:\n{self.output}"
+            ready, _, _ = select.select([self.process.stdout], [], [], left)
+            if ready:
+                line = self.process.stdout.readline()
+                assert line, f"the app exited before saying {text!r}:\n{self.output}"
+                self.output += line
 
     def signal(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None

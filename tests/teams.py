@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from common.settings import Settings, load_settings
+from tests.support.waiting import outbox_drained
 
 FIXTURES = Path(__file__).parent / "fixtures" / "activities"
 
@@ -90,18 +89,6 @@ class TeamsChannel:
         """Wait until the app's outbox has nothing pending: welcomes and queued replies are
         sent by the delivery workers, after the request was answered."""
         await outbox_drained(self.client.app, timeout)
-
-
-async def outbox_drained(app: Any, timeout: float = 10.0) -> None:
-    from heatwatch.server import DATABASE
-    from storage.outbox import Outbox
-
-    outbox = Outbox(app[DATABASE])
-    deadline = time.monotonic() + timeout
-    while (await outbox.counts()).get("pending", 0):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"outbox still pending after {timeout}s: {await outbox.counts()}")
-        await asyncio.sleep(0.02)
 
 
 def card_text(card: dict[str, Any]) -> str:

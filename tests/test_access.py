@@ -21,6 +21,15 @@ from storage.audit import AuditLog
 from tests.influx import InfluxServer
 from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import (  # noqa: F401 (fixtures)
+    alert_event,
+    card_of,
+    client,
+    installed,
+    new_alert_id,
+    publish,
+)
+from tests.support.waiting import eventually
 from tests.teams import (
     CHANNEL,
     GROUP,
@@ -33,16 +42,7 @@ from tests.teams import (
     card_text,
     load_activity,
 )
-from tests.test_delivery import (  # noqa: F401 (fixtures)
-    alert_counts,
-    alert_event,
-    card_of,
-    client,
-    eventually,
-    installed,
-    new_alert_id,
-    publish,
-)
+from tests.test_delivery import alert_counts
 from tests.test_trend_chart import chart_app, heat_up
 
 ALEX = {"id": USER2_ID, "aadObjectId": USER2_AAD, "name": "Alex Wilber"}  # the operator

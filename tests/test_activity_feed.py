@@ -21,8 +21,8 @@ from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.graph import GraphStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
+from tests.support.waiting import eventually
 from tests.teams import APP_ID, TENANT, authenticated_settings
-from tests.test_delivery import eventually
 
 MANIFEST_ID = "3b1f2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 ADELE = "eddfa9d4-346e-4cce-a18f-fa6261ad776b"

@@ -18,8 +18,9 @@ from common.settings import load_settings
 from heatwatch.server import create_app
 from tests.alertmanager import AlertmanagerServer
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import card_of
+from tests.support.waiting import eventually
 from tests.teams import PERSONAL, TeamsChannel, card_text, load_activity
-from tests.test_delivery import card_of, eventually
 
 TOKEN = "am-webhook-token-0123456789abcdef"
 

@@ -396,6 +396,7 @@ async def test_unknown_activities_and_events_get_200_and_change_nothing(
                  "conversation_update_unknown_event"):
         await teams.ok(name)
     assert await registry.list_conversations() == []
+    await teams.drained()  # anything queued would have been sent by now
     assert connector.sent() == []
 
 

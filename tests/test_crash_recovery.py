@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.process import AppProcess
 from tests.standins.connector import ConnectorStandIn
+from tests.support.waiting import wait_until
 from tests.teams import PERSONAL, load_activity
 
 PEOPLE = 5
@@ -23,13 +23,6 @@ def post(url: str, activity: dict) -> int:
                                      headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status
-
-
-def wait_until(check, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_kill_9_mid_fan_out_resumes_without_loss_or_resend(
@@ -61,7 +54,8 @@ def test_kill_9_mid_fan_out_resumes_without_loss_or_resend(
     second = AppProcess(env, tmp_path).start()
     try:
         wait_until(lambda: {r.conversation_id for r in connector.cards()} == set(people))
-        time.sleep(2.5)  # two more polls: the alert must not fire again
+        polls = second.polls()
+        wait_until(lambda: second.polls() >= polls + 2, what="two more polls")  # no new alert
     finally:
         second.signal()
 

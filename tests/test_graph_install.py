@@ -3,7 +3,6 @@ from the Entra stand-in), and an alert reaching a person who never talked to the
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.graph import GraphStandIn
 from tests.standins.identity import EntraStandIn
+from tests.support.waiting import eventually, eventually_async
 from tests.teams import APP_ID, APP_SECRET, TENANT, card_text
 
 MANIFEST_ID = "3b1f2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
@@ -144,10 +144,7 @@ async def test_an_alert_reaches_a_person_who_never_talked_to_the_bot(
                        value=34.0, threshold=32.0, unit="°C", since=datetime.now(UTC))
     await client.app[ALERT_SINK].publish([event])
 
-    deadline = time.monotonic() + 10
-    while not connector.cards(graph.chat_id(ADELE)):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    await eventually(lambda: connector.cards(graph.chat_id(ADELE)), what="the card")
     [card] = connector.cards(graph.chat_id(ADELE))
     assert card_text(card.body["attachments"][0]["content"]).startswith("CRITICAL")
 
@@ -171,10 +168,8 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
         registry = ConversationRegistry(client.app[DATABASE])
         chat = graph.chat_id(ADELE)
 
-        deadline = time.monotonic() + 10
-        while await registry.get_conversation(TENANT, chat) is None:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        await eventually_async(lambda: registry.get_conversation(TENANT, chat),
+                               what="the installation's chat registered")
         assert ADELE in graph.installed
 
         # The first send finds the bot gone (uninstalled meanwhile): re-install, then retry.
@@ -185,9 +180,7 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
                            series={"room": "r1", "sensor": "s1"}, severity=Severity.CRIT,
                            value=34.0, threshold=32.0, unit="°C", since=datetime.now(UTC))
         await client.app[ALERT_SINK].publish([event])
-        while not connector.cards(chat):
-            assert time.monotonic() < deadline + 10
-            await asyncio.sleep(0.02)
+        await eventually(lambda: connector.cards(chat), 20, "the card after re-installing")
         assert ADELE in graph.installed  # installed again
         [card] = connector.cards(chat)
         assert "api.botframework.com" in str(card.authorization)
@@ -200,6 +193,7 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
         added["membersAdded"][1]["aadObjectId"] = ADELE
         await teams.ok(added)
         await teams.ok(added)
+        await teams.drained()  # the welcome is queued, then sent by the delivery workers
         assert [c.conversation_id for c in await registry.list_conversations()] == [chat]
         assert len([t for t in connector.texts(chat) if t.startswith("Hi, I'm")]) == 1
     finally:

@@ -12,11 +12,14 @@ from aiohttp.test_utils import TestClient
 from tests.alertmanager import AlertmanagerServer
 from tests.influx import InfluxServer
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import (  # noqa: F401 (fixtures)
+    card_of,
+)
+from tests.support.waiting import eventually
 from tests.teams import PERSONAL, card_text
 from tests.test_alertmanager import alert, buttons, first_card, press
 from tests.test_alertmanager import alertmanager as alertmanager  # noqa: F401 (fixture)
 from tests.test_alertmanager import client as client  # noqa: F401 (fixture)
-from tests.test_delivery import card_of, eventually
 from tests.test_trend_chart import chart_app, chart_of, heat_up, latest_card
 
 

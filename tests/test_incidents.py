@@ -4,7 +4,6 @@ updated in place as sensors join, escalate and recover."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,22 +24,12 @@ from storage.alert_state import AlertStateStore
 from tests.cluster import register_people
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import RULES, card_of
+from tests.support.waiting import eventually, outbox_drained
 from tests.teams import card_text
-from tests.test_delivery import card_of, eventually
 
 _databases = itertools.count(1)
 ROOM = "dc1-a"
-RULES = """
-[[rule]]
-name = "server-room-temperature"
-description = "Server room air temperature"
-measurement = "temperature"
-group_by = ["room", "sensor"]
-warn_above = 27.0
-crit_above = 32.0
-runbook_url = "https://wiki.example.com/runbooks/cooling?room={room}"
-repeat = "0"
-"""
 
 
 @dataclass
@@ -154,14 +143,21 @@ async def test_changes_are_gathered_into_one_update_and_an_escalation_goes_out_a
     # Three more sensors join at the same severity: gathered (the window is 30 s here)...
     room.write(15, sensors(5, 28.5))
     await room.poll(16)
-    await asyncio.sleep(1.0)
+    # Committed: one card update per chat, waiting for the end of the window (the poll has
+    # published, so its rows are in the outbox); nothing more went out.
+    waiting = await room.client.app[DATABASE].fetch_all(
+        "SELECT conversation_id, next_attempt_at FROM deliveries WHERE status = 'pending' "
+        "AND operation = 'card'")
+    assert sorted(row["conversation_id"] for row in waiting) == sorted(room.chats)
+    assert all(datetime.fromisoformat(row["next_attempt_at"]) > datetime.now(UTC)
+               for row in waiting)
     assert all(len(room.operations(c)) == 1 for c in room.chats)
 
     # ...until one turns critical: then one update per chat shows all of it at once.
     room.write(30, {"rack-004": 33.0})
     await room.poll(31)
     await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
-    await asyncio.sleep(0.5)
+    await outbox_drained(room.client.app)  # the gathered updates were the ones sent at once
     for chat in room.chats:
         post, update = room.operations(chat)
         assert update.method == "PUT" and update.activity_id == post.answered_id

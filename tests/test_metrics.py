@@ -24,8 +24,9 @@ from notifier.monitoring.engine import Reading
 from tests.prometheus import PrometheusServer, Sample, ScrapeJob
 from tests.standins.connector import ConnectorStandIn, Fault
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
+from tests.support.delivery import alert_event, new_alert_id
+from tests.support.waiting import eventually
 from tests.teams import CHANNEL, PERSONAL, TeamsChannel, authenticated_settings
-from tests.test_delivery import alert_event, eventually, new_alert_id
 from tests.test_ops_docs import HEATWATCH_METRICS, METRICS_BY_SERIES
 
 TOKEN = "scrape-token-0123456789abcdef"
@@ -206,7 +207,7 @@ async def test_polls_and_series_are_counted(tmp_path: Path) -> None:
     from notifier.monitoring.rules import parse_rules
     from storage.alert_state import AlertStateStore
     from storage.database import open_database
-    from tests.test_monitoring import RecordingSink
+    from tests.support.sinks import RecordingSink
     from tests.test_operating import RULES, FakeSource
 
     database = await open_database(f"sqlite:///{tmp_path}/state.db")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.alerts.events import AlertEvent, EventKind, Severity
+from notifier.alerts.events import EventKind, Severity
 from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
@@ -21,6 +21,7 @@ from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.database import open_database
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.support.sinks import RecordingSink
 
 _databases = itertools.count(1)
 
@@ -36,17 +37,6 @@ for = "{pending}"
 no_data = "{no_data}"
 repeat = "{repeat}"
 """
-
-
-@dataclass
-class RecordingSink:
-    events: list[AlertEvent] = field(default_factory=list)
-
-    async def publish(self, events: list[AlertEvent]) -> None:
-        self.events.extend(events)
-
-    def kinds(self) -> list[tuple[EventKind, Severity | None]]:
-        return [(e.kind, e.severity) for e in self.events]
 
 
 @pytest.fixture

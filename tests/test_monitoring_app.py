@@ -3,7 +3,6 @@ events, and /readyz reports the data source."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +10,8 @@ from common.settings import load_settings
 from heatwatch.server import ALERT_SINK, create_app
 from notifier.alerts.events import EventKind
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
-from tests.test_monitoring import RecordingSink
+from tests.support.sinks import RecordingSink
+from tests.support.waiting import eventually, eventually_async
 
 
 async def test_background_job_fires_an_alert_and_readyz_reports_influx(
@@ -31,10 +31,7 @@ async def test_background_job_fires_an_alert_and_readyz_reports_influx(
 
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     influxdb.write("app_job", [point("r1", "s1", 35.0, now_ms)])
-    for _ in range(100):
-        if sink.events:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: sink.events, what="the first poll's events")
 
     assert [(e.kind, e.rule, e.value) for e in sink.events] == [(EventKind.FIRED, "hot", 35.0)]
     ready = await (await client.get("/readyz")).json()
@@ -51,11 +48,12 @@ async def test_readyz_stays_ready_but_reports_a_failing_influx(
         "INFLUX_URL": f"http://127.0.0.1:{free_port()}", "POLL_INTERVAL_SECONDS": "1"},
         env_file=None)
     client = await aiohttp_client(create_app(settings))
-    for _ in range(100):
+
+    async def failing() -> bool:
         body = await (await client.get("/readyz")).json()
-        if body["checks"]["influxdb"].startswith("failing"):
-            break
-        await asyncio.sleep(0.05)
+        return bool(body["checks"]["influxdb"].startswith("failing"))
+
+    await eventually_async(failing, what="/readyz reporting the failing source")
     response = await client.get("/readyz")
     assert response.status == 200
     assert "cannot reach InfluxDB" in (await response.json())["checks"]["influxdb"]

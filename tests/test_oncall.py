@@ -1,4 +1,4 @@
-# ruff: noqa: F811 (the fixtures of test_delivery are imported)
+# ruff: noqa: F811 (the shared fixtures of tests/support/delivery.py are imported)
 """The on-call flow through the real endpoint, real databases and the connector stand-in:
 acknowledging (once), undoing, snoozing (and its undo and break-through), muting, the audit
 trail and `history`."""
@@ -21,6 +21,16 @@ from heatwatch.server import DATABASE, ESCALATOR, create_app
 from notifier.alerts.events import EventKind, Severity
 from storage.audit import AuditEntry, AuditLog
 from tests.standins.connector import ConnectorStandIn, Member
+from tests.support.delivery import (  # noqa: F401 (fixtures)
+    alert_event,
+    card_of,
+    client,
+    delivery_env,
+    installed,
+    new_alert_id,
+    publish,
+)
+from tests.support.waiting import eventually, eventually_async, outbox_drained
 from tests.teams import (
     CHANNEL,
     GROUP,
@@ -30,16 +40,6 @@ from tests.teams import (
     TeamsChannel,
     card_text,
     load_activity,
-)
-from tests.test_delivery import (  # noqa: F401 (fixtures)
-    alert_event,
-    card_of,
-    client,
-    delivery_env,
-    eventually,
-    installed,
-    new_alert_id,
-    publish,
 )
 
 ALEX = {"id": USER2_ID, "aadObjectId": USER2_AAD, "name": "Alex Wilber"}
@@ -110,7 +110,7 @@ async def test_a_second_acknowledgement_changes_nothing_and_says_who_was_first(
     card_id = connector.cards(CHANNEL)[0].answered_id
     await installed.ok("reactions_added_channel", replyToId=card_id)
     await eventually(lambda: again in connector.texts(CHANNEL))
-    await asyncio.sleep(0.2)
+    await outbox_drained(client.app)  # all it planned has been sent
     assert len(connector.updates()) == 2  # no card changed
     assert card_text(card_of(connector.updates(PERSONAL)[-1])) == first
 
@@ -193,7 +193,7 @@ async def test_a_critical_escalation_breaks_through_a_snooze_of_a_warning(
     second = new_alert_id()
     await publish(client, alert_event(EventKind.FIRED, second))
     await eventually(lambda: len(connector.cards(CHANNEL)) == 2)
-    await asyncio.sleep(0.2)
+    await outbox_drained(client.app)  # all it planned has been sent
     assert len(connector.cards(PERSONAL)) == 1  # the warning stays snoozed here
 
     # ...and becomes critical: that reaches the chat, and says why.
@@ -322,7 +322,7 @@ async def test_an_unacknowledged_critical_escalates_once_with_mentions_in_thread
     # Once: later checks (this replica or another) find it done.
     sent = len(connector.sent())
     assert await escalator.check(now + timedelta(minutes=30)) == 0
-    await asyncio.sleep(0.2)
+    await outbox_drained(escalating.app)  # all it planned has been sent
     assert len(connector.sent()) == sent
     timeline = await say(teams, connector, f"history {alert_id[:8]}")
     assert "**escalated**: nobody acknowledged for 11 min; told: a group chat" in timeline
@@ -340,7 +340,7 @@ async def test_an_acknowledged_critical_does_not_escalate(
     alert_id = await fired(escalating, connector, Severity.CRIT)
     await say(teams, connector, f"ack {alert_id[:8]}")
     assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(hours=2)) == 0
-    await asyncio.sleep(0.2)
+    await outbox_drained(escalating.app)  # all it planned has been sent
     assert not connector.sent(GROUP)
 
 
@@ -363,7 +363,7 @@ async def test_a_restart_in_the_middle_of_the_wait_still_escalates_once(
                                                           env_file=None)))
     assert await third.app[ESCALATOR].check(now + timedelta(minutes=20)) == 0  # a replica
     assert await second.app[ESCALATOR].check(now + timedelta(minutes=20)) == 0
-    await asyncio.sleep(0.2)
+    await outbox_drained(second.app)  # all it planned has been sent
     assert len(notes(connector, GROUP)) == 1 and len(connector.cards(GROUP)) == 1
 
 
@@ -379,7 +379,7 @@ async def test_replicas_checking_at_the_same_moment_escalate_once(
     done = await asyncio.gather(*(r.app[ESCALATOR].check(later) for r in replicas))
     assert sorted(done) == [0, 0, 1]
     await eventually(lambda: notes(connector, GROUP))
-    await asyncio.sleep(0.3)
+    await outbox_drained(replicas[0].app)  # all it planned has been sent
     assert len(notes(connector, GROUP)) == 1 and len(connector.cards(GROUP)) == 1
 
 
@@ -404,10 +404,10 @@ async def test_old_audit_entries_are_pruned_after_the_retention_period(
     async def kept() -> list[str]:
         return [entry.detail for entry in await audit.of_alert("a1")]
 
-    deadline = asyncio.get_running_loop().time() + 10
-    while await kept() != ["29 days ago"]:
-        assert asyncio.get_running_loop().time() < deadline, await kept()
-        await asyncio.sleep(0.05)
+    async def only_the_recent_one_kept() -> bool:
+        return await kept() == ["29 days ago"]
+
+    await eventually_async(only_the_recent_one_kept, what="the old audit entry pruned")
 
 
 async def test_an_escalation_mentions_a_known_member_by_teams_id_and_name(
@@ -451,5 +451,5 @@ async def test_a_muted_conversation_is_not_told_of_an_escalation(
     await fired(escalating, connector, Severity.CRIT)
     assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(minutes=10)) == 1
     await eventually(lambda: notes(connector, PERSONAL))  # the chats already told: the note
-    await asyncio.sleep(0.2)
+    await outbox_drained(escalating.app)  # all it planned has been sent
     assert len(connector.sent(GROUP)) == 1  # only the answer to `mute`

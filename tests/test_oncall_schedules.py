@@ -19,6 +19,13 @@ from heatwatch.server import DATABASE, ESCALATOR, HANDOFFS, create_app
 from notifier.alerts.events import EventKind, Severity
 from storage.audit import AuditLog
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import (  # noqa: F401 (fixtures)
+    alert_event,
+    delivery_env,
+    new_alert_id,
+    publish,
+)
+from tests.support.waiting import eventually
 from tests.teams import (
     CHANNEL,
     GROUP,
@@ -28,13 +35,6 @@ from tests.teams import (
     USER_AAD,
     TeamsChannel,
     card_text,
-)
-from tests.test_delivery import (  # noqa: F401 (fixtures)
-    alert_event,
-    delivery_env,
-    eventually,
-    new_alert_id,
-    publish,
 )
 
 

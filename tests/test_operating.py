@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from common.settings import load_settings
 from heatwatch.cli import COMMANDS
-from heatwatch.server import ALERT_SINK, MONITOR, ROUTING, create_app
+from heatwatch.server import ALERT_SINK, MONITOR, RELOADER, ROUTING, create_app
 from heatwatch.server import COMMANDS as COMMANDS_KEY
 from notifier.alerts.events import EventKind
 from notifier.monitoring.engine import Reading
@@ -31,9 +31,10 @@ from storage.alert_state import AlertStateStore
 from storage.database import open_database
 from tests.process import ROOT, AppProcess
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import alert_event, new_alert_id
+from tests.support.sinks import RecordingSink
+from tests.support.waiting import eventually
 from tests.teams import CHANNEL, PERSONAL, TeamsChannel, card_text, load_activity
-from tests.test_delivery import alert_event, eventually, new_alert_id
-from tests.test_monitoring import RecordingSink
 
 RULES = """
 [[rule]]
@@ -309,27 +310,22 @@ async def test_a_changed_rules_file_is_reloaded_and_a_bad_one_keeps_the_old_rule
     caplog.set_level(logging.INFO, "heatwatch.reload")
 
     rules.write_text(RULES.replace('"hot-aisle"', '"hot-aisle-2"'))
-    for _ in range(100):
-        if [r.name for r in monitor.rules] == ["hot-aisle-2", "cold-aisle"]:
-            break
-        await asyncio.sleep(0.1)
-    assert [r.name for r in monitor.rules] == ["hot-aisle-2", "cold-aisle"]
+    await eventually(lambda: [r.name for r in monitor.rules] == ["hot-aisle-2", "cold-aisle"],
+                     what="the new rules in force")
     assert "added hot-aisle-2, removed hot-aisle" in caplog.text
     assert client.app[ROUTING]._targets.keys() == {"hot-aisle-2", "cold-aisle"}
     assert client.app[COMMANDS_KEY]._rules.keys() == {"hot-aisle-2", "cold-aisle"}
 
     caplog.clear()
     rules.write_text(RULES.replace("crit_above = 32.0", "crit_abve = 32.0\nwarn_below = 90"))
-    for _ in range(100):
-        if "Rules not reloaded" in caplog.text:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: "Rules not reloaded" in caplog.text, what="the bad file refused")
     message = caplog.text
     assert "the 2 rule(s) in force stay" in message
     assert "did you mean 'crit_above'?" in message
     assert "the 'below' thresholds must be under the 'above' ones" in message
     assert [r.name for r in monitor.rules] == ["hot-aisle-2", "cold-aisle"]
-    await asyncio.sleep(3.5)
+    # The watcher's next look at the same (bad) file says nothing more.
+    assert client.app[RELOADER].check() is False
     assert caplog.text.count("Rules not reloaded") == 1  # once per version of the file
 
 
@@ -344,7 +340,7 @@ def test_sighup_reloads_the_rules(tmp_path: Path) -> None:
                          .join(["[[rule]]", ""]))
         assert app.process is not None
         app.process.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
+        app.wait_for_output("Rules reloaded (SIGHUP): ")
     finally:
         assert app.signal() == 0
     # SIGHUP re-reads the file. (Had the file watcher, every 3 s, seen the change in the
@@ -387,7 +383,7 @@ async def test_chat_rules_and_test_through_the_endpoint(
     await teams.ok("message_personal", text="mute 1h")
     await teams.ok("message_personal", text="test")
     assert "would not get alerts now" in connector.texts(PERSONAL)[-1]
-    await asyncio.sleep(0.3)
+    await teams.drained()  # anything the test command queued has been sent
     assert connector.cards(PERSONAL) == []
     assert os.environ.get("METRICS_BEARER_TOKEN") is None
 

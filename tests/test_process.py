@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from storage.registry import ConversationRegistry
 from tests.postgres import PostgresServer
 from tests.process import ROOT, AppProcess
 from tests.standins.connector import ConnectorStandIn, Fault
+from tests.support.waiting import wait_until
 from tests.teams import PERSONAL, TENANT, load_activity
 
 
@@ -34,13 +35,6 @@ def post(url: str, activity: dict) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
-
-
-def wait_until(check: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -85,11 +79,14 @@ def test_a_real_app_refuses_bad_activities_and_welcomes_once_after_an_outage(
         assert post(app.url, install) == 200
         assert post(app.url, install) == 200  # Teams re-sends it
         wait_until(lambda: connector.texts(PERSONAL))
-        time.sleep(1.0)  # nothing more comes
-        # No rules file in its folder: the welcome promises no temperatures.
-        assert connector.texts(PERSONAL) == [welcome_text(Scope.PERSONAL, what=Watching())]
     finally:
         assert app.signal() == 0
+    # Committed: the re-sent install queued no second welcome, and the one queued was sent.
+    with contextlib.closing(sqlite3.connect(tmp_path / "hw.db")) as database:
+        rows = database.execute("SELECT conversation_id, status FROM deliveries").fetchall()
+    assert rows == [(PERSONAL, "done")]
+    # No rules file in its folder: the welcome promises no temperatures.
+    assert connector.texts(PERSONAL) == [welcome_text(Scope.PERSONAL, what=Watching())]
     assert "Traceback" not in app.output
     assert connector.arrivals == 3  # two refused connections, then the welcome
 

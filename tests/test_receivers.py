@@ -5,7 +5,6 @@ nothing stored; repeats change nothing; [[route]] tables choose the audience."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import json
@@ -28,8 +27,9 @@ from notifier.monitoring.rules import parse_rules
 from storage.outbox import Outbox
 from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import card_of
+from tests.support.waiting import eventually, outbox_drained
 from tests.teams import APP_ID, CHANNEL, PERSONAL, TeamsChannel, card_text, load_activity
-from tests.test_delivery import card_of, eventually
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
 AM_TOKEN = "am-token-0123456789abcdef"
@@ -454,7 +454,7 @@ async def test_a_route_sends_the_card_only_to_its_targets_and_reloads_with_the_r
     route = ('\n[[route]]\nmatchers = [\'room="server-room-1"\']\n'
              'targets = ["team:19:efa9296d959346209fea44151c742e73@thread.skype"]\n')
     client = await routed(aiohttp_client, receiver_env, rules, base + route, connector)
-    await asyncio.sleep(0.3)
+    await outbox_drained(client.app)  # everything the alert planned has been sent
     assert [s.conversation_id for s in connector.sent()] == [CHANNEL]
     # A route table changed alone is reloaded too.
     rules.write_text(base + route.replace("server-room-1", "server-room-2"))

@@ -21,6 +21,7 @@ from tests.influx import InfluxServer, point
 from tests.postgres import PostgresServer
 from tests.process import AppProcess
 from tests.standins.connector import ConnectorStandIn
+from tests.support.waiting import wait_until
 
 log = logging.getLogger(__name__)
 PEOPLE = 300
@@ -32,13 +33,6 @@ async def query(url: str, sql: str) -> list[dict]:
         return await db.fetch_all(sql)
     finally:
         await db.close()
-
-
-def wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:g}s"
-        time.sleep(0.02)
 
 
 def test_three_replicas_one_poller_each_card_once_and_a_takeover_when_the_leader_dies(
@@ -85,7 +79,9 @@ def test_three_replicas_one_poller_each_card_once_and_a_takeover_when_the_leader
         # Stranded sends of the dead replica come back when their 10 s lease expires.
         wait_until(lambda: len({r.conversation_id for r in connector.cards()}) == PEOPLE, 60,
                    "every person's card")
-        time.sleep(3)  # three more polls by the new leader: the alert must not fire again
+        [new_leader] = leaders(survivors)
+        polls = new_leader.polls()  # three more polls by the new leader: no new alert
+        wait_until(lambda: new_leader.polls() >= polls + 3, 30, "three more polls")
 
         per_person = Counter(r.conversation_id for r in connector.cards())
         duplicates = sum(n - 1 for n in per_person.values())

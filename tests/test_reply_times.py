@@ -13,14 +13,14 @@ from aiohttp.test_utils import TestClient
 
 from notifier.alerts.events import EventKind
 from tests.standins.connector import ConnectorStandIn
-from tests.teams import PERSONAL, TeamsChannel
-from tests.test_delivery import (  # noqa: F401 (fixtures)
+from tests.support.delivery import (  # noqa: F401 (fixtures)
     alert_event,
     client,
     delivery_env,
     installed,
     publish,
 )
+from tests.teams import PERSONAL, TeamsChannel
 from tests.test_oncall import ALEX, fired, say
 
 STAMP = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([A-Za-z0-9+-]+)"

@@ -62,6 +62,7 @@ async def test_valid_channel_token_reaches_the_handler_and_replies_carry_an_entr
     teams = TeamsChannel(secure_client, secure_connector.url,
                          token_for=lambda url: openid.token(APP_ID, url))
     await teams.ok("personal_bot_added")
+    await teams.drained()  # the welcome is queued, then sent by the delivery workers
 
     registry: ConversationRegistry = secure_client.app[REGISTRY]
     assert await registry.get_conversation(TENANT, PERSONAL) is not None

@@ -17,8 +17,11 @@ from notifier.chat.commands import COMMAND_TABLE
 from notifier.monitoring.engine import Phase, SeriesState
 from storage.alert_state import AlertStateStore
 from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import (  # noqa: F401 (fixtures)
+    card_of,
+    client,
+)
 from tests.teams import CHANNEL, PERSONAL, TeamsChannel, card_text
-from tests.test_delivery import card_of, client  # noqa: F401 (fixtures)
 
 RULES = """
 [[rule]]

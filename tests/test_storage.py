@@ -28,6 +28,7 @@ from storage.outbox import NewDelivery, Operation, Outbox
 from storage.postgres import PostgresBackend
 from storage.registry import ConversationRegistry
 from tests.postgres import USER, PostgresServer
+from tests.support.waiting import eventually, eventually_async
 
 TENANT = "tenant-1"
 
@@ -175,9 +176,7 @@ async def test_a_silent_leader_is_ended_by_the_server_and_another_takes_over(
     standby = pg_replicas[1].leadership("poller", lost_after=1.0)
     assert await silent.acquire()
     assert not await standby.acquire()
-    async with asyncio.timeout(15):
-        while not await standby.acquire():
-            await asyncio.sleep(0.2)
+    await eventually_async(standby.acquire, 15, "the standby takes the lock")
     assert not await silent.confirm()
     await standby.release()
 
@@ -229,13 +228,10 @@ async def test_replicas_split_the_tenant_send_cap_and_take_it_back_when_one_leav
     jobs = [asyncio.create_task(share_limits(db, limiter, f"replica-{i}", 50.0, interval=0.05))
             for i, (db, limiter) in enumerate(zip(replicas, limiters, strict=False))]
     try:
-        async with asyncio.timeout(10):
-            while [limiter.tenant_share for limiter in limiters] != [25.0, 25.0]:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: [limiter.tenant_share for limiter in limiters] == [25.0, 25.0],
+                         what="the cap split")
         await stop_task(jobs[1])  # that replica died: its heartbeat goes stale
-        async with asyncio.timeout(10):
-            while limiters[0].tenant_share != 50.0:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: limiters[0].tenant_share == 50.0, what="the cap taken back")
     finally:
         for job in jobs:
             await stop_task(job)
@@ -256,10 +252,10 @@ async def test_a_leader_backing_off_during_an_influx_outage_keeps_the_poller_lea
     standby = pg_replicas[1].leadership("poller", lost_after=1.2)
     job = asyncio.create_task(monitor.run(leadership))
     try:
-        async with asyncio.timeout(10):
-            while monitor.health.consecutive_failures < 4:  # the wait is 3.2 s by now
-                await asyncio.sleep(0.1)
-        await asyncio.sleep(2.5)
+        await eventually(lambda: monitor.health.consecutive_failures >= 4,
+                         what="four failed polls")  # the next wait is ~3.2 s: over lost_after
+        await eventually(lambda: monitor.health.consecutive_failures >= 5, 15,
+                         "the poll after the long wait")
         assert monitor.leading
         assert not await standby.acquire()
     finally:

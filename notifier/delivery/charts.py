@@ -56,6 +56,9 @@ class ChartMaker:
         self._failures = FailureLog(log, "The chart query (cards go out without it)",
                                     logging.WARNING)
         self._cache: dict[tuple[str, str], tuple[float, asyncio.Task[dict[str, Any] | None]]] = {}
+        # Every query task until it ends (one trimmed from the cache may still run), so
+        # `close` can cancel them at shutdown.
+        self._tasks: set[asyncio.Task[dict[str, Any] | None]] = set()
 
     async def chart(self, alert: AlertRecord) -> dict[str, Any] | None:
         event = alert.event
@@ -68,9 +71,20 @@ class ChartMaker:
         cached = self._cache.get(key)
         if cached is None or now - cached[0] > _CACHE_SECONDS:
             self._trim(now)
-            cached = (now, asyncio.ensure_future(self._build(event, members)))
+            task = asyncio.create_task(self._build(event, members), name="card-chart")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            cached = (now, task)
             self._cache[key] = cached
         return await asyncio.shield(cached[1])
+
+    async def close(self) -> None:
+        """Cancel the queries still running (shutdown: the app's other jobs have stopped)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._cache.clear()
 
     def _trim(self, now: float) -> None:
         if len(self._cache) < _CACHE_SIZE:

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
+from common.errors import HeatWatchError
 from notifier.alerts.events import AlertEvent
 
 
-class PayloadError(ValueError):
-    """A payload that is not what its sender documents; `field` is the path at fault."""
+class PayloadError(HeatWatchError, ValueError):
+    """A payload that is not what its sender documents; `field` is the path at fault. Also a
+    ValueError: the parsers below raise it where a conversion (int(), fromisoformat) would."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")

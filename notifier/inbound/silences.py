@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from common.clock import utcnow
+from common.errors import HeatWatchError
 from common.logs import redacted_url
 from common.settings import InboundSettings
 from notifier.alerts.events import silenceable
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10.0
 
 
-class SilenceError(Exception):
+class SilenceError(HeatWatchError):
     """What went wrong, in words for the card."""
 
 

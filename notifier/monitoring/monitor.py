@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
-from common.retry import FailureLog
+from common.retry import Backoff, FailureLog
 from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.alerts.sink import AlertSink
 from notifier.monitoring.engine import Reading, SeriesState, step
@@ -276,9 +275,7 @@ class Monitor:
         failures = self.health.consecutive_failures
         if failures == 0:
             return self.interval
-        ceiling = max(self.interval, 60.0)
-        delay = min(self.interval * (2 ** min(failures - 1, 16)), ceiling)
-        return delay * random.uniform(0.9, 1.1)
+        return Backoff(self.interval, max(self.interval, 60.0), (0.9, 1.1)).delay(failures - 1)
 
     async def run(self, leadership: Leadership | None = None) -> None:
         """Poll forever; cancellation is the only way out.

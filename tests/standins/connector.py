@@ -33,6 +33,7 @@ class Received:
     authorization: str | None
     status: int = 0
     answered_id: str | None = None
+    arrived: float = field(default_factory=time.monotonic)  # when the stand-in got it
 
 
 BODY = web.RequestKey("body", object)

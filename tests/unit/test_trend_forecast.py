@@ -1,0 +1,74 @@
+"""Trend and time-to-critical (notifier/monitoring/trend.py): a least-squares slope over the
+last minutes of readings, and the words on the card."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from notifier.alerts.events import Severity
+from notifier.monitoring.rules import Rule
+from notifier.monitoring.trend import RecentReadings, forecast, slope_per_minute
+from tests.unit.clock import START
+
+ABOVE = Rule(name="hot", measurement="temperature", warn_above=27.0, crit_above=32.0)
+BELOW = Rule(name="cold", measurement="temperature", warn_below=18.0, crit_below=15.0)
+
+
+def test_the_slope_is_per_minute() -> None:
+    assert slope_per_minute([(0, 20.0), (60, 20.5), (120, 21.0)]) == pytest.approx(0.5)
+
+
+def test_least_squares_through_noise() -> None:
+    points = [(0, 20.0), (60, 20.6), (120, 20.8), (180, 21.6)]
+    assert slope_per_minute(points) == pytest.approx(0.5, abs=0.05)
+
+
+def test_too_few_points_or_no_spread_in_time_give_no_slope() -> None:
+    assert slope_per_minute([(0, 20.0), (60, 21.0)]) is None
+    assert slope_per_minute([(60, 20.0), (60, 21.0), (60, 22.0)]) is None
+
+
+def test_recent_readings_keep_the_window_before_the_newest_and_skip_repeats() -> None:
+    readings = RecentReadings(window=300.0)
+    for minute, value in [(0, 10.0), (10, 20.0), (11, 20.5), (12, 21.0), (12, 99.0)]:
+        readings.add("hot", "k", START + timedelta(minutes=minute), value)
+    # The point at minute 0 is outside the window; the second point at minute 12 is a repeat.
+    assert readings.slope("hot", "k") == pytest.approx(0.5)
+    assert readings.slope("hot", "other") is None
+
+
+def test_readings_of_removed_rules_are_forgotten() -> None:
+    readings = RecentReadings()
+    for minute in range(3):
+        readings.add("hot", "k", START + timedelta(minutes=minute), 20.0 + minute)
+    readings.keep_rules({"cold"})
+    assert readings.slope("hot", "k") is None
+
+
+def test_a_rising_warning_says_when_it_becomes_critical() -> None:
+    assert forecast(ABOVE, Severity.WARN, 29.0, 27.0, 0.5) == \
+        "rising 0.5 °C/min, critical in ~6 min"
+
+
+def test_under_a_minute_to_critical() -> None:
+    assert forecast(ABOVE, Severity.WARN, 31.8, 27.0, 0.5) == \
+        "rising 0.5 °C/min, critical in under a minute"
+
+
+def test_a_critical_still_getting_worse_says_so() -> None:
+    assert forecast(ABOVE, Severity.CRIT, 33.0, 32.0, 0.3) == "still rising 0.3 °C/min"
+
+
+@pytest.mark.parametrize("severity,slope", [(Severity.WARN, 0.01), (Severity.WARN, -0.5),
+                                            (None, 0.5), (Severity.WARN, None)])
+def test_steady_recovering_or_unknown_gets_no_forecast(severity: Severity | None,
+                                                        slope: float | None) -> None:
+    assert forecast(ABOVE, severity, 29.0, 27.0, slope) == ""
+
+
+def test_a_falling_series_under_a_below_threshold() -> None:
+    assert forecast(BELOW, Severity.WARN, 17.0, 18.0, -0.5) == \
+        "falling 0.5 °C/min, critical in ~4 min"
+    assert forecast(BELOW, Severity.WARN, 17.0, 18.0, 0.5) == ""  # warming back up
