@@ -12,11 +12,13 @@ from typing import Any
 
 from common.clock import utcnow
 from common.durations import parse_duration
+from common.literal import more, shown
 from notifier.alerts.events import Severity, stored_series_key
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.history import history_list, history_of
 from notifier.chat.operating import OperatingCommands
-from notifier.delivery.cards import amount, local_time, when
+from notifier.delivery.budget import fit_card
+from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, local_time, when, where
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule
 from storage.alert_state import AlertStateStore
@@ -65,12 +67,13 @@ HELP = help_text(Scope.PERSONAL)
 HISTORY_LIMIT = 10  # incidents listed by `history`
 STATUS_LIMIT = 40  # sensors listed by `status <room>`
 STATUS_ROOMS = 25  # rooms listed by `status`: with 10,000 series the card stays far below
-#                    Teams' 28 KB message limit
+#                    the message budget (notifier.delivery.budget)
+ALERTS_LIMIT = 30  # alerts listed by `alerts`; the rest is "and N more alerts"
 
 
 def _card(body: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "AdaptiveCard", "version": "1.5", "body": body,
-            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"}
+    return fit_card({"type": "AdaptiveCard", "version": "1.5", "body": body,
+                     "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"})
 
 
 def _series_rank(state: SeriesState) -> int:
@@ -119,8 +122,7 @@ class Commands:
             "rules": self._rules_here, "test": self._test,
         }.get(command)
         if handler is None:
-            shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:60] + "…"
-            return Reply(f"I didn't understand «{shown}». " + short_help(actor.scope))
+            return Reply(f"I didn't understand «{shown(text, 60)}». " + short_help(actor.scope))
         return await handler(args, actor)
 
     async def _status(self, args: list[str], actor: Actor) -> Reply:
@@ -137,7 +139,8 @@ class Commands:
             group = rule.incident_group(state.tags) if rule else {}
             rooms.setdefault((state.rule, ", ".join(group.values()) or "-"), []).append(state)
         ranked = sorted(rooms.items(), key=lambda item: _room_rank(item[1]), reverse=True)
-        rows = [{"title": f"{room} · {rule}", "value": self._room_line(rule, members)}
+        rows = [{"title": f"{shown(room, VALUE_LIMIT)} · {shown(rule, NAME_LIMIT)}",
+                 "value": self._room_line(rule, members)}
                 for (rule, room), members in ranked[:STATUS_ROOMS]]
         firing = sum(s.phase is Phase.FIRING for s in states)
         silent = sum(s.no_data_alert_id is not None for s in states)
@@ -168,7 +171,8 @@ class Commands:
         if hottest is not None:
             label = ", ".join(v for k, v in sorted(hottest.tags.items())
                               if rule is None or k not in rule.incident_tags) or hottest.key
-            parts.append(f"hottest {amount(hottest.last_value, unit)} ({label})")
+            parts.append(f"hottest {amount(hottest.last_value, unit)} "
+                         f"({shown(label, VALUE_LIMIT)})")
         return " · ".join(parts)
 
     def _room_status(self, wanted: str, states: list[SeriesState]) -> Reply:
@@ -179,8 +183,9 @@ class Commands:
         members = [s for s in states if room_of(s).lower() == wanted.lower()]
         if not members:
             rooms = sorted({room_of(s) for s in states} - {""})
-            shown = ", ".join(rooms[:20]) + (" …" if len(rooms) > 20 else "")
-            return Reply(f"No room `{wanted}`. Rooms: {shown or 'none'}.")
+            listed = ", ".join(shown(room, VALUE_LIMIT) for room in rooms[:20]) + (
+                " …" if len(rooms) > 20 else "")
+            return Reply(f"No room `{shown(wanted, 100)}`. Rooms: {listed or 'none'}.")
         members.sort(key=lambda s: (_series_rank(s), s.last_value or 0.0), reverse=True)
         rows = []
         for state in members[:STATUS_LIMIT]:
@@ -190,11 +195,11 @@ class Commands:
             condition = ("no data" if state.no_data_alert_id else
                          f"{state.phase.value} ({state.severity.value})" if state.severity else
                          state.phase.value)
-            rows.append({"title": f"{state.rule} · {where}",
+            rows.append({"title": f"{shown(state.rule, NAME_LIMIT)} · {shown(where, VALUE_LIMIT)}",
                          "value": f"{amount(state.last_value, unit)} · {condition} · "
                                   f"{local_time(state.last_seen)}"})
         body: list[dict[str, Any]] = [
-            {"type": "TextBlock", "text": f"Sensors of {wanted}", "weight": "Bolder",
+            {"type": "TextBlock", "text": f"Sensors of {shown(wanted, 100)}", "weight": "Bolder",
              "size": "Medium"},
             {"type": "FactSet", "facts": rows},
         ]
@@ -208,17 +213,18 @@ class Commands:
         open_alerts = await self._actions.alerts.open_alerts()
         muted = await self._actions.preferences.mute_of(actor.tenant_id, actor.conversation_id,
                                                         now)
-        head = (f"**Muted here** until {when(muted[0])} (by {muted[1] or 'someone'}): no "
+        head = (f"**Muted here** until {when(muted[0])} "
+                f"(by {shown(muted[1] or 'someone', NAME_LIMIT)}): no "
                 "alerts come to this conversation. **unmute** ends it.\n\n" if muted else "")
         if not open_alerts:
             return Reply(head + "Nothing is firing. 🎉")
         snoozes = await self._actions.alerts.snoozes_in(actor.tenant_id, actor.conversation_id,
                                                         now)
         lines = []
-        for alert in open_alerts:
+        for alert in open_alerts[:ALERTS_LIMIT]:
             event = alert.event
-            where = ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
-            ack = f" — acknowledged by {alert.acknowledged_by}" if alert.acknowledged_by else ""
+            ack = (f" — acknowledged by {shown(alert.acknowledged_by, NAME_LIMIT)}"
+                   if alert.acknowledged_by else "")
             snooze = snoozes.get((alert.rule, stored_series_key(event)))
             if snooze is not None:
                 ack += (f" — snoozed here until {when(snooze.until)}"
@@ -226,8 +232,11 @@ class Commands:
                            if snooze.broken_by(event.get("severity")) else ""))
             level = event.get("severity") or event.get("kind")
             lines.append(f"- `{alert.alert_id[:8]}` **{level}"
-                         f"** {event.get('rule') or 'data source'} {where} "
+                         f"** {shown(event.get('rule') or 'data source', NAME_LIMIT)} "
+                         f"{where(event)} "
                          f"{amount(event.get('value'), event.get('unit', ''))}{ack}")
+        if len(open_alerts) > ALERTS_LIMIT:
+            lines.append(f"- {more(ALERTS_LIMIT, len(open_alerts), 'alerts')}")
         return Reply(head + "Firing now:\n\n" + "\n".join(lines),
                      data={"open": len(open_alerts)})
 
@@ -238,8 +247,9 @@ class Commands:
                           "first characters are enough).")
         matches = await self._actions.alerts.find(args[0].lower())
         if len(matches) != 1:
-            return None, (f"No alert matches `{args[0]}`." if not matches else
-                          f"`{args[0]}` matches {len(matches)} alerts; use more characters.")
+            said = shown(args[0], 40)
+            return None, (f"No alert matches `{said}`." if not matches else
+                          f"`{said}` matches {len(matches)} alerts; use more characters.")
         return matches[0], ""
 
     async def _ack(self, args: list[str], actor: Actor) -> Reply:
@@ -291,7 +301,7 @@ class Commands:
             return None, None
         if args[0] not in self._rules:
             known = ", ".join(sorted(self._rules)) or "none"
-            return None, f"There is no rule `{args[0]}`. Rules: {known}."
+            return None, f"There is no rule `{shown(args[0], NAME_LIMIT)}`. Rules: {known}."
         return args[0], None
 
     async def _subscribe(self, args: list[str], actor: Actor) -> Reply:

@@ -6,8 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from common.literal import shown
 from notifier.chat.actions import Actor
-from notifier.delivery.cards import amount, duration, summary_line, when
+from notifier.delivery.cards import (
+    NAME_LIMIT,
+    VALUE_LIMIT,
+    amount,
+    duration,
+    summary_line,
+    when,
+)
 from storage.alerts import AlertRecord
 from storage.audit import SYSTEM, AuditEntry, AuditLog
 
@@ -37,7 +45,7 @@ def history_list(incidents: list[AlertRecord], acks: dict[str, AuditEntry],
         ack = acks.get(alert.alert_id)
         if ack is not None:
             after = f" after {duration((ack.at - start).total_seconds())}" if start else ""
-            parts.append(f"acknowledged by {ack.actor}{after}")
+            parts.append(f"acknowledged by {shown(ack.actor, NAME_LIMIT)}{after}")
         else:
             parts.append("not acknowledged")
         lines.append(f"- `{alert.alert_id[:8]}` **{summary_line(event)}**: "
@@ -51,8 +59,8 @@ def _step(entry: AuditEntry, actor: Actor) -> str:
     if entry.conversation_id:
         where = " (here)" if entry.conversation_id == actor.conversation_id else \
             " (in another conversation)"
-    who = "" if entry.actor == SYSTEM else f" by {entry.actor}"
-    detail = f": {entry.detail}" if entry.detail else ""
+    who = "" if entry.actor == SYSTEM else f" by {shown(entry.actor, NAME_LIMIT)}"
+    detail = f": {shown(entry.detail, VALUE_LIMIT)}" if entry.detail else ""
     return f"- {when(entry.at)} **{entry.action}**{who}{where}{detail}"
 
 
