@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the fixtures of test_oncall are imported)
 """Huge and hostile input through the real app, measured on what the Bot Connector stand-in
 receives: every card and text stays under the message budget (`notifier.delivery.budget`),
 and no text from a sender or a Teams user arrives as a link, a mention or markup; the only
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +20,39 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
+from common.literal import inert
 from common.settings import load_settings
-from heatwatch.server import ALERT_SINK, create_app
+from heatwatch.server import ALERT_SINK, ESCALATOR, create_app
+from notifier.alerts.events import Severity
 from notifier.chat.commands import STATUS_LIMIT
 from notifier.delivery.budget import MESSAGE_BUDGET
 from notifier.inbound import alertmanager
 from tests.influx import InfluxServer
 from tests.process import ROOT
-from tests.standins.connector import ConnectorStandIn
-from tests.teams import PERSONAL, USER_AAD, USER_ID, TeamsChannel, card_text
+from tests.standins.connector import ConnectorStandIn, Member
+from tests.teams import (
+    GROUP,
+    PERSONAL,
+    USER2_AAD,
+    USER2_ID,
+    USER_AAD,
+    USER_ID,
+    TeamsChannel,
+    card_text,
+)
 from tests.test_delivery import card_of, eventually
 from tests.test_incidents import Room, make_room
 from tests.test_literal import HOSTILE
-from tests.test_oncall import press, say
+from tests.test_oncall import (  # noqa: F401 (fixtures)
+    delivery_env,
+    escalating,
+    escalating_env,
+    fired,
+    installed_in,
+    notes,
+    press,
+    say,
+)
 from tests.test_receivers import AM_TOKEN, INFLUX_TOKEN, fixture, post, resolved
 
 KB64 = 64 * 1024
@@ -275,3 +297,23 @@ async def test_a_room_of_very_many_sensors_with_hostile_names_is_one_card_in_bud
     sent = messages(connector)
     assert_within_budget(sent)
     assert_inert(sent, {a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"})
+
+
+async def test_an_escalation_mentions_a_person_by_a_literal_name(
+        escalating: TestClient, connector: ConnectorStandIn) -> None:
+    """A Teams display name is shown literally in the one mention HeatWatch makes: it cannot
+    close the `<at>` tag, add a mention of its own, a link or markup."""
+    teams = await installed_in(escalating, connector)
+    connector.members[USER2_ID] = Member(USER2_ID, HOSTILE_NAME, USER2_AAD)
+    await teams.ok("groupchat_member_added")  # the bot learns the person's name
+    await fired(escalating, connector, Severity.CRIT)
+    assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(minutes=10)) == 1
+    await eventually(lambda: notes(connector, GROUP))
+    [message] = [r.body for r in connector.sent(GROUP) if r.body.get("text")]
+    tag = f"<at>{inert(HOSTILE_NAME)}</at>"
+    assert message["entities"] == [{"type": "mention", "text": tag,
+                                    "mentioned": {"id": USER2_ID, "name": inert(HOSTILE_NAME)}}]
+    assert message["text"].startswith(tag + " Escalated:")
+    rest = message["text"].removeprefix(tag)
+    assert_inert([{"text": rest}], set())
+    assert_within_budget(messages(connector))
