@@ -26,7 +26,11 @@ characters every one of those syntaxes needs, in a way that reads the same to a 
   raw URLs needs the scheme, `www.` or a domain with a path written together. A bare host
   name (`rack-3.dc1.example`) is left as it is, so that on-call can copy it.
 
-The same text put through `inert` twice is unchanged the second time.
+The same text put through `inert` twice is unchanged the second time. Values are made literal
+where they are rendered, never where they are stored: labels still route and match, and the
+audit trail keeps what was said. This module is in `common/`, the lowest layer, so that cards
+(`notifier/delivery`), chat replies (`notifier/chat`) and the sender's mentions (`bots/`) share
+the one rule; it is pure (no I/O, no settings).
 
 Links come only from URL fields (generatorURL, runbook_url, dashboardURL, ...), as buttons:
 `web_link` keeps an http(s) URL of sane length, and `host_of` names where it goes.

@@ -200,7 +200,8 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
                          if m.get("threshold") is not None and m.get("severity") else "")}
             for m in hottest]})
     if alert.open and event.get("forecast"):
-        body.append({"type": "TextBlock", "text": inert(event["forecast"]), "wrap": True,
+        # HeatWatch's own words (monitoring/trend.py), from numbers: not text from outside
+        body.append({"type": "TextBlock", "text": event["forecast"], "wrap": True,
                      "weight": "Bolder", "color": "Warning"})
     if chart is not None:
         body.append(chart)
@@ -255,7 +256,7 @@ def link_actions(links: dict[str, Any]) -> list[dict[str, Any]]:
         url = web_link(url) if isinstance(url, str) else ""
         if url and len(actions) < LINKS_LIMIT:
             what = _LINK_TITLES.get(name) or shown(name, LABEL_LIMIT).capitalize()
-            actions.append({"type": "Action.OpenUrl", "title": f"{what} ({host_of(url)})",
+            actions.append({"type": "Action.OpenUrl", "title": f"{what} ({inert(host_of(url))})",
                             "url": url})
     return actions
 
