@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common.clock import utcnow
-from common.literal import host_of, inert, more, shown, web_link
+from common.literal import clip, host_of, inert, more, shown, web_link
 from notifier.delivery.budget import fit_card, fit_text
 from storage.alerts import AlertRecord, Snooze
 from storage.inbound import Silence
@@ -55,7 +55,7 @@ LABEL_LIMIT = 40  # characters of a label's name on a card
 VALUE_LIMIT = 300  # characters of a label's value on a card
 FACTS_LIMIT = 12  # labels shown as facts; the rest is "and N more labels"
 MEMBER_LABELS = 8  # labels of one alert in an incident's list
-LINKS_LIMIT = 6  # link buttons (Teams shows a few and folds the rest into "…")
+LINKS_LIMIT = 6  # link buttons kept (a decision: more would crowd out Acknowledge and Snooze)
 
 
 def when(value: str | datetime | None) -> str:
@@ -151,8 +151,7 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
          "wrap": True}]
     if event.get("description"):
         header.append({"type": "TextBlock", "text": shown(event["description"], TEXT_LIMIT),
-                       "wrap": True,
-                       "spacing": "None"})
+                       "wrap": True, "spacing": "None"})
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": _style(alert), "bleed": True, "items": header}]
     labels = sorted((event.get("series") or {}).items())
@@ -333,12 +332,8 @@ def _snooze_actions(event: dict[str, Any], snooze: Snooze | None,
 
 
 def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
-    return {"type": "message", "summary": clip_summary(summary),
+    return {"type": "message", "summary": clip(summary, NAME_LIMIT),
             "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": fit_card(card)}]}
-
-
-def clip_summary(text: str) -> str:
-    return text if len(text) <= NAME_LIMIT else text[:NAME_LIMIT - 1] + "…"
 
 
 def text_activity(text: str) -> dict[str, Any]:
