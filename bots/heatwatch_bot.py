@@ -31,6 +31,7 @@ from bots.references import (
     tenant_of,
     upsert_from_activity,
 )
+from bots.sender import within_budget
 from bots.timezone import time_zone_of
 from common.errors import StorageError
 from notifier.chat.access import not_found_here
@@ -70,7 +71,7 @@ async def reply(turn_context: TurnContext, activity: Activity) -> None:
         async with (limiter.slot(tenant_of(incoming), conversation_id_of(incoming))
                     if limiter is not None else contextlib.nullcontext()):
             async with asyncio.timeout(REPLY_TIMEOUT):
-                await turn_context.send_activity(activity)
+                await turn_context.send_activity(within_budget(activity))
         return
     except Exception as error:  # CancelledError is not an Exception: it goes through
         failure = failure_of(error)

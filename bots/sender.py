@@ -19,22 +19,37 @@ from botbuilder.schema import (
 )
 
 from bots.failures import failure_of
+from common.literal import shown
+from notifier.delivery.budget import fit_card, fit_text
+from notifier.delivery.cards import CARD_CONTENT_TYPE, NAME_LIMIT
+
+
+def within_budget(message: Activity) -> Activity:
+    """The message's text and cards cut to the size budget (`notifier.delivery.budget`): the
+    last check before anything goes to the connector (proactive sends and in-turn replies)."""
+    if message.text:
+        message.text = fit_text(message.text)
+    for attachment in message.attachments or []:
+        if attachment.content_type == CARD_CONTENT_TYPE and isinstance(attachment.content, dict):
+            attachment.content = fit_card(attachment.content)
+    return message
 
 
 def with_mentions(activity: dict[str, Any]) -> Activity:
     """The activity, its plain `mentions` ({"id": AAD object id, "name"}) made Teams mention
-    entities, each name written `<at>name</at>` before the text."""
+    entities, each name written `<at>name</at>` before the text. A name is a display name from
+    Teams: made literal (`common.literal`), so it cannot close the tag or add markup."""
     plain = dict(activity)
     mentions = plain.pop("mentions", None) or []
     message = Activity().deserialize(plain)
     if mentions:
-        tags = [f"<at>{m['name']}</at>" for m in mentions]
+        names = [shown(m["name"], NAME_LIMIT) for m in mentions]
+        tags = [f"<at>{name}</at>" for name in names]
         message.text = " ".join(tags) + " " + (message.text or "")
         message.entities = [*(message.entities or []), *(
-            Mention(mentioned=ChannelAccount(id=m["id"], name=m["name"]), text=tag,
-                    type="mention")
-            for m, tag in zip(mentions, tags, strict=True))]
-    return message
+            Mention(mentioned=ChannelAccount(id=m["id"], name=name), text=tag, type="mention")
+            for m, name, tag in zip(mentions, names, tags, strict=True))]
+    return within_budget(message)
 
 
 class BotFrameworkSender:
@@ -55,7 +70,7 @@ class BotFrameworkSender:
     async def update(self, reference: dict[str, Any], activity_id: str,
                      activity: dict[str, Any]) -> None:
         async def update(turn_context: TurnContext) -> None:
-            replacement = Activity().deserialize(activity)
+            replacement = within_budget(Activity().deserialize(activity))
             replacement.id = activity_id
             await turn_context.update_activity(replacement)
 

@@ -169,7 +169,7 @@ async def test_alertmanager_url_wins_over_the_notifications_external_url(
     try:
         card = await first_card(client, connector, server, [alert("rack-3-inlet")])
         links = {a["title"]: a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"}
-        assert links["Alertmanager"] == "https://alertmanager.example.invalid"
+        assert links["Open in Alertmanager (alertmanager.example.invalid)"] == "https://alertmanager.example.invalid"
         answer = await press(client, connector, buttons(card)["Silence 24 h"])
         assert "Silenced in Alertmanager by Megan Bowen" in card_text(answer)
         silences = await asyncio.to_thread(server.silences)

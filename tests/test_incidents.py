@@ -114,7 +114,7 @@ async def test_a_room_overheating_at_once_is_one_card_per_chat_updated_to_resolv
     assert "rack-007=35.5 °C · critical (≥ 32 °C)" in text  # the hottest first
     assert "Peak=35.5 °C (rack-007)" in text
     assert card["body"][0]["style"] == "attention"
-    assert {"type": "Action.OpenUrl", "title": "Runbook",
+    assert {"type": "Action.OpenUrl", "title": "Runbook (wiki.example.com)",
             "url": f"https://wiki.example.com/runbooks/cooling?room={ROOM}"} in card["actions"]
 
     room.write(120, sensors(200, 22.0))

@@ -112,8 +112,8 @@ async def test_an_alertmanager_group_is_one_card_per_conversation_and_resolving_
     assert "Room=server-room-1" in text
     assert "rack-3-inlet:9100" in text and "rack-7-inlet:9100" in text
     links = {a["title"]: a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"}
-    assert links["Runbook"] == "https://runbooks.example.com/room-temperature"
-    assert links["Source"].startswith("http://prometheus.example.com:9090/graph")
+    assert links["Runbook (runbooks.example.com)"] == "https://runbooks.example.com/room-temperature"
+    assert links["Source (prometheus.example.com:9090)"].startswith("http://prometheus.example.com:9090/graph")
     verbs = [a.get("verb") for a in card["actions"]]
     assert "ack" in verbs and "snooze" in verbs
     silence_buttons = [a["title"] for block in card["body"] if block["type"] == "ActionSet"
@@ -308,8 +308,8 @@ async def test_a_grafana_notification_is_a_card_with_grafanas_silence_link(
     assert "Warning: My Super Webhook" in text
     assert "High memory usage" in text and "High CPU usage" in text
     links = {a["title"]: a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"}
-    assert links["Silence"].startswith("https://play.grafana.org/alerting/silence/new?")
-    assert links["Runbook"] == "https://myrunbook.com/runbook/1234"
+    assert links["Silence (play.grafana.org)"].startswith("https://play.grafana.org/alerting/silence/new?")
+    assert links["Runbook (myrunbook.com)"] == "https://myrunbook.com/runbook/1234"
     assert not [b for b in card["body"] if b["type"] == "ActionSet"]  # no Alertmanager silence
     grafana_auth = {"Authorization": "Basic " + base64.b64encode(
         b"grafana:" + GRAFANA_TOKEN.encode()).decode()}

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from common.literal import shown
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.view import IncidentView
 from storage.alerts import AlertStore, Key
@@ -33,7 +34,7 @@ TEAM_ID_PREFIX = "19:"  # Teams thread ids (a team's id is its General channel's
 
 def not_found_here(ref: str) -> str:
     """The answer for an alert id unknown here: unknown, or not told to this conversation."""
-    return f"No alert `{ref[:16]}` found here."
+    return f"No alert `{shown(ref, 16)}` found here."
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from common.clock import utcnow
+from common.literal import shown
 from notifier.alerts.events import stored_series_key
 from notifier.chat.access import Access, Operators, not_found_here
 from notifier.chat.times import at
-from notifier.delivery.cards import summary_line, when
+from notifier.delivery.cards import NAME_LIMIT, summary_line, when
 from notifier.delivery.charts import ChartMaker
 from notifier.inbound.silences import Silences
 from storage.alerts import AlertRecord, AlertStore
@@ -53,6 +54,11 @@ class Outcome:
 
 def _ref(alert: AlertRecord) -> str:
     return f"`{alert.alert_id[:8]}` ({summary_line(alert.event)})"
+
+
+def _who(name: str | None) -> str:
+    """A person's display name (from Teams) in a reply: literal text."""
+    return shown(name or "someone", NAME_LIMIT)
 
 
 class AlertActions:
@@ -102,7 +108,8 @@ class AlertActions:
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
         if alert.acknowledged_by:
-            return Outcome(alert, False, f"Already acknowledged by {alert.acknowledged_by} at "
+            return Outcome(alert, False, f"Already acknowledged by "
+                                         f"{_who(alert.acknowledged_by)} at "
                                          f"{at(alert.acknowledged_at, actor.time_zone)}: "
                                          f"{_ref(alert)}. "
                                          "Nothing changed.")
@@ -116,8 +123,8 @@ class AlertActions:
             return await self.acknowledge(alert_id, actor)  # someone was quicker: say who
         await self._commit(entry, alert_id, await self.alerts.cards_of(alert_id))
         return Outcome(await self.alerts.get(alert_id), True,
-                       f"Acknowledged {_ref(alert)} by {actor.name}. Reminders and escalation "
-                       "stop until it becomes more severe or ends.")
+                       f"Acknowledged {_ref(alert)} by {_who(actor.name)}. Reminders and "
+                       "escalation stop until it becomes more severe or ends.")
 
     async def unacknowledge(self, alert_id: str, actor: Actor) -> Outcome:
         """Anyone may undo an acknowledgement; it is recorded."""
@@ -132,8 +139,8 @@ class AlertActions:
                             f"{when(alert.acknowledged_at)}")
         await self._commit(entry, alert_id, await self.alerts.cards_of(alert_id))
         return Outcome(await self.alerts.get(alert_id), True,
-                       f"{actor.name} undid the acknowledgement of {_ref(alert)} (by "
-                       f"{alert.acknowledged_by}): reminders and escalation go on.")
+                       f"{_who(actor.name)} undid the acknowledgement of {_ref(alert)} (by "
+                       f"{_who(alert.acknowledged_by)}): reminders and escalation go on.")
 
     async def snooze(self, alert_id: str, seconds: float, actor: Actor) -> Outcome:
         """Silence the incident's updates and reminders in this conversation; a critical
@@ -155,8 +162,9 @@ class AlertActions:
                    else "")
         return Outcome(alert, True, f"Snoozed {_ref(alert)} here until "
                                     f"{at(until, actor.time_zone)} by "
-                                    f"{actor.name}: no updates or reminders about it here until "
-                                    f"then.{through} **unsnooze {alert_id[:8]}** ends it sooner.")
+                                    f"{_who(actor.name)}: no updates or reminders about it here "
+                                    f"until then.{through} **unsnooze {alert_id[:8]}** ends it "
+                                    "sooner.")
 
     async def unsnooze(self, alert_id: str, actor: Actor) -> Outcome:
         alert = await self._visible(alert_id, actor, "unsnooze")
@@ -174,8 +182,9 @@ class AlertActions:
                             f"was snoozed by {snooze.by_name or '-'} until "
                             f"{when(snooze.until)}")
         await self._commit(entry, alert_id, [(actor.tenant_id, actor.conversation_id)])
-        return Outcome(alert, True, f"Snooze of {_ref(alert)} here ended by {actor.name}: its "
-                                    "updates and reminders come here again.")
+        return Outcome(alert, True, f"Snooze of {_ref(alert)} here ended by "
+                                    f"{_who(actor.name)}: its updates and reminders come here "
+                                    "again.")
 
     async def subscribe(self, actor: Actor, rule: str | None, subscribed: bool) -> None:
         await self.preferences.set_subscription(actor.tenant_id, actor.conversation_id,
@@ -190,7 +199,7 @@ class AlertActions:
         await self.preferences.mute(actor.tenant_id, actor.conversation_id, until, actor.name)
         await self._commit(self._entry("muted", actor, detail=f"until {when(until)}"))
         was = (f" It was muted until {at(before[0], actor.time_zone)} "
-               f"(by {before[1] or 'someone'}); the new "
+               f"(by {_who(before[1])}); the new "
                "time replaces that." if before else "")
         return Outcome(None, True, f"Muted here until {at(until, actor.time_zone)}: no alerts come "
                                    "to this "
@@ -206,5 +215,5 @@ class AlertActions:
         await self._commit(self._entry("unmuted", actor,
                                        detail=f"was muted until {when(before[0])}"))
         return Outcome(None, True, f"Unmuted: alerts come to this conversation again (it was "
-                                   f"muted by {before[1] or 'someone'} until "
+                                   f"muted by {_who(before[1])} until "
                                    f"{at(before[0], actor.time_zone)}).")

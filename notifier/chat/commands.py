@@ -13,6 +13,7 @@ from typing import Any
 
 from common.clock import utcnow
 from common.durations import parse_duration
+from common.literal import more, shown
 from notifier.alerts.events import Severity, stored_series_key
 from notifier.alerts.schedules import Schedules
 from notifier.chat.access import not_found_here
@@ -23,7 +24,8 @@ from notifier.chat.operating import OperatingCommands
 from notifier.chat.report import ExposureReader, exposure_card, report_args
 from notifier.chat.times import at
 from notifier.chat.welcome import Watching, watching
-from notifier.delivery.cards import amount, local_time
+from notifier.delivery.budget import fit_card
+from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, local_time, where
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule
 from storage.alert_state import AlertStateStore
@@ -96,7 +98,8 @@ COMMAND_TABLE: dict[str, str | None] = {
 HISTORY_LIMIT = 10  # incidents listed by `history`
 STATUS_LIMIT = 40  # sensors listed by `status <room>`
 STATUS_ROOMS = 25  # rooms listed by `status`: with 10,000 series the card stays far below
-#                    Teams' 28 KB message limit
+#                    the message budget (notifier.delivery.budget)
+ALERTS_LIMIT = 30  # alerts listed by `alerts`; the rest is "and N more alerts"
 
 
 def plural(count: int, noun: str) -> str:
@@ -105,8 +108,8 @@ def plural(count: int, noun: str) -> str:
 
 
 def _card(body: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "AdaptiveCard", "version": "1.5", "body": body,
-            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"}
+    return fit_card({"type": "AdaptiveCard", "version": "1.5", "body": body,
+                     "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"})
 
 
 def _series_rank(state: SeriesState) -> int:
@@ -164,8 +167,7 @@ class Commands:
             "oncall": self._oncall,
         }.get(command)
         if handler is None:
-            shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:60] + "…"
-            return Reply(f"I didn't understand «{shown}». " + short_help(actor.scope))
+            return Reply(f"I didn't understand «{shown(text, 60)}». " + short_help(actor.scope))
         return await handler(args, actor)
 
     async def _oncall(self, args: list[str], actor: Actor) -> Reply:
@@ -213,7 +215,7 @@ class Commands:
         for state in states:
             rooms.setdefault(self._room_of(state) or "-", []).append(state)
         ranked = sorted(rooms.items(), key=lambda item: _room_rank(item[1]), reverse=True)
-        rows = [{"title": room, "value": self._room_line(members)}
+        rows = [{"title": shown(room, VALUE_LIMIT), "value": self._room_line(members)}
                 for room, members in ranked[:STATUS_ROOMS]]
         sensors = len({(room, self._sensor_of(s)) for room, members in rooms.items()
                        for s in members})
@@ -255,15 +257,16 @@ class Commands:
                           key=lambda s: s.last_value or 0.0, default=None)
             if highest is not None:
                 parts.append(f"{name} up to {amount(highest.last_value, rule.unit if rule else '')}"
-                             f" ({self._sensor_of(highest)})")
+                             f" ({shown(self._sensor_of(highest), VALUE_LIMIT)})")
         return " · ".join(parts)
 
     def _room_status(self, wanted: str, states: list[SeriesState]) -> Reply:
         members = [s for s in states if self._room_of(s).lower() == wanted.lower()]
         if not members:
             rooms = sorted({self._room_of(s) for s in states} - {""})
-            shown = ", ".join(rooms[:20]) + (" …" if len(rooms) > 20 else "")
-            return Reply(f"No room `{wanted}`. Rooms: {shown or 'none'}.")
+            listed = ", ".join(shown(room, VALUE_LIMIT) for room in rooms[:20]) + (
+                " …" if len(rooms) > 20 else "")
+            return Reply(f"No room `{shown(wanted, 100)}`. Rooms: {listed or 'none'}.")
         # One row per sensor, one column per rule: narrow enough for a phone (Teams mobile
         # shows about 40 characters across), where "rule · room, sensor" facts wrapped.
         rule_names = sorted({s.rule for s in members}, key=self._order)
@@ -292,13 +295,13 @@ class Commands:
             return cell(value)
 
         rows = [{"type": "TableRow", "cells": [cell("Sensor", True)] + [
-            cell(name, True) for name in rule_names]}]
+            cell(shown(name, NAME_LIMIT), True) for name in rule_names]}]
         for sensor, by_rule in ordered[:STATUS_LIMIT]:
-            rows.append({"type": "TableRow", "cells": [cell(sensor)] + [
+            rows.append({"type": "TableRow", "cells": [cell(shown(sensor, VALUE_LIMIT))] + [
                 reading(by_rule.get(name)) for name in rule_names]})
         seen = max((s.last_seen for s in members if s.last_seen is not None), default=None)
         body: list[dict[str, Any]] = [
-            {"type": "TextBlock", "text": f"Sensors of {wanted}", "weight": "Bolder",
+            {"type": "TextBlock", "text": f"Sensors of {shown(wanted, 100)}", "weight": "Bolder",
              "size": "Medium"},
             {"type": "TextBlock", "isSubtle": True, "wrap": True, "spacing": "None",
              "text": f"{plural(len(sensors), 'sensor')}, latest reading "
@@ -319,18 +322,18 @@ class Commands:
         muted = await self._actions.preferences.mute_of(actor.tenant_id, actor.conversation_id,
                                                         now)
         head = (f"**Muted here** until {at(muted[0], actor.time_zone)} "
-                f"(by {muted[1] or 'someone'}): no alerts come to this conversation. "
-                "**unmute** ends it.\n\n" if muted else "")
+                f"(by {shown(muted[1] or 'someone', NAME_LIMIT)}): no alerts come to this "
+                "conversation. **unmute** ends it.\n\n" if muted else "")
         if not open_alerts:
             return Reply(head + ("Nothing is firing. 🎉" if told is None else
                                  "No firing alerts found here. 🎉"))
         snoozes = await self._actions.alerts.snoozes_in(actor.tenant_id, actor.conversation_id,
                                                         now)
         lines = []
-        for alert in open_alerts:
+        for alert in open_alerts[:ALERTS_LIMIT]:
             event = alert.event
-            where = ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
-            ack = f" — acknowledged by {alert.acknowledged_by}" if alert.acknowledged_by else ""
+            ack = (f" — acknowledged by {shown(alert.acknowledged_by, NAME_LIMIT)}"
+                   if alert.acknowledged_by else "")
             snooze = snoozes.get((alert.rule, stored_series_key(event)))
             if snooze is not None:
                 ack += (f" — snoozed here until {at(snooze.until, actor.time_zone)}"
@@ -338,8 +341,11 @@ class Commands:
                            if snooze.broken_by(event.get("severity")) else ""))
             level = event.get("severity") or event.get("kind")
             lines.append(f"- `{alert.alert_id[:8]}` **{level}"
-                         f"** {event.get('rule') or 'data source'} {where} "
+                         f"** {shown(event.get('rule') or 'data source', NAME_LIMIT)} "
+                         f"{where(event)} "
                          f"{amount(event.get('value'), event.get('unit', ''))}{ack}")
+        if len(open_alerts) > ALERTS_LIMIT:
+            lines.append(f"- {more(ALERTS_LIMIT, len(open_alerts), 'alerts')}")
         return Reply(head + "Firing now:\n\n" + "\n".join(lines),
                      data={"open": len(open_alerts)})
 
@@ -357,7 +363,8 @@ class Commands:
             self._actions.access.refused(actor, args[0], usage.split("**")[1])
         if len(matches) != 1:
             return None, (not_found_here(args[0]) if not matches else
-                          f"`{args[0]}` matches {len(matches)} alerts; use more characters.")
+                          f"`{shown(args[0], 40)}` matches {len(matches)} alerts; use more "
+                          "characters.")
         return matches[0], ""
 
     async def _ack(self, args: list[str], actor: Actor) -> Reply:
@@ -412,7 +419,7 @@ class Commands:
             return None, None
         if args[0] not in self._rules:
             known = ", ".join(sorted(self._rules)) or "none"
-            return None, f"There is no rule `{args[0]}`. Rules: {known}."
+            return None, f"There is no rule `{shown(args[0], NAME_LIMIT)}`. Rules: {known}."
         return args[0], None
 
     async def _subscribe(self, args: list[str], actor: Actor) -> Reply:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from common.literal import shown
 from notifier.chat.actions import Actor
 from notifier.chat.times import UNKNOWN_ZONE_NOTE, at
-from notifier.delivery.cards import amount, duration, summary_line
+from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, duration, summary_line
 from storage.alerts import AlertRecord
 from storage.audit import SYSTEM, AuditEntry, AuditLog
 
@@ -51,7 +52,7 @@ def history_list(incidents: list[AlertRecord], fires: dict[str, AuditEntry],
         ack = acks.get(alert.alert_id)
         if ack is not None:
             after = f" after {duration((ack.at - start).total_seconds())}" if start else ""
-            parts.append(f"acknowledged by {ack.actor}{after}")
+            parts.append(f"acknowledged by {shown(ack.actor, NAME_LIMIT)}{after}")
         else:
             parts.append("not acknowledged")
         lines.append(f"- `{alert.alert_id[:8]}` **{summary_line(event)}**: "
@@ -77,13 +78,13 @@ def _step(entry: AuditEntry, actor: Actor, fired: datetime | None) -> str:
     if entry.conversation_id:
         where = " (here)" if entry.conversation_id == actor.conversation_id else \
             " (in another conversation)"
-    who = "" if entry.actor == SYSTEM else f" by {entry.actor}"
+    who = "" if entry.actor == SYSTEM else f" by {shown(entry.actor, NAME_LIMIT)}"
     detail = _fired_detail(entry.detail) if entry.action == "fired" else entry.detail
     if entry.action == "acknowledged" and fired is not None:
         # The same words as the list: how long after it fired.
         detail = f"after {duration((entry.at - fired).total_seconds())}"
     return f"- {at(entry.at, actor.time_zone)} **{entry.action}**{who}{where}" + (
-        f": {detail}" if detail else "")
+        f": {shown(detail, VALUE_LIMIT)}" if detail else "")
 
 
 async def history_of(audit: AuditLog, alert: AlertRecord, actor: Actor) -> str:

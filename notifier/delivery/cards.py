@@ -6,6 +6,11 @@ group's tags (room), counts, the hottest series with trend arrows, since when an
 the peak, the forecast, links, and an optional chart. Its buttons are Universal Actions
 (`Action.Execute`) with verbs `ack`, `unack`, `snooze` and `unsnooze` (a card snoozed in
 its conversation offers only the undo), plus links (`Action.OpenUrl`).
+
+Text from outside (labels, annotations, values, rule and check names, people's names) goes
+through `common.literal` (`shown`, `inert`): clipped and literal, never markup or a link. Links
+come only from URL fields, as buttons saying where they go ("Runbook (runbooks.example.com)").
+Lists end with "and N more"; `budget.fit_card` is the final size check of every card.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from common.clock import utcnow
+from common.literal import clip, host_of, inert, more, shown, web_link
+from notifier.delivery.budget import fit_card, fit_text
 from storage.alerts import AlertRecord, Snooze
 from storage.inbound import Silence
 
@@ -42,8 +49,15 @@ _SEVERITY_WORDS = {"crit": "CRITICAL", "warn": "Warning"}
 _STYLES = {"crit": "attention", "warn": "warning"}  # container styles, themed by Teams
 _ARROW_FLOOR = 0.05  # units per minute below which a series counts as steady
 _LINK_TITLES = {"runbook": "Runbook", "dashboard": "Dashboard", "source": "Source",
-                "alertmanager": "Alertmanager", "panel": "Panel", "silence": "Silence",
+                "alertmanager": "Open in Alertmanager", "panel": "Panel", "silence": "Silence",
                 "image": "Image"}
+NAME_LIMIT = 200  # characters of a rule, check or person's name shown
+TEXT_LIMIT = 1500  # characters of a sender's free text (summary, description, detail)
+LABEL_LIMIT = 40  # characters of a label's name on a card
+VALUE_LIMIT = 300  # characters of a label's value on a card
+FACTS_LIMIT = 12  # labels shown as facts; the rest is "and N more labels"
+MEMBER_LABELS = 8  # labels of one alert in an incident's list
+LINKS_LIMIT = 6  # link buttons kept (a decision: more would crowd out Acknowledge and Snooze)
 
 
 def when(value: str | datetime | None) -> str:
@@ -95,7 +109,7 @@ def trend_arrow(trend: float | None) -> str:
 def _title(event: dict[str, Any]) -> str:
     return _TITLES.get(str(event.get("kind", "fired")), "{rule}").format(
         severity=_SEVERITY_WORDS.get(event.get("severity") or "", "Alert"),
-        rule=event.get("rule") or "HeatWatch")
+        rule=shown(event.get("rule") or "HeatWatch", NAME_LIMIT))
 
 
 def _style(alert: AlertRecord) -> str:
@@ -139,19 +153,18 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
         {"type": "TextBlock", "text": _title(event), "weight": "Bolder", "size": "Medium",
          "wrap": True}]
     if event.get("description"):
-        header.append({"type": "TextBlock", "text": event["description"], "wrap": True,
-                       "spacing": "None"})
+        header.append({"type": "TextBlock", "text": shown(event["description"], TEXT_LIMIT),
+                       "wrap": True, "spacing": "None"})
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": _style(alert), "bleed": True, "items": header}]
-    facts = [{"title": tag.capitalize(), "value": str(value)}
-             for tag, value in sorted((event.get("series") or {}).items())]
+    labels = sorted((event.get("series") or {}).items())
     hottest = event.get("hottest") or []
     several = int(event.get("members") or 0) > 1
     if not several and hottest:  # one series: name it beside its group (room)
         group = event.get("series") or {}
-        facts += [{"title": tag.capitalize(), "value": str(value)}
-                  for tag, value in sorted((hottest[0].get("tags") or {}).items())
-                  if tag not in group]
+        labels += [(tag, value) for tag, value in sorted((hottest[0].get("tags") or {}).items())
+                   if tag not in group]
+    facts = label_facts(labels)
     if not several:
         if event.get("value") is not None:
             facts.append({"title": "Value", "value": amount(event.get("value"), unit)})
@@ -177,8 +190,8 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
                     (datetime.fromisoformat(ended) - started).total_seconds())})
     if several and event.get("peak") is not None:
         peak = amount(event["peak"], unit)
-        facts.append({"title": "Peak", "value": f"{peak} ({event['peak_label']})"
-                      if event.get("peak_label") else peak})
+        label = shown(event.get("peak_label") or "", VALUE_LIMIT)
+        facts.append({"title": "Peak", "value": f"{peak} ({label})" if label else peak})
     body.append({"type": "FactSet", "facts": facts})
     if several and event.get("counts"):
         body.append(_counts(event["counts"]))
@@ -188,23 +201,24 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
         body.append({"type": "TextBlock", "text": "Hottest now" if alert.open else
                      "Hottest at the end", "weight": "Bolder", "spacing": "Medium"})
         body.append({"type": "FactSet", "facts": [
-            {"title": f"{m['label']} {trend_arrow(m.get('trend'))}".strip(),
+            {"title": f"{shown(m['label'], VALUE_LIMIT)} {trend_arrow(m.get('trend'))}".strip(),
              "value": f"{amount(m.get('value'), unit)} · {_level(m)}"
                       + (f" (≥ {amount(m['threshold'], unit)})"
                          if m.get("threshold") is not None and m.get("severity") else "")
                       + (f" · from {m['inputs']}" if m.get("inputs") else "")}
             for m in hottest]})
     if alert.open and event.get("forecast"):
+        # HeatWatch's own words (monitoring/trend.py), from numbers: not text from outside
         body.append({"type": "TextBlock", "text": event["forecast"], "wrap": True,
                      "weight": "Bolder", "color": "Warning"})
     if chart is not None:
         body.append(chart)
     if event.get("detail"):
-        body.append({"type": "TextBlock", "text": event["detail"], "wrap": True,
+        body.append({"type": "TextBlock", "text": shown(event["detail"], TEXT_LIMIT), "wrap": True,
                      "isSubtle": True})
     if alert.acknowledged_by:
         body.append({"type": "TextBlock", "wrap": True, "text":
-                     f"Acknowledged by {alert.acknowledged_by} at "
+                     f"Acknowledged by {shown(alert.acknowledged_by, NAME_LIMIT)} at "
                      f"{local_time(alert.acknowledged_at)}"})
     if snooze is not None:
         body.append(_snooze_block(snooze, event))
@@ -221,9 +235,7 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
             actions.append({"type": "Action.Execute", "title": "Acknowledge", "verb": "ack",
                             "data": data})
         actions += _snooze_actions(event, snooze, data)
-    for name, url in sorted((event.get("links") or {}).items()):
-        actions.append({"type": "Action.OpenUrl", "title": _LINK_TITLES.get(name, name),
-                        "url": url})
+    actions += link_actions(event.get("links") or {})
     card: dict[str, Any] = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -232,7 +244,29 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
     }
     if actions:
         card["actions"] = actions
-    return card
+    return fit_card(card)
+
+
+def label_facts(labels: list[tuple[str, Any]]) -> list[dict[str, str]]:
+    """Labels (tags) as facts, "Room: server-room-1", at most `FACTS_LIMIT` ("and N more")."""
+    facts = [{"title": shown(tag, LABEL_LIMIT).capitalize(), "value": shown(value, VALUE_LIMIT)}
+             for tag, value in labels[:FACTS_LIMIT]]
+    if len(labels) > FACTS_LIMIT:
+        facts[-1] = {"title": "…", "value": more(FACTS_LIMIT - 1, len(labels), "labels")}
+    return facts
+
+
+def link_actions(links: dict[str, Any]) -> list[dict[str, Any]]:
+    """The link buttons: http(s) URLs from URL fields only, each titled with where it goes,
+    like "Open in Alertmanager (am.example.com)"."""
+    actions: list[dict[str, Any]] = []
+    for name, url in sorted(links.items()):
+        url = web_link(url) if isinstance(url, str) else ""
+        if url and len(actions) < LINKS_LIMIT:
+            what = _LINK_TITLES.get(name) or shown(name, LABEL_LIMIT).capitalize()
+            actions.append({"type": "Action.OpenUrl", "title": f"{what} ({inert(host_of(url))})",
+                            "url": url})
+    return actions
 
 
 def labels_block(event: dict[str, Any], is_open: bool) -> list[dict[str, Any]]:
@@ -241,10 +275,12 @@ def labels_block(event: dict[str, Any], is_open: bool) -> list[dict[str, Any]]:
     group = event.get("series") or {}
     facts = []
     for member in event.get("hottest") or []:
-        own = {k: v for k, v in sorted((member.get("tags") or {}).items())
-               if group.get(k) != v and k != "severity"}
+        own = [f"{shown(k, LABEL_LIMIT)}={shown(v, VALUE_LIMIT)}"
+               for k, v in sorted((member.get("tags") or {}).items())
+               if group.get(k) != v and k != "severity"]
+        cut = own[:MEMBER_LABELS] + [more(MEMBER_LABELS, len(own), "labels")]
         facts.append({"title": _level(member).capitalize(),
-                      "value": ", ".join(f"{k}={v}" for k, v in own.items()) or "-"})
+                      "value": ", ".join(part for part in cut if part) or "-"})
     return [{"type": "TextBlock", "text": "Alerts now" if is_open else "Alerts at the end",
              "weight": "Bolder", "spacing": "Medium"}, {"type": "FactSet", "facts": facts}]
 
@@ -257,9 +293,10 @@ def silence_section(alert: AlertRecord, silence: Silence | None,
         return []
     data = {"alertId": alert.alert_id}
     if silence is not None:
-        by = f" by {silence.created_by}" if silence.created_by else ""
+        by = f" by {shown(silence.created_by, NAME_LIMIT)}" if silence.created_by else ""
         return [{"type": "TextBlock", "wrap": True, "text": f"Silenced in Alertmanager{by} "
-                 f"until {local_time(silence.until)} (silence {silence.silence_id})"},
+                 f"until {local_time(silence.until)} "
+                 f"(silence {shown(silence.silence_id, NAME_LIMIT)})"},
                 {"type": "ActionSet", "actions": [{"type": "Action.Execute",
                                                    "title": "Expire silence",
                                                    "verb": "expire-silence", "data": data}]}]
@@ -273,9 +310,12 @@ def silence_section(alert: AlertRecord, silence: Silence | None,
 def with_notice(card: dict[str, Any], notice: str) -> dict[str, Any]:
     """The card with a line saying what went wrong (for the person who pressed a button)."""
     return {**card, "body": [*card["body"], {"type": "TextBlock", "wrap": True,
-                                             "color": "Attention", "text": notice}]}
+                                             "color": "Attention",
+                                             "text": shown(notice, TEXT_LIMIT)}]}
+
+
 def _snooze_block(snooze: Snooze, event: dict[str, Any]) -> dict[str, Any]:
-    by = f" by {snooze.by_name}" if snooze.by_name else ""
+    by = f" by {shown(snooze.by_name, NAME_LIMIT)}" if snooze.by_name else ""
     text = f"Snoozed here{by} until {local_time(snooze.until)}"
     if snooze.broken_by(event.get("severity")):
         text += ", but it became critical: this breaks through the snooze"
@@ -295,30 +335,38 @@ def _snooze_actions(event: dict[str, Any], snooze: Snooze | None,
 
 
 def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
-    return {"type": "message", "summary": summary,
-            "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": card}]}
+    return {"type": "message", "summary": clip(summary, NAME_LIMIT),
+            "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": fit_card(card)}]}
 
 
 def text_activity(text: str) -> dict[str, Any]:
-    return {"type": "message", "text": text, "textFormat": "markdown"}
+    """A text message (markdown: HeatWatch's own bold and code; text from outside in it has
+    been through `common.literal`), within the size budget."""
+    return {"type": "message", "text": fit_text(text), "textFormat": "markdown"}
+
+
+WHERE_LABELS = 6  # labels named in a one-line text ("room r1, sensor s3, and 4 more labels")
 
 
 def where(event: dict[str, Any]) -> str:
-    """The series in words: "room server-room-1, sensor rack-3-inlet"."""
-    return ", ".join(f"{k} {v}" for k, v in sorted((event.get("series") or {}).items()))
+    """The series in words, literal: "room server-room-1, sensor rack-3-inlet"."""
+    labels = sorted((event.get("series") or {}).items())
+    parts = [f"{shown(k, LABEL_LIMIT)} {shown(v, VALUE_LIMIT)}" for k, v in
+             labels[:WHERE_LABELS]] + [more(WHERE_LABELS, len(labels), "labels")]
+    return ", ".join(part for part in parts if part)
 
 
 def summary_line(event: dict[str, Any]) -> str:
-    """The incident in a few words: "server-room-temperature, room r1"."""
-    return ", ".join(part for part in (event.get("rule") or "data source", where(event))
-                     if part)
+    """The incident in a few words, literal: "server-room-temperature, room r1"."""
+    return ", ".join(part for part in (shown(event.get("rule") or "data source", NAME_LIMIT),
+                                       where(event)) if part)
 
 
 def summary(event: dict[str, Any]) -> str:
     """One line for notifications: "server-room-temperature warning: room ..., 27.5 °C"."""
     value = amount(event.get("value"), event.get("unit", ""))
     detail = ", ".join(part for part in (where(event), value) if part and part != "-")
-    rule = event.get("rule") or "HeatWatch"
+    rule = shown(event.get("rule") or "HeatWatch", NAME_LIMIT)
     return f"{rule} {event.get('kind')}: {detail}" if detail else f"{rule} {event.get('kind')}"
 
 
@@ -339,7 +387,7 @@ def _rule_and_detail(event: dict[str, Any], value_label: str) -> str:
     parts = [where(event), _in_trouble(event)] + (
         [f"{value_label} {value}"] if value and value != "-" else [])
     detail = ", ".join(part for part in parts if part)
-    rule = f"**{event.get('rule') or 'HeatWatch'}**"
+    rule = f"**{shown(event.get('rule') or 'HeatWatch', NAME_LIMIT)}**"
     return f"{rule} ({detail})" if detail else rule
 
 
@@ -356,7 +404,8 @@ def break_through_text(event: dict[str, Any]) -> str:
 
 def escalation_text(event: dict[str, Any], waited: float, told: list[str]) -> str:
     return (f"Escalated: nobody acknowledged {_rule_and_detail(event, 'now')} for "
-            f"{duration(waited)}; told: {', '.join(told) or 'nobody reachable'}.")
+            f"{duration(waited)}; told: "
+            f"{', '.join(shown(name, NAME_LIMIT) for name in told) or 'nobody reachable'}.")
 
 
 def note_payload(text: str, mentions: list[dict[str, str]]) -> str:

@@ -8,9 +8,10 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
 
+from common import literal
 from common.errors import HeatWatchError
+from common.literal import web_link
 from notifier.alerts.events import AlertEvent
 
 
@@ -98,21 +99,16 @@ def timestamp(data: Mapping[str, Any], key: str, path: str,
 
 
 def link(value: str) -> str:
-    """A URL fit for a card button (http or https), else empty."""
-    try:
-        parsed = urlparse(value)
-    except ValueError:
-        return ""
-    return value if parsed.scheme in ("http", "https") and parsed.netloc else ""
+    """A URL fit for a card button (http or https, of sane length), else empty."""
+    return web_link(value)
 
 
-TEXT_LIMIT = 1500  # characters of a sender's free text on a card (Teams cards are ~28 KB)
+TEXT_LIMIT = 1500  # characters of a sender's free text kept (cards clip again when shown)
 
 
 def clip(value: str, limit: int = TEXT_LIMIT) -> str:
     """Free text cut to fit a card, saying so."""
-    value = value.strip()
-    return value if len(value) <= limit else value[:limit - 1].rstrip() + "…"
+    return literal.clip(value, limit)
 
 
 def digest(*parts: Any) -> str:

@@ -144,7 +144,7 @@ def test_an_incident_of_several_series_shows_counts_and_the_hottest() -> None:
 def test_links_become_open_url_buttons_with_their_titles() -> None:
     card = render(record(links={"runbook": "https://wiki.example.com/runbooks/cooling"}))
     [link] = [a for a in card["actions"] if a["type"] == "Action.OpenUrl"]
-    assert link["title"] == "Runbook"
+    assert link["title"] == "Runbook (wiki.example.com)"  # says where it goes
     assert link["url"] == "https://wiki.example.com/runbooks/cooling"
 
 
