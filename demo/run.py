@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WARN_ABOVE = 27.0
 CRIT_ABOVE = 32.0
 DEMO_DATABASE = "heatwatch_demo"
+# The Playground's signed-in user and a second person of its tenant (its default users).
+PLAYGROUND_USER = "00000000-0000-0000-0000-0000000000020"
+PLAYGROUND_SECOND = "00000000-0000-0000-0000-0000000000021"
 # The bot's environment is built from these and the demo's own settings only: a developer's
 # .env or exported MicrosoftAppId must not turn the demo into an authenticated bot.
 _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE")
@@ -87,8 +90,9 @@ def parse_options(argv: list[str]) -> DemoOptions:
                        fresh=args.fresh)
 
 
-def rules_toml(speed: float) -> str:
+def rules_toml(speed: float, started: datetime | None = None) -> str:
     hold = max(1.0, 10.0 / speed)
+    started = started or datetime.now(UTC)
     return f"""# Written by the HeatWatch demo (demo/run.py); rules.toml documents every key.
 [[rule]]
 name = "server-room-temperature"
@@ -103,6 +107,18 @@ hysteresis = 1.0
 for = "{hold:g}s"
 no_data = "2m"
 repeat = "30m"
+
+# A small on-call rotation of the Playground's people: Alex Wilber (the signed-in user) from
+# the demo's start, then Megan Bowen, twelve hours each. `oncall` in chat shows it; Alex gets
+# the handoff card.
+[[schedule]]
+name = "dc"
+time_zone = "UTC"
+people = ["{PLAYGROUND_USER}", "{PLAYGROUND_SECOND}"]
+names = {{ "{PLAYGROUND_USER}" = "Alex Wilber", "{PLAYGROUND_SECOND}" = "Megan Bowen" }}
+rotation = "12h"
+start = "{started:%Y-%m-%d}"
+handoff = "{started:%H:%M}"
 """
 
 
@@ -159,7 +175,7 @@ class Demo:
         await self._create_database(influx_url)
 
         rules = options.data_dir / "rules.toml"
-        rules.write_text(rules_toml(options.speed), encoding="utf-8")
+        rules.write_text(rules_toml(options.speed, self._started), encoding="utf-8")
         await self._start_bot(influx_url, rules)
 
         simulator = TemperatureSimulator(self.session, influx_url, options.influx_database,

@@ -209,6 +209,11 @@ async def test_demo_alert_arrives_in_the_playground_is_snoozed_acknowledged_and_
                          "**unsnoozed** by Alex Wilber", "**acknowledged** by Alex Wilber",
                          "**resolved**"):
                 assert step in timeline, timeline
+
+            # The demo's rotation: Alex (the Playground's user) is on call, Megan next.
+            await chat.say("oncall")
+            on_call = (await chat.next_message("On call now", timeout=30))["text"]
+            assert "**dc**: Alex Wilber until " in on_call and "then Megan Bowen" in on_call
         finally:
             await opened.aclose()
 
