@@ -1,6 +1,6 @@
 """The Teams activity handler: every conversation event keeps the registry true.
 
-The event -> effect table in the README is the contract this class implements.
+The event -> effect table in docs/delivery.md is the contract this class implements.
 """
 
 from __future__ import annotations

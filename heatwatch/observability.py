@@ -1,7 +1,7 @@
 """`/metrics` for Prometheus: who may read it, where it is served, and the reads of state done
 at scrape time (outbox depth, open alerts, the poller's role).
 
-Where (settings, README *Operating HeatWatch*):
+Where (settings, docs/operating.md *Scraping `/metrics`*):
   anonymous mode                      -> on the bot's port, open (loopback only anyway)
   METRICS_PORT set                    -> its own listener on METRICS_HOST (default 127.0.0.1),
                                          not on the bot's port

@@ -102,8 +102,8 @@ async def conversations_report(settings: Settings) -> str:
                  else "InfluxDB down/up alerts (everyone)")
         lines.append(f"{title}: {len(conversations)} conversation(s)")
         lines += [describe(c) for c in conversations] or ["    nobody: no active conversation "
-                                                          "is reached (see README, Proactive "
-                                                          "delivery)"]
+                                                          "is reached (see docs/delivery.md, "
+                                                          "Proactive delivery)"]
     return "\n".join(lines) + "\n"
 
 

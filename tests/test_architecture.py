@@ -1,4 +1,4 @@
-"""The layers stay visible and one-directional (README, *Architecture*).
+"""The layers stay visible and one-directional (docs/architecture.md).
 
 ground (`common`) <- `storage` <- alert core (`notifier.alerts`) <- sources and pipelines
 (`notifier.monitoring`, `notifier.delivery`, `notifier.install`, `notifier.inbound`) <-
@@ -65,7 +65,7 @@ MODULES = application_modules()
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_import_runs_up_a_layer_or_across_siblings(module: str) -> None:
     own = layer_of(module)
-    assert own is not None, f"{module} is in no layer: add its package to LAYERS and the README"
+    assert own is not None, f"{module} is in no layer: add its package to LAYERS and docs/architecture.md"
     own_package = next((p for p in LAYERS[own] if module == p or module.startswith(p + ".")),
                        module)
     for imported in imports_of(MODULES[module]):

@@ -276,7 +276,7 @@ async def test_database_errors_are_counted(aiohttp_client, tmp_path: Path) -> No
 
 async def test_the_apps_metrics_are_the_documented_ones(aiohttp_client, tmp_path: Path) -> None:
     """Names, types and label names as tests/test_ops_docs.py's HEATWATCH_METRICS (which the
-    dashboard, the alerting rules and the README are checked against)."""
+    dashboard, the alerting rules and docs/operating.md are checked against)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     client = await aiohttp_client(create_app(load_settings(environ=environ(tmp_path),

@@ -67,7 +67,7 @@ def test_the_unit_runs_heatwatch_as_its_own_user_with_a_writable_data_directory(
         assert unit.get(key) == [value], key
     environment = dict(value.split("=", 1) for value in unit["Environment"])
     settings = load_settings(environ=environment, env_file=None)
-    # The SQLite file is where the service may write, the rules where the README puts them.
+    # The SQLite file is where the service may write, the rules where docs/operating.md puts them.
     assert settings.database_url == "sqlite:////var/lib/heatwatch/heatwatch.db"
     assert str(settings.rules_file) == "/etc/heatwatch/rules.toml"
     assert unit["ExecStart"] == ["/opt/heatwatch/.venv/bin/python app.py"]

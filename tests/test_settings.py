@@ -194,3 +194,16 @@ def test_recipients_need_the_bot_identity_and_the_manifest_id() -> None:
     assert settings.alert_recipients == ("a@contoso.com", "0f1e2d3c-0000-4000-8000-000000000001")
     assert settings.cloud.graph_base_url == "https://graph.microsoft.us"
     assert settings.cloud.teams_service_url.endswith("/teams/")
+
+
+def test_every_setting_is_in_the_configuration_reference() -> None:
+    """docs/configuration.md's table names every variable settings.py reads (a `_PASSWORD`
+    written as "`X_USER` / `_PASSWORD`" counts)."""
+    root = Path(__file__).parent.parent
+    text = (root / "docs" / "configuration.md").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Za-z_]+)"',
+                          (root / "common" / "settings.py").read_text()))
+    shorthand = {f"{user[:-len('_USER')]}_PASSWORD"
+                 for user in re.findall(r"`([A-Z_]+_USER)` / `_PASSWORD`", text)}
+    missing = sorted(name for name in read if f"`{name}`" not in text and name not in shorthand)
+    assert not missing, f"docs/configuration.md does not document {missing}"

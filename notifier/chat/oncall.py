@@ -46,7 +46,7 @@ def oncall_text(schedules: Schedules, now: datetime, name: str | None = None) ->
     """Who is on call in every schedule (or in `name`), at `now`."""
     if not len(schedules):
         return ("No on-call schedules are set up. Add `[[schedule]]` tables to the rules file "
-                "(see the README, *On-call schedules*).")
+                "(see docs/rules.md, *`[[schedule]]`: who is on call*).")
     if name is not None and name not in schedules:
         known = ", ".join(s.name for s in schedules)
         return f"There is no schedule named {name!r}. Schedules: {known}."

@@ -7,7 +7,7 @@ Decisions where the issue was silent:
 - The envelope is each rule's: "outside recommended" is a step at warning or worse (past any
   threshold of the rule), "outside allowable" a step past a `crit_*` threshold. With the ASHRAE
   numbers as thresholds (warn = recommended, crit = allowable; see `moisture.ASHRAE_MOISTURE`
-  and the README) that is ASHRAE's envelope; a rule with only warnings has no allowable minutes.
+  and docs/rules.md) that is ASHRAE's envelope; a rule with only warnings has no allowable minutes.
   No hysteresis and no `for`: the report is about the air, not about the alerts.
 - A room (an incident group of a rule) is outside during a step when any of its series' mean
   is. Minutes are counted in steps of the query's resolution: one minute up to 7 days, coarser

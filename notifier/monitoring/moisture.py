@@ -28,7 +28,7 @@ MAGNUS_C = 243.04  # °C, Alduchov & Eskridge 1996
 # rules ("rh", %RH). Recommended (classes A1-A4): -9 °C DP to 15 °C DP and at most 70 %RH.
 # Allowable class A1: -12 °C DP and 8 %RH to 17 °C DP and 80 %RH; class A2: -12 °C DP and
 # 8 %RH to 21 °C DP and 80 %RH. The temperature side and the rule presets belong to the
-# detection rules; these numbers are here for them and for the README.
+# detection rules; these numbers are here for them and for docs/rules.md.
 ASHRAE_MOISTURE: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "recommended": {"dp": (-9.0, 15.0), "rh": (None, 70.0)},
     "a1": {"dp": (-12.0, 17.0), "rh": (8.0, 80.0)},

@@ -178,7 +178,7 @@ def unknown_key(key: str) -> str:
     near = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1, cutoff=0.6)
     if near:
         return f"unknown key; did you mean {near[0]!r}?"
-    return ("unknown key; see the rule keys in rules.toml or the README (name, measurement, "
+    return ("unknown key; see the rule keys in rules.toml or docs/rules.md (name, measurement, "
             "field, warn_above, crit_above, ...)")
 
 
