@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import select
 import signal
@@ -24,6 +25,7 @@ class AppProcess:
         self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
         self.output = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     @property
     def url(self) -> str:
@@ -58,11 +60,14 @@ class AppProcess:
         while text not in self.output:
             left = deadline - time.monotonic()
             assert left > 0, f"{text!r} not in the output within {timeout:g}s:\n{self.output}"
+            # Straight from the pipe: a buffered readline() would keep further lines in
+            # Python's buffer, where select() cannot see them (a line that came in the same
+            # chunk as the one before would wait for the app's next output).
             ready, _, _ = select.select([self.process.stdout], [], [], left)
             if ready:
-                line = self.process.stdout.readline()
-                assert line, f"the app exited before saying {text!r}:\n{self.output}"
-                self.output += line
+                chunk = os.read(self.process.stdout.fileno(), 65536)
+                assert chunk, f"the app exited before saying {text!r}:\n{self.output}"
+                self.output += self._decoder.decode(chunk)
 
     def signal(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None
