@@ -15,9 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from common.settings import load_settings
-from heatwatch.server import ALERT_SINK, DATABASE, create_app
+from heatwatch.server import ACTIONS, ALERT_SINK, DATABASE, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.incidents import Change, Incident
+from notifier.chat.history import history_list
 from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
@@ -186,6 +187,28 @@ async def test_rooms_are_separate_incidents_and_per_sensor_rules_keep_one_card_p
     room.monitor = None  # both rules now (a rule left out would be resolved as removed)
     await room.poll(2, rules=RULES + per_sensor)
     await eventually(lambda: all(len(room.operations(c)) == 7 for c in room.chats))
+
+
+async def test_the_peak_is_the_hottest_reading_while_open_on_the_card_and_in_history(
+    room: Room
+) -> None:
+    # The resolved card and history said 32.4 °C for an incident whose status had said
+    # hottest 33.85 °C: that reading came between two events.
+    room.write(0, {"rack-000": 28.0, "rack-001": 32.4})
+    await room.poll(1)
+    await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+    room.write(15, {"rack-000": 28.0, "rack-001": 33.85})
+    await room.poll(16)
+    room.write(30, {"rack-000": 28.0, "rack-001": 32.6})
+    await room.poll(31)
+    room.write(45, {"rack-000": 22.0, "rack-001": 22.0})
+    await room.poll(46)
+    await eventually(lambda: all(len(room.operations(c)) == 3 for c in room.chats))
+    update = next(r for r in room.operations(room.chats[0]) if r.method == "PUT")
+    assert "Peak=33.85 °C (rack-001)" in card_text(card_of(update))
+    [record] = await room.client.app[ACTIONS].alerts.recent_incidents(5)
+    assert record.event["peak"] == 33.85
+    assert "peak 33.85 °C" in history_list([record], {}, datetime.now(UTC))
 
 
 async def test_an_incident_goes_on_after_a_restart(

@@ -77,6 +77,7 @@ class AlertEvent:
     thresholds: dict[str, float] = field(default_factory=dict)  # e.g. warn_above, crit_above
     trend: float | None = None  # the series' rate of change, units per minute
     forecast: str = ""  # e.g. "rising 0.4 °C/min, critical in ~6 min"
+    peak: float | None = None  # the series' most extreme reading while firing (hottest)
 
     def __post_init__(self) -> None:
         if not self.key:

@@ -55,6 +55,7 @@ class Member:
     trend: float | None = None
     forecast: str = ""
     recovered: bool = False  # it was in trouble and is back to ok
+    seen: datetime | None = None  # when `value` was current (the chart ends there)
 
     @property
     def in_trouble(self) -> bool:
@@ -70,7 +71,7 @@ class Member:
         return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
                 "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
-                "recovered": self.recovered}
+                "recovered": self.recovered, "seen": _text(self.seen)}
 
     @classmethod
     def from_json(cls, key: str, data: dict[str, Any]) -> Member:
@@ -79,7 +80,7 @@ class Member:
                    no_data=bool(data.get("no_data")), value=data.get("value"),
                    threshold=data.get("threshold"), since=_time(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
-                   recovered=bool(data.get("recovered")))
+                   recovered=bool(data.get("recovered")), seen=_time(data.get("seen")))
 
 
 @dataclass
@@ -144,9 +145,15 @@ class Incident:
             member.no_data = False
             member.recovered = member.severity is None
         if event.value is not None:
-            member.value = event.value
-            if member.severity is not None and (self.peak is None or self._hotter(event.value)):
-                self.peak, self.peak_label = event.value, self.label(member)
+            member.value, member.seen = event.value, event.at
+        # The peak is the most extreme reading of a firing series while the incident is open:
+        # the poller tracks it between events (`peak`), so a reading hotter than any event's
+        # value still counts (a resolved card said 32.4 °C where status had said 33.85 °C).
+        # A resolved series' own value is back past its threshold: only its peak counts.
+        values = (event.peak, event.value if member.severity is not None else None)
+        for value in values:
+            if value is not None and self.open and (self.peak is None or self._hotter(value)):
+                self.peak, self.peak_label = value, self.label(member)
         member.trend = event.trend if event.trend is not None else member.trend
         member.forecast = event.forecast if kind is not EventKind.RESOLVED else ""
         if event.description:
@@ -242,7 +249,8 @@ class Incident:
             "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
                          "threshold": m.threshold,
                          "severity": m.severity.value if m.severity else None,
-                         "no_data": m.no_data, "trend": m.trend} for m in hottest],
+                         "no_data": m.no_data, "trend": m.trend, "at": _text(m.seen)}
+                        for m in hottest],
         }
 
     @classmethod

@@ -60,6 +60,7 @@ class SeriesState:
     last_seen: datetime | None = None
     last_notified: datetime | None = None
     no_data_alert_id: str | None = None
+    peak: float | None = None  # the most extreme reading while firing
 
     def to_json(self) -> dict[str, Any]:
         def text(value: datetime | None) -> str | None:
@@ -71,7 +72,7 @@ class SeriesState:
             "since": text(self.since), "alert_id": self.alert_id,
             "last_value": self.last_value, "last_seen": text(self.last_seen),
             "last_notified": text(self.last_notified),
-            "no_data_alert_id": self.no_data_alert_id,
+            "no_data_alert_id": self.no_data_alert_id, "peak": self.peak,
         }
 
     @classmethod
@@ -86,6 +87,7 @@ class SeriesState:
             since=when("since"), alert_id=data.get("alert_id"),
             last_value=data.get("last_value"), last_seen=when("last_seen"),
             last_notified=when("last_notified"), no_data_alert_id=data.get("no_data_alert_id"),
+            peak=data.get("peak"),
         )
 
 
@@ -147,22 +149,24 @@ def step(
 
     if state.phase is Phase.FIRING:
         assert state.alert_id is not None
+        if fresh and rule.more_extreme(value, state.peak):
+            state.peak = value
         if severity is None:
             event(EventKind.RESOLVED, state.alert_id, value=value,
-                  previous_severity=state.severity, since=state.since)
+                  previous_severity=state.severity, since=state.since, peak=state.peak)
             state.phase, state.severity, state.since = Phase.OK, None, None
-            state.alert_id, state.last_notified = None, None
+            state.alert_id, state.last_notified, state.peak = None, None, None
             return events, True
         if severity is not state.severity:
             kind = EventKind.ESCALATED if severity is Severity.CRIT else EventKind.DEESCALATED
             event(kind, state.alert_id, severity=severity, previous_severity=state.severity,
-                  value=value, threshold=threshold, since=state.since)
+                  value=value, threshold=threshold, since=state.since, peak=state.peak)
             state.severity, state.last_notified = severity, now
             return events, True
         due = state.last_notified is None or now - state.last_notified >= rule.repeat_delta
         if rule.repeat > 0 and due:
             event(EventKind.REMINDER, state.alert_id, severity=severity, value=value,
-                  threshold=threshold, since=state.since)
+                  threshold=threshold, since=state.since, peak=state.peak)
             state.last_notified = now
             return events, True
         return events, changed
@@ -177,9 +181,9 @@ def step(
     if now - since >= rule.pending_delta:
         state.phase, state.severity, state.since = Phase.FIRING, severity, since
         state.alert_id = make_alert_id(rule.name, state.key, since)
-        state.last_notified = now
+        state.last_notified, state.peak = now, value
         event(EventKind.FIRED, state.alert_id, severity=severity, value=value,
-              threshold=threshold, since=since)
+              threshold=threshold, since=since, peak=value)
         return events, True
     if state.phase is Phase.PENDING and state.severity is severity:
         return events, changed

@@ -88,6 +88,16 @@ class Rule:
             if value is not None}
 
     @property
+    def below_only(self) -> bool:
+        """Whether trouble is low values (only `below` thresholds): then the extreme reading
+        is the lowest one."""
+        return (self.warn_above is None and self.crit_above is None
+                and (self.warn_below is not None or self.crit_below is not None))
+
+    def more_extreme(self, value: float, than: float | None) -> bool:
+        return than is None or (value < than if self.below_only else value > than)
+
+    @property
     def lookback(self) -> float:
         """How far back a query looks for the latest point of each series."""
         return max(self.no_data * 2, 600.0)
