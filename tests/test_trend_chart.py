@@ -20,7 +20,7 @@ from notifier.delivery.charts import POINTS, ChartMaker, line_chart, y_range
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import parse_rules
 from notifier.monitoring.sources import history_reader
-from notifier.monitoring.trend import RecentReadings, forecast, slope_per_minute
+from notifier.monitoring.trend import RecentReadings, Trend, forecast, slope_per_minute
 from storage.alerts import AlertRecord
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
@@ -54,7 +54,7 @@ def line(slope_per_min: float, minutes: float = 5, every: float = 15.0, start: f
 
 
 @pytest.mark.parametrize("slope", [0.4, -0.25, 1.5, 0.0])
-def test_least_squares_recovers_a_known_slope(slope: float) -> None:
+def test_the_robust_slope_recovers_a_known_slope(slope: float) -> None:
     assert slope_per_minute(line(slope)) == pytest.approx(slope, abs=1e-9)
 
 
@@ -79,25 +79,36 @@ def test_the_window_keeps_only_the_last_minutes_before_the_newest_reading() -> N
     assert recent.slope("room", "k") == pytest.approx(1.0, abs=0.01)
 
 
+def trend(slope: float, level: float, low: float | None = None, high: float | None = None,
+          good: bool = True) -> Trend:
+    return Trend(slope=slope, low=slope if low is None else low,
+                 high=slope if high is None else high, level=level, readings=20, span=300,
+                 noise=0.05, good=good, stepped=False)
+
+
 def test_a_warning_rising_toward_critical_says_when() -> None:
-    assert forecast(RULE, Severity.WARN, 29.6, 27.0, 0.4) == \
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(0.4, 29.6)) == \
         "rising 0.4 °C/min, critical in ~6 min"
-    assert forecast(RULE, Severity.WARN, 31.8, 27.0, 0.4) == \
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(0.4, 29.6, 0.3, 0.5)) == \
+        "rising 0.4 °C/min, critical in 4-8 min"
+    assert forecast(RULE, Severity.WARN, 31.8, 27.0, trend(0.4, 31.8)) == \
         "rising 0.4 °C/min, critical in under a minute"
 
 
 def test_nothing_when_not_rising_and_a_critical_says_it_still_rises() -> None:
-    assert forecast(RULE, Severity.WARN, 29.6, 27.0, 0.01) == ""
-    assert forecast(RULE, Severity.WARN, 29.6, 27.0, -0.3) == ""
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(0.01, 29.6)) == ""
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(-0.3, 29.6)) == ""
     assert forecast(RULE, Severity.WARN, 29.6, 27.0, None) == ""
-    assert forecast(RULE, Severity.CRIT, 33.0, 32.0, 0.5) == "still rising 0.5 °C/min"
-    assert forecast(RULE, Severity.CRIT, 33.0, 32.0, -0.5) == ""
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(0.4, 29.6, good=False)) == ""
+    assert forecast(RULE, Severity.CRIT, 33.0, 32.0, trend(0.5, 33.0)) == \
+        "still rising 0.5 °C/min"
+    assert forecast(RULE, Severity.CRIT, 33.0, 32.0, trend(-0.5, 33.0)) == ""
 
 
 def test_a_below_rule_forecasts_falling() -> None:
-    assert forecast(COLD_RULE, Severity.WARN, 8.0, 10.0, -0.5) == \
+    assert forecast(COLD_RULE, Severity.WARN, 8.0, 10.0, trend(-0.5, 8.0)) == \
         "falling 0.5 °C/min, critical in ~6 min"
-    assert forecast(COLD_RULE, Severity.WARN, 8.0, 10.0, 0.5) == ""
+    assert forecast(COLD_RULE, Severity.WARN, 8.0, 10.0, trend(0.5, 8.0)) == ""
 
 
 def incident(**event: Any) -> AlertRecord:
@@ -295,7 +306,7 @@ async def test_the_incident_card_shows_the_hottest_series_chart_and_the_forecast
     text = card_text(card)
     assert "server-room-1" in text and "server-room-2" not in text
     # Each rack fired at 27.0-27.1 °C rising 0.5 °C/min: about ten minutes from critical.
-    assert "rising 0.5 °C/min, critical in ~10 min" in text
+    assert "rising 0.5 °C/min, critical in 9-10 min" in text  # with the slope's range
     assert "rack-7 ↑" in text
     chart = chart_of(card)
     assert chart is not None, text

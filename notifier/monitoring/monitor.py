@@ -213,15 +213,19 @@ class Monitor:
             state = self._states[(rule.name, key)] = SeriesState(rule=rule.name, key=key)
         if reading is not None:
             self._recent.add(rule.name, key, reading.time, reading.value)
-        new_events, dirty = step(rule, state, reading, now)
+        trend = self._recent.trend(rule.name, key) if reading is not None and (
+            rule.rise_warn or rule.rise_crit or rule.forecast_within) else None
+        new_events, dirty = step(rule, state, reading, now, trend)
         self.evaluated += 1
         if dirty:
             changed[(rule.name, key)] = state
         for event in new_events:
             if event.kind in _TRENDED:
-                slope = self._recent.slope(rule.name, key)
-                event = replace(event, trend=slope, forecast=forecast(
-                    rule, event.severity, event.value, event.threshold, slope))
+                trend = trend or self._recent.trend(rule.name, key)
+                good = trend if trend is not None and trend.good else None
+                event = replace(event, trend=trend.arrow if trend else None,
+                                forecast=event.forecast or forecast(
+                                    rule, event.severity, event.value, event.threshold, good))
             events.append(event)
 
     def _note_rule_error(self, rule: Rule, message: str) -> None:
