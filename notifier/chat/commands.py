@@ -161,9 +161,11 @@ class Commands:
         warn = sum(s.severity is Severity.WARN and s.phase is Phase.FIRING for s in members)
         silent = sum(s.no_data_alert_id is not None for s in members)
         parts = [f"{len(members)} sensor{'s' if len(members) != 1 else ''}"]
+        faults = sum(bool(s.fault) for s in members)
         parts += [f"{n} {label}" for n, label in (
-            (crit, "critical"), (warn, "warning"), (silent, "no data")) if n]
-        hottest = max((s for s in members if s.last_value is not None),
+            (crit, "critical"), (warn, "warning"), (silent, "no data"),
+            (faults, "probe fault" if faults == 1 else "probe faults")) if n]
+        hottest = max((s for s in members if s.last_value is not None and not s.fault),
                       key=lambda s: s.last_value or 0.0, default=None)
         if hottest is not None:
             label = ", ".join(v for k, v in sorted(hottest.tags.items())
@@ -189,7 +191,8 @@ class Commands:
             where = ", ".join(v for _, v in sorted(state.tags.items())) or state.key
             condition = ("no data" if state.no_data_alert_id else
                          f"{state.phase.value} ({state.severity.value})" if state.severity else
-                         state.phase.value)
+                         state.phase.value) + (f" · probe fault ({state.fault})"
+                                               if state.fault else "")
             rows.append({"title": f"{state.rule} · {where}",
                          "value": f"{amount(state.last_value, unit)} · {condition} · "
                                   f"{local_time(state.last_seen)}"})

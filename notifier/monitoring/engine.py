@@ -72,6 +72,7 @@ class SeriesState:
     no_data_alert_id: str | None = None
     peak: float | None = None  # the most extreme reading while firing
     cause: str = ""  # what the active level was reached by when not a threshold (rate words)
+    fault: str = ""  # the probe fault now, in words (notifier.monitoring.probes); "" for none
 
     def to_json(self) -> dict[str, Any]:
         def text(value: datetime | None) -> str | None:
@@ -84,7 +85,7 @@ class SeriesState:
             "last_value": self.last_value, "last_seen": text(self.last_seen),
             "last_notified": text(self.last_notified),
             "no_data_alert_id": self.no_data_alert_id, "peak": self.peak,
-            "cause": self.cause,
+            "cause": self.cause, "fault": self.fault,
         }
 
     @classmethod
@@ -100,6 +101,7 @@ class SeriesState:
             last_value=data.get("last_value"), last_seen=when("last_seen"),
             last_notified=when("last_notified"), no_data_alert_id=data.get("no_data_alert_id"),
             peak=data.get("peak"), cause=str(data.get("cause") or ""),
+            fault=str(data.get("fault") or ""),
         )
 
 

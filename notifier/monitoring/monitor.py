@@ -22,6 +22,7 @@ from common.retry import FailureLog
 from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.alerts.sink import AlertSink
 from notifier.monitoring.engine import Reading, SeriesState, step
+from notifier.monitoring.probes import ProbeFault, ProbeJudge
 from notifier.monitoring.removal import removed_rule_events
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
@@ -78,6 +79,7 @@ class Monitor:
         self._clock = clock
         self._states: dict[tuple[str, str], SeriesState] = {}
         self._recent = RecentReadings()  # for trends and forecasts
+        self._probes = ProbeJudge()  # probe faults: judged before the state machine
         self._loaded = False
         self._recorded_outage: SourceOutage | None = None
         self._rule_errors: dict[str, str] = {}
@@ -102,6 +104,7 @@ class Monitor:
         self._removed.extend(removed_rule_events(gone, now))
         self._states = {k: v for k, v in self._states.items() if k[0] in names}
         self._recent.keep_rules(names)
+        self._probes.keep_rules(names)
         self._forget_removed = True
 
     async def load(self) -> None:
@@ -130,6 +133,10 @@ class Monitor:
 
     def states(self) -> list[SeriesState]:
         return list(self._states.values())
+
+    def probe_faults(self) -> list[ProbeFault]:
+        """The current probe faults (implausible, held jumps, stuck), oldest first."""
+        return sorted(self._probes.faults.values(), key=lambda f: (f.since, f.rule, f.key))
 
     async def poll_once(self, now: datetime | None = None) -> list[AlertEvent]:
         """One pass over every rule. Returns the events it published."""
@@ -169,6 +176,8 @@ class Monitor:
         self._rule_errors = {name: message for name, message in self._rule_errors.items()
                              if any(rule.name == name for rule in self.rules)}
         events.extend(self._track_health(source_error, now))
+        kinds = [fault.kind.value for fault in self._probes.faults.values()]
+        self._metrics.set_probe_faults({kind: kinds.count(kind) for kind in set(kinds)})
         if events:
             await self._sink.publish(events)
         if self._removed:
@@ -199,23 +208,32 @@ class Monitor:
     def _evaluate(self, rule: Rule, readings: list[Reading], now: datetime,
                   events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
         seen: set[str] = set()
+        faulty = self._probes.judge(rule, readings)
         for reading in readings:
             seen.add(reading.key)
-            self._step(rule, reading.key, reading, now, events, changed)
+            self._step(rule, reading.key, reading, now, events, changed,
+                       fault=reading.key in faulty)
+            state = self._states[(rule.name, reading.key)]
+            fault = self._probes.faults.get((rule.name, reading.key))
+            words = f"{fault.kind.value}: {fault.detail}" if fault else ""
+            if state.fault != words:  # stored, so `status` on any replica shows it
+                state.fault = words
+                changed[(rule.name, reading.key)] = state
         for (rule_name, key) in list(self._states):
             if rule_name == rule.name and key not in seen:
                 self._step(rule, key, None, now, events, changed)
 
     def _step(self, rule: Rule, key: str, reading: Reading | None, now: datetime,
-              events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
+              events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState],
+              fault: bool = False) -> None:
         state = self._states.get((rule.name, key))
         if state is None:
             state = self._states[(rule.name, key)] = SeriesState(rule=rule.name, key=key)
-        if reading is not None:
+        if reading is not None and not fault:
             self._recent.add(rule.name, key, reading.time, reading.value)
-        trend = self._recent.trend(rule.name, key) if reading is not None and (
+        trend = self._recent.trend(rule.name, key) if reading is not None and not fault and (
             rule.rise_warn or rule.rise_crit or rule.forecast_within) else None
-        new_events, dirty = step(rule, state, reading, now, trend)
+        new_events, dirty = step(rule, state, reading, now, trend, fault)
         self.evaluated += 1
         if dirty:
             changed[(rule.name, key)] = state

@@ -30,7 +30,7 @@ KNOWN_KEYS = {
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
     "escalate_to", "rise_warn", "rise_crit", "forecast_within", "preset", "plausible",
-    "stuck_after", "probe_faults_to",
+    "stuck_after",
 }
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 
@@ -100,7 +100,6 @@ class Rule:
     forecast_within: float = 0.0  # seconds: warn when the trend reaches crit this soon
     plausible: tuple[float, float] | None = None  # readings outside are probe faults
     stuck_after: float = 1800.0  # seconds exactly constant while neighbours move: stuck
-    probe_faults_to: tuple[str, ...] = ()  # who is told of probe faults (nobody by default)
     preset: str = ""
     no_data_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
@@ -321,7 +320,6 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         else:
             plausible = (float(value[0]), float(value[1]))
     stuck_after = reader.duration("stuck_after", 1800.0)
-    probe_faults_to = reader.targets("probe_faults_to")
     group_by = reader.strings("group_by", ("room", "sensor"))
     incident_by: tuple[str, ...] | None = None
     if "incident_by" in table:
@@ -376,7 +374,6 @@ def _read_rule(source: str, index: int, table: Any) -> tuple[Rule | None, list[s
         forecast_within=forecast_within,
         plausible=plausible,
         stuck_after=stuck_after,
-        probe_faults_to=probe_faults_to,
         preset=preset if isinstance(preset, str) else "",
     )
     return rule, reader.problems
