@@ -12,7 +12,8 @@ updates the state in place and returns the events to publish and whether the sta
 - Escalation warn -> crit and de-escalation crit -> warn are immediate while firing (the alert
   already passed its `for`), and reset the reminder timer.
 - Rate of rise (`rise_warn`, `rise_crit`) and forecast (`forecast_within`) are levels too,
-  judged on the series' robust trend (`trend.py`) and only when it is good: a level reached
+  judged on the series' robust trend (`trend.py`) and only when it is good (a critical rate
+  also over the whole 5-minute window, not just the last 2 minutes): a level reached
   by rate alone has no threshold, and its words say what fired ("rising 1.2 °C/min, limit 5 °C
   per 15 min"). Only rising is judged (falling for a rule with only `below` thresholds): a
   room cooling back is no alarm. While active, a rate level holds down to 80 % of its limit,
@@ -144,6 +145,11 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
                 continue
             limit = rate.per_minute * (0.8 if holding and _RANK[active] >= _RANK[severity]
                                        else 1.0)
+            # A critical rate holds over the whole window, not only its last minutes: a door
+            # opened beside a probe is a minute's fast rise, a cooling failure keeps going.
+            whole = sign * trend.sustained if trend.sustained is not None else None
+            if severity is Severity.CRIT and (whole is None or whole < limit):
+                continue
             if slope >= limit:
                 return severity, (f"{moving} {per_minute(trend.slope, rule.unit)}, limit "
                                   f"{rate.words(rule.unit)}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from statistics import median
 
@@ -30,6 +30,7 @@ from notifier.alerts.events import Severity
 from notifier.monitoring.rules import Rule
 
 WINDOW_SECONDS = 300.0  # readings older than this do not count toward the trend
+SHORT_SECONDS = 120.0  # a fast onset shows within this, before it dominates the window
 MAX_READINGS = 40  # per series (a 5 s poll fills 5 min with 60; every other one is plenty)
 MIN_READINGS = 5  # a good trend has at least this many readings since the last step ...
 MIN_SPAN = 90.0  # ... over at least this many seconds
@@ -59,6 +60,7 @@ class Trend:
     noise: float  # robust scale of the residuals, units
     good: bool
     stepped: bool  # a step or an outlier was left out of the window
+    sustained: float | None = None  # the whole window's slope when good (else None)
 
     @property
     def arrow(self) -> float | None:
@@ -170,7 +172,20 @@ class RecentReadings:
         return list(points)
 
     def trend(self, rule: str, key: str) -> Trend | None:
-        return estimate(self.points(rule, key))
+        """The steeper good trend of the window and of its last `SHORT_SECONDS`: a cooling
+        failure's first two minutes are a clear trend long before they are the median of five
+        minutes; a slow drift needs the whole window to stand out of the noise."""
+        points = self.points(rule, key)
+        whole = estimate(points)
+        if not points:
+            return whole
+        sustained = whole.slope if whole is not None and whole.good else None
+        start = points[-1][0] - SHORT_SECONDS
+        recent = estimate([p for p in points if p[0] >= start])
+        if recent is not None and recent.good and (
+                whole is None or not whole.good or abs(recent.slope) > abs(whole.slope)):
+            return replace(recent, sustained=sustained)
+        return replace(whole, sustained=sustained) if whole is not None else None
 
     def slope(self, rule: str, key: str) -> float | None:
         """The series' robust trend over the window before its newest reading."""

@@ -12,7 +12,7 @@ import pytest
 from notifier.alerts.events import EventKind, Severity
 from notifier.monitoring.engine import Reading, SeriesState, rate_level, step
 from notifier.monitoring.rules import Rate, parse_rules
-from notifier.monitoring.trend import estimate, forecast, minutes_to
+from notifier.monitoring.trend import RecentReadings, Trend, estimate, forecast, minutes_to
 
 EVERY = 15.0  # seconds between readings (the default poll)
 
@@ -114,8 +114,17 @@ def test_rates_read_as_written() -> None:
     assert Rate(20.0, 3600.0).words("°C") == "20 °C per 1 h"
 
 
+def recent(points: list[tuple[float, float]]) -> Trend | None:
+    """The trend as the poller has it: the steeper of 5 minutes and their last 2."""
+    readings = RecentReadings()
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    for t, value in points:
+        readings.add("room", "k", t0 + timedelta(seconds=t), value)
+    return readings.trend("room", "k")
+
+
 def test_a_fast_rise_pages_by_its_rate_and_says_what_fired() -> None:
-    assert rate_level(RULE, estimate(series(1.2, noise=0.05)), None, "") == (
+    assert rate_level(RULE, recent(series(1.2, noise=0.05)), None, "") == (
         Severity.CRIT, "rising 1.2 °C/min, limit 15 °C per 15 min")
     assert rate_level(RULE, estimate(series(0.5, noise=0.05)), None, "") == (
         Severity.WARN, "rising 0.5 °C/min, limit 5 °C per 15 min")
@@ -145,13 +154,23 @@ def test_the_engine_fires_on_the_rate_with_its_words_and_no_threshold() -> None:
     t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
     state = SeriesState(rule="room", key="k")
     points = series(1.2, noise=0.05, start=18.0)
-    trend = estimate(points)
+    trend = recent(points)
     at = t0 + timedelta(seconds=points[-1][0])
     events, _ = step(RULE, state, Reading({"room": "a", "sensor": "s"}, points[-1][1], at),
                      at, trend)
     [fired] = events
     assert fired.kind is EventKind.FIRED and fired.threshold is None
     assert "limit" in fired.forecast and fired.value is not None and fired.value < 27
+
+
+def test_a_fast_onset_is_seen_in_two_minutes_but_a_critical_rate_needs_five() -> None:
+    # Flat for 4 minutes, then 1.2 °C/min for 1.5: the 5-minute median is not there yet.
+    points = [(t, 22.0 + max(0.0, t - 240) / 60 * 1.2) for t, _ in series(0.0, minutes=5.5)]
+    whole = estimate(points)
+    assert whole is not None and whole.slope < 1 / 3
+    trend = recent(points)
+    assert trend is not None and trend.slope == pytest.approx(1.2, abs=0.05)
+    assert rate_level(RULE, trend, None, "")[0] is Severity.WARN  # not critical yet
 
 
 def test_the_forecast_words_need_a_good_trend() -> None:
