@@ -187,7 +187,8 @@ async def replay(influx: InfluxServer, work: Path, seed: int) -> dict[str, Outco
                 outcome.crit += event.severity is Severity.CRIT
                 if outcome.first is None:
                     outcome.first = minute
-                    outcome.words.append(event.forecast or "(no words)")
+                    outcome.words.append((event.forecast or "(no words)")
+                                         + (f" / {event.hint}" if event.hint else ""))
             for fault in monitor.probe_faults():
                 if fault.rule != "detect":
                     continue
@@ -222,7 +223,7 @@ def forecast_errors(seed: int, trials: int = 300) -> list[float]:
 
 def report(outcomes: dict[str, Outcome]) -> None:
     print(f"{'scenario':30} {'warn':>4} {'crit':>4} {'lead min':>8} {'false':>5}  notices; "
-          "words of the first page")
+          "words of the first page / hint")
     for scenario in SCENARIOS:
         o = outcomes[scenario.name]
         lead = "-" if o.first is None or o.baseline is None else f"{o.baseline - o.first:.2f}"

@@ -307,6 +307,7 @@ async def test_the_incident_card_shows_the_hottest_series_chart_and_the_forecast
     assert "server-room-1" in text and "server-room-2" not in text
     # Each rack fired at 27.0-27.1 °C rising 0.5 °C/min: about ten minutes from critical.
     assert "rising 0.5 °C/min, critical in 9-10 min" in text  # with the slope's range
+    assert "fast rise in 7 of 7 sensors: cooling failure?" in text  # the likely cause
     assert "rack-7 ↑" in text
     chart = chart_of(card)
     assert chart is not None, text

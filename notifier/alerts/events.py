@@ -78,6 +78,7 @@ class AlertEvent:
     trend: float | None = None  # the series' rate of change, units per minute
     forecast: str = ""  # e.g. "rising 0.4 °C/min, critical in ~6 min"
     peak: float | None = None  # the series' most extreme reading while firing (hottest)
+    hint: str = ""  # the likely cause from the shape of the group's curves
 
     def __post_init__(self) -> None:
         if not self.key:

@@ -106,6 +106,7 @@ class Incident:
     peak: float | None = None
     peak_label: str = ""
     critical_since: datetime | None = None  # when it last became critical (escalation clock)
+    hint: str = ""  # the likely cause, from the shape of the group's curves (the poller's)
     members: dict[str, Member] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)  # member keys to save
 
@@ -156,6 +157,8 @@ class Incident:
                 self.peak, self.peak_label = value, self.label(member)
         member.trend = event.trend if event.trend is not None else member.trend
         member.forecast = event.forecast if kind is not EventKind.RESOLVED else ""
+        if event.hint:
+            self.hint = event.hint
         if event.description:
             self.description = event.description
         if event.links:
@@ -246,6 +249,7 @@ class Incident:
             "counts": self.counts(), "members": len(self.members),
             "value": top.value if top else None, "threshold": top.threshold if top else None,
             "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
+            "hint": self.hint,
             "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
                          "threshold": m.threshold,
                          "severity": m.severity.value if m.severity else None,
@@ -270,7 +274,7 @@ class Incident:
             open=doc.get("ended_at") is None, updated_at=_time(doc.get("at")),
             ended_at=_time(doc.get("ended_at")), last_reminded=_time(doc.get("last_reminded")),
             peak=doc.get("peak"), peak_label=str(doc.get("peak_label") or ""),
-            critical_since=_time(doc.get("critical_since")),
+            critical_since=_time(doc.get("critical_since")), hint=str(doc.get("hint") or ""),
             members={key: Member.from_json(key, data) for key, data in members.items()},
         )
 

@@ -188,6 +188,9 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     if alert.open and event.get("forecast"):
         body.append({"type": "TextBlock", "text": event["forecast"], "wrap": True,
                      "weight": "Bolder", "color": "Warning"})
+    if alert.open and event.get("hint"):  # the likely cause, from the curves' shape
+        body.append({"type": "TextBlock", "text": event["hint"], "wrap": True,
+                     "spacing": "None"})
     if chart is not None:
         body.append(chart)
     if event.get("detail"):

@@ -26,7 +26,7 @@ from notifier.monitoring.probes import ProbeFault, ProbeJudge
 from notifier.monitoring.removal import removed_rule_events
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
-from notifier.monitoring.trend import RecentReadings, forecast
+from notifier.monitoring.trend import FAST_RISE, RecentReadings, cause_hint, forecast
 from storage.alert_state import AlertStateStore, SourceOutage
 from storage.backend import Leadership
 
@@ -208,6 +208,7 @@ class Monitor:
     def _evaluate(self, rule: Rule, readings: list[Reading], now: datetime,
                   events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
         seen: set[str] = set()
+        first = len(events)
         faulty = self._probes.judge(rule, readings)
         for reading in readings:
             seen.add(reading.key)
@@ -222,6 +223,31 @@ class Monitor:
         for (rule_name, key) in list(self._states):
             if rule_name == rule.name and key not in seen:
                 self._step(rule, key, None, now, events, changed)
+        self._add_hints(rule, readings, events, first)
+
+    def _add_hints(self, rule: Rule, readings: list[Reading], events: list[AlertEvent],
+                   first: int) -> None:
+        """The likely cause on the events of this poll, from the shape of their group's
+        curves: many sensors rising fast is a cooling failure, one is a local hot spot, a
+        slow rise is cooling that cannot keep up. Trends are computed only for the groups
+        with a trended event this poll."""
+        groups = {e.group_key for e in events[first:] if e.kind in _TRENDED}
+        if not groups:
+            return
+        fast_rate = rule.rise_warn.per_minute if rule.rise_warn else FAST_RISE
+        members: dict[str, list[float | None]] = {}
+        for reading in readings:
+            group = series_key(rule.incident_group(reading.tags))
+            if group in groups:
+                trend = self._recent.trend(rule.name, reading.key)
+                sign = -1.0 if rule.below_only else 1.0
+                members.setdefault(group, []).append(
+                    sign * trend.slope if trend is not None and trend.good else None)
+        hints = {group: cause_hint(slopes, fast_rate) for group, slopes in members.items()}
+        for index in range(first, len(events)):
+            event = events[index]
+            if event.kind in _TRENDED and hints.get(event.group_key):
+                events[index] = replace(event, hint=hints[event.group_key])
 
     def _step(self, rule: Rule, key: str, reading: Reading | None, now: datetime,
               events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState],

@@ -197,6 +197,25 @@ class RecentReadings:
         self._points = {k: v for k, v in self._points.items() if k[0] in names}
 
 
+FAST_RISE = 1 / 3  # units/min: ASHRAE's 20 °C per hour, for rules without rise_warn
+
+
+def cause_hint(slopes: list[float | None], fast: float) -> str:
+    """The likely cause from a group's slopes (toward trouble; None: no good trend): most
+    sensors rising fast is a cooling failure (operators report 18 °C in 15 min after an air
+    handler failed), one alone a local hot spot, a slow rise cooling that cannot keep up."""
+    total = len(slopes)
+    rising = [s for s in slopes if s is not None and s >= STEADY]
+    quick = sum(s >= fast for s in rising)
+    if total >= 2 and quick * 2 >= total:
+        return f"fast rise in {quick} of {total} sensors: cooling failure?"
+    if quick == 1 and total >= 3:
+        return f"fast rise in 1 of {total} sensors: a local hot spot?"
+    if rising and not quick:
+        return (f"slow drift in {len(rising)} of {total} sensors: cooling not keeping up?")
+    return ""
+
+
 def per_minute(rate: float, unit: str) -> str:
     return f"{abs(rate):.1f} {unit}/min" if unit else f"{abs(rate):.1f}/min"
 

@@ -12,7 +12,14 @@ import pytest
 from notifier.alerts.events import EventKind, Severity
 from notifier.monitoring.engine import Reading, SeriesState, rate_level, step
 from notifier.monitoring.rules import Rate, parse_rules
-from notifier.monitoring.trend import RecentReadings, Trend, estimate, forecast, minutes_to
+from notifier.monitoring.trend import (
+    RecentReadings,
+    Trend,
+    cause_hint,
+    estimate,
+    forecast,
+    minutes_to,
+)
 
 EVERY = 15.0  # seconds between readings (the default poll)
 
@@ -176,3 +183,14 @@ def test_a_fast_onset_is_seen_in_two_minutes_but_a_critical_rate_needs_five() ->
 def test_the_forecast_words_need_a_good_trend() -> None:
     stepped = estimate(series(0.0, noise=0.05, step_at=4.0, step=5.0))
     assert forecast(RULE, Severity.WARN, 28.0, 27.0, stepped) == ""
+
+
+@pytest.mark.parametrize(("slopes", "hint"), [
+    ([1.2] * 6 + [0.4, None], "fast rise in 7 of 8 sensors: cooling failure?"),
+    ([1.2, 0.0, 0.01, None, None], "fast rise in 1 of 5 sensors: a local hot spot?"),
+    ([0.1, 0.12, None, 0.0], "slow drift in 2 of 4 sensors: cooling not keeping up?"),
+    ([None, 0.0, -0.5], ""),
+])
+def test_the_shape_of_the_curves_hints_at_the_cause(slopes: list[float | None],
+                                                    hint: str) -> None:
+    assert cause_hint(slopes, 1 / 3) == hint
