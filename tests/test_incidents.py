@@ -213,6 +213,38 @@ async def test_the_peak_is_the_hottest_reading_while_open_on_the_card_and_in_his
     assert "peak 33.85 °C" in history_list([record], {}, datetime.now(UTC))
 
 
+async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(
+    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
+) -> None:
+    room = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.2)
+    try:
+        room.write(0, {"rack-000": 28.0, "rack-001": 24.0, "rack-002": 24.1})
+        await room.poll(1)
+        await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+        room.write(15, {"rack-000": 28.1, "rack-001": 85.0, "rack-002": 24.1})
+        await room.poll(16)
+        await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
+        for chat in room.chats:
+            update = room.operations(chat)[1]
+            assert update.method == "PUT"  # the card updated, no new post: nobody paged
+            text = card_text(card_of(update))
+            assert ("Probe faults (not paged): rack-001: reads 85 °C, outside -20..80 °C"
+                    in text)
+            assert "1 | Warning" in text and "CRITICAL" not in text
+        # A probe fault in a room with nothing open tells nobody: the poll has committed what
+        # it published (the outbox rows with the incidents), and there is no incident there.
+        room.write(30, {"rack-000": 24.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")
+        await room.poll(31)
+        room.write(45, {"rack-000": 99.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")
+        await room.poll(46)
+        assert room.monitor is not None and [f.group for f in room.monitor.probe_faults()] == [
+            {"room": ROOM}, {"room": "dc1-b"}]
+        incidents = await room.client.app[ACTIONS].alerts.recent_incidents(10)
+        assert [i.event["series"] for i in incidents] == [{"room": ROOM}]
+    finally:
+        await room.close()
+
+
 async def test_an_incident_goes_on_after_a_restart(
     aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
 ) -> None:

@@ -30,6 +30,7 @@ class EventKind(StrEnum):
     DATA_BACK = "data-back"
     SOURCE_DOWN = "source-down"
     SOURCE_UP = "source-up"
+    PROBE_FAULT = "probe-fault"  # a probe's fault (detail) or its end (no detail): a note only
     TEST = "test"  # a test card (`test` in chat, `python -m heatwatch test-alert`)
 
 

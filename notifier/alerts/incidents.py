@@ -56,6 +56,7 @@ class Member:
     forecast: str = ""
     recovered: bool = False  # it was in trouble and is back to ok
     seen: datetime | None = None  # when `value` was current (the chart ends there)
+    fault: str = ""  # its probe's fault now, in words (not paged)
 
     @property
     def in_trouble(self) -> bool:
@@ -71,7 +72,7 @@ class Member:
         return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
                 "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
-                "recovered": self.recovered, "seen": _text(self.seen)}
+                "recovered": self.recovered, "seen": _text(self.seen), "fault": self.fault}
 
     @classmethod
     def from_json(cls, key: str, data: dict[str, Any]) -> Member:
@@ -80,7 +81,8 @@ class Member:
                    no_data=bool(data.get("no_data")), value=data.get("value"),
                    threshold=data.get("threshold"), since=_time(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
-                   recovered=bool(data.get("recovered")), seen=_time(data.get("seen")))
+                   recovered=bool(data.get("recovered")), seen=_time(data.get("seen")),
+                   fault=str(data.get("fault") or ""))
 
 
 @dataclass
@@ -128,6 +130,10 @@ class Incident:
         if member is None:
             member = self.members[event.key] = Member(event.key, dict(event.series))
         kind = event.kind
+        if kind is EventKind.PROBE_FAULT:  # a note on the card; the member's level stays
+            member.fault = event.detail
+            self.dirty.add(event.key)
+            return
         if kind in (EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
                     EventKind.REMINDER):
             member.severity = event.severity
@@ -250,6 +256,8 @@ class Incident:
             "value": top.value if top else None, "threshold": top.threshold if top else None,
             "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
             "hint": self.hint,
+            "probe_faults": [f"{self.label(m)}: {m.fault}" for m in self.members.values()
+                             if m.fault][:HOTTEST],
             "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
                          "threshold": m.threshold,
                          "severity": m.severity.value if m.severity else None,

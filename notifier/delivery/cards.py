@@ -191,6 +191,9 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     if alert.open and event.get("hint"):  # the likely cause, from the curves' shape
         body.append({"type": "TextBlock", "text": event["hint"], "wrap": True,
                      "spacing": "None"})
+    if alert.open and event.get("probe_faults"):  # the probe's doing, not heat: not paged
+        body.append({"type": "TextBlock", "wrap": True, "isSubtle": True, "text":
+                     "Probe faults (not paged): " + "; ".join(event["probe_faults"])})
     if chart is not None:
         body.append(chart)
     if event.get("detail"):

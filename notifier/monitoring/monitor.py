@@ -80,6 +80,9 @@ class Monitor:
         self._states: dict[tuple[str, str], SeriesState] = {}
         self._recent = RecentReadings()  # for trends and forecasts
         self._probes = ProbeJudge()  # probe faults: judged before the state machine
+        # Probe-fault notes of this poll: published after the poll's other events, so an
+        # incident the same poll opens is there to take them.
+        self._notes: list[AlertEvent] = []
         self._loaded = False
         self._recorded_outage: SourceOutage | None = None
         self._rule_errors: dict[str, str] = {}
@@ -175,6 +178,8 @@ class Monitor:
             self._evaluate(rule, readings, now, events, changed)
         self._rule_errors = {name: message for name, message in self._rule_errors.items()
                              if any(rule.name == name for rule in self.rules)}
+        events.extend(self._notes)
+        self._notes = []
         events.extend(self._track_health(source_error, now))
         kinds = [fault.kind.value for fault in self._probes.faults.values()]
         self._metrics.set_probe_faults({kind: kinds.count(kind) for kind in set(kinds)})
@@ -220,6 +225,12 @@ class Monitor:
             if state.fault != words:  # stored, so `status` on any replica shows it
                 state.fault = words
                 changed[(rule.name, reading.key)] = state
+                # A note for the room's card, if an incident is open there (else nobody).
+                group = rule.incident_group(state.tags)
+                self._notes.append(AlertEvent(
+                    kind=EventKind.PROBE_FAULT, rule=rule.name, at=now, series=dict(state.tags),
+                    alert_id=make_alert_id(rule.name, reading.key, now), group=group,
+                    unit=rule.unit, detail=fault.detail if fault else ""))
         for (rule_name, key) in list(self._states):
             if rule_name == rule.name and key not in seen:
                 self._step(rule, key, None, now, events, changed)
