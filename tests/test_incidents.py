@@ -230,7 +230,9 @@ async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(
             text = card_text(card_of(update))
             assert ("Probe faults (not paged): rack-001: reads 85 °C, outside -20..80 °C"
                     in text)
-            assert "1 | Warning" in text and "CRITICAL" not in text
+            # Still the one warning sensor's card: the faulty probe is no member of it.
+            assert text.startswith("Warning: server-room-temperature") and "Sensor=rack-000" in text
+            assert "CRITICAL" not in text
         # A probe fault in a room with nothing open tells nobody: the poll has committed what
         # it published (the outbox rows with the incidents), and there is no incident there.
         room.write(30, {"rack-000": 24.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")

@@ -56,7 +56,6 @@ class Member:
     forecast: str = ""
     recovered: bool = False  # it was in trouble and is back to ok
     seen: datetime | None = None  # when `value` was current (the chart ends there)
-    fault: str = ""  # its probe's fault now, in words (not paged)
 
     @property
     def in_trouble(self) -> bool:
@@ -72,7 +71,7 @@ class Member:
         return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
                 "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
-                "recovered": self.recovered, "seen": _text(self.seen), "fault": self.fault}
+                "recovered": self.recovered, "seen": _text(self.seen)}
 
     @classmethod
     def from_json(cls, key: str, data: dict[str, Any]) -> Member:
@@ -81,8 +80,7 @@ class Member:
                    no_data=bool(data.get("no_data")), value=data.get("value"),
                    threshold=data.get("threshold"), since=_time(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
-                   recovered=bool(data.get("recovered")), seen=_time(data.get("seen")),
-                   fault=str(data.get("fault") or ""))
+                   recovered=bool(data.get("recovered")), seen=_time(data.get("seen")))
 
 
 @dataclass
@@ -109,6 +107,10 @@ class Incident:
     peak_label: str = ""
     critical_since: datetime | None = None  # when it last became critical (escalation clock)
     hint: str = ""  # the likely cause, from the shape of the group's curves (the poller's)
+    # Probe faults in the group now, by series key: "rack-3: reads 85 °C, ..." (not members:
+    # a faulty probe is not in trouble).
+    probe_faults: dict[str, str] = field(default_factory=dict)
+    noted: bool = False  # a probe fault came or went in this batch
     members: dict[str, Member] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)  # member keys to save
 
@@ -126,14 +128,18 @@ class Incident:
 
     def apply(self, event: AlertEvent) -> None:
         """Fold one event of a series into its member."""
+        if event.kind is EventKind.PROBE_FAULT:  # a note on the card, not a member's level
+            label = self.label(Member(event.key, dict(event.series)))
+            if event.detail:
+                self.probe_faults[event.key] = f"{label}: {event.detail}"
+            else:
+                self.probe_faults.pop(event.key, None)
+            self.noted = True
+            return
         member = self.members.get(event.key)
         if member is None:
             member = self.members[event.key] = Member(event.key, dict(event.series))
         kind = event.kind
-        if kind is EventKind.PROBE_FAULT:  # a note on the card; the member's level stays
-            member.fault = event.detail
-            self.dirty.add(event.key)
-            return
         if kind in (EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
                     EventKind.REMINDER):
             member.severity = event.severity
@@ -205,7 +211,7 @@ class Incident:
             return Change.ESCALATED
         if _RANK[self.severity] < _RANK[before_severity]:
             self.kind = "de-escalated" if self.severity is not None else "no-data"
-        return Change.UPDATED if self.dirty else Change.NONE
+        return Change.UPDATED if self.dirty or self.noted else Change.NONE
 
     def reminder_due(self, now: datetime) -> bool:
         """Whether a series' reminder should remind people of the whole incident: once per
@@ -256,8 +262,7 @@ class Incident:
             "value": top.value if top else None, "threshold": top.threshold if top else None,
             "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
             "hint": self.hint,
-            "probe_faults": [f"{self.label(m)}: {m.fault}" for m in self.members.values()
-                             if m.fault][:HOTTEST],
+            "probe_faults": self.probe_faults,
             "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
                          "threshold": m.threshold,
                          "severity": m.severity.value if m.severity else None,
@@ -283,6 +288,8 @@ class Incident:
             ended_at=_time(doc.get("ended_at")), last_reminded=_time(doc.get("last_reminded")),
             peak=doc.get("peak"), peak_label=str(doc.get("peak_label") or ""),
             critical_since=_time(doc.get("critical_since")), hint=str(doc.get("hint") or ""),
+            probe_faults={str(k): str(v) for k, v in (doc.get("probe_faults") or {}).items()}
+            if isinstance(doc.get("probe_faults"), dict) else {},
             members={key: Member.from_json(key, data) for key, data in members.items()},
         )
 

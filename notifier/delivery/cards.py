@@ -191,9 +191,11 @@ def alert_card(alert: AlertRecord, snooze: Snooze | None = None,
     if alert.open and event.get("hint"):  # the likely cause, from the curves' shape
         body.append({"type": "TextBlock", "text": event["hint"], "wrap": True,
                      "spacing": "None"})
-    if alert.open and event.get("probe_faults"):  # the probe's doing, not heat: not paged
-        body.append({"type": "TextBlock", "wrap": True, "isSubtle": True, "text":
-                     "Probe faults (not paged): " + "; ".join(event["probe_faults"])})
+    faults = event.get("probe_faults")
+    if alert.open and isinstance(faults, dict) and faults:  # the probe's doing: not paged
+        shown = sorted(map(str, faults.values()))[:5]
+        body.append({"type": "TextBlock", "wrap": True, "isSubtle": True,
+                     "text": "Probe faults (not paged): " + "; ".join(shown)})
     if chart is not None:
         body.append(chart)
     if event.get("detail"):

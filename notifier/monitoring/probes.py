@@ -10,8 +10,9 @@ Per rule, per poll, before the state machine sees the readings (`ProbeJudge.judg
   (`trend.STEP_MIN` + `trend.STEP_RATE` per minute between them) while its neighbours (the
   other series of its incident group, the room, that reported this poll; a series without
   any is judged at once) did not move half as far the same way, is held
-  for one reading: the next reading either confirms it (within half a step: it is real, and is
-  judged as always, one poll late) or does not (the jump was the probe's: a fault, never paged).
+  for one reading: the next reading either confirms it (within half a step of it, or beyond it:
+  it is real, and is judged as always, one poll late) or does not (the jump was the probe's: a
+  fault, never paged).
   A jump the neighbours show too is heat, judged at once. So a single hot sensor whose
   readings persist still pages.
 - *stuck*: a series exactly constant for `stuck_after` while another series of its group moved
@@ -116,7 +117,11 @@ class ProbeJudge:
         if probe.held is not None:
             limit = self._step(previous_time, reading.time)
             held, probe.held = probe.held, None
-            if abs(value - held) < limit / 2:  # confirmed: real
+            jump, now_off = held - probe.value, value - probe.value
+            # Confirmed: the next reading stays near the jump, or goes on beyond it (a fast
+            # rise whose every reading jumps must not be held forever).
+            if abs(value - held) < limit / 2 or (
+                    jump * now_off > 0 and abs(now_off) >= abs(jump) - limit / 2):
                 self._good(key, probe, value, reading.time)
                 return False
             if abs(value - probe.value) < limit:  # back: the jump was the probe's
