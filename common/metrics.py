@@ -36,6 +36,7 @@ POLL_OUTCOMES = ("ok", "failed")
 DELIVERY_OUTCOMES = ("sent", "retried", "throttled", "dead", "parked")
 GRAPH_OUTCOMES = ("ok", "failed")
 OUTBOX_STATUSES = ("pending", "dead")
+PROBE_FAULT_KINDS = ("implausible", "jump", "stuck")  # notifier.monitoring.probes.FaultKind
 INBOUND_RECEIVERS = ("alertmanager", "grafana", "influxdb")
 INBOUND_OUTCOMES = ("accepted", "duplicate", "invalid", "too_large", "unauthorized", "disabled",
                     "failed")
@@ -96,6 +97,12 @@ class Metrics:
                                    registry=registry)
         self.source_up = Gauge("heatwatch_source_up",
                                "1 while InfluxDB is reachable, 0 when not.", registry=registry)
+        self.probe_faults = Gauge(
+            "heatwatch_probe_faults", "Series whose probe is at fault now (not paged), by kind: "
+            "implausible, jump (held for the next reading), stuck.", ["kind"],
+            registry=registry)
+        for kind in PROBE_FAULT_KINDS:
+            self.probe_faults.labels(kind=kind)
         self.inbound_notifications = Counter(
             "heatwatch_inbound_notifications_total",
             "Notifications posted to the alert receivers (/api/alerts/<receiver>), by receiver "
@@ -155,6 +162,10 @@ class Metrics:
         self.alerts_open.clear()
         for (rule, severity), count in counts.items():
             self.alerts_open.labels(rule=rule, severity=severity).set(count)
+
+    def set_probe_faults(self, counts: dict[str, int]) -> None:
+        for kind in PROBE_FAULT_KINDS:
+            self.probe_faults.labels(kind=kind).set(counts.get(kind, 0))
 
     def set_outbox(self, counts: dict[str, int]) -> None:
         for status in OUTBOX_STATUSES:

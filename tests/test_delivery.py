@@ -499,6 +499,32 @@ async def test_status_shows_every_series_latest_reading_and_state(
     assert "r2" not in text
 
 
+async def test_status_lists_probe_faults_and_leaves_them_out_of_the_hottest(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    from notifier.alerts.events import series_key
+    from notifier.monitoring.engine import SeriesState
+    from storage.alert_state import AlertStateStore
+
+    seen = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    states = []
+    for sensor, value, fault in (("s1", 24.5, ""),
+                                 ("s2", 85.0, "implausible: reads 85 °C, outside -20..80 °C")):
+        tags = {"room": "r1", "sensor": sensor}
+        states.append(SeriesState(rule="server-room-temperature", key=series_key(tags),
+                                  tags=tags, last_value=value, last_seen=seen, fault=fault))
+    await AlertStateStore(client.app[DATABASE]).save(
+        (s.rule, s.key, s.to_json()) for s in states)
+
+    await installed.ok("message_personal", text="status")
+    await installed.ok("message_personal", text="status r1")
+    overview, room = (card_text(card_of(answer)) for answer in connector.sent(PERSONAL))
+    assert ("r1 · server-room-temperature=2 sensors · 1 probe fault · hottest 24.5 °C (s1)"
+            in overview)
+    assert ("r1, s2=85 °C · ok · probe fault (implausible: reads 85 °C, outside -20..80 °C)"
+            in room)
+
+
 async def test_status_of_ten_thousand_sensors_fits_in_one_teams_message(
     client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
 ) -> None:

@@ -93,10 +93,11 @@ async def test_unreachable_server() -> None:
     assert raised.value.failure is Failure.UNREACHABLE
 
 
-def test_a_chart_query_labels_each_mean_with_the_start_of_its_window() -> None:
+def test_a_chart_query_labels_each_step_with_the_start_of_its_window() -> None:
     # The InfluxQL path's GROUP BY time() labels a window with its start; Flux labels it with
-    # its stop unless told otherwise. The chart's reader takes the start from both.
+    # its stop unless told otherwise. The chart's reader takes the start from both. A step
+    # keeps its hottest reading (a mean averaged a spike away).
     query = build_history_flux(RULE, "dc", [{"room": "r1", "sensor": "s1"}], 1800, 30)
     assert query.endswith(
-        '  |> aggregateWindow(every: 30s, fn: mean, createEmpty: false, timeSrc: "_start")')
+        '  |> aggregateWindow(every: 30s, fn: max, createEmpty: false, timeSrc: "_start")')
     assert "range(start: -1800s)" in query

@@ -14,9 +14,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from common.settings import load_settings
-from heatwatch.server import ALERT_SINK, DATABASE, create_app
+from heatwatch.server import ACTIONS, ALERT_SINK, DATABASE, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.incidents import Change, Incident
+from notifier.chat.actions import Actor
+from notifier.chat.history import history_list
 from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
@@ -182,6 +184,65 @@ async def test_rooms_are_separate_incidents_and_per_sensor_rules_keep_one_card_p
     room.monitor = None  # both rules now (a rule left out would be resolved as removed)
     await room.poll(2, rules=RULES + per_sensor)
     await eventually(lambda: all(len(room.operations(c)) == 7 for c in room.chats))
+
+
+async def test_the_peak_is_the_hottest_reading_while_open_on_the_card_and_in_history(
+    room: Room
+) -> None:
+    # The resolved card and history said 32.4 °C for an incident whose status had said
+    # hottest 33.85 °C: that reading came between two events.
+    room.write(0, {"rack-000": 28.0, "rack-001": 32.4})
+    await room.poll(1)
+    await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+    room.write(15, {"rack-000": 28.0, "rack-001": 33.2})
+    await room.poll(16)
+    room.write(30, {"rack-000": 28.0, "rack-001": 33.85})
+    await room.poll(31)
+    room.write(45, {"rack-000": 28.0, "rack-001": 33.1})
+    await room.poll(46)
+    room.write(60, {"rack-000": 22.0, "rack-001": 22.0})
+    await room.poll(61)
+    await eventually(lambda: all(len(room.operations(c)) == 3 for c in room.chats))
+    update = next(r for r in room.operations(room.chats[0]) if r.method == "PUT")
+    assert "Peak=33.85 °C (rack-001)" in card_text(card_of(update))
+    [record] = await room.client.app[ACTIONS].alerts.recent_incidents(5)
+    assert record.event["peak"] == 33.85
+    assert "peak 33.85 °C" in history_list([record], {}, {}, datetime.now(UTC),
+                                           Actor(tenant_id="t", conversation_id="c", name="Dana"))
+
+
+async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(
+    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
+) -> None:
+    room = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.2)
+    try:
+        room.write(0, {"rack-000": 28.0, "rack-001": 24.0, "rack-002": 24.1})
+        await room.poll(1)
+        await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+        room.write(15, {"rack-000": 28.1, "rack-001": 85.0, "rack-002": 24.1})
+        await room.poll(16)
+        await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
+        for chat in room.chats:
+            update = room.operations(chat)[1]
+            assert update.method == "PUT"  # the card updated, no new post: nobody paged
+            text = card_text(card_of(update))
+            assert ("Probe faults (not paged): rack-001: reads 85 °C, outside -20..80 °C"
+                    in text)
+            # Still the one warning sensor's card: the faulty probe is no member of it.
+            assert text.startswith("Warning: server-room-temperature") and "Sensor=rack-000" in text
+            assert "CRITICAL" not in text
+        # A probe fault in a room with nothing open tells nobody: the poll has committed what
+        # it published (the outbox rows with the incidents), and there is no incident there.
+        room.write(30, {"rack-000": 24.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")
+        await room.poll(31)
+        room.write(45, {"rack-000": 99.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")
+        await room.poll(46)
+        assert room.monitor is not None and [f.group for f in room.monitor.probe_faults()] == [
+            {"room": ROOM}, {"room": "dc1-b"}]
+        incidents = await room.client.app[ACTIONS].alerts.recent_incidents(10)
+        assert [i.event["series"] for i in incidents] == [{"room": ROOM}]
+    finally:
+        await room.close()
 
 
 async def test_an_incident_goes_on_after_a_restart(

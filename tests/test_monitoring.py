@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from notifier.alerts.events import EventKind, Severity
+from common.metrics import Metrics
+from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
@@ -63,12 +64,13 @@ class Scenario:
         self.influx.write(self.database_name, [point(room, sensor, value, at_ms)])
 
     def monitor(self, pending: str = "0s", no_data: str = "5m", repeat: str = "1h",
-                rules: str | None = None, **source_options: str) -> Monitor:
+                rules: str | None = None, metrics: Metrics | None = None,
+                **source_options: str) -> Monitor:
         text = rules or RULE.format(pending=pending, no_data=no_data, repeat=repeat)
         options = {"username": ADMIN, "password": ADMIN_PASSWORD, **source_options}
         source = InfluxQLSource(self.influx.url, self.database_name, **options)
         monitor = Monitor(parse_rules(text), source, self.store, self.sink, interval=1.0,
-                          down_after=30.0)
+                          down_after=30.0, metrics=metrics)
         self.made.append(monitor)
         return monitor
 
@@ -321,3 +323,89 @@ async def test_a_poller_taking_over_mid_outage_continues_it_and_announces_once(
     finally:
         await scenario.close()
         influx.stop()
+
+
+# Probe faults: not heat ----------------------------------------------------------------------
+
+ROOM_RULE = """
+[[rule]]
+name = "room"
+measurement = "temperature"
+warn_above = 27.0
+crit_above = 32.0
+stuck_after = "{stuck}"
+"""
+
+
+async def poll_room(scenario: Scenario, monitor: Monitor, seconds: float,
+                    values: dict[str, float]) -> list[AlertEvent]:
+    """The events of a poll that could page: all but the probe-fault notes for cards."""
+    for sensor, value in values.items():
+        scenario.write(seconds, value, sensor=sensor)
+    events = await monitor.poll_once(scenario.at(seconds))
+    return [e for e in events if e.kind is not EventKind.PROBE_FAULT]
+
+
+async def test_an_implausible_reading_pages_nobody_and_is_listed(scenario: Scenario) -> None:
+    metrics = Metrics()
+    monitor = scenario.monitor(rules=ROOM_RULE.format(stuck="30m"), metrics=metrics)
+
+    def counted() -> float | None:
+        return metrics.registry.get_sample_value("heatwatch_probe_faults",
+                                                 {"kind": "implausible"})
+
+    await poll_room(scenario, monitor, 0, {"s1": 24.0, "s2": 24.1})
+    # One reading of 85 °C paged critical with for = 0.
+    assert await poll_room(scenario, monitor, 15, {"s1": 85.0, "s2": 24.1}) == []
+    [note] = [e for e in scenario.sink.events if e.kind is EventKind.PROBE_FAULT]
+    assert note.detail == "reads 85 °C, outside -20..80 °C"  # for an open room's card
+    [fault] = monitor.probe_faults()
+    assert (fault.kind, fault.tags, fault.value) == ("implausible", {"room": "r1",
+                                                                     "sensor": "s1"}, 85.0)
+    assert "outside -20..80 °C" in fault.detail
+    assert counted() == 1
+    # Stored with the series' state: `status` on any replica lists it.
+    stored = await scenario.store.load()
+    assert stored[("room", fault.key)]["fault"].startswith("implausible: reads 85 °C")
+    assert await monitor.poll_once(scenario.at(30)) == []  # the same reading, polled again
+    assert await poll_room(scenario, monitor, 45, {"s1": 24.2, "s2": 24.1}) == []
+    assert monitor.probe_faults() == [] and counted() == 0
+    assert (await scenario.store.load())[("room", fault.key)]["fault"] == ""
+
+
+async def test_a_jump_the_neighbours_do_not_show_waits_for_the_next_reading(
+        scenario: Scenario) -> None:
+    monitor = scenario.monitor(rules=ROOM_RULE.format(stuck="30m"))
+    await poll_room(scenario, monitor, 0, {"s1": 24.0, "s2": 24.1, "s3": 23.9})
+    # s1 jumps to 29 alone and comes back: the probe's doing, never paged.
+    assert await poll_room(scenario, monitor, 15, {"s1": 29.0, "s2": 24.1, "s3": 23.9}) == []
+    assert [f.kind for f in monitor.probe_faults()] == ["jump"]
+    assert await poll_room(scenario, monitor, 30, {"s1": 24.1, "s2": 24.0, "s3": 23.9}) == []
+    assert monitor.probe_faults() == []
+    # s1 jumps to 29 alone and stays there: a local hot spot, real heat, paged one poll late.
+    assert await poll_room(scenario, monitor, 45, {"s1": 29.0, "s2": 24.1, "s3": 23.9}) == []
+    [fired] = await poll_room(scenario, monitor, 60, {"s1": 29.2, "s2": 24.1, "s3": 23.9})
+    assert fired.kind is EventKind.FIRED and fired.series["sensor"] == "s1"
+    assert fired.value == 29.2 and monitor.probe_faults() == []
+
+
+async def test_a_jump_the_neighbours_show_is_heat_at_once(scenario: Scenario) -> None:
+    monitor = scenario.monitor(rules=ROOM_RULE.format(stuck="30m"))
+    await poll_room(scenario, monitor, 0, {"s1": 24.0, "s2": 24.1, "s3": 23.9})
+    events = await poll_room(scenario, monitor, 15, {"s1": 28.0, "s2": 27.5, "s3": 27.2})
+    assert sorted(e.series["sensor"] for e in events) == ["s1", "s2", "s3"]
+    assert monitor.probe_faults() == []
+
+
+async def test_a_probe_stuck_while_its_neighbours_move_is_flagged(scenario: Scenario) -> None:
+    monitor = scenario.monitor(rules=ROOM_RULE.format(stuck="2m"))
+    flagged = None
+    for k in range(20):  # every 15 s: s1 reads 24.0 exactly, s2 drifts
+        await poll_room(scenario, monitor, 15 * k, {"s1": 24.0, "s2": 24.0 + 0.05 * k})
+        if monitor.probe_faults() and flagged is None:
+            flagged = 15 * k
+    [fault] = monitor.probe_faults()
+    assert fault.kind == "stuck" and fault.tags["sensor"] == "s1"
+    assert flagged is not None and 120 <= flagged <= 120 + 2 * 15  # stuck_after + two polls
+    await poll_room(scenario, monitor, 300, {"s1": 24.3, "s2": 25.0})
+    assert monitor.probe_faults() == []

@@ -57,7 +57,7 @@ class MetricSpec:
 
 
 ALERT_EVENT_KINDS = ("fired", "escalated", "de-escalated", "reminder", "resolved", "no-data",
-                     "data-back", "source-down", "source-up")
+                     "data-back", "source-down", "source-up", "probe-fault")
 
 HEATWATCH_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("heatwatch_build_info", "gauge", "Always 1; the running version in its label.",
@@ -93,6 +93,10 @@ HEATWATCH_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("heatwatch_poller_leader", "gauge",
                "1 on the replica that polls InfluxDB, 0 on a standby."),
     MetricSpec("heatwatch_source_up", "gauge", "1 while InfluxDB is reachable, 0 when not."),
+    MetricSpec("heatwatch_probe_faults", "gauge",
+               "Series whose probe is at fault now (not paged), by kind: implausible, jump "
+               "(held for the next reading), stuck.", ("kind",),
+               {"kind": ("implausible", "jump", "stuck")}),
     MetricSpec("heatwatch_inbound_notifications_total", "counter",
                "Notifications posted to the alert receivers (/api/alerts/<receiver>), by receiver "
                "and outcome.", ("receiver", "outcome"),

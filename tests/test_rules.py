@@ -50,12 +50,44 @@ def test_durations(text: object, seconds: float) -> None:
         ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nwhere = ["x"]',
          "rule 'a', key 'where': expected a table"),
         ('measurement = "t"\ncrit_above = 3', "rule '#1', key 'name': every rule needs a name"),
+        ('name = "a"\nmeasurement = "t"\nrise_warn = "fast"',
+         "rule 'a', key 'rise_warn': expected degrees per duration, like rise_warn = \"5/15m\""),
+        ('name = "a"\nmeasurement = "t"\nrise_warn = "5/0s"', "key 'rise_warn': expected"),
+        ('name = "a"\nmeasurement = "t"\nrise_warn = "5/15m"\nrise_crit = "1/15m"',
+         "key 'rise_crit': 0.0667/min is slower than rise_warn"),
+        ('name = "a"\nmeasurement = "t"\nwarn_above = 3\nforecast_within = "10m"',
+         "key 'forecast_within': a forecast needs crit_above or crit_below"),
+        ('name = "a"\nmeasurement = "t"\npreset = "ashrae-b9"',
+         "key 'preset': unknown preset 'ashrae-b9'; one of ashrae-a1, ashrae-a2"),
+        ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nplausible = [80, -20]',
+         "key 'plausible': expected [lowest, highest]"),
     ],
 )
 def test_invalid_rules_name_rule_key_and_fix(body: str, expected: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_rules("[[rule]]\n" + body, "rules.toml")
     assert expected in str(raised.value)
+
+
+def test_a_preset_sets_ashrae_limits_and_any_key_overrides_it() -> None:
+    a1, a3 = parse_rules("""
+[[rule]]
+name = "a1"
+measurement = "t"
+preset = "ashrae-a1"
+[[rule]]
+name = "a3"
+measurement = "t"
+preset = "ashrae-a3"
+warn_above = 30.0
+rise_warn = "5/1h"
+""")
+    assert (a1.warn_above, a1.crit_above, a1.unit) == (27.0, 32.0, "°C")
+    assert a1.rise_warn is not None and a1.rise_warn.per_minute == pytest.approx(1 / 3)
+    assert a1.rise_crit is not None and a1.rise_crit.per_minute == pytest.approx(1.0)
+    assert (a3.warn_above, a3.crit_above) == (30.0, 40.0)
+    assert a3.rise_warn is not None and a3.rise_warn.per_minute == pytest.approx(5 / 60)
+    assert a1.plausible == (-20.0, 80.0) and a1.stuck_after == 1800.0
 
 
 def test_duplicate_names_and_empty_files_are_refused() -> None:

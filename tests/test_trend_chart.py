@@ -16,11 +16,11 @@ from aiohttp.test_utils import TestClient
 from common.settings import load_settings
 from heatwatch.server import MONITOR, create_app
 from notifier.alerts.events import Severity
-from notifier.delivery.charts import POINTS, ChartMaker, line_chart
+from notifier.delivery.charts import POINTS, ChartMaker, line_chart, y_range
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import parse_rules
 from notifier.monitoring.sources import history_reader
-from notifier.monitoring.trend import RecentReadings, forecast, slope_per_minute
+from notifier.monitoring.trend import RecentReadings, Trend, forecast, slope_per_minute
 from storage.alerts import AlertRecord
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
@@ -54,7 +54,7 @@ def line(slope_per_min: float, minutes: float = 5, every: float = 15.0, start: f
 
 
 @pytest.mark.parametrize("slope", [0.4, -0.25, 1.5, 0.0])
-def test_least_squares_recovers_a_known_slope(slope: float) -> None:
+def test_the_robust_slope_recovers_a_known_slope(slope: float) -> None:
     assert slope_per_minute(line(slope)) == pytest.approx(slope, abs=1e-9)
 
 
@@ -79,25 +79,36 @@ def test_the_window_keeps_only_the_last_minutes_before_the_newest_reading() -> N
     assert recent.slope("room", "k") == pytest.approx(1.0, abs=0.01)
 
 
+def trend(slope: float, level: float, low: float | None = None, high: float | None = None,
+          good: bool = True) -> Trend:
+    return Trend(slope=slope, low=slope if low is None else low,
+                 high=slope if high is None else high, level=level, readings=20, span=300,
+                 noise=0.05, good=good, stepped=False)
+
+
 def test_a_warning_rising_toward_critical_says_when() -> None:
-    assert forecast(RULE, Severity.WARN, 29.6, 27.0, 0.4) == \
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(0.4, 29.6)) == \
         "rising 0.4 °C/min, critical in ~6 min"
-    assert forecast(RULE, Severity.WARN, 31.8, 27.0, 0.4) == \
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(0.4, 29.6, 0.3, 0.5)) == \
+        "rising 0.4 °C/min, critical in 4-8 min"
+    assert forecast(RULE, Severity.WARN, 31.8, 27.0, trend(0.4, 31.8)) == \
         "rising 0.4 °C/min, critical in under a minute"
 
 
 def test_nothing_when_not_rising_and_a_critical_says_it_still_rises() -> None:
-    assert forecast(RULE, Severity.WARN, 29.6, 27.0, 0.01) == ""
-    assert forecast(RULE, Severity.WARN, 29.6, 27.0, -0.3) == ""
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(0.01, 29.6)) == ""
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(-0.3, 29.6)) == ""
     assert forecast(RULE, Severity.WARN, 29.6, 27.0, None) == ""
-    assert forecast(RULE, Severity.CRIT, 33.0, 32.0, 0.5) == "still rising 0.5 °C/min"
-    assert forecast(RULE, Severity.CRIT, 33.0, 32.0, -0.5) == ""
+    assert forecast(RULE, Severity.WARN, 29.6, 27.0, trend(0.4, 29.6, good=False)) == ""
+    assert forecast(RULE, Severity.CRIT, 33.0, 32.0, trend(0.5, 33.0)) == \
+        "still rising 0.5 °C/min"
+    assert forecast(RULE, Severity.CRIT, 33.0, 32.0, trend(-0.5, 33.0)) == ""
 
 
 def test_a_below_rule_forecasts_falling() -> None:
-    assert forecast(COLD_RULE, Severity.WARN, 8.0, 10.0, -0.5) == \
+    assert forecast(COLD_RULE, Severity.WARN, 8.0, 10.0, trend(-0.5, 8.0)) == \
         "falling 0.5 °C/min, critical in ~6 min"
-    assert forecast(COLD_RULE, Severity.WARN, 8.0, 10.0, 0.5) == ""
+    assert forecast(COLD_RULE, Severity.WARN, 8.0, 10.0, trend(0.5, 8.0)) == ""
 
 
 def incident(**event: Any) -> AlertRecord:
@@ -154,7 +165,7 @@ def test_the_time_axis_starts_at_a_round_minute(minutes: float, start: float) ->
     chart = line_chart(incident().event, incident().event["hottest"],
                        {"room=r1\x1fsensor=rack-1": series}, now)
     assert chart is not None
-    data, warning, critical = chart["data"]
+    warning, critical, data = chart["data"]
     assert [v["x"] for v in warning["values"]] == [start, 0] == [v["x"] for v in critical["values"]]
     assert data["values"][0]["x"] == -round(minutes, 1) and data["values"][-1]["x"] == 0
 
@@ -182,6 +193,48 @@ async def test_a_chart_point_stands_for_the_middle_of_its_step_and_never_the_fut
     assert [at - start for (at, _), start in zip(series[:2], starts, strict=False)] == [
         timedelta(seconds=15)] * 2
     assert now <= series[2][0] <= datetime.now(UTC)
+
+def member(value: float, at: datetime) -> dict[str, Any]:
+    return {"label": "rack-1", "tags": {"room": "r1", "sensor": "rack-1"}, "value": value,
+            "at": at.isoformat()}
+
+
+def test_the_last_point_is_the_reading_the_card_shows() -> None:
+    # 30-second steps lag a fast rise; the card said CRITICAL 32.42 °C while the line ended
+    # near 26 °C.
+    now = datetime.now(UTC)
+    steps = [(now - timedelta(seconds=30 * k + 15), 24.0 + (20 - k) * 0.1) for k in range(20)]
+    shown = member(32.42, now - timedelta(seconds=5))
+    chart = line_chart(incident().event, [shown], {"room=r1\x1fsensor=rack-1": steps}, now)
+    assert chart is not None
+    values = chart["data"][-1]["values"]
+    assert values[-1] == {"x": -0.1, "y": 32.42}
+    assert len(values) <= POINTS and [v["x"] for v in values] == sorted(v["x"] for v in values)
+
+
+def test_a_gap_in_the_data_is_not_drawn_as_a_line() -> None:
+    now = datetime.now(UTC)
+    before = [(now - timedelta(minutes=29 - k / 2), 33.0) for k in range(10)]
+    after = [(now - timedelta(minutes=4 - k / 2), 23.0) for k in range(8)]
+    chart = line_chart(incident().event, incident().event["hottest"],
+                       {"room=r1\x1fsensor=rack-1": before + after}, now)
+    assert chart is not None
+    parts = [line for line in chart["data"] if line["legend"] == "rack-1"]
+    assert [len(p["values"]) for p in parts] == [10, 8]  # split at the 20-minute gap
+    assert {p["color"] for p in parts} == {"categoricalBlue"}
+    assert all(v["y"] == 33.0 for v in parts[0]["values"])
+
+
+@pytest.mark.parametrize(("values", "low", "high"), [
+    ([22.0, 34.0], 21, 36), ([22.3, 26.1, 27.0, 32.0], 22, 32), ([-3.0, 12.0], -3, 12),
+    ([24.0, 24.0], 23, 25.5)])
+def test_the_y_axis_fits_the_data_with_round_steps(values: list[float], low: float,
+                                                   high: float) -> None:
+    assert y_range(values) == (low, high)
+    step = (high - low) / 5
+    assert all(float(f"{low + k * step:.3g}") == pytest.approx(low + k * step)
+               for k in range(6))
+
 
 # Through the app and a real InfluxDB ----------------------------------------------------------
 
@@ -255,24 +308,33 @@ async def test_the_incident_card_shows_the_hottest_series_chart_and_the_forecast
     text = card_text(card)
     assert "server-room-1" in text and "server-room-2" not in text
     # Each rack fired at 27.0-27.1 °C rising 0.5 °C/min: about ten minutes from critical.
-    assert "rising 0.5 °C/min, critical in ~10 min" in text
+    assert "rising 0.5 °C/min, critical in 9-10 min" in text  # with the slope's range
+    assert "fast rise in 7 of 7 sensors: cooling failure?" in text  # the likely cause
     assert "rack-7 ↑" in text
     chart = chart_of(card)
     assert chart is not None, text
     legends = [line["legend"] for line in chart["data"]]
     hottest = next(b for b in card["body"] if b.get("type") == "FactSet"
                    and all("·" in f["value"] for f in b["facts"]))
-    # The five hottest racks as the card lists them, then the thresholds as flat lines.
-    assert legends == [f["title"].removesuffix(" ↑") for f in hottest["facts"]] + [
-        "Warning 27 °C", "Critical 32 °C"]
-    assert len(set(legends[:5])) == 5 and all(x.startswith("rack-") for x in legends[:5])
-    for data in chart["data"][:5]:
+    # The thresholds first (a narrow legend folds the last entries), then the five hottest
+    # racks as the card lists them.
+    facts = hottest["facts"]
+    assert legends == ["Warning 27 °C", "Critical 32 °C"] + [
+        f["title"].removesuffix(" ↑") for f in facts]
+    assert "Warning 27 °C, Critical 32 °C" in chart["title"]
+    assert len(set(legends[2:])) == 5 and all(x.startswith("rack-") for x in legends[2:])
+    for data, fact in zip(chart["data"][2:], facts, strict=True):
         values = data["values"]
         assert 30 <= len(values) <= POINTS  # downsampled: one point per 30 s at most
         xs = [v["x"] for v in values]
         assert xs == sorted(xs) and xs[0] >= -30.5 and xs[-1] <= 0.5
-        assert values[-1]["y"] - values[0]["y"] == pytest.approx(3.0, abs=0.3)  # the rise
-    assert [v["y"] for v in chart["data"][-1]["values"]] == [32.0, 32.0]
+        # From the calm level to the reading the card shows (when the rack fired).
+        assert values[0]["y"] == pytest.approx(24 + OFFSETS[data["legend"]], abs=0.05)
+        assert values[-1]["y"] >= 27.0
+        assert float(fact["value"].split(" °C")[0]) == pytest.approx(values[-1]["y"], abs=0.01)
+    assert [v["y"] for v in chart["data"][1]["values"]] == [32.0, 32.0]
+    # The y axis fits the story (24-32 °C), not 0-35.
+    assert 20 <= chart["yMin"] <= 24 and 32 <= chart["yMax"] <= 36
     assert chart["fallback"] == "drop" and chart["yAxisTitle"] == "°C"
 
 

@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     DATA_BACK = "data-back"
     SOURCE_DOWN = "source-down"
     SOURCE_UP = "source-up"
+    PROBE_FAULT = "probe-fault"  # a probe's fault (detail) or its end (no detail): a note only
     TEST = "test"  # a test card (`test` in chat, `python -m heatwatch test-alert`)
 
 
@@ -87,6 +88,8 @@ class AlertEvent:
     trend: float | None = None  # the series' rate of change, units per minute
     forecast: str = ""  # e.g. "rising 0.4 °C/min, critical in ~6 min"
     inputs: str = ""  # what a computed value (a dew point) came from: "24.1 °C, 65 %RH"
+    peak: float | None = None  # the series' most extreme reading while firing (hottest)
+    hint: str = ""  # the likely cause from the shape of the group's curves
 
     def __post_init__(self) -> None:
         if not self.key:

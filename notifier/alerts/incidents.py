@@ -56,6 +56,7 @@ class Member:
     forecast: str = ""
     recovered: bool = False  # it was in trouble and is back to ok
     inputs: str = ""  # what its value is computed from (a dew point's temperature, humidity)
+    seen: datetime | None = None  # when `value` was current (the chart ends there)
 
     @property
     def in_trouble(self) -> bool:
@@ -71,7 +72,7 @@ class Member:
         return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
                 "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
-                "recovered": self.recovered, "inputs": self.inputs}
+                "recovered": self.recovered, "inputs": self.inputs, "seen": _text(self.seen)}
 
     @classmethod
     def from_json(cls, key: str, data: dict[str, Any]) -> Member:
@@ -81,7 +82,7 @@ class Member:
                    threshold=data.get("threshold"), since=_time(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
                    recovered=bool(data.get("recovered")),
-                   inputs=str(data.get("inputs") or ""))
+                   inputs=str(data.get("inputs") or ""), seen=_time(data.get("seen")))
 
 
 @dataclass
@@ -107,6 +108,11 @@ class Incident:
     peak: float | None = None
     peak_label: str = ""
     critical_since: datetime | None = None  # when it last became critical (escalation clock)
+    hint: str = ""  # the likely cause, from the shape of the group's curves (the poller's)
+    # Probe faults in the group now, by series key: "rack-3: reads 85 °C, ..." (not members:
+    # a faulty probe is not in trouble).
+    probe_faults: dict[str, str] = field(default_factory=dict)
+    noted: bool = False  # a probe fault came or went in this batch
     members: dict[str, Member] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)  # member keys to save
 
@@ -124,6 +130,14 @@ class Incident:
 
     def apply(self, event: AlertEvent) -> None:
         """Fold one event of a series into its member."""
+        if event.kind is EventKind.PROBE_FAULT:  # a note on the card, not a member's level
+            label = self.label(Member(event.key, dict(event.series)))
+            if event.detail:
+                self.probe_faults[event.key] = f"{label}: {event.detail}"
+            else:
+                self.probe_faults.pop(event.key, None)
+            self.noted = True
+            return
         member = self.members.get(event.key)
         if member is None:
             member = self.members[event.key] = Member(event.key, dict(event.series))
@@ -146,11 +160,19 @@ class Incident:
             member.no_data = False
             member.recovered = member.severity is None
         if event.value is not None:
-            member.value, member.inputs = event.value, event.inputs
-            if member.severity is not None and (self.peak is None or self._hotter(event.value)):
-                self.peak, self.peak_label = event.value, self.label(member)
+            member.value, member.inputs, member.seen = event.value, event.inputs, event.at
+        # The peak is the most extreme reading of a firing series while the incident is open:
+        # the poller tracks it between events (`peak`), so a reading hotter than any event's
+        # value still counts (a resolved card said 32.4 °C where status had said 33.85 °C).
+        # A resolved series' own value is back past its threshold: only its peak counts.
+        values = (event.peak, event.value if member.severity is not None else None)
+        for value in values:
+            if value is not None and self.open and (self.peak is None or self._hotter(value)):
+                self.peak, self.peak_label = value, self.label(member)
         member.trend = event.trend if event.trend is not None else member.trend
         member.forecast = event.forecast if kind is not EventKind.RESOLVED else ""
+        if event.hint:
+            self.hint = event.hint
         if event.description:
             self.description = event.description
         if event.links:
@@ -191,7 +213,7 @@ class Incident:
             return Change.ESCALATED
         if _RANK[self.severity] < _RANK[before_severity]:
             self.kind = "de-escalated" if self.severity is not None else "no-data"
-        return Change.UPDATED if self.dirty else Change.NONE
+        return Change.UPDATED if self.dirty or self.noted else Change.NONE
 
     def reminder_due(self, now: datetime) -> bool:
         """Whether a series' reminder should remind people of the whole incident: once per
@@ -241,10 +263,13 @@ class Incident:
             "counts": self.counts(), "members": len(self.members),
             "value": top.value if top else None, "threshold": top.threshold if top else None,
             "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
+            "hint": self.hint,
+            "probe_faults": self.probe_faults,
             "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
                          "threshold": m.threshold,
                          "severity": m.severity.value if m.severity else None,
-                         "no_data": m.no_data, "trend": m.trend, "inputs": m.inputs}
+                         "no_data": m.no_data, "trend": m.trend, "inputs": m.inputs,
+                         "at": _text(m.seen)}
                         for m in hottest],
         }
 
@@ -265,7 +290,9 @@ class Incident:
             open=doc.get("ended_at") is None, updated_at=_time(doc.get("at")),
             ended_at=_time(doc.get("ended_at")), last_reminded=_time(doc.get("last_reminded")),
             peak=doc.get("peak"), peak_label=str(doc.get("peak_label") or ""),
-            critical_since=_time(doc.get("critical_since")),
+            critical_since=_time(doc.get("critical_since")), hint=str(doc.get("hint") or ""),
+            probe_faults={str(k): str(v) for k, v in (doc.get("probe_faults") or {}).items()}
+            if isinstance(doc.get("probe_faults"), dict) else {},
             members={key: Member.from_json(key, data) for key, data in members.items()},
         )
 

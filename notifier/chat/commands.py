@@ -245,15 +245,18 @@ class Commands:
         warn = sum(s.severity is Severity.WARN and s.phase is Phase.FIRING for s in members)
         silent = sum(s.no_data_alert_id is not None for s in members)
         parts = [plural(len({self._sensor_of(s) for s in members}), "sensor")]
+        faults = sum(bool(s.fault) for s in members)
         parts += [f"{n} {label}" for n, label in (
             (crit, "critical"), (warn, "warning" if warn == 1 else "warnings"),
-            (silent, "no data")) if n]
+            (silent, "no data"),
+            (faults, "probe fault" if faults == 1 else "probe faults")) if n]
         by_rule: dict[str, list[SeriesState]] = {}
         for state in members:
             by_rule.setdefault(state.rule, []).append(state)
         for name, series in sorted(by_rule.items(), key=lambda item: self._order(item[0])):
             rule = self._rules.get(name)
-            highest = max((s for s in series if s.last_value is not None),
+            # A probe fault is not the room's reading (#26): left out of "up to".
+            highest = max((s for s in series if s.last_value is not None and not s.fault),
                           key=lambda s: s.last_value or 0.0, default=None)
             if highest is not None:
                 parts.append(f"{name} up to {amount(highest.last_value, rule.unit if rule else '')}"
@@ -286,6 +289,9 @@ class Commands:
                 return cell("-")
             rule = self._rules.get(state.rule)
             value = amount(state.last_value, rule.unit if rule else "")
+            if state.fault:
+                return cell(f"{value} probe fault ({shown(state.fault, VALUE_LIMIT)})",
+                            color="Warning")
             if state.no_data_alert_id:
                 return cell(f"{value} no data", color="Warning")
             if state.phase is Phase.FIRING and state.severity is not None:

@@ -211,6 +211,16 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
         # HeatWatch's own words (monitoring/trend.py), from numbers: not text from outside
         body.append({"type": "TextBlock", "text": event["forecast"], "wrap": True,
                      "weight": "Bolder", "color": "Warning"})
+    if alert.open and event.get("hint"):  # the likely cause, from the curves' shape
+        body.append({"type": "TextBlock", "text": event["hint"], "wrap": True,
+                     "spacing": "None"})
+    faults = event.get("probe_faults")
+    if alert.open and isinstance(faults, dict) and faults:  # the probe's doing: not paged
+        listed = sorted(shown(str(fault), VALUE_LIMIT) for fault in faults.values())
+        body.append({"type": "TextBlock", "wrap": True, "isSubtle": True,
+                     "text": "Probe faults (not paged): " + "; ".join(listed[:5])
+                             + (f"; {more(5, len(listed), 'probes')}" if len(listed) > 5
+                                else "")})
     if chart is not None:
         body.append(chart)
     if event.get("detail"):

@@ -3,8 +3,9 @@
 Teams (and Microsoft 365 Agents Playground) render `Chart.Line`; other hosts drop it
 (`fallback: drop`). The points come from the alert's source through a `HistoryReader` the
 composition root provides (InfluxDB for the monitoring's incidents; none for the receivers'):
-one bounded query per card render, at most `LINES` lines of at most ~`POINTS` points over the
-last `WINDOW_MINUTES`, with the rule's thresholds as flat lines. Renders of the same incident
+one bounded query per card render, at most `LINES` lines of at most `POINTS` points over the
+last `WINDOW_MINUTES` (the hottest reading of each step, then the newest reading), with the
+rule's thresholds as flat lines. Renders of the same incident
 state (a fan-out to 200 chats) share one query. A chart never holds a card back: a query that
 fails or takes longer than `timeout` leaves the card without it, logged once per problem.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 WINDOW_MINUTES = 30
 POINTS = 60  # per line: one per 30 s over 30 minutes
 LINES = 5
+GAP_STEPS = 3  # chart steps without a point that make a gap in a line
+Y_STEPS = 5  # grid steps of the y axis (the renderer draws yMin + k * (yMax - yMin) / 5)
 _CACHE_SECONDS = 30.0
 _CACHE_SIZE = 256
 _THRESHOLDS = (("warn_above", "Warning", "warning"), ("crit_above", "Critical", "attention"),
@@ -100,7 +104,7 @@ class ChartMaker:
         try:
             async with asyncio.timeout(self._timeout):
                 points = await self._read(str(event["rule"]), [dict(m["tags"]) for m in members],
-                                          seconds, seconds // POINTS)
+                                          seconds, math.ceil(seconds / (POINTS - 1)))
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -117,31 +121,95 @@ def line_chart(event: dict[str, Any], members: list[dict[str, Any]],
                points: dict[str, list[tuple[datetime, float]]],
                now: datetime) -> dict[str, Any] | None:
     """The `Chart.Line` element: x is minutes relative to `now` (each reader's time zone is
-    unknown to a chart's labels), y the values; thresholds as flat lines."""
+    unknown to a chart's labels), y the values; thresholds as flat lines.
+
+    It tells what the card tells: each line ends at its series' newest reading as the card
+    shows it (`value` at `at` of the member); a step keeps its extreme (`chart_aggregate`);
+    a gap in the data is a gap (the line is split, not drawn across); the y axis fits the
+    data and the thresholds with round labels; the thresholds come first, so a narrow legend
+    that folds entries into "+2 items" folds sensors, not them, and the title names them."""
     unit = str(event.get("unit") or "")
+    thresholds = [(f"{word} {value:g} {unit}".strip(), float(value), color)
+                  for name, word, color in _THRESHOLDS
+                  if (value := (event.get("thresholds") or {}).get(name)) is not None]
     lines: list[dict[str, Any]] = []
     for member, color in zip(members, _COLORS, strict=False):
-        series = sorted(points.get(series_key(member["tags"])) or [])[-POINTS:]
+        series = sorted(points.get(series_key(member["tags"])) or [])
+        newest = _newest(member)
+        if newest is not None:
+            series = [p for p in series if p[0] < newest[0]][-(POINTS - 1):] + [newest]
+        series = series[-POINTS:]
         if not series:
             continue
-        lines.append({"legend": str(member.get("label") or "-"), "color": color, "values": [
-            {"x": round((at - now).total_seconds() / 60, 1), "y": round(value, 2)}
-            for at, value in series]})
+        legend = str(member.get("label") or "-")
+        for part in _split_at_gaps(series):
+            lines.append({"legend": legend, "color": color, "values": [
+                {"x": round((at - now).total_seconds() / 60, 1), "y": round(value, 2)}
+                for at, value in part]})
     if not lines:
         return None
     start = axis_start(min(v["x"] for line in lines for v in line["values"]))
-    for name, word, color in _THRESHOLDS:
-        threshold = (event.get("thresholds") or {}).get(name)
-        if threshold is not None:
-            label = f"{word} {threshold:g} {unit}".strip()
-            lines.append({"legend": label, "color": color, "values": [
-                {"x": start, "y": threshold}, {"x": 0, "y": threshold}]})
-    return {"type": "Chart.Line", "title": f"Last {WINDOW_MINUTES} min",
+    flat = [{"legend": label, "color": color, "values": [{"x": start, "y": value},
+                                                          {"x": 0, "y": value}]}
+            for label, value, color in thresholds]
+    low, high = y_range([v["y"] for line in lines for v in line["values"]]
+                        + [value for _, value, _ in thresholds])
+    title = f"Last {WINDOW_MINUTES} min"
+    if thresholds:
+        title += " · " + ", ".join(label for label, _, _ in thresholds)
+    return {"type": "Chart.Line", "title": title,
             "xAxisTitle": "minutes (0 = now)", "yAxisTitle": unit or "value",
-            "data": lines, "fallback": "drop"}
+            "yMin": low, "yMax": high, "data": flat + lines, "fallback": "drop"}
+
+
+def _newest(member: dict[str, Any]) -> tuple[datetime, float] | None:
+    """The member's reading as the card shows it: (time, value), if the card has both."""
+    value, at = member.get("value"), member.get("at")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not isinstance(at, str):
+        return None
+    try:
+        return datetime.fromisoformat(at), float(value)
+    except ValueError:
+        return None
+
+
+def _split_at_gaps(series: list[tuple[datetime, float]]) -> list[list[tuple[datetime, float]]]:
+    """Parts of a line between gaps: points further apart than `GAP_STEPS` chart steps (or
+    twice the usual spacing of this series, if that is wider) are not joined, so a 20-minute
+    outage is not drawn as a smooth decline that never happened."""
+    if len(series) < 2:
+        return [series]
+    spacing = sorted((b[0] - a[0]).total_seconds() for a, b in zip(series, series[1:],
+                                                                    strict=False))
+    usual = spacing[len(spacing) // 2]
+    limit = max(GAP_STEPS * WINDOW_MINUTES * 60 / POINTS, 2 * usual)
+    parts = [[series[0]]]
+    for before, point in zip(series, series[1:], strict=False):
+        if (point[0] - before[0]).total_seconds() > limit:
+            parts.append([])
+        parts[-1].append(point)
+    return parts
+
+
+def y_range(values: list[float]) -> tuple[float, float]:
+    """The y axis' ends: round numbers around `values` with room for `Y_STEPS` equal round
+    steps between them. The renderer starts the axis at 0 unless told (yMin), which squeezed
+    a 22-34 °C story into the top third, and draws its grid lines at (yMax - yMin) / 5 (the
+    Chart.Line renderer of Microsoft 365 Agents Playground, node_modules/@microsoft/
+    m365agentsplayground; Teams draws the same Fluent chart)."""
+    low, high = min(values), max(values)
+    if high - low < 1e-9:
+        low, high = low - 1, high + 1
+    span = high - low
+    magnitude = 10 ** math.floor(math.log10(span / Y_STEPS))
+    for factor in (1, 2, 2.5, 3, 4, 5, 10, 20):
+        step = factor * magnitude
+        bottom = math.floor(low / step) * step
+        if bottom + Y_STEPS * step >= high:
+            return round(bottom, 6), round(bottom + Y_STEPS * step, 6)
+    raise AssertionError("unreachable: 4 steps of 4 x span / 5 cover any span")
 
 
 def axis_start(earliest: float) -> float:
     """The x axis' left end for points reaching back to `earliest` (minutes, <= 0)."""
     return -next((m for m in _AXIS_STARTS if -earliest <= m), max(_AXIS_STARTS))
-

@@ -11,6 +11,16 @@ updates the state in place and returns the events to publish and whether the sta
   cancels it silently. A hotter level during pending joins the same pending period.
 - Escalation warn -> crit and de-escalation crit -> warn are immediate while firing (the alert
   already passed its `for`), and reset the reminder timer.
+- Rate of rise (`rise_warn`, `rise_crit`) and forecast (`forecast_within`) are levels too,
+  judged on the series' robust trend (`trend.py`) and only when it is good (a critical rate
+  also over the whole 5-minute window, not just the last 2 minutes): a level reached
+  by rate alone has no threshold, and its words say what fired ("rising 1.2 °C/min, limit 5 °C
+  per 15 min"). Only rising is judged (falling for a rule with only `below` thresholds): a
+  room cooling back is no alarm. While active, a rate level holds down to 80 % of its limit,
+  a forecast to 125 % of its horizon, and both hold while there is no trend (just after a
+  step, until enough readings follow it).
+- A probe fault (`fault`: the monitor's judgement) updates the series' last reading and
+  no-data, but is not classified: the series keeps its level.
 - No data: when the newest point of a known series is `no_data` old, one `no-data` event; when a
   newer point arrives, `data-back`, then normal evaluation of that point.
 """
@@ -24,6 +34,7 @@ from typing import Any
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
 from notifier.monitoring.rules import Rule
+from notifier.monitoring.trend import Trend, eta_words, minutes_to, per_minute
 
 
 class Phase(StrEnum):
@@ -61,6 +72,9 @@ class SeriesState:
     last_seen: datetime | None = None
     last_notified: datetime | None = None
     no_data_alert_id: str | None = None
+    peak: float | None = None  # the most extreme reading while firing
+    cause: str = ""  # what the active level was reached by when not a threshold (rate words)
+    fault: str = ""  # the probe fault now, in words (notifier.monitoring.probes); "" for none
 
     def to_json(self) -> dict[str, Any]:
         def text(value: datetime | None) -> str | None:
@@ -72,7 +86,8 @@ class SeriesState:
             "since": text(self.since), "alert_id": self.alert_id,
             "last_value": self.last_value, "last_seen": text(self.last_seen),
             "last_notified": text(self.last_notified),
-            "no_data_alert_id": self.no_data_alert_id,
+            "no_data_alert_id": self.no_data_alert_id, "peak": self.peak,
+            "cause": self.cause, "fault": self.fault,
         }
 
     @classmethod
@@ -87,6 +102,8 @@ class SeriesState:
             since=when("since"), alert_id=data.get("alert_id"),
             last_value=data.get("last_value"), last_seen=when("last_seen"),
             last_notified=when("last_notified"), no_data_alert_id=data.get("no_data_alert_id"),
+            peak=data.get("peak"), cause=str(data.get("cause") or ""),
+            fault=str(data.get("fault") or ""),
         )
 
 
@@ -109,8 +126,47 @@ def classify(rule: Rule, value: float, current: Severity | None) -> tuple[Severi
     return None, None
 
 
+_RANK = {Severity.CRIT: 2, Severity.WARN: 1, None: 0}
+
+
+def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
+               cause: str) -> tuple[Severity | None, str]:
+    """The level of a series' rate of rise and forecast, and the words for it."""
+    if rule.rise_warn is None and rule.rise_crit is None and rule.forecast_within <= 0:
+        return None, ""
+    if trend is None:  # no trend yet (or since a step): an active rate level holds
+        return (active, cause) if cause and active is not None else (None, "")
+    holding = bool(cause) and active is not None
+    sign = -1.0 if rule.below_only else 1.0
+    slope = sign * trend.slope
+    if trend.good and slope > 0:
+        moving = "falling" if rule.below_only else "rising"
+        for severity, rate in ((Severity.CRIT, rule.rise_crit), (Severity.WARN, rule.rise_warn)):
+            if rate is None:
+                continue
+            limit = rate.per_minute * (0.8 if holding and _RANK[active] >= _RANK[severity]
+                                       else 1.0)
+            # A critical rate holds over the whole window, not only its last minutes: a door
+            # opened beside a probe is a minute's fast rise, a cooling failure keeps going.
+            whole = sign * trend.sustained if trend.sustained is not None else None
+            if severity is Severity.CRIT and (whole is None or whole < limit):
+                continue
+            if slope >= limit:
+                return severity, (f"{moving} {per_minute(trend.slope, rule.unit)}, limit "
+                                  f"{rate.words(rule.unit)}")
+        critical = rule.crit_below if rule.below_only else rule.crit_above
+        if rule.forecast_within > 0 and critical is not None:
+            when = minutes_to(trend, critical)
+            horizon = rule.forecast_within / 60 * (1.25 if holding else 1.0)
+            if when is not None and when[1] <= horizon:
+                return Severity.WARN, (f"{moving} {per_minute(trend.slope, rule.unit)}, "
+                                       f"critical {eta_words(when[0], when[2])}")
+    return None, ""
+
+
 def step(
-    rule: Rule, state: SeriesState, reading: Reading | None, now: datetime
+    rule: Rule, state: SeriesState, reading: Reading | None, now: datetime,
+    trend: Trend | None = None, fault: bool = False,
 ) -> tuple[list[AlertEvent], bool]:
     """Advance one series; returns (events, whether `state` changed and must be saved)."""
     events: list[AlertEvent] = []
@@ -143,28 +199,40 @@ def step(
         event(EventKind.DATA_BACK, state.no_data_alert_id, value=reading.value)
         state.no_data_alert_id = None
 
+    if fault:
+        return events, changed
     value = reading.value
     active = state.severity if state.phase is not Phase.OK else None
     severity, threshold = classify(rule, value, active)
+    rated, cause = rate_level(rule, trend, active, state.cause)
+    if _RANK[rated] > _RANK[severity]:
+        severity, threshold = rated, None
+    else:
+        cause = ""
+    if cause != state.cause:
+        state.cause, changed = cause, True
+    said: dict[str, Any] = {"forecast": cause} if cause else {}
 
     if state.phase is Phase.FIRING:
         assert state.alert_id is not None
+        if fresh and rule.more_extreme(value, state.peak):
+            state.peak = value
         if severity is None:
             event(EventKind.RESOLVED, state.alert_id, value=value,
-                  previous_severity=state.severity, since=state.since)
+                  previous_severity=state.severity, since=state.since, peak=state.peak)
             state.phase, state.severity, state.since = Phase.OK, None, None
-            state.alert_id, state.last_notified = None, None
+            state.alert_id, state.last_notified, state.peak = None, None, None
             return events, True
         if severity is not state.severity:
             kind = EventKind.ESCALATED if severity is Severity.CRIT else EventKind.DEESCALATED
             event(kind, state.alert_id, severity=severity, previous_severity=state.severity,
-                  value=value, threshold=threshold, since=state.since)
+                  value=value, threshold=threshold, since=state.since, peak=state.peak, **said)
             state.severity, state.last_notified = severity, now
             return events, True
         due = state.last_notified is None or now - state.last_notified >= rule.repeat_delta
         if rule.repeat > 0 and due:
             event(EventKind.REMINDER, state.alert_id, severity=severity, value=value,
-                  threshold=threshold, since=state.since)
+                  threshold=threshold, since=state.since, peak=state.peak, **said)
             state.last_notified = now
             return events, True
         return events, changed
@@ -179,9 +247,9 @@ def step(
     if now - since >= rule.pending_delta:
         state.phase, state.severity, state.since = Phase.FIRING, severity, since
         state.alert_id = make_alert_id(rule.name, state.key, since)
-        state.last_notified = now
+        state.last_notified, state.peak = now, value
         event(EventKind.FIRED, state.alert_id, severity=severity, value=value,
-              threshold=threshold, since=since)
+              threshold=threshold, since=since, peak=value, **said)
         return events, True
     if state.phase is Phase.PENDING and state.severity is severity:
         return events, changed

@@ -15,7 +15,7 @@ from influxdb_client.rest import ApiException
 
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import Rule
-from notifier.monitoring.sources import Failure, SourceError, dew_point_readings
+from notifier.monitoring.sources import Failure, SourceError, chart_aggregate, dew_point_readings
 
 
 def flux_string(value: str) -> str:
@@ -59,7 +59,8 @@ def build_flux(rule: Rule, bucket: str) -> str:
 def build_history_flux(rule: Rule, bucket: str, series: list[dict[str, str]], seconds: int,
                        step: int) -> str:
     return (_select(rule, bucket, seconds, [t for t in series if t])
-            + f"  |> aggregateWindow(every: {int(step)}s, fn: mean, createEmpty: false,"
+            + f"  |> aggregateWindow(every: {int(step)}s, fn: {chart_aggregate(rule)},"
+               " createEmpty: false,"
                " timeSrc: \"_start\")")
 
 

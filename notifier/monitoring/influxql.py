@@ -18,7 +18,7 @@ import aiohttp
 from notifier.alerts.events import series_key
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import Rule
-from notifier.monitoring.sources import Failure, SourceError, dew_point_readings
+from notifier.monitoring.sources import Failure, SourceError, chart_aggregate, dew_point_readings
 
 
 def quote_identifier(name: str) -> str:
@@ -65,7 +65,7 @@ def build_history_query(rule: Rule, series: list[dict[str, str]], seconds: int,
                         step: int) -> str:
     group = ", ".join([f"time({int(step)}s)"] + [quote_identifier(t) for t in rule.group_by])
     return "; ".join(
-        f"SELECT mean({quote_identifier(field)}) AS \"value\" "
+        f"SELECT {chart_aggregate(rule)}({quote_identifier(field)}) AS \"value\" "
         f"FROM {quote_identifier(rule.measurement)} WHERE {_where(rule, seconds, series)} "
         f"GROUP BY {group} fill(none)" for field in _fields(rule))
 

@@ -21,10 +21,11 @@ from common.retry import Backoff, FailureLog
 from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.alerts.sink import AlertSink
 from notifier.monitoring.engine import Reading, SeriesState, step
+from notifier.monitoring.probes import ProbeFault, ProbeJudge
 from notifier.monitoring.removal import removed_rule_events
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
-from notifier.monitoring.trend import RecentReadings, forecast
+from notifier.monitoring.trend import FAST_RISE, RecentReadings, cause_hint, forecast
 from storage.alert_state import AlertStateStore, SourceOutage
 from storage.backend import Leadership
 
@@ -77,6 +78,10 @@ class Monitor:
         self._clock = clock
         self._states: dict[tuple[str, str], SeriesState] = {}
         self._recent = RecentReadings()  # for trends and forecasts
+        self._probes = ProbeJudge()  # probe faults: judged before the state machine
+        # Probe-fault notes of this poll: published after the poll's other events, so an
+        # incident the same poll opens is there to take them.
+        self._notes: list[AlertEvent] = []
         self._loaded = False
         self._recorded_outage: SourceOutage | None = None
         self._rule_errors: dict[str, str] = {}
@@ -101,6 +106,7 @@ class Monitor:
         self._removed.extend(removed_rule_events(gone, now))
         self._states = {k: v for k, v in self._states.items() if k[0] in names}
         self._recent.keep_rules(names)
+        self._probes.keep_rules(names)
         self._forget_removed = True
 
     async def load(self) -> None:
@@ -129,6 +135,10 @@ class Monitor:
 
     def states(self) -> list[SeriesState]:
         return list(self._states.values())
+
+    def probe_faults(self) -> list[ProbeFault]:
+        """The current probe faults (implausible, held jumps, stuck), oldest first."""
+        return sorted(self._probes.faults.values(), key=lambda f: (f.since, f.rule, f.key))
 
     async def poll_once(self, now: datetime | None = None) -> list[AlertEvent]:
         """One pass over every rule. Returns the events it published."""
@@ -167,7 +177,11 @@ class Monitor:
             self._evaluate(rule, readings, now, events, changed)
         self._rule_errors = {name: message for name, message in self._rule_errors.items()
                              if any(rule.name == name for rule in self.rules)}
+        events.extend(self._notes)
+        self._notes = []
         events.extend(self._track_health(source_error, now))
+        kinds = [fault.kind.value for fault in self._probes.faults.values()]
+        self._metrics.set_probe_faults({kind: kinds.count(kind) for kind in set(kinds)})
         if events:
             await self._sink.publish(events)
         if self._removed:
@@ -198,29 +212,74 @@ class Monitor:
     def _evaluate(self, rule: Rule, readings: list[Reading], now: datetime,
                   events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
         seen: set[str] = set()
+        first = len(events)
+        faulty = self._probes.judge(rule, readings)
         for reading in readings:
             seen.add(reading.key)
-            self._step(rule, reading.key, reading, now, events, changed)
+            self._step(rule, reading.key, reading, now, events, changed,
+                       fault=reading.key in faulty)
+            state = self._states[(rule.name, reading.key)]
+            fault = self._probes.faults.get((rule.name, reading.key))
+            words = f"{fault.kind.value}: {fault.detail}" if fault else ""
+            if state.fault != words:  # stored, so `status` on any replica shows it
+                state.fault = words
+                changed[(rule.name, reading.key)] = state
+                # A note for the room's card, if an incident is open there (else nobody).
+                group = rule.incident_group(state.tags)
+                self._notes.append(AlertEvent(
+                    kind=EventKind.PROBE_FAULT, rule=rule.name, at=now, series=dict(state.tags),
+                    alert_id=make_alert_id(rule.name, reading.key, now), group=group,
+                    unit=rule.unit, detail=fault.detail if fault else ""))
         for (rule_name, key) in list(self._states):
             if rule_name == rule.name and key not in seen:
                 self._step(rule, key, None, now, events, changed)
+        self._add_hints(rule, readings, events, first)
+
+    def _add_hints(self, rule: Rule, readings: list[Reading], events: list[AlertEvent],
+                   first: int) -> None:
+        """The likely cause on the events of this poll, from the shape of their group's
+        curves: many sensors rising fast is a cooling failure, one is a local hot spot, a
+        slow rise is cooling that cannot keep up. Trends are computed only for the groups
+        with a trended event this poll."""
+        groups = {e.group_key for e in events[first:] if e.kind in _TRENDED}
+        if not groups:
+            return
+        fast_rate = rule.rise_warn.per_minute if rule.rise_warn else FAST_RISE
+        members: dict[str, list[float | None]] = {}
+        for reading in readings:
+            group = series_key(rule.incident_group(reading.tags))
+            if group in groups:
+                trend = self._recent.trend(rule.name, reading.key)
+                sign = -1.0 if rule.below_only else 1.0
+                members.setdefault(group, []).append(
+                    sign * trend.slope if trend is not None and trend.good else None)
+        hints = {group: cause_hint(slopes, fast_rate) for group, slopes in members.items()}
+        for index in range(first, len(events)):
+            event = events[index]
+            if event.kind in _TRENDED and hints.get(event.group_key):
+                events[index] = replace(event, hint=hints[event.group_key])
 
     def _step(self, rule: Rule, key: str, reading: Reading | None, now: datetime,
-              events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState]) -> None:
+              events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState],
+              fault: bool = False) -> None:
         state = self._states.get((rule.name, key))
         if state is None:
             state = self._states[(rule.name, key)] = SeriesState(rule=rule.name, key=key)
-        if reading is not None:
+        if reading is not None and not fault:
             self._recent.add(rule.name, key, reading.time, reading.value)
-        new_events, dirty = step(rule, state, reading, now)
+        trend = self._recent.trend(rule.name, key) if reading is not None and not fault and (
+            rule.rise_warn or rule.rise_crit or rule.forecast_within) else None
+        new_events, dirty = step(rule, state, reading, now, trend, fault)
         self.evaluated += 1
         if dirty:
             changed[(rule.name, key)] = state
         for event in new_events:
             if event.kind in _TRENDED:
-                slope = self._recent.slope(rule.name, key)
-                event = replace(event, trend=slope, forecast=forecast(
-                    rule, event.severity, event.value, event.threshold, slope))
+                trend = trend or self._recent.trend(rule.name, key)
+                good = trend if trend is not None and trend.good else None
+                event = replace(event, trend=trend.arrow if trend else None,
+                                forecast=event.forecast or forecast(
+                                    rule, event.severity, event.value, event.threshold, good))
             events.append(event)
 
     def _note_rule_error(self, rule: Rule, message: str) -> None:

@@ -32,8 +32,47 @@ KNOWN_KEYS = {
     "name", "measurement", "field", "where", "group_by", "unit", "warn_above", "crit_above",
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
-    "escalate_to", "escalation", "dew_point",
+    "escalate_to", "escalation", "dew_point", "rise_warn", "rise_crit", "forecast_within",
+    "preset", "plausible", "stuck_after",
 }
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
+
+# ASHRAE TC 9.9, Thermal Guidelines for Data Processing Environments, 5th ed. (2021), reference
+# card: server inlet temperature, °C. Warning at the recommended upper limit (18-27 °C for
+# A1-A4; 18-22 °C for H1), critical at the class's allowable upper limit (A1 15-32, A2 10-35,
+# A3 5-40, A4 5-45, H1 5-25 °C). Its rate limit, 20 °C per hour (5 °C per hour where tape is
+# present; summaries of the 2015 guidance: 5 °C in any 15 minutes), is rise_warn "5/15m"
+# (the same 0.33 °C/min, judged over minutes, not an hour). rise_crit "15/15m" (1 °C/min) is
+# ours, not ASHRAE's: the pace of a cooling failure (operators report 18 °C in 15 minutes
+# after an air handler failed).
+PRESETS: dict[str, dict[str, Any]] = {
+    "ashrae-a1": {"warn_above": 27.0, "crit_above": 32.0},
+    "ashrae-a2": {"warn_above": 27.0, "crit_above": 35.0},
+    "ashrae-a3": {"warn_above": 27.0, "crit_above": 40.0},
+    "ashrae-a4": {"warn_above": 27.0, "crit_above": 45.0},
+    "ashrae-h1": {"warn_above": 22.0, "crit_above": 25.0},
+}
+for _preset in PRESETS.values():
+    _preset.update({"rise_warn": "5/15m", "rise_crit": "15/15m", "unit": "°C"})
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate limit as written: `amount` units per `seconds` ("5/15m": 5 per 15 minutes)."""
+
+    amount: float
+    seconds: float
+
+    @property
+    def per_minute(self) -> float:
+        return self.amount * 60.0 / self.seconds
+
+    def words(self, unit: str) -> str:
+        """ "5 °C per 15 min" """
+        minutes = self.seconds / 60
+        span = f"{minutes / 60:g} h" if minutes >= 60 and minutes % 60 == 0 else \
+            f"{minutes:g} min"
+        return f"{self.amount:g} {unit} per {span}".replace("  ", " ")
 LINK_KEYS = {"runbook_url": "runbook", "dashboard_url": "dashboard"}
 
 
@@ -61,6 +100,12 @@ class Rule:
     incident_by: tuple[str, ...] | None = None  # None: group_by but the last
     links: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> URL template
     dew_point: DewPointFields | None = None  # watch the dew point of these two fields
+    rise_warn: Rate | None = None  # a good trend rising at least this fast is a warning
+    rise_crit: Rate | None = None  # ... a critical
+    forecast_within: float = 0.0  # seconds: warn when the trend reaches crit this soon
+    plausible: tuple[float, float] | None = None  # readings outside are probe faults
+    stuck_after: float = 1800.0  # seconds exactly constant while neighbours move: stuck
+    preset: str = ""
     no_data_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     repeat_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
@@ -100,6 +145,16 @@ class Rule:
             return (f"dew point of {self.measurement}.{self.dew_point.temperature} and "
                     f"{self.measurement}.{self.dew_point.humidity}")
         return f"{self.measurement}.{self.field}"
+
+    @property
+    def below_only(self) -> bool:
+        """Whether trouble is low values (only `below` thresholds): then the extreme reading
+        is the lowest one."""
+        return (self.warn_above is None and self.crit_above is None
+                and (self.warn_below is not None or self.crit_below is not None))
+
+    def more_extreme(self, value: float, than: float | None) -> bool:
+        return than is None or (value < than if self.below_only else value > than)
 
     @property
     def lookback(self) -> float:
@@ -162,6 +217,23 @@ class _RuleReader:
             return default
         return tuple(value)
 
+    def rate(self, key: str) -> Rate | None:
+        value = self.table.get(key)
+        if value is None:
+            return None
+        match = _RATE.match(value) if isinstance(value, str) else None
+        seconds = 0.0
+        if match:
+            try:
+                seconds = parse_duration(match.group(2))
+            except ValueError:
+                seconds = 0.0
+        if not match or seconds <= 0 or float(match.group(1)) <= 0:
+            self.problem(key, f'expected degrees per duration, like {key} = "5/15m" (5 units '
+                              f'in 15 minutes) or "20/1h", got {value!r}')
+            return None
+        return Rate(float(match.group(1)), seconds)
+
     def targets(self, key: str) -> tuple[str, ...]:
         """A list of targets (`targets`, `escalate_to`), each checked by `parse_target`."""
         targets = self.strings(key, ())
@@ -189,6 +261,14 @@ def _read_rule(source: str, index: int, table: Any,
     reader = _RuleReader(source, index, table)
     for key in sorted(set(table) - KNOWN_KEYS):
         reader.problem(key, unknown_key(key))
+    preset = table.get("preset")
+    if preset is not None:
+        if preset not in PRESETS:
+            reader.problem("preset", f"unknown preset {preset!r}; one of "
+                                     f"{', '.join(sorted(PRESETS))}")
+        else:  # the preset's keys, each overridden by the rule's own
+            table = {**PRESETS[preset], **table}
+            reader.table = table
     name = reader.text("name")
     if name is None:
         reader.problem("name", 'every rule needs a name, like name = "server-room"')
@@ -207,9 +287,10 @@ def _read_rule(source: str, index: int, table: Any,
         where = {}
     thresholds = {k: reader.number(k) for k in ("warn_above", "crit_above", "warn_below",
                                                 "crit_below")}
-    if all(v is None for v in thresholds.values()):
+    if all(v is None for v in thresholds.values()) and not (
+            "rise_warn" in table or "rise_crit" in table):
         reader.problem("crit_above", "set at least one of warn_above, crit_above, warn_below, "
-                                     "crit_below")
+                                     "crit_below, rise_warn, rise_crit (or a preset)")
     wa, ca, wb, cb = (thresholds[k] for k in ("warn_above", "crit_above", "warn_below",
                                               "crit_below"))
     if wa is not None and ca is not None and ca < wa:
@@ -236,6 +317,25 @@ def _read_rule(source: str, index: int, table: Any,
     if escalate_after > 0 and not escalate_to:
         reader.problem("escalate_to", 'name who is told when nobody acknowledges, like '
                                       'escalate_to = ["user:<AAD object id>"]')
+    rise_warn, rise_crit = reader.rate("rise_warn"), reader.rate("rise_crit")
+    if rise_warn and rise_crit and rise_crit.per_minute < rise_warn.per_minute:
+        reader.problem("rise_crit", f"{rise_crit.per_minute:.3g}/min is slower than rise_warn "
+                                    f"({rise_warn.per_minute:.3g}/min)")
+    forecast_within = reader.duration("forecast_within", 0.0)
+    if forecast_within > 0 and ca is None and cb is None:
+        reader.problem("forecast_within", "a forecast needs crit_above or crit_below to reach")
+    plausible: tuple[float, float] | None = (-20.0, 80.0) if (
+        reader.text("unit", "°C") == "°C") else None
+    if "plausible" in table:
+        value = table["plausible"]
+        if not (isinstance(value, list) and len(value) == 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+                and value[0] < value[1]):
+            reader.problem("plausible", "expected [lowest, highest] a working probe can read, "
+                                        "like plausible = [-20, 80]")
+        else:
+            plausible = (float(value[0]), float(value[1]))
+    stuck_after = reader.duration("stuck_after", 1800.0)
     group_by = reader.strings("group_by", ("room", "sensor"))
     incident_by: tuple[str, ...] | None = None
     if "incident_by" in table:
@@ -288,6 +388,12 @@ def _read_rule(source: str, index: int, table: Any,
         incident_by=incident_by,
         links=links,
         dew_point=dew_point,
+        rise_warn=rise_warn,
+        rise_crit=rise_crit,
+        forecast_within=forecast_within,
+        plausible=plausible,
+        stuck_after=stuck_after,
+        preset=preset if isinstance(preset, str) else "",
     )
     return rule, reader.problems
 

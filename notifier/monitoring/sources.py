@@ -49,9 +49,9 @@ class TemperatureSource(Protocol):
 
     async def history(self, rule: Rule, series: list[dict[str, str]], seconds: int,
                       step: int) -> list[Reading]:
-        """The mean of each of `series` (tags of `rule.group_by`) per `step` seconds over the
-        last `seconds`, in one query: the points of a chart. A point's time is the start of
-        its `step`."""
+        """The extreme of each of `series` (tags of `rule.group_by`) per `step` seconds over
+        the last `seconds` (`chart_aggregate`), in one query: the points of a chart. A point's
+        time is the start of its `step`."""
         ...
 
     async def close(self) -> None: ...
@@ -77,6 +77,11 @@ def dew_point_readings(temperatures: list[Reading], humidities: list[Reading],
                                     time=min(temperature.time, other.time),
                                     inputs=inputs_text(temperature.value, other.value)))
     return readings
+def chart_aggregate(rule: Rule) -> str:
+    """How a chart step sums up its readings: the hot side's extreme (`max`; `min` for a rule
+    with only `below` thresholds), so a spike is not averaged away: a chart of 30 s means
+    showed 26 °C for a series whose card said 32.4 °C."""
+    return "min" if rule.below_only else "max"
 
 
 def build_source(influx: InfluxSettings) -> TemperatureSource:
@@ -104,8 +109,8 @@ def history_reader(source: TemperatureSource, rules: list[Rule]) -> Callable[
         points: dict[str, list[tuple[datetime, float]]] = {}
         now = utcnow()
         for reading in await source.history(rule, series, seconds, step):
-            # A mean stands for the middle of its step (the step still filling: for now), or
-            # a fast rise would show one step late.
+            # A step's extreme stands for the middle of its step (the step still filling: for
+            # now), or a fast rise would show one step late.
             at = min(reading.time + timedelta(seconds=step / 2), now)
             points.setdefault(reading.key, []).append((at, reading.value))
         return points

@@ -3,13 +3,14 @@ last minutes of readings, and the words on the card."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from notifier.alerts.events import Severity
 from notifier.monitoring.rules import Rule
-from notifier.monitoring.trend import RecentReadings, forecast, slope_per_minute
+from notifier.monitoring.trend import RecentReadings, Trend, forecast, slope_per_minute
 from tests.unit.clock import START
 
 ABOVE = Rule(name="hot", measurement="temperature", warn_above=27.0, crit_above=32.0)
@@ -47,28 +48,43 @@ def test_readings_of_removed_rules_are_forgotten() -> None:
     assert readings.slope("hot", "k") is None
 
 
+def exact(slope: float | None, level: float) -> Trend | None:
+    """A good trend known exactly (its range is the slope itself), at `level` now."""
+    if slope is None:
+        return None
+    return Trend(slope=slope, low=slope, high=slope, level=level, readings=10, span=300.0,
+                 noise=0.0, good=True, stepped=False)
+
+
 def test_a_rising_warning_says_when_it_becomes_critical() -> None:
-    assert forecast(ABOVE, Severity.WARN, 29.0, 27.0, 0.5) == \
+    assert forecast(ABOVE, Severity.WARN, 29.0, 27.0, exact(0.5, 29.0)) == \
         "rising 0.5 °C/min, critical in ~6 min"
 
 
 def test_under_a_minute_to_critical() -> None:
-    assert forecast(ABOVE, Severity.WARN, 31.8, 27.0, 0.5) == \
+    assert forecast(ABOVE, Severity.WARN, 31.8, 27.0, exact(0.5, 31.8)) == \
         "rising 0.5 °C/min, critical in under a minute"
 
 
 def test_a_critical_still_getting_worse_says_so() -> None:
-    assert forecast(ABOVE, Severity.CRIT, 33.0, 32.0, 0.3) == "still rising 0.3 °C/min"
+    assert forecast(ABOVE, Severity.CRIT, 33.0, 32.0, exact(0.3, 33.0)) == \
+        "still rising 0.3 °C/min"
 
 
 @pytest.mark.parametrize("severity,slope", [(Severity.WARN, 0.01), (Severity.WARN, -0.5),
                                             (None, 0.5), (Severity.WARN, None)])
 def test_steady_recovering_or_unknown_gets_no_forecast(severity: Severity | None,
                                                         slope: float | None) -> None:
-    assert forecast(ABOVE, severity, 29.0, 27.0, slope) == ""
+    assert forecast(ABOVE, severity, 29.0, 27.0, exact(slope, 29.0)) == ""
+
+
+def test_a_trend_that_is_not_good_is_not_put_in_words() -> None:
+    trend = exact(0.5, 29.0)
+    assert trend is not None
+    assert forecast(ABOVE, Severity.WARN, 29.0, 27.0, replace(trend, good=False)) == ""
 
 
 def test_a_falling_series_under_a_below_threshold() -> None:
-    assert forecast(BELOW, Severity.WARN, 17.0, 18.0, -0.5) == \
+    assert forecast(BELOW, Severity.WARN, 17.0, 18.0, exact(-0.5, 17.0)) == \
         "falling 0.5 °C/min, critical in ~4 min"
-    assert forecast(BELOW, Severity.WARN, 17.0, 18.0, 0.5) == ""  # warming back up
+    assert forecast(BELOW, Severity.WARN, 17.0, 18.0, exact(0.5, 17.0)) == ""  # warming up
