@@ -550,3 +550,100 @@ async def test_long_texts_are_cut_to_fit_a_card(
     [description] = [b["text"] for b in card["body"][0]["items"][1:]]
     assert len(description) == 1500 and description.endswith("…")
     assert len(json.dumps(card)) < 28 * 1024
+
+
+# bodies in pieces, and bodies that are not acceptable JSON ---------------------------------
+
+
+async def send_in_pieces(client: TestClient, receiver: str, body: bytes, authorization: str,
+                         chunked: bool, piece: int = 8192) -> tuple[int, Any]:
+    """POST `body` as a sender on a slow link does: `piece` bytes per write, a pause between
+    writes, with a Content-Length or chunked (Transfer-Encoding: chunked, one chunk a write)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}"
+    writer.write(f"POST /api/alerts/{receiver} HTTP/1.1\r\nHost: {client.host}\r\n"
+                 f"Content-Type: application/json\r\nAuthorization: {authorization}\r\n"
+                 f"{length}\r\nConnection: close\r\n\r\n".encode())
+    try:
+        for start in range(0, len(body), piece):
+            part = body[start:start + piece]
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+            await writer.drain()
+            await asyncio.sleep(0.005)  # the next write comes later: the server sees a piece
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    except ConnectionError:
+        pass  # answered (413) before the whole body was sent
+    answer = await reader.read()
+    writer.close()
+    head, _, content = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(content)
+
+
+def many_alerts(payload: dict[str, Any], count: int, note: int = 0) -> dict[str, Any]:
+    """The notification with `count` alerts of its group, each with a `note`-long
+    description."""
+    payload = copy.deepcopy(payload)
+    template = payload["alerts"][0]
+    payload["alerts"] = []
+    for index in range(count):
+        alert = copy.deepcopy(template)
+        alert["fingerprint"] = f"{index:016x}"
+        alert["labels"]["sensor"] = f"rack-{index}-inlet"
+        alert["annotations"]["description"] = f"Rack {index} inlet is too hot. " + "x" * note
+        payload["alerts"].append(alert)
+    return payload
+
+
+CREDENTIALS = {
+    "alertmanager": f"Bearer {AM_TOKEN}", "influxdb": f"Bearer {INFLUX_TOKEN}",
+    "grafana": "Basic " + base64.b64encode(f"grafana:{GRAFANA_TOKEN}".encode()).decode()}
+
+
+def influxdb_row(size: int) -> dict[str, Any]:
+    """A status row with a long `_message` (a check's message template can say a lot)."""
+    row = fixture("influxdb")
+    row["_message"] += " Recent readings: " + " ".join(
+        f"{20 + index % 150 / 10:.1f}" for index in range(size // 5))
+    return row
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_notification_sent_in_small_pieces_is_read_whole(
+        client: TestClient, chunked: bool) -> None:
+    """A 48 KB Alertmanager, 56 KB Grafana and 39 KB InfluxDB notification in 8 KB writes (a
+    body parsed from its first piece was a 400 "Unterminated string ... char 8191")."""
+    for receiver, payload, alerts in [
+            ("alertmanager", many_alerts(fixture("alertmanager"), 40, 800), 40),
+            ("grafana", many_alerts(fixture("grafana"), 40, 900), 40),
+            ("influxdb", influxdb_row(39 * 1024), 1)]:
+        body = json.dumps(payload).encode()
+        assert len(body) > 4 * 8192, receiver
+        status, answer = await send_in_pieces(client, receiver, body, CREDENTIALS[receiver],
+                                              chunked)
+        assert (status, answer) == (200, {"received": alerts, "new": alerts}), receiver
+    assert await stored_alerts(client) == 3
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # reading is the same
+async def test_ten_thousand_alerts_in_pieces_are_taken_and_over_the_cap_is_413_either_way(
+        aiohttp_client: Any, receiver_env: dict[str, str]) -> None:
+    client = await aiohttp_client(create_app(load_settings(
+        environ={**receiver_env, "INBOUND_MAX_BYTES": str(8 * 1024 * 1024)}, env_file=None)))
+    payload = many_alerts(fixture("alertmanager"), 10_000)
+    body = json.dumps(payload).encode()
+    assert len(body) > 1024 * 1024
+    status, answer = await send_in_pieces(client, "alertmanager", body, CREDENTIALS[
+        "alertmanager"], chunked=True, piece=64 * 1024)
+    assert (status, answer) == (200, {"received": 10_000, "new": 10_000})
+    assert await stored_alerts(client) == 1
+
+    # One byte over the cap: 413, whether the sender says how long the body is or not.
+    over = json.dumps(many_alerts(fixture("alertmanager"), 10_000, 5)).encode()
+    over += b" " * (8 * 1024 * 1024 + 1 - len(over))
+    for chunked in (False, True):
+        status, answer = await send_in_pieces(client, "alertmanager", over, CREDENTIALS[
+            "alertmanager"], chunked, piece=256 * 1024)
+        assert (status, answer["error"]["code"]) == (413, "too_large"), chunked
+    assert await stored_alerts(client) == 1
