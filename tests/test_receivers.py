@@ -647,3 +647,91 @@ async def test_ten_thousand_alerts_in_pieces_are_taken_and_over_the_cap_is_413_e
             "alertmanager"], chunked, piece=256 * 1024)
         assert (status, answer["error"]["code"]) == (413, "too_large"), chunked
     assert await stored_alerts(client) == 1
+
+
+RAW = "\u2063raw:"  # marks a value written into the body as it is (not JSON-encoded)
+WRONG: list[Any] = [
+    None, True, 0, -1, 2.5, "", "x" * 5000, [], {}, [1, "a"], {"a": {"b": ["c"]}},
+    "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "\u0000", "\ud800 lone",
+    {"\ud800": "key"}, RAW + "1e400", RAW + "-1e999", RAW + "NaN", RAW + "-Infinity",
+    RAW + "12345678901234567890123", RAW + "9" * 5000, RAW + "[" * 40 + "]" * 40,
+    RAW + '"\xff\xfe not UTF-8"',
+]
+
+
+def paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON document, the document itself first."""
+    found = [path]
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else []
+    for key, item in items:
+        found += paths(item, (*path, key))
+    return found
+
+
+def replaced(document: Any, path: tuple[Any, ...], value: Any) -> bytes:
+    """The document with the value at `path` replaced (or removed, for `...`), as a body."""
+    if not path:
+        document = value
+    else:
+        document = copy.deepcopy(document)
+        parent = document
+        for key in path[:-1]:
+            parent = parent[key]
+        if value is ...:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = value
+    text = json.dumps(document)
+    for raw in {v for v in WRONG if isinstance(v, str) and v.startswith(RAW)}:
+        text = text.replace(json.dumps(raw), raw[len(RAW):])
+    return text.encode("utf-8", "surrogatepass").replace(b"\\u2063", b"")
+
+
+async def stored_rows(client: TestClient) -> tuple[int, ...]:
+    counts = []
+    for table in ("alerts", "inbound_seen", "deliveries", "audit_events"):
+        row = await client.app[DATABASE].fetch_one(f"SELECT COUNT(*) AS n FROM {table}")
+        assert row is not None
+        counts.append(int(row["n"]))
+    return tuple(counts)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no storage before 200
+async def test_no_body_whatever_its_shape_is_a_server_error_or_a_traceback(
+        client: TestClient, installed: TeamsChannel, caplog: pytest.LogCaptureFixture) -> None:
+    """Every place of every receiver's payload, in turn, replaced by values of the wrong type
+    (nesting, huge numbers, NaN, NUL, lone surrogates, bad UTF-8, impossible times) or
+    removed; and bodies that are not JSON at all. Each answer is a 200 (the sender's document
+    allows it) or a 4xx with the usual error body that stored nothing; never a 5xx, never a
+    traceback in the log."""
+    caplog.set_level(logging.INFO)
+    bodies: list[tuple[str, bytes]] = []
+    for receiver in ("alertmanager", "grafana", "influxdb"):
+        document = fixture(receiver)
+        for path in paths(document):
+            bodies += [(receiver, replaced(document, path, value)) for value in WRONG]
+            if path:
+                bodies.append((receiver, replaced(document, path, ...)))
+        whole = json.dumps(document).encode()
+        bodies += [(receiver, whole[:cut]) for cut in range(0, len(whole), 97)]
+        bodies += [(receiver, body) for body in (
+            b"[" * 100_000, b'{"a":' * 100_000, b"[" * 33 + b"]" * 33, b"\xef\xbb\xbf" + whole,
+            whole.decode().encode("utf-16"), b"\xc3\x28", b"null", b"1e400", b"", b" " * 9000)]
+    refused = accepted = 0
+    for receiver, body in bodies:
+        before = await stored_rows(client)
+        response = await client.post(f"/api/alerts/{receiver}", data=body, headers={
+            "Content-Type": "application/json", "Authorization": CREDENTIALS[receiver]})
+        assert response.status < 500, (receiver, body[:300], await response.text())
+        answer = await response.json()
+        if response.status == 200:
+            accepted += 1
+            continue
+        refused += 1
+        assert response.status == 400, (receiver, body[:300], answer)
+        assert set(answer) == {"error"} and {"code", "message"} <= set(answer["error"])
+        assert await stored_rows(client) == before, (receiver, body[:300])
+    assert refused > accepted > 0  # most are wrong; some the sender's document allows
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text

@@ -79,11 +79,14 @@ class Notification:
 
 def read_alert(data: Any, path: str) -> Alert:
     data = obj(data, path)
+    starts_at = timestamp(data, "startsAt", path)
+    if starts_at is None:  # Go's zero time: a firing alert always has a start
+        raise PayloadError(at(path, "startsAt"), "expected a time, not Go's zero time")
     return Alert(
         status=text(data, "status", path, choices=STATUSES),
         labels=strings(data, "labels", path),
         annotations=strings(data, "annotations", path, required=False),
-        starts_at=timestamp(data, "startsAt", path) or datetime.min,
+        starts_at=starts_at,
         ends_at=timestamp(data, "endsAt", path, required=False),
         generator_url=text(data, "generatorURL", path, required=False),
         fingerprint=text(data, "fingerprint", path),
