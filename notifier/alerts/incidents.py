@@ -105,6 +105,10 @@ class Incident:
     peak: float | None = None
     peak_label: str = ""
     critical_since: datetime | None = None  # when it last became critical (escalation clock)
+    # Snoozes this incident broke through (a critical came to a chat that snoozed a warning):
+    # conversation -> the snooze's end, which names that snooze. Broken for the rest of the
+    # incident: its reminders and its resolved note come to that chat too; a new snooze holds.
+    broken_snoozes: dict[tuple[str, str], str] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)  # member keys to save
 
@@ -239,6 +243,8 @@ class Incident:
             "counts": self.counts(), "members": len(self.members),
             "value": top.value if top else None, "threshold": top.threshold if top else None,
             "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
+            "broken_snoozes": [[tenant, conversation, until] for (tenant, conversation), until
+                               in sorted(self.broken_snoozes.items())],
             "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
                          "threshold": m.threshold,
                          "severity": m.severity.value if m.severity else None,
@@ -263,6 +269,8 @@ class Incident:
             ended_at=_time(doc.get("ended_at")), last_reminded=_time(doc.get("last_reminded")),
             peak=doc.get("peak"), peak_label=str(doc.get("peak_label") or ""),
             critical_since=_time(doc.get("critical_since")),
+            broken_snoozes={(str(tenant), str(conversation)): str(until) for tenant,
+                            conversation, until in doc.get("broken_snoozes") or []},
             members={key: Member.from_json(key, data) for key, data in members.items()},
         )
 
