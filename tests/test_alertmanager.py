@@ -6,6 +6,7 @@ expire a real silence that Alertmanager then lists."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,6 +154,19 @@ async def test_silence_from_the_card_is_listed_by_alertmanager_and_expire_remove
     assert "Silence 1 h" in buttons(answer)
     silences = await asyncio.to_thread(alertmanager.silences)
     assert [s["status"]["state"] for s in silences if s["id"] == silence["id"]] == ["expired"]
+
+    # Both are in the incident's history: who, when, until when, which silence.
+    alert_id = buttons(card)["Silence 1 h"]["data"]["alertId"]
+    before = len(connector.texts(PERSONAL))
+    await TeamsChannel(client, connector.url).ok("message_personal",
+                                                 text=f"history {alert_id[:8]}")
+    steps = connector.texts(PERSONAL)[before].split("\n\n", 1)[1].splitlines()
+    assert [step.split("**")[1] for step in steps] == ["fired", "silenced", "silence expired"]
+    stamp = r"- \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC "
+    assert re.fullmatch(stamp + r"\*\*silenced\*\* by Megan Bowen: in Alertmanager until "
+                        r"\d{4}-.+ UTC \(silence " + silence["id"] + r"\)", steps[1]), steps
+    assert re.fullmatch(stamp + r"\*\*silence expired\*\* by Megan Bowen: silence "
+                        + silence["id"] + ", made by Megan Bowen", steps[2]), steps
 
 
 async def test_a_silence_that_fails_says_why_on_the_card(
