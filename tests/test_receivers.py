@@ -735,3 +735,27 @@ async def test_no_body_whatever_its_shape_is_a_server_error_or_a_traceback(
     assert refused > accepted > 0  # most are wrong; some the sender's document allows
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert "Traceback" not in caplog.text
+
+
+async def test_long_names_and_keys_are_taken_in_on_both_databases(
+        client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn) -> None:
+    """An alert name, fingerprint, check name or tag set of thousands of characters (a
+    PostgreSQL index entry holds at most about 2.7 KB: this was a 503, retried forever)."""
+    words = " ".join(f"{index:05d}" for index in range(1500))  # ~9 KB, hardly compressible
+    payload = fixture("alertmanager")
+    payload["groupLabels"]["alertname"] = "Hot " + words
+    for alert in payload["alerts"]:
+        alert["fingerprint"] += words
+    assert (await post(client, "alertmanager", payload))[0] == 200
+    row = fixture("influxdb")
+    row.update({"_check_id": "check " + words, "_check_name": "Inlet " + words,
+                **{f"tag_{index}": f"value-{index:05d}" for index in range(500)}})
+    status, answer = await post(client, "influxdb", row, token=INFLUX_TOKEN)
+    assert (status, answer) == (200, {"received": 1, "new": 1})
+    assert await stored_alerts(client) == 2
+    # The same again is the same alerts (the shortened keys are stable), resolved is resolved.
+    assert (await post(client, "alertmanager", payload))[1] == {"received": 2, "new": 0}
+    status, answer = await post(client, "alertmanager", resolved(payload))
+    assert (status, answer["new"]) == (200, 2)
+    await eventually(lambda: any(t.startswith("Resolved:") for t in connector.texts(PERSONAL)))
+    assert await stored_alerts(client) == 2

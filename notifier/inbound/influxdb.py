@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
-from notifier.inbound.payload import Intake, PayloadError, clip, digest, in_utc, obj, text
+from notifier.inbound.payload import (
+    Intake,
+    PayloadError,
+    bounded,
+    clip,
+    digest,
+    in_utc,
+    obj,
+    text,
+)
 
 SOURCE = "influxdb-check"
 LEVELS = ("crit", "warn", "info", "ok")
@@ -41,8 +50,8 @@ def _status_time(data: dict[str, Any]) -> datetime:
 def events(payload: Any, now: datetime) -> list[Intake]:
     """The status row as one event; PayloadError names the field at fault."""
     data = obj(payload, "")
-    check_id = text(data, "_check_id", "")
-    check = text(data, "_check_name", "")
+    check_id = bounded(text(data, "_check_id", ""))
+    check = bounded(text(data, "_check_name", ""))
     level = text(data, "_level", "", choices=LEVELS)
     message = text(data, "_message", "", required=False)
     if "_message" in data and not isinstance(data["_message"], str):
@@ -51,7 +60,7 @@ def events(payload: Any, now: datetime) -> list[Intake]:
     tags = {k: v for k, v in data.items() if not k.startswith("_") and isinstance(v, str)}
     numbers = [v for k, v in sorted(data.items()) if not k.startswith("_")
                and isinstance(v, int | float) and not isinstance(v, bool)]
-    key = f"{check_id}|{series_key(tags)}"
+    key = bounded(f"{check_id}|{series_key(tags)}")
     firing = level != "ok"
     event = AlertEvent(
         kind=EventKind.FIRED if firing else EventKind.RESOLVED, rule=check,

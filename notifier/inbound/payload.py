@@ -227,6 +227,21 @@ def clip(value: str, limit: int = TEXT_LIMIT) -> str:
     return value if len(value) <= limit else value[:limit - 1].rstrip() + "…"
 
 
+KEY_LIMIT = 200  # characters of a sender's name or key that HeatWatch keys and indexes by
+
+
+def bounded(value: str, limit: int = KEY_LIMIT) -> str:
+    """A sender's name or key (alert name, check, fingerprint, tag set) short enough to be part
+    of an index: a PostgreSQL B-tree entry cannot exceed about a third of a page, 2704 bytes of
+    8 KB ("after TOAST compression", https://www.postgresql.org/docs/current/btree-intro.html),
+    and a check with many tags was a 503 forever. At most 200 characters (800 bytes of UTF-8)
+    for each of the two or three keys of an entry; a longer one keeps its start and a digest of
+    the whole (different keys stay different)."""
+    if len(value) <= limit:
+        return value
+    return value[:limit - 34].rstrip() + " …" + digest(value)
+
+
 def digest(*parts: Any) -> str:
     """A stable id of some JSON-able values."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()
