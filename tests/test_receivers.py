@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import gzip
 import json
 import logging
 from datetime import timedelta
@@ -759,3 +760,20 @@ async def test_long_names_and_keys_are_taken_in_on_both_databases(
     assert (status, answer["new"]) == (200, 2)
     await eventually(lambda: any(t.startswith("Resolved:") for t in connector.texts(PERSONAL)))
     assert await stored_alerts(client) == 2
+
+
+async def test_a_compressed_body_is_read_whole_and_its_cap_counts_what_it_inflates_to(
+        client: TestClient) -> None:
+    """Content-Encoding: gzip (aiohttp inflates it piece by piece): the notification is taken;
+    a small body that inflates past INBOUND_MAX_BYTES (a 20 KB "zip bomb" of 20 MB) is a 413
+    read no further than the cap."""
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
+               "Authorization": CREDENTIALS["alertmanager"]}
+    body = gzip.compress(json.dumps(many_alerts(fixture("alertmanager"), 40, 800)).encode())
+    response = await client.post("/api/alerts/alertmanager", data=body, headers=headers)
+    assert (response.status, await response.json()) == (200, {"received": 40, "new": 40})
+    bomb = gzip.compress(b'{"version": "4", "receiver": "' + b"0" * 20 * 1024 * 1024 + b'"}')
+    assert len(bomb) < 64 * 1024
+    response = await client.post("/api/alerts/alertmanager", data=bomb, headers=headers)
+    assert (response.status, (await response.json())["error"]["code"]) == (413, "too_large")
+    assert await stored_alerts(client) == 1
