@@ -777,3 +777,31 @@ async def test_a_compressed_body_is_read_whole_and_its_cap_counts_what_it_inflat
     response = await client.post("/api/alerts/alertmanager", data=bomb, headers=headers)
     assert (response.status, (await response.json())["error"]["code"]) == (413, "too_large")
     assert await stored_alerts(client) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # nothing is stored
+async def test_broken_framing_or_compression_is_a_400_without_a_traceback(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """A chunk size that is not hex, gzip that does not inflate or ends early: 400 (aiohttp's
+    own answer for framing it cannot parse), a WARNING line, never a traceback."""
+    caplog.set_level(logging.INFO)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(f"POST /api/alerts/alertmanager HTTP/1.1\r\nHost: {client.host}\r\n"
+                 f"Content-Type: application/json\r\nAuthorization: Bearer {AM_TOKEN}\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\nzz\r\nnot a chunk\r\n".encode())
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.0 400 ") or answer.startswith(b"HTTP/1.1 400 "), answer
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
+               "Authorization": CREDENTIALS["alertmanager"]}
+    whole = gzip.compress(json.dumps(fixture("alertmanager")).encode())
+    for body in (b"\x1f\x8b\x08\x00" + b"not deflate data" * 64, whole[:len(whole) // 2]):
+        response = await client.post("/api/alerts/alertmanager", data=body, headers=headers)
+        assert response.status == 400, await response.text()
+        assert (await response.json())["error"]["code"] in ("bad_body", "bad_json")
+    await client.post("/api/alerts/alertmanager", data=b"{}", headers={
+        **headers, "Content-Encoding": "identity"})  # the server has finished with the above
+    assert await stored_alerts(client) == 0
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text

@@ -88,7 +88,8 @@ class Receiver:
     async def _body(self, request: web.Request) -> bytes | None:
         """The whole body, or None when it is over the cap (read no further than cap + 1
         bytes). `read(n)` returns what has arrived, up to n bytes: a body sent in pieces (8 KB
-        writes, chunked) is read until its end, with or without a Content-Length."""
+        writes, chunked) is read until its end, with or without a Content-Length. A body
+        whose framing or compression is broken raises `web.RequestPayloadError`."""
         if request.content_length is not None and request.content_length > self._max_bytes:
             return None
         pieces: list[bytes] = []
@@ -112,7 +113,13 @@ class Receiver:
         if request.content_type != "application/json":
             return error(415, "unsupported_media_type", "Send JSON (Content-Type: "
                          "application/json)."), "invalid"
-        body = await self._body(request)
+        try:
+            body = await self._body(request)
+        except web.RequestPayloadError as problem:
+            response = error(400, "bad_body", "The body could not be read: " + " ".join(
+                str(problem).split()))
+            response.force_close()  # the rest of the body cannot be read either
+            return response, "invalid"
         if body is None:
             return error(413, "too_large", f"The body is over {self._max_bytes} bytes "
                          "(INBOUND_MAX_BYTES)."), "too_large"
