@@ -176,11 +176,13 @@ class OutboxSink:
             return [NewDelivery(revision, incident.alert_id, tenant, conversation, operation,
                                 payload, due) for tenant, conversation in sorted(keys)]
 
+        if change is Change.OPENED:  # opened critical through a warning's snooze: broken
+            await self._break_through(incident, now, await self.audience(
+                event, now, recipients, incident))
         document = incident.document()
         if change is Change.OPENED:
-            audience = await self.audience(event, now, recipients, incident)
-            await self._break_through(incident, now, audience)
-            return rows(audience, Operation.CARD), True
+            return rows(await self.audience(event, now, recipients, incident),
+                        Operation.CARD), True
         told = await self._told(incident.alert_id)
         pending = await self._outbox.pending_cards(incident.alert_id, now)
         items: list[NewDelivery] = []
