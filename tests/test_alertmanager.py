@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,9 +122,14 @@ async def test_a_large_group_from_alertmanager_is_taken_in_whole(
     for index, body in enumerate(alerts):
         body["annotations"]["description"] = f"Rack {index} inlet: " + "too hot; " * 600
     await first_card(client, connector, alertmanager, alerts)
-    row = await client.app[DATABASE].fetch_one(
-        "SELECT COUNT(*) AS n FROM incident_series")
-    assert row is not None and row["n"] == 60
+    # Alertmanager may flush the group before it has taken in all 60 (a busy machine): the
+    # rest follow a group_interval later, to the same incident.
+    deadline = time.monotonic() + 30
+    while (row := await client.app[DATABASE].fetch_one(
+            "SELECT COUNT(*) AS n FROM incident_series")) is None or row["n"] < 60:
+        assert time.monotonic() < deadline, row
+        await asyncio.sleep(0.1)
+    assert row["n"] == 60 and len(connector.sent(PERSONAL)) == 1
 
 
 async def test_silence_from_the_card_is_listed_by_alertmanager_and_expire_removes_it(
