@@ -34,8 +34,9 @@ class BadJson(ValueError):
 # alert, labels); 32 leaves room, and stays far below Python's recursion limit (1000), which
 # `json` and everything walking the payload would otherwise hit (`[` x 100,000 was a 500).
 MAX_DEPTH = 32
-# Numbers: whole numbers must fit 64 bits (Go's int64 and uint64 stay below; SQLite's INTEGER
-# and PostgreSQL's bigint hold them), others must be finite (1e400 is infinity in Python).
+# Numbers: whole numbers must fit a signed 64-bit integer (Go's int64, InfluxDB's nanosecond
+# timestamps, SQLite's INTEGER and PostgreSQL's bigint), others must be finite (1e400 is
+# infinity in Python); NaN and Infinity are not JSON (RFC 8259, section 6).
 LARGEST_INTEGER = 2 ** 63 - 1
 _ESCAPE = re.compile(r"\\.", re.DOTALL)
 _STRING = re.compile(r'"[^"]*"')
