@@ -7,6 +7,9 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlparse
 
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web import RequestPayloadError
+
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-_.~+/=]+", re.IGNORECASE)
 _JWT = re.compile(r"eyJ[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+")
 REDACTED = "***"
@@ -65,3 +68,26 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     root.setLevel(level)
     for noisy in ("msrest", "msal", "urllib3", "azure", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class QuietClientErrors(logging.Filter):
+    """For `aiohttp.server`: a request whose HTTP aiohttp cannot parse (a broken chunk size,
+    a body that does not inflate) is logged there at ERROR with a traceback, also after the
+    handler answered it 400 (aiohttp reads the rest of the body to keep the connection). That
+    is the client's fault, not a bug here: one WARNING line saying what, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        problem = record.exc_info[1] if record.exc_info else None
+        cause: BaseException | None = problem
+        while cause is not None and not isinstance(cause, HttpProcessingError
+                                                   | RequestPayloadError):
+            cause = cause.__cause__
+        if problem is not None and cause is not None:
+            record.msg, record.args = "%s: the client sent broken HTTP (%s)", (
+                record.getMessage(), " ".join(str(cause).split())[:200])
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+QUIET_CLIENT_ERRORS = QuietClientErrors()  # one instance: adding it again changes nothing

@@ -29,6 +29,7 @@ from bots.endpoint import MAX_BODY_BYTES
 from bots.observed import observed_type
 from bots.runtime import BotRuntime
 from common.clock import utcnow
+from common.logs import QUIET_CLIENT_ERRORS
 from common.metrics import Metrics
 from common.retry import Backoff, run_forever
 from common.settings import Settings
@@ -534,6 +535,7 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     """Build the application. No I/O happens until it starts."""
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+    logging.getLogger("aiohttp.server").addFilter(QUIET_CLIENT_ERRORS)
     app[SETTINGS] = settings
     app[METRICS] = Metrics(settings.package.version)
     app.cleanup_ctx.append(storage_ctx)

@@ -67,8 +67,9 @@ class InboundStore:
                           datetime.fromisoformat(row["until"]), row["created_by"])
         return silence if now is None or silence.until > now else None
 
-    async def save_silence(self, silence: Silence) -> None:
-        await self._db.execute(
+    @staticmethod
+    def save_silence_statement(silence: Silence) -> Statement:
+        return (
             "INSERT INTO alert_silences (alert_id, silence_id, url, until, created_by, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET "
             "silence_id = excluded.silence_id, url = excluded.url, until = excluded.until, "
@@ -76,5 +77,6 @@ class InboundStore:
             (silence.alert_id, silence.silence_id, silence.url, silence.until.isoformat(),
              silence.created_by, now_text()))
 
-    async def forget_silence(self, alert_id: str) -> None:
-        await self._db.execute("DELETE FROM alert_silences WHERE alert_id = ?", (alert_id,))
+    @staticmethod
+    def forget_silence_statement(alert_id: str) -> Statement:
+        return "DELETE FROM alert_silences WHERE alert_id = ?", (alert_id,)

@@ -207,6 +207,62 @@ async def test_a_critical_escalation_breaks_through_a_snooze_of_a_warning(
     assert "(broken through: it became critical)" in await say(installed, connector, "alerts")
 
 
+async def texts_queued(client: TestClient, alert_id: str, conversation_id: str) -> list[str]:
+    """The texts about the alert committed to the outbox for a conversation (sent or not)."""
+    rows = await client.app[DATABASE].fetch_all(
+        "SELECT payload FROM deliveries WHERE alert_id = ? AND conversation_id = ? AND "
+        "operation = 'text' ORDER BY created_at", (alert_id, conversation_id))
+    return [row["payload"] for row in rows]
+
+
+async def test_a_chat_told_of_the_critical_is_told_of_its_end_though_it_snoozed_the_warning(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    """As in the issue: snooze a warning, it goes critical (told: it breaks through), someone
+    acknowledges, it cools to a warning, then resolves: the chat told of the critical is told
+    it resolved. The snooze was broken for the rest of the incident."""
+    alert_id = await fired(client, connector)
+    await say(installed, connector, f"snooze {alert_id[:8]} 24h")
+    await publish(client, alert_event(EventKind.ESCALATED, alert_id, Severity.CRIT, 33.0, 32.0))
+    await eventually(lambda: any(t.startswith("Now CRITICAL:") for t in notes(connector,
+                                                                               PERSONAL)))
+    await press(client, connector, "ack", alert_id)
+    await publish(client, alert_event(EventKind.DEESCALATED, alert_id, Severity.WARN, 29.0))
+    await publish(client, alert_event(EventKind.RESOLVED, alert_id, None, 25.0, None))
+    [resolved] = [t for t in await texts_queued(client, alert_id, PERSONAL)
+                  if t.startswith("Resolved:")]
+    await eventually(lambda: resolved in notes(connector, PERSONAL))
+
+
+async def test_a_snooze_made_after_the_break_through_holds_and_the_next_incident_has_it_whole(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    first = await fired(client, connector)
+    await say(installed, connector, f"snooze {first[:8]} 24h")
+    await publish(client, alert_event(EventKind.ESCALATED, first, Severity.CRIT, 33.0, 32.0))
+    assert any(t.startswith("Now CRITICAL:") for t in await texts_queued(client, first,
+                                                                          PERSONAL))
+    await say(installed, connector, f"snooze {first[:8]} 2h")  # snoozed again, at critical
+    await publish(client, alert_event(EventKind.RESOLVED, first, None, 25.0, None))
+    assert not [t for t in await texts_queued(client, first, PERSONAL)
+                if t.startswith("Resolved:")]
+    assert [t for t in await texts_queued(client, first, CHANNEL) if t.startswith("Resolved:")]
+
+    # The next incidents start with the snooze whole: a snoozed warning is quiet to its end;
+    # one that opens critical breaks through, and its end is told.
+    await say(installed, connector, "unsnooze " + first[:8])
+    second = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, second))
+    await say(installed, connector, f"snooze {second[:8]} 24h")
+    await publish(client, alert_event(EventKind.RESOLVED, second, None, 25.0, None))
+    third = new_alert_id()
+    await publish(client, alert_event(EventKind.FIRED, third, Severity.CRIT, 33.0, 32.0))
+    await publish(client, alert_event(EventKind.RESOLVED, third, None, 25.0, None))
+    assert not [t for t in await texts_queued(client, second, PERSONAL)
+                if t.startswith("Resolved:")]
+    assert [t for t in await texts_queued(client, third, PERSONAL) if t.startswith("Resolved:")]
+
+
 # muting --------------------------------------------------------------------------------------
 
 
@@ -235,7 +291,8 @@ async def test_history_lists_incidents_with_who_acknowledged_and_the_timeline(
     await publish(client, alert_event(EventKind.ESCALATED, alert_id, Severity.CRIT, 34.5, 32.0))
     await publish(client, alert_event(EventKind.RESOLVED, alert_id, None, 25.0, None))
     await eventually(lambda: connector.texts(CHANNEL) and any(
-        t.startswith("Now CRITICAL") for t in connector.texts(PERSONAL)))
+        t.startswith("Now CRITICAL") for t in connector.texts(PERSONAL)) and any(
+        t.startswith("Resolved:") for t in connector.texts(PERSONAL)))  # broken: told the end
 
     listed = await say(installed, connector, "history")
     [line] = [line for line in listed.splitlines() if alert_id[:8] in line]

@@ -113,6 +113,10 @@ class Incident:
     # a faulty probe is not in trouble).
     probe_faults: dict[str, str] = field(default_factory=dict)
     noted: bool = False  # a probe fault came or went in this batch
+    # Snoozes this incident broke through (a critical came to a chat that snoozed a warning):
+    # conversation -> the snooze's end, which names that snooze. Broken for the rest of the
+    # incident: its reminders and its resolved note come to that chat too; a new snooze holds.
+    broken_snoozes: dict[tuple[str, str], str] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)  # member keys to save
 
@@ -265,6 +269,8 @@ class Incident:
             "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
             "hint": self.hint,
             "probe_faults": self.probe_faults,
+            "broken_snoozes": [[tenant, conversation, until] for (tenant, conversation), until
+                               in sorted(self.broken_snoozes.items())],
             "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
                          "threshold": m.threshold,
                          "severity": m.severity.value if m.severity else None,
@@ -293,6 +299,8 @@ class Incident:
             critical_since=_time(doc.get("critical_since")), hint=str(doc.get("hint") or ""),
             probe_faults={str(k): str(v) for k, v in (doc.get("probe_faults") or {}).items()}
             if isinstance(doc.get("probe_faults"), dict) else {},
+            broken_snoozes={(str(tenant), str(conversation)): str(until) for tenant,
+                            conversation, until in doc.get("broken_snoozes") or []},
             members={key: Member.from_json(key, data) for key, data in members.items()},
         )
 

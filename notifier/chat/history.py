@@ -89,7 +89,7 @@ def _step(entry: AuditEntry, actor: Actor, fired: datetime | None) -> str:
 
 async def history_of(audit: AuditLog, alert: AlertRecord, actor: Actor) -> str:
     """The incident's timeline: fired, became critical, escalated, acknowledged, snoozed,
-    resolved, each with who and when."""
+    silenced (and the silence expired), resolved, each with who and when."""
     entries = await audit.of_alert(alert.alert_id)
     if not entries:
         return (f"Nothing is recorded about `{alert.alert_id[:8]}` "

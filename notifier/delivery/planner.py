@@ -17,6 +17,14 @@ Operations per change of an incident (the card always shows the incident's state
                             seconds, gathering every change meanwhile into one update
   a series reminder      -> one short text per incident per `repeat`, unless acknowledged
   resolved               -> the card updated + a short text, wherever it was told, at once
+
+Snoozes: a conversation that snoozed the incident gets no texts about it while the snooze
+holds, unless the incident becomes more severe than it was when snoozed (a critical breaks
+through a warning's snooze, with a text saying so). A snooze broken through stays broken for
+the rest of that incident (`Incident.broken_snoozes`): the chat that was told of the critical
+is told of its reminders and of its end, even after it has cooled to a warning or nothing
+(comparing the snooze with the severity at the end, none, lost the resolved note). A new snooze
+there holds again; the next incident of the group starts with the snooze whole.
 """
 
 from __future__ import annotations
@@ -175,6 +183,9 @@ class OutboxSink:
             return [NewDelivery(revision, incident.alert_id, tenant, conversation, operation,
                                 payload, due) for tenant, conversation in sorted(keys)]
 
+        if change is Change.OPENED:  # opened critical through a warning's snooze: broken
+            await self._break_through(incident, now, await self.audience(
+                event, now, recipients, incident))
         document = incident.document()
         if change is Change.OPENED:
             return rows(await self.audience(event, now, recipients, incident),
@@ -185,9 +196,8 @@ class OutboxSink:
         if change is Change.ESCALATED:
             audience = await self.audience(event, now, recipients, incident)
             items = rows((told | audience) - pending, Operation.CARD)
-            broken = await self._broken_snoozes(incident, now)
-            items += rows(set(broken) & audience, Operation.TEXT,
-                          break_through_text(document))
+            broken = await self._break_through(incident, now, audience)
+            items += rows(broken, Operation.TEXT, break_through_text(document))
         elif change is Change.UPDATED:
             # Gathered for a while, unless a reminder goes out now: the card then shows the
             # same state as the reminder below it.
@@ -232,7 +242,8 @@ class OutboxSink:
             severity = incident.severity.value if incident.severity else None
             quiet |= {key for key, snooze in (await self._alerts.snoozes(
                 incident.rule, incident.group_key, now)).items()
-                if not snooze.broken_by(severity)}
+                if not snooze.broken_by(severity)
+                and incident.broken_snoozes.get(key) != snooze.until.isoformat()}
         return quiet
 
     async def _broken_snoozes(self, incident: Incident, now: datetime) -> dict[Key, Snooze]:
@@ -242,6 +253,18 @@ class OutboxSink:
         severity = incident.severity.value if incident.severity else None
         return {key: snooze for key, snooze in (await self._alerts.snoozes(
             incident.rule, incident.group_key, now)).items() if snooze.broken_by(severity)}
+
+    async def _break_through(self, incident: Incident, now: datetime,
+                             audience: set[Key]) -> set[Key]:
+        """The conversations of `audience` whose snooze the incident breaks through now; the
+        incident remembers them (broken for the rest of it). The ones newly broken."""
+        broken = {key: snooze for key, snooze in (
+            await self._broken_snoozes(incident, now)).items() if key in audience}
+        fresh = {key for key, snooze in broken.items()
+                 if incident.broken_snoozes.get(key) != snooze.until.isoformat()}
+        incident.broken_snoozes.update(
+            {key: snooze.until.isoformat() for key, snooze in broken.items()})
+        return fresh
 
     async def audience(self, event: AlertEvent, now: datetime, recipients: Recipients,
                        incident: Incident | None = None) -> set[Key]:

@@ -25,6 +25,7 @@ from notifier.inbound.payload import (
     PayloadError,
     array,
     at,
+    bounded,
     clip,
     digest,
     integer,
@@ -79,11 +80,14 @@ class Notification:
 
 def read_alert(data: Any, path: str) -> Alert:
     data = obj(data, path)
+    starts_at = timestamp(data, "startsAt", path)
+    if starts_at is None:  # Go's zero time: a firing alert always has a start
+        raise PayloadError(at(path, "startsAt"), "expected a time, not Go's zero time")
     return Alert(
         status=text(data, "status", path, choices=STATUSES),
         labels=strings(data, "labels", path),
         annotations=strings(data, "annotations", path, required=False),
-        starts_at=timestamp(data, "startsAt", path) or datetime.min,
+        starts_at=starts_at,
         ends_at=timestamp(data, "endsAt", path, required=False),
         generator_url=text(data, "generatorURL", path, required=False),
         fingerprint=text(data, "fingerprint", path),
@@ -153,7 +157,7 @@ def links_of(alert: Alert, notification: Notification, source: str) -> dict[str,
 def events(notification: Notification, now: datetime, source: str = SOURCE) -> list[Intake]:
     """The notification's alerts as events of one incident (firing ones first, so that a
     notification that opens the incident opens it with them)."""
-    rule = rule_of(notification)
+    rule = bounded(rule_of(notification))
     group = dict(notification.group_labels) or {"receiver": notification.receiver or "-"}
     group_key = f"{source}:" + digest(source, notification.group_key)
     detail = (f"{notification.truncated} more alert(s) of this group were not sent "
@@ -168,7 +172,7 @@ def events(notification: Notification, now: datetime, source: str = SOURCE) -> l
                                               alert.starts_at),
             at=now, series=dict(alert.labels), severity=severity if alert.firing else None,
             value=next(iter(alert.values.values()), None) if len(alert.values) == 1 else None,
-            since=alert.starts_at, detail=detail, source=source, key=alert.fingerprint,
+            since=alert.starts_at, detail=detail, source=source, key=bounded(alert.fingerprint),
             group=group, group_key=group_key, description=description,
             links=links_of(alert, notification, source))
         state = digest(source, notification.group_key, alert.fingerprint, alert.status,

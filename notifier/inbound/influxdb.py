@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
-from notifier.inbound.payload import Intake, PayloadError, clip, digest, obj, text
+from notifier.inbound.payload import (
+    Intake,
+    PayloadError,
+    bounded,
+    clip,
+    digest,
+    in_utc,
+    obj,
+    text,
+)
 
 SOURCE = "influxdb-check"
 LEVELS = ("crit", "warn", "info", "ok")
@@ -24,14 +33,16 @@ _SEVERITY = {"crit": Severity.CRIT, "warn": Severity.WARN, "info": Severity.WARN
 def _status_time(data: dict[str, Any]) -> datetime:
     value = data.get("_status_timestamp")
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value / 1e9, UTC)
+        # parse_json keeps whole numbers below 2^63: nanoseconds up to the year 2262.
+        return in_utc(datetime.fromtimestamp(value / 1e9, UTC), "_status_timestamp")
     if isinstance(value, str) and value:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
             pass
         else:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            return in_utc(moment if moment.tzinfo else moment.replace(tzinfo=UTC),
+                          "_status_timestamp")
     raise PayloadError("_status_timestamp", "missing" if value is None else
                        "expected nanoseconds since the epoch (or an RFC 3339 time)")
 
@@ -39,8 +50,8 @@ def _status_time(data: dict[str, Any]) -> datetime:
 def events(payload: Any, now: datetime) -> list[Intake]:
     """The status row as one event; PayloadError names the field at fault."""
     data = obj(payload, "")
-    check_id = text(data, "_check_id", "")
-    check = text(data, "_check_name", "")
+    check_id = bounded(text(data, "_check_id", ""))
+    check = bounded(text(data, "_check_name", ""))
     level = text(data, "_level", "", choices=LEVELS)
     message = text(data, "_message", "", required=False)
     if "_message" in data and not isinstance(data["_message"], str):
@@ -49,7 +60,7 @@ def events(payload: Any, now: datetime) -> list[Intake]:
     tags = {k: v for k, v in data.items() if not k.startswith("_") and isinstance(v, str)}
     numbers = [v for k, v in sorted(data.items()) if not k.startswith("_")
                and isinstance(v, int | float) and not isinstance(v, bool)]
-    key = f"{check_id}|{series_key(tags)}"
+    key = bounded(f"{check_id}|{series_key(tags)}")
     firing = level != "ok"
     event = AlertEvent(
         kind=EventKind.FIRED if firing else EventKind.RESOLVED, rule=check,

@@ -2,10 +2,11 @@
 
 In order: disabled receivers answer 404; the credentials (bearer token or HTTP basic) are
 compared in constant time, 401 when missing or wrong; only `application/json` (415); at most
-`INBOUND_MAX_BYTES` (413); the body must be JSON (400) and what its sender documents (400
-naming the field at fault). Nothing is stored before all of that passed. Then the alert states
-not taken in before are published to the alert sink (durable when it returns) and remembered;
-a notification delivered twice changes nothing. Every error is `{"error": {"code",
+`INBOUND_MAX_BYTES` (413, with or without a Content-Length); the whole body must be JSON as
+`payload.parse_json` takes it (UTF-8, not too deep, numbers that fit: 400) and what its sender
+documents (400 naming the field at fault). Nothing is stored before all of that passed. Then
+the alert states not taken in before are published to the alert sink (durable when it returns)
+and remembered; a notification delivered twice changes nothing. Every error is `{"error": {"code",
 "message"}}` (plus `field`), never a traceback.
 """
 
@@ -15,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -28,7 +28,7 @@ from common.errors import StorageError
 from common.metrics import UNCOUNTED, Metrics
 from common.settings import ReceiverSettings
 from notifier.alerts.sink import AlertSink
-from notifier.inbound.payload import Intake, PayloadError
+from notifier.inbound.payload import BadJson, Intake, PayloadError, parse_json
 from storage.inbound import InboundStore
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,20 @@ class Receiver:
         return response
 
     async def _body(self, request: web.Request) -> bytes | None:
-        """The body, or None when it is over the cap (read no further than that)."""
+        """The whole body, or None when it is over the cap (read no further than cap + 1
+        bytes). `read(n)` returns what has arrived, up to n bytes: a body sent in pieces (8 KB
+        writes, chunked) is read until its end, with or without a Content-Length. A body
+        whose framing or compression is broken raises `web.RequestPayloadError`."""
         if request.content_length is not None and request.content_length > self._max_bytes:
             return None
-        body = await request.content.read(self._max_bytes + 1)
-        return None if len(body) > self._max_bytes else body
+        pieces: list[bytes] = []
+        size = 0
+        while piece := await request.content.read(self._max_bytes + 1 - size):
+            pieces.append(piece)
+            size += len(piece)
+            if size > self._max_bytes:
+                return None
+        return b"".join(pieces)
 
     async def _handle(self, request: web.Request) -> tuple[web.Response, str]:
         if not self.settings.enabled:
@@ -104,14 +113,22 @@ class Receiver:
         if request.content_type != "application/json":
             return error(415, "unsupported_media_type", "Send JSON (Content-Type: "
                          "application/json)."), "invalid"
-        body = await self._body(request)
+        try:
+            body = await self._body(request)
+        except web.RequestPayloadError as problem:
+            response = error(400, "bad_body", "The body could not be read: " + " ".join(
+                str(problem).split()))
+            response.force_close()  # the rest of the body cannot be read either
+            return response, "invalid"
         if body is None:
             return error(413, "too_large", f"The body is over {self._max_bytes} bytes "
                          "(INBOUND_MAX_BYTES)."), "too_large"
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as problem:
+            payload = parse_json(body)
+        except BadJson as problem:
             return error(400, "bad_json", f"The body is not JSON: {problem}"), "invalid"
+        except PayloadError as problem:
+            return error(400, "bad_payload", str(problem), field=problem.field), "invalid"
         now = utcnow()
         try:
             intakes = self._read(payload, now)

@@ -5,13 +5,16 @@ that Alertmanager (API v2 `POST /api/v2/silences`), *Expire silence* expires it
 names the incident. The Alertmanager is `ALERTMANAGER_URL`, else the notification's
 `externalURL`; its credentials come from `ALERTMANAGER_API_TOKEN` (bearer) or
 `ALERTMANAGER_API_USER`/`_PASSWORD` (basic). A failure is said on the card and in one log line.
+
+A silence made or expired is an audit entry (`silenced`, `silence expired`: who, when, until
+when, the silence's id), written with the silence and the card updates in one
+transaction, so `history <alert>` shows it; a failed attempt changes nothing and is not one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +27,8 @@ from common.logs import redacted_url
 from common.settings import InboundSettings
 from notifier.alerts.events import silenceable
 from storage.alerts import AlertRecord, AlertStore
-from storage.backend import SqlBackend
+from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
+from storage.backend import SqlBackend, Statement
 from storage.inbound import InboundStore, Silence
 from storage.outbox import NewDelivery, Operation, Outbox
 
@@ -125,11 +129,15 @@ class Silences:
                                "set ALERTMANAGER_URL.")
         return base.rstrip("/")
 
-    async def _refresh_cards(self, alert_id: str) -> None:
+    async def _commit(self, alert_id: str, change: Statement, entry: AuditEntry) -> None:
+        """The silence's change, its audit entry and the updates of every card of the alert
+        in one transaction; then the audit log line."""
         keys = await self._alerts.cards_of(alert_id)
         await self._outbox.enqueue(
-            [NewDelivery("silence-" + uuid.uuid4().hex, alert_id, tenant, conversation,
-                         Operation.CARD) for tenant, conversation in keys], utcnow())
+            [NewDelivery("silence-" + entry.id, alert_id, tenant, conversation,
+                         Operation.CARD) for tenant, conversation in keys], entry.at,
+            extra=[change, AuditLog.statement(entry)])
+        log_entry(entry)
         if self._wake is not None:
             self._wake.set()
 
@@ -153,11 +161,15 @@ class Silences:
             log.warning("Silencing alert %s for %s failed: %s", alert_id[:8], by_name, error)
             return Outcome(alert, await self.current(alert_id), str(error))
         silence = Silence(alert_id, silence_id, base, until, by_name or None)
-        await self._store.save_silence(silence)
         log.info("Alert %s silenced in Alertmanager by %s until %s (silence %s, %s)",
                  alert_id[:8], by_name, until.isoformat(), silence_id,
                  ", ".join(f"{k}={v}" for k, v in sorted(matchers.items())))
-        await self._refresh_cards(alert_id)
+        # The matchers are the alert's labels (a sender's text): in the log and in
+        # Alertmanager, not in the chat's history.
+        await self._commit(alert_id, self._store.save_silence_statement(silence), AuditEntry(
+            action="silenced", at=utcnow(), actor=by_name or SYSTEM, alert_id=alert_id,
+            detail=f"in Alertmanager until {until.strftime('%Y-%m-%d %H:%M:%S UTC')} "
+                   f"(silence {silence_id})"))
         return Outcome(alert, silence)
 
     async def expire(self, alert_id: str, by_name: str) -> Outcome:
@@ -173,8 +185,7 @@ class Silences:
             log.warning("Expiring silence %s of alert %s for %s failed: %s", silence.silence_id,
                         alert_id[:8], by_name, error)
             return Outcome(alert, await self.current(alert_id), str(error))
-        await self._store.forget_silence(alert_id)
-        log.info("Silence %s of alert %s expired by %s", silence.silence_id, alert_id[:8],
-                 by_name)
-        await self._refresh_cards(alert_id)
+        await self._commit(alert_id, self._store.forget_silence_statement(alert_id), AuditEntry(
+            action="silence expired", at=utcnow(), actor=by_name or SYSTEM, alert_id=alert_id,
+            detail=f"silence {silence.silence_id}, made by {silence.created_by or SYSTEM}"))
         return Outcome(alert, None)
