@@ -17,7 +17,7 @@ import signal
 import sys
 from base64 import b64encode
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -93,6 +93,8 @@ def parse_options(argv: list[str]) -> DemoOptions:
 def rules_toml(speed: float, started: datetime | None = None) -> str:
     hold = max(1.0, 10.0 / speed)
     started = started or datetime.now(UTC)
+    # Alex takes over at the first whole minute two minutes in: after the first alert card.
+    handoff = (started + timedelta(minutes=3)).replace(second=0, microsecond=0)
     return f"""# Written by the HeatWatch demo (demo/run.py); rules.toml documents every key.
 [[rule]]
 name = "server-room-temperature"
@@ -108,17 +110,17 @@ for = "{hold:g}s"
 no_data = "2m"
 repeat = "30m"
 
-# A small on-call rotation of the Playground's people: Alex Wilber (the signed-in user) from
-# the demo's start, then Megan Bowen, twelve hours each. `oncall` in chat shows it; Alex gets
-# the handoff card.
+# A small on-call rotation of the Playground's people, twelve hours each: Megan Bowen until two
+# minutes into the demo, then Alex Wilber (the signed-in user), who gets the handoff card.
+# `oncall` in chat shows it.
 [[schedule]]
 name = "dc"
 time_zone = "UTC"
 people = ["{PLAYGROUND_USER}", "{PLAYGROUND_SECOND}"]
 names = {{ "{PLAYGROUND_USER}" = "Alex Wilber", "{PLAYGROUND_SECOND}" = "Megan Bowen" }}
 rotation = "12h"
-start = "{started:%Y-%m-%d}"
-handoff = "{started:%H:%M}"
+start = "{handoff:%Y-%m-%d}"
+handoff = "{handoff:%H:%M}"
 """
 
 

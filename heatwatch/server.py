@@ -185,7 +185,7 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     actions.charts = app[CHARTS]
     app[ACTIONS] = actions
     operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])
-    desk = OnCallDesk(app[DATABASE], app[SCHEDULES])
+    desk = OnCallDesk(app[DATABASE], app[SCHEDULES], Operators.of(settings.operators).people)
     await desk.refresh(utcnow())
     app[ONCALL] = desk
     commands = Commands(actions, AlertStateStore(app[DATABASE]), app[RULES], operating,
@@ -223,7 +223,8 @@ async def signing_keys_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Install the app for ALERT_RECIPIENTS through Graph, at start and then periodically."""
+    """Install the app for ALERT_RECIPIENTS and the schedules' people through Graph, at start
+    and then periodically."""
     settings = app[SETTINGS]
     schedules = app[SCHEDULES]
 
@@ -231,7 +232,12 @@ async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
         """Everyone who must be reachable: ALERT_RECIPIENTS and the schedules' people."""
         return tuple(dict.fromkeys(settings.alert_recipients + schedules.people()))
 
-    if not recipients() or TOKENS not in app:
+    # Schedules' people may come later (Teams Shifts, a rules reload): with the bot's identity
+    # and the manifest id, the reconciler runs and asks `recipients()` on every pass.
+    if TOKENS not in app or not (settings.teams_app_id or settings.alert_recipients):
+        if schedules.people() and TOKENS in app:
+            log.warning("On-call schedules name people, but TEAMS_APP_ID is empty: HeatWatch "
+                        "cannot install itself for them through Graph (set TEAMS_APP_ID)")
         yield
         return
     reconciler = Reconciler(graph_installer(settings, app[TOKENS], app[REGISTRY], app[METRICS]),

@@ -15,6 +15,7 @@ import pytest
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.incidents import Incident
+from notifier.chat.access import Operators
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.commands import Commands
 from notifier.monitoring.exposure import exposure_reader, read_exposure
@@ -146,16 +147,23 @@ async def test_one_room_is_one_room(history: History) -> None:
 
 async def test_report_in_chat_is_a_card_with_a_bar_chart_per_room(history: History) -> None:
     source = history.source()
-    commands = Commands(AlertActions(history.database), AlertStateStore(history.database),
+    operator = "3f0c2a1e-0000-4000-8000-000000000001"  # OPERATORS see every room
+    commands = Commands(AlertActions(history.database, operators=Operators.of([operator])),
+                        AlertStateStore(history.database),
                         history.rules, exposure=exposure_reader(source, history.rules,
                                                                 AlertStore(history.database)))
-    actor = Actor(tenant_id="t", conversation_id="c", name="Dana")
+    actor = Actor(tenant_id="t", conversation_id="c", name="Dana", aad_object_id=operator)
+    stranger = Actor(tenant_id="t", conversation_id="c2", name="Eve")
     try:
         reply = await commands.run("report 3h", actor)
         wrong = await commands.run("report r1 400d", actor)
+        hidden = await commands.run("report 3h", stranger)
     finally:
         await source.close()
 
+    # A chat no rule alerts sees no room and no incident of the report.
+    assert hidden.card is not None and hidden.data == {"rooms": 0}
+    assert not [b for b in hidden.card["body"] if b["type"] == "Chart.VerticalBar"]
     assert reply.card is not None
     [chart] = [b for b in reply.card["body"] if b["type"] == "Chart.VerticalBar"]
     assert chart["data"] == [{"x": "r1", "y": 18.0}, {"x": "r2", "y": 1.0}]

@@ -92,7 +92,7 @@ async def test_an_oncall_target_reaches_only_the_person_on_call(
     assert "then Alex Wilber" in answer
 
     await teams.ok("message_personal", text="oncall ops")
-    await eventually(lambda: any("no schedule named 'ops'" in t
+    await eventually(lambda: any("no schedule named `ops`" in t
                                  for t in connector.texts(PERSONAL)))
 
 
@@ -195,7 +195,7 @@ async def test_oncall_take_and_give_back_change_who_is_paged_and_are_audited(
     assert "**dc**: Megan Bowen (override)" in await say("oncall")
     assert await say("oncall take 2y") == ("Say for how long, from a minute to 7 days, like "
                                            "**oncall take 2h**.")
-    assert await say("oncall take 1h ops") == "There is no schedule named 'ops'."
+    assert await say("oncall take 1h ops") == "There is no schedule named `ops`."
     given = await say("oncall give back dc")
     assert given == "Given back. On call in **dc** now: Megan Bowen."  # the file's override
 
@@ -231,7 +231,7 @@ async def test_the_person_taking_over_gets_one_handoff_card(
     [card] = [r.body["attachments"][0]["content"] for r in connector.sent(PERSONAL)
               if "You are on call" in json.dumps(r.body)]
     text = card_text(card)
-    assert "Handed over by Alex Wilber, Megan Bowen until " in text
+    assert "Megan Bowen, you take over from Alex Wilber, on call until " in text
     assert "Open incidents: 1" in text and "server-room-temperature, room r1" in text
     assert "The last shift" in text
     assert await handoffs.check(utcnow()) == 0  # once

@@ -222,6 +222,16 @@ class Schedules:
         found += [o.person for shifts in self._shifts.values() for o in shifts]
         return tuple(dict.fromkeys(found))
 
+    def members(self, name: str) -> set[str]:
+        """Who belongs to schedule `name` (its rotation, its file's overrides, its shifts), in
+        lower case: who may take it over in chat."""
+        schedule = self._by_name.get(name)
+        if schedule is None:
+            return set()
+        found = [*schedule.people, *(o.person for o in schedule.overrides),
+                 *(o.person for o in self._shifts.get(name, ()))]
+        return {person.lower() for person in found}
+
     def display(self, person: str | None) -> str:
         """A person's name as the schedules give it, else their id."""
         if person is None:
@@ -342,7 +352,7 @@ def _read_schedule(source: str, index: int, table: Any) -> tuple[Schedule | None
     zone_name = table.get("time_zone", "UTC")
     try:
         zone = ZoneInfo(zone_name) if isinstance(zone_name, str) else None
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder: OSError
         zone = None
     if zone is None:
         reader.problem("time_zone", f"expected an IANA time zone like \"Europe/Amsterdam\", "

@@ -8,7 +8,7 @@ understand" with the short help, never an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from common.clock import utcnow
@@ -462,6 +462,19 @@ class Commands:
             return Reply(parsed)
         room, seconds = parsed
         report = await self._exposure(int(seconds), room)
+        told = self._actions.access.told(actor)
+        if told is not None:  # not an operator: the rules that alert here, incidents told here
+            reaching = (await self._operating.reaching(list(self._rules.values()), actor)
+                        if self._operating is not None else set())
+            report.rooms = [r for r in report.rooms if r.rule in reaching]
+            worst = []
+            for excursion in report.worst:
+                if excursion.rule not in reaching:
+                    continue
+                seen = tuple([(alert_id, by) for alert_id, by in excursion.incidents
+                              if told in await self._actions.alerts.audience(alert_id)])
+                worst.append(replace(excursion, incidents=seen))
+            report.worst = worst
         return Reply(card=exposure_card(report, room), data={"rooms": len(report.rooms)})
 
     async def _mute(self, args: list[str], actor: Actor) -> Reply:

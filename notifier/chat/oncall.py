@@ -5,16 +5,21 @@ read them within `REFRESH_SECONDS`)."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from common.durations import parse_duration
+from common.literal import shown
 from notifier.alerts.schedules import Override, Schedules, Shift
+from notifier.delivery.cards import NAME_LIMIT
 from storage.audit import AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
 from storage.models import Scope
 from storage.oncall import KEEP_ENDED, OverrideRecord, OverrideStore
 from storage.registry import ConversationRegistry
+
+log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 15.0
 TAKE_MAX = timedelta(days=7)
@@ -49,7 +54,8 @@ def oncall_text(schedules: Schedules, now: datetime, name: str | None = None) ->
                 "(see docs/rules.md, *`[[schedule]]`: who is on call*).")
     if name is not None and name not in schedules:
         known = ", ".join(s.name for s in schedules)
-        return f"There is no schedule named {name!r}. Schedules: {known}."
+        return (f"There is no schedule named `{shown(name, NAME_LIMIT)}`. "
+                f"Schedules: {known}.")
     names = [name] if name is not None else [s.name for s in schedules]
     lines = [_line(schedules, schedules.shift(n, now), now) for n in names]
     return "**On call now**\n\n" + "\n".join(lines)
@@ -58,8 +64,11 @@ def oncall_text(schedules: Schedules, now: datetime, name: str | None = None) ->
 class OnCallDesk:
     """The schedules with the overrides taken in chat."""
 
-    def __init__(self, db: SqlBackend, schedules: Schedules) -> None:
+    def __init__(self, db: SqlBackend, schedules: Schedules,
+                 operators: frozenset[str] = frozenset()) -> None:
+        """`operators`: AAD object ids (lower case) who may take any schedule (OPERATORS)."""
         self.schedules = schedules
+        self._operators = operators
         self._store = OverrideStore(db)
         self._audit = AuditLog(db)
         self._registry = ConversationRegistry(db)
@@ -83,7 +92,7 @@ class OnCallDesk:
             name = " ".join(words)
             if name in self.schedules:
                 return name, ""
-            return None, f"There is no schedule named {name!r}."
+            return None, f"There is no schedule named `{shown(name, NAME_LIMIT)}`."
         names = [s.name for s in self.schedules]
         if len(names) == 1:
             return names[0], ""
@@ -130,6 +139,10 @@ class OnCallDesk:
         schedule, problem = self._schedule(args[1:])
         if schedule is None:
             return problem
+        if person.lower() not in self.schedules.members(schedule) | self._operators:
+            log.info("Refused oncall take of %s by %s: not one of its people", schedule, name)
+            return (f"Only the people of **{shown(schedule, NAME_LIMIT)}** (or an operator) "
+                    "can take it over.")
         end = now + timedelta(seconds=seconds)
         await self._store.take(OverrideRecord(schedule, person, now, end, name))
         await self.refresh(now)

@@ -4,9 +4,10 @@ the minutes each room spent outside the recommended envelope.
 Teams renders the Adaptive Card charts (`Chart.VerticalBar`: `data` of `{x, y, color}`; see
 https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/charts-in-adaptive-cards
 ); other hosts drop the chart
-(`fallback: drop`) and keep the table. Room names come from InfluxDB tags: they are shown as
-TextBlock/FactSet text (plain text in Adaptive Cards, never markup), and the card is bounded
-(`ROOMS` rooms, `BARS` bars, `WORST` excursions), far under Teams' 28 KB message limit.
+(`fallback: drop`) and keep the table. Room names come from InfluxDB tags, the room asked for
+from the person, who acknowledged from Teams: all go through `common.literal.shown` (TextBlock
+and FactSet text render a markdown subset). The card is bounded (`ROOMS` rooms, `BARS` bars,
+`WORST` excursions), far under Teams' 28 KB message limit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from common.durations import parse_duration
-from notifier.delivery.cards import duration, local_time
+from common.literal import shown
+from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, duration, local_time
 from notifier.monitoring.exposure import ExposureReport
 
 ExposureReader = Callable[[int, str | None], Awaitable[ExposureReport]]  # (seconds, room)
@@ -47,7 +49,8 @@ def _minutes(value: float) -> str:
     return duration(value * 60) if value else "0 min"
 
 
-def exposure_card(report: ExposureReport, room: str | None) -> dict[str, Any]:
+def exposure_card(report: ExposureReport, asked: str | None) -> dict[str, Any]:
+    room = shown(asked, VALUE_LIMIT) if asked else None
     days = (report.end - report.start).total_seconds() / 86400
     body: list[dict[str, Any]] = [
         {"type": "TextBlock", "weight": "Bolder", "size": "Medium", "wrap": True,
@@ -63,12 +66,12 @@ def exposure_card(report: ExposureReport, room: str | None) -> dict[str, Any]:
     if any(minutes for _, minutes in totals):
         body.append({"type": "Chart.VerticalBar", "title": "Minutes outside recommended",
                      "xAxisTitle": "room", "yAxisTitle": "minutes", "fallback": "drop",
-                     "data": [{"x": name, "y": round(minutes, 1)}
+                     "data": [{"x": shown(name, 40), "y": round(minutes, 1)}
                               for name, minutes in totals[:BARS]]})
     rows = sorted(report.rooms, key=lambda r: (-r.allowable, -r.recommended, r.room, r.rule))
     if rows:
         body.append({"type": "FactSet", "facts": [
-            {"title": f"{row.room} · {row.rule}",
+            {"title": f"{shown(row.room, VALUE_LIMIT)} · {shown(row.rule, NAME_LIMIT)}",
              "value": f"{_minutes(row.recommended)} / {_minutes(row.allowable)}"
                       + (f" · rate {_minutes(row.rate)}" if row.rate else "")}
             for row in rows[:ROOMS]]})
@@ -79,11 +82,12 @@ def exposure_card(report: ExposureReport, room: str | None) -> dict[str, Any]:
         body.append({"type": "TextBlock", "text": "Worst excursions", "weight": "Bolder",
                      "spacing": "Medium"})
         body.append({"type": "FactSet", "facts": [
-            {"title": f"{e.room} · {e.rule}",
+            {"title": f"{shown(e.room, VALUE_LIMIT)} · {shown(e.rule, NAME_LIMIT)}",
              "value": f"{local_time(e.start)}, {_minutes(e.minutes)}, peak {e.peak:.1f} "
                       f"{e.unit}{' (allowable)' if e.allowable else ''}"
                       + "".join(f" · alert {alert_id[:8]}"
-                                + (f" acknowledged by {by}" if by else " not acknowledged")
+                                + (f" acknowledged by {shown(by, NAME_LIMIT)}" if by
+                                   else " not acknowledged")
                                 for alert_id, by in e.incidents)}
             for e in report.worst[:WORST]]})
     if report.responses:
@@ -98,6 +102,6 @@ def exposure_card(report: ExposureReport, room: str | None) -> dict[str, Any]:
             for r in report.responses]})
     for failure in report.failures:
         body.append({"type": "TextBlock", "wrap": True, "color": "Attention",
-                     "text": f"Not read: {failure}"})
+                     "text": f"Not read: {shown(failure, VALUE_LIMIT)}"})
     return {"type": "AdaptiveCard", "version": "1.5", "body": body,
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"}

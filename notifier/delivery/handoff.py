@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.clock import utcnow
@@ -56,7 +56,7 @@ def handoff_card(schedule: str, shift: Shift, outgoing: str, incoming: str,
             {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": True,
              "text": f"You are on call: {schedule}"},
             {"type": "TextBlock", "wrap": True, "spacing": "None", "isSubtle": True,
-             "text": f"Handed over by {outgoing}, {incoming} until {until}."},
+             "text": f"{incoming}, you take over from {outgoing}, on call until {until}."},
             {"type": "TextBlock", "weight": "Bolder", "text":
              f"Open incidents: {len(open_incidents)}" if open_incidents else
              "No open incidents"},
@@ -114,9 +114,13 @@ class Handoffs:
                             "installed for them yet)", name, shift.person)
             return False
         before = self._schedules.shift(name, shift.since - timedelta(seconds=1))
-        last_since = before.since or shift.since - timedelta(days=1)
-        incidents = [summary_line(alert.event) for alert in await self._alerts.open_alerts()]
-        counts = await self._audit.counts_between(last_since, shift.since)
+        # In UTC: the card's {{DATE()}} and the audit trail's stored times are UTC.
+        since = shift.since.astimezone(UTC)
+        last_since = (before.since or shift.since - timedelta(days=1)).astimezone(UTC)
+        # What the person may see: the incidents their chat was told of (the access rule).
+        incidents = [summary_line(alert.event) for alert in await self._alerts.open_alerts(
+            (chat.tenant_id, chat.conversation_id))]
+        counts = await self._audit.counts_between(last_since, since)
         zone = self._schedules.get(name)
         until = "further notice" if shift.until is None else (
             f"{shift.until.astimezone(zone.zone if zone else None):%a %d %b %H:%M %Z}")

@@ -229,8 +229,12 @@ class OutboxSink:
         severity = incident.severity.value if incident.severity else None
         if severity != "crit" or change not in (Change.OPENED, Change.ESCALATED):
             return []
+        # Every chat whose card shows it critical: a new card row, or an update already
+        # waiting in the gathering window (it is sent at once now, see `_plan`).
         carded = {(i.tenant_id, i.conversation_id) for i in items
                   if i.operation is Operation.CARD}
+        if change is Change.ESCALATED:
+            carded |= await self._outbox.pending_cards(incident.alert_id, now)
         return page_rows(event_id, incident.alert_id, carded, people, line,
                          f"Critical: {line}", self._feed_link)
 

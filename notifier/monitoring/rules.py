@@ -263,7 +263,7 @@ def _read_rule(source: str, index: int, table: Any,
         reader.problem(key, unknown_key(key))
     preset = table.get("preset")
     if preset is not None:
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             reader.problem("preset", f"unknown preset {preset!r}; one of "
                                      f"{', '.join(sorted(PRESETS))}")
         else:  # the preset's keys, each overridden by the rule's own

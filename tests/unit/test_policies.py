@@ -61,6 +61,7 @@ def test_rules_and_routes_name_a_policy() -> None:
      '["user:a"] }]\n' + RULE, "key 'repeat'"),
     ('[[escalation]]\nname = "p"\nsteps = [{ after = "1m", targets = ["user:a"], '
      'page = true }]\n' + RULE, "step 1, key 'page': unknown key"),
+    (RULE + 'preset = ["ashrae-a1"]\n', "key 'preset': unknown preset"),  # not a crash
 ])
 def test_every_policy_problem_is_named(text: str, says: str) -> None:
     with pytest.raises(ConfigError) as raised:

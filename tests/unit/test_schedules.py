@@ -147,6 +147,7 @@ def test_oncall_targets_are_resolved_when_asked() -> None:
 @pytest.mark.parametrize(("table", "says"), [
     ('name = "dc"\npeople = []', "key 'people'"),
     ('name = "dc"\npeople = ["a"]\ntime_zone = "Mars/Olympus"', "IANA time zone"),
+    ('name = "dc"\npeople = ["a"]\ntime_zone = "Europe"', "IANA time zone"),  # a folder
     ('name = "dc"\npeople = ["a"]\nhandoff = "25:00"', 'handoff = "09:00"'),
     ('name = "dc"\npeople = ["a"]\nrotation = "fortnightly"', '"daily", "weekly"'),
     ('name = "dc"\npeople = ["a"]\nrotation = "5m"', "an hour or more"),
@@ -182,3 +183,15 @@ def test_a_moment_is_any_aware_time() -> None:
     dc = schedules(ROTATION)
     local = datetime(2026, 10, 20, 12, 0, tzinfo=UTC) + timedelta(0)
     assert dc.person("dc", local) == dc.person("dc", local.astimezone())
+
+
+def test_a_zone_name_that_is_a_folder_is_no_zone() -> None:
+    from notifier.chat.times import zone
+    assert zone("Europe") is None and zone("Europe/Paris") is not None
+
+
+def test_the_members_of_a_schedule_may_take_it_over() -> None:
+    dc = schedules(ROTATION + 'overrides = [{ person = "Zed", from = "2026-10-20T18:00", '
+                              'to = "2026-10-23T09:00" }]\n')
+    assert dc.members("dc") == {"ann", "bob", "cat", "zed"}
+    assert dc.members("ops") == set()
