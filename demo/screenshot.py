@@ -56,7 +56,8 @@ async def capture(url: str, target: Path, width: int, height: int) -> None:
     if chromium is None:
         raise SystemExit("chromium is not installed: apt-get install chromium")
     port = free_port()
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium may still be writing its profile as it exits: a leftover file is no failure.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
