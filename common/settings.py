@@ -530,7 +530,7 @@ def load_settings(
         audit_retention_days=env.number("AUDIT_RETENTION_DAYS", default.audit_retention_days,
                                         1.0, 36500.0),
         delivery_retention_hours=env.number("DELIVERY_RETENTION_HOURS",
-                                            default.delivery_retention_hours, 1.0, 87600.0),
+                                            default.delivery_retention_hours, 0.1, 87600.0),
         incident_retention_days=env.number("INCIDENT_RETENTION_DAYS",
                                            default.incident_retention_days, 1.0, 36500.0),
         reaction_retention_days=env.number("REACTION_RETENTION_DAYS",
