@@ -67,7 +67,7 @@ TENANT_DISABLED_REASON = "the app is disabled for this tenant"
 UninstalledHook = Callable[[str, str], Awaitable[bool]]
 # Deliveries a worker holds at most: this many seconds of its per-tenant send share (what it
 # could send soon; the rest waits in the outbox for whichever replica is free).
-CLAIM_AHEAD_SECONDS = 2.0
+CLAIM_AHEAD_SECONDS = 1.0
 
 
 def reply_of(reference: dict[str, Any], payload: str) -> tuple[dict[str, Any], dict[str, Any]]:
