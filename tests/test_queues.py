@@ -232,3 +232,16 @@ async def test_table_sizes_are_read_at_scrape_time(db: SqlBackend) -> None:
     body = (await metrics.render()).decode()
     assert 'heatwatch_table_rows{table="deliveries"} 2.0' in body
     assert all(f'heatwatch_table_rows{{table="{table}"}}' in body for table in COUNTED_TABLES)
+
+
+def test_the_rate_limiter_holds_only_the_last_hour_of_sends() -> None:
+    """Memory plateau: a chat told every 20 s for 5 hours holds an hour of stamps, not 1800."""
+    now = [0.0]
+    limiter = DeliveryLimiter(50.0, clock=lambda: now[0])
+    for _ in range(900):
+        limiter.reserve(TENANT, "c1")
+        now[0] += 20.0
+    assert limiter.held() <= 3600 / 20 + 2 + 50
+    # The windows still hold: 8 sends at once are spread over Teams' 8 per 2 s.
+    moments = [limiter.reserve(TENANT, "c2") for _ in range(9)]
+    assert moments[8] - moments[0] >= 2.0

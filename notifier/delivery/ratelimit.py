@@ -39,8 +39,18 @@ class SlidingWindows:
         return at
 
     def record(self, key: object, at: float) -> None:
+        """Note a send; sends older than the widest window no longer count and are dropped, so
+        a conversation holds at most its sends of the last hour (not 1800 stamps however old:
+        a chat told once every half hour kept its stamps for 37 days)."""
         log = self._log.setdefault(key, deque(maxlen=self._keep))
         log.append(at)
+        horizon = at - max(width for _, width in self.windows)
+        while log[0] < horizon:
+            log.popleft()
+
+    def held(self) -> int:
+        """Send stamps held, over every key (what this costs in memory)."""
+        return sum(len(log) for log in self._log.values())
 
     def settle(self, key: object, reserved: float, ended: float) -> None:
         """The send reserved for `reserved` ended at `ended`: count it from then."""
@@ -108,6 +118,11 @@ class DeliveryLimiter:
         if self._sends % 1000 == 0:
             self._conversations.forget_idle(now)
         return at
+
+    def held(self) -> int:
+        """Send stamps held by the windows: at most the sends of the last hour (plus those of
+        conversations idle since, until the next `forget_idle`)."""
+        return self._conversations.held() + (self._tenants.held() if self._tenants else 0)
 
     @asynccontextmanager
     async def slot(self, tenant_id: str, conversation_id: str) -> AsyncIterator[None]:
