@@ -119,10 +119,11 @@ class Outbox:
         await self._db.execute_atomically([*extra, *self.enqueue_statements(items, now)])
 
     async def claim(self, owner: str, now: datetime, limit: int, lease: float,
-                    exclude: set[tuple[str, str]] = frozenset()) -> list[Delivery]:  # type: ignore[assignment]
+                    exclude: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+                    urgent_only: bool = False) -> list[Delivery]:
         """Lease up to `limit` due deliveries, at most one per conversation, urgent ones first
-        (see the module docstring), skipping conversations in `exclude` (in flight here) and
-        those with a delivery leased anywhere.
+        (see the module docstring; with `urgent_only`, no others), skipping conversations in
+        `exclude` (in flight here) and those with a delivery leased anywhere.
 
         One statement: candidates are chosen and leased atomically. On PostgreSQL the
         candidates are locked with `FOR UPDATE SKIP LOCKED`, so replicas claiming at the same
@@ -172,7 +173,7 @@ class Outbox:
                        OR (e.created_at = c.created_at AND e.id < c.id)))),
             picked AS (
               SELECT d.id FROM deliveries d JOIN ranked r ON r.id = d.id
-              WHERE r.place = 1
+              WHERE r.place = 1 {"AND r.urgent = 1" if urgent_only else ""}
               ORDER BY r.urgent DESC, d.created_at, d.id
               LIMIT ?
               {lock})

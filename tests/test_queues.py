@@ -81,6 +81,19 @@ async def test_a_first_post_is_claimed_before_queued_updates_of_other_incidents(
                      "new-note"]
 
 
+async def test_with_the_limiter_busy_only_urgent_deliveries_are_claimed(
+    db: SqlBackend,
+) -> None:
+    outbox = Outbox(db)
+    await posted(db, "old", "c1")
+    await outbox.enqueue([card("old-update", "old", "c1"), note("welcome", "", "c2"),
+                          card("new-first-post", "new", "c3")], T0)
+    urgent = await outbox.claim("worker", T0, 10, lease=30, urgent_only=True)
+    assert [d.event_id for d in urgent] == ["new-first-post"]
+    rest = await outbox.claim("worker", T0, 10, lease=30)
+    assert [d.event_id for d in rest] == ["old-update", "welcome"]
+
+
 async def test_an_escalation_overtakes_other_incidents_but_not_its_own_card(
     db: SqlBackend,
 ) -> None:
@@ -232,6 +245,18 @@ async def test_table_sizes_are_read_at_scrape_time(db: SqlBackend) -> None:
     body = (await metrics.render()).decode()
     assert 'heatwatch_table_rows{table="deliveries"} 2.0' in body
     assert all(f'heatwatch_table_rows{{table="{table}"}}' in body for table in COUNTED_TABLES)
+
+
+def test_the_limiter_says_how_far_ahead_sends_are_reserved() -> None:
+    now = [100.0]
+    limiter = DeliveryLimiter(10.0, clock=lambda: now[0], margin=0.0)
+    assert limiter.ahead() == 0.0
+    for n in range(25):
+        limiter.reserve(TENANT, f"c{n}")  # 10 per second: the last one 2 s from now
+    assert limiter.ahead() == 2.0
+    now[0] += 5.0
+    assert limiter.ahead() == 0.0
+    assert DeliveryLimiter(0.0).ahead() == 0.0  # no cap: nothing waits for it
 
 
 def test_the_rate_limiter_holds_only_the_last_hour_of_sends() -> None:

@@ -48,6 +48,10 @@ class SlidingWindows:
         while log[0] < horizon:
             log.popleft()
 
+    def latest(self) -> float | None:
+        """The latest send noted (reserved) for any key."""
+        return max((log[-1] for log in self._log.values() if log), default=None)
+
     def held(self) -> int:
         """Send stamps held, over every key (what this costs in memory)."""
         return sum(len(log) for log in self._log.values())
@@ -118,6 +122,12 @@ class DeliveryLimiter:
         if self._sends % 1000 == 0:
             self._conversations.forget_idle(now)
         return at
+
+    def ahead(self) -> float:
+        """Seconds of sends already reserved beyond now under the tenant cap (0 without one):
+        a send reserved now would wait about this long."""
+        latest = self._tenants.latest() if self._tenants is not None else None
+        return max(0.0, latest - self._clock()) if latest is not None else 0.0
 
     def held(self) -> int:
         """Send stamps held by the windows: at most the sends of the last hour (plus those of

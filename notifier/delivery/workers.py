@@ -19,9 +19,10 @@ One failure never stops another conversation's deliveries.
 
 Claims and leases (issue #24): a worker holds at most `CLAIM_AHEAD_SECONDS` of its share of the
 per-tenant cap (besides `concurrency`), so deliveries it cannot send soon stay claimable by the
-other replicas; it renews its leases every third of `lease_seconds` while it runs and gives
-back what it has not sent when it stops. A replica that dies leaves at most that much, for at
-most one lease.
+other replicas; routine deliveries (updates, notes) only `ROUTINE_AHEAD_SECONDS` ahead of the
+limiter, so an urgent one (a first post, an escalation) is not queued behind many of them. It
+renews its leases every third of `lease_seconds` while it runs and gives back what it has not
+sent when it stops. A replica that dies leaves at most that much, for at most one lease.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ UninstalledHook = Callable[[str, str], Awaitable[bool]]
 # Deliveries a worker holds at most: this many seconds of its per-tenant send share (what it
 # could send soon; the rest waits in the outbox for whichever replica is free).
 CLAIM_AHEAD_SECONDS = 1.0
+# Sends are reserved in the limiter in claim order, so an urgent delivery claimed later waits
+# behind what is reserved already. Other deliveries are claimed this many seconds of the share
+# at a time, and only while the limiter has less than that reserved ahead; urgent ones always.
+ROUTINE_AHEAD_SECONDS = 0.25
 
 
 def reply_of(reference: dict[str, Any], payload: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -162,9 +167,14 @@ class DeliveryWorker:
         free = self.holding_limit() - len(self._in_flight)
         if free <= 0 or not self._accepting:
             return 0
+        share = self._limiter.tenant_share
+        urgent_only = share > 0 and self._limiter.ahead() >= ROUTINE_AHEAD_SECONDS
+        if share > 0 and not urgent_only:
+            free = min(free, max(1, math.ceil(share * ROUTINE_AHEAD_SECONDS)))
         now = self._clock()
         deliveries = await self._outbox.claim(self.owner, now, free, self._lease,
-                                              exclude=set(self._in_flight))
+                                              exclude=set(self._in_flight),
+                                              urgent_only=urgent_only)
         for delivery in deliveries:
             key = (delivery.tenant_id, delivery.conversation_id)
             task = asyncio.create_task(self._guarded(delivery), name=f"deliver-{delivery.id}")
