@@ -1,10 +1,13 @@
 """Retention: what only grows is deleted once it is old enough (issue #24), in bounded batches.
 
   deliveries       sent (`done`) or given up (`dead`), `delivery_age` after they finished;
-                   pending ones never
+                   pending ones never, nor those of an open incident (they say which chats were
+                   told, and so get its updates and its end, however long it stays open)
   alerts           resolved incidents (`is_open = 0`), `incident_age` after their last change,
                    unless a delivery of theirs is still pending; with them their cards
-                   (`alert_cards`), series (`incident_series`) and silences (`alert_silences`)
+                   (`alert_cards`), series (`incident_series`) and silences (`alert_silences`).
+                   Alerts recorded before incidents (`group_key` NULL, open or not by their
+                   event) are left alone, with their deliveries: few, and never written again.
   alert_cards      also any whose alert is gone (written after a resolved alert was pruned)
   reactions        `reaction_age` after they were made
 
@@ -55,9 +58,11 @@ class Retention:
         # next_attempt_at <= updated_at for a finished delivery (it was due when sent), so the
         # (status, next_attempt_at) index narrows the search; updated_at decides.
         deleted["deliveries"] = await self._batches(
-            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries "
-            "WHERE status IN ('done', 'dead') AND next_attempt_at < ? AND updated_at < ? "
-            "LIMIT ?)", (delivery_horizon, delivery_horizon))
+            "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d "
+            "WHERE d.status IN ('done', 'dead') AND d.next_attempt_at < ? AND d.updated_at < ? "
+            "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.alert_id = d.alert_id "
+            "AND (a.is_open = 1 OR a.group_key IS NULL)) LIMIT ?)",
+            (delivery_horizon, delivery_horizon))
         deleted.update(await self._prune_incidents(now - self._periods.incident_age))
         reaction_horizon = (now - self._periods.reaction_age).isoformat()
         deleted["reactions"] = await self._batches(
@@ -72,6 +77,7 @@ class Retention:
         while True:
             rows = await self._db.fetch_all(
                 "SELECT a.alert_id FROM alerts a WHERE a.is_open = 0 AND a.updated_at < ? "
+                "AND a.group_key IS NOT NULL "
                 "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.status = 'pending' "
                 "AND d.alert_id = a.alert_id) LIMIT ?", (horizon, self._batch))
             ids = [row["alert_id"] for row in rows]
@@ -82,7 +88,8 @@ class Retention:
                 (f"DELETE FROM alert_cards WHERE alert_id IN ({marks})", ids),
                 (f"DELETE FROM incident_series WHERE alert_id IN ({marks})", ids),
                 (f"DELETE FROM alert_silences WHERE alert_id IN ({marks})", ids),
-                (f"DELETE FROM alerts WHERE alert_id IN ({marks}) AND is_open = 0", ids),
+                (f"DELETE FROM alerts WHERE alert_id IN ({marks}) AND is_open = 0 "
+                 "AND group_key IS NOT NULL", ids),
             ])
             for table, count in zip(("alert_cards", "incident_series", "alert_silences",
                                      "alerts"), counts, strict=True):

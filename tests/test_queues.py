@@ -167,12 +167,13 @@ async def test_a_worker_holds_only_what_it_can_send_soon_at_its_share(
 
 # retention ---------------------------------------------------------------------------------
 
-async def add_alert(db: SqlBackend, alert: str, is_open: bool, updated: datetime) -> None:
+async def add_alert(db: SqlBackend, alert: str, is_open: bool, updated: datetime,
+                    group_key: str | None = "room=a") -> None:
     stamp = updated.isoformat()
     await db.execute_atomically([
         ("INSERT INTO alerts (alert_id, rule, event, source, group_key, is_open, created_at, "
-         "updated_at) VALUES (?, 'hot', '{}', 'influxdb', 'room=a', ?, ?, ?)",
-         (alert, int(is_open), stamp, stamp)),
+         "updated_at) VALUES (?, 'hot', '{}', 'influxdb', ?, ?, ?, ?)",
+         (alert, group_key, int(is_open), stamp, stamp)),
         ("INSERT INTO incident_series (alert_id, series_key, data, updated_at) "
          "VALUES (?, 'room=a,sensor=1', '{}', ?)", (alert, stamp)),
         ("INSERT INTO alert_cards (alert_id, tenant_id, conversation_id, activity_id, "
@@ -196,6 +197,10 @@ async def test_retention_prunes_what_is_old_and_keeps_what_is_open_or_young(
     await outbox.enqueue([note(f"old-done-{n}", "x", f"c{n}") for n in range(5)]
                          + [note("old-dead", "x", "d1"), note("old-pending", "x", "p1")], old)
     await outbox.enqueue([note("young-done", "x", "y1")], young)
+    # Sent long ago, but their incident is still open (or an alert from before incidents):
+    # they say who was told, so they stay.
+    await outbox.enqueue([card("old-done-open", "open-old", "o1"),
+                          card("old-done-legacy", "legacy", "o1")], old)
     for row in await db.fetch_all("SELECT id, event_id FROM deliveries"):
         if row["event_id"].startswith("old-done") or row["event_id"] == "young-done":
             await outbox.complete(row["id"], old if row["event_id"] != "young-done" else young)
@@ -208,6 +213,7 @@ async def test_retention_prunes_what_is_old_and_keeps_what_is_open_or_young(
     await add_alert(db, "open-old", True, old)
     await add_alert(db, "resolved-young", False, young)
     await add_alert(db, "resolved-old-pending", False, old)
+    await add_alert(db, "legacy", False, old, group_key=None)
     await outbox.enqueue([card("final-card", "resolved-old-pending", "c9")], old)
     # Reactions, and an old audit entry (the audit trail keeps its own period).
     for name, at in (("old", old), ("young", young)):
@@ -226,8 +232,8 @@ async def test_retention_prunes_what_is_old_and_keeps_what_is_open_or_young(
     assert deleted == {"deliveries": 6, "alerts": 2, "alert_cards": 2, "incident_series": 2,
                        "alert_silences": 2, "reactions": 1}
     assert await ids(db, "SELECT event_id FROM deliveries") == {
-        "old-pending", "young-done", "final-card"}
-    kept = {"open-old", "resolved-young", "resolved-old-pending"}
+        "old-pending", "young-done", "final-card", "old-done-open", "old-done-legacy"}
+    kept = {"open-old", "resolved-young", "resolved-old-pending", "legacy"}
     assert await ids(db, "SELECT alert_id FROM alerts") == kept
     assert await ids(db, "SELECT alert_id FROM alert_cards") == kept
     assert await ids(db, "SELECT alert_id FROM incident_series") == kept
