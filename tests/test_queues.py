@@ -5,6 +5,7 @@ retention (old finished rows go, open or young ones stay)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,9 @@ import pytest
 
 from common.clock import utcnow
 from common.metrics import Metrics
+from common.settings import load_settings
 from heatwatch.observability import watch_state
+from heatwatch.server import ALERT_SINK, DATABASE, create_app
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import CLAIM_AHEAD_SECONDS, DeliveryWorker
 from storage.alerts import AlertStore
@@ -21,6 +24,10 @@ from storage.backend import SqlBackend
 from storage.database import open_database
 from storage.outbox import NewDelivery, Operation, Outbox
 from storage.retention import COUNTED_TABLES, Retention, RetentionPeriods, table_rows
+from tests.cluster import sample_alert
+from tests.process import ROOT
+from tests.standins.connector import ConnectorStandIn
+from tests.teams import TeamsChannel
 
 TENANT = "tenant-1"
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -151,6 +158,34 @@ async def test_a_replica_that_stops_gives_back_what_it_has_not_sent(
     assert await outbox.release("stopping") == 3
     taken = await Outbox(second).claim("other", T0, 10, lease=10)  # at once, not after 600 s
     assert {d.id for d in taken} == {d.id for d in held[1:]}
+
+
+async def test_a_stopping_app_gives_back_the_deliveries_it_has_not_sent(
+    aiohttp_client, database_url: str, connector: ConnectorStandIn,  # type: ignore[no-untyped-def]
+) -> None:
+    env = {"DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
+           "RULES_FILE": str(ROOT / "rules.toml"), "SHUTDOWN_TIMEOUT_SECONDS": "0.5",
+           "DELIVERY_LEASE_SECONDS": "600"}
+    client = await aiohttp_client(create_app(load_settings(environ=env, env_file=None)))
+    teams = TeamsChannel(client, connector.url)
+    await teams.ok("personal_bot_added")
+    await teams.drained()  # the welcome
+    connector.latency = 3.0  # the connector stalls: the card is still on its way at the stop
+    await client.app[ALERT_SINK].publish([sample_alert()])
+    leased = "SELECT 1 AS n FROM deliveries WHERE alert_id <> '' AND lease_until IS NOT NULL"
+    async with asyncio.timeout(10):
+        while await client.app[DATABASE].fetch_one(leased) is None:
+            await asyncio.sleep(0.02)
+    await client.close()  # stops the app: in-flight sends get 0.5 s, then are given back
+
+    db = await open_database(database_url)
+    try:
+        rows = await db.fetch_all("SELECT status, lease_until FROM deliveries "
+                                  "WHERE alert_id <> ''")
+    finally:
+        await db.close()
+    # Claimable at once by another replica or the next start, not after a 600 s lease.
+    assert [(row["status"], row["lease_until"]) for row in rows] == [("pending", None)]
 
 
 async def test_a_worker_holds_only_what_it_can_send_soon_at_its_share(
