@@ -13,8 +13,12 @@ limits enforced, `--latency` per call), for `--minutes`:
     while it is hot (`repeat`);
   - every 5 s a person asks `status` in their chat, and reacts to a card (a heart, stored;
     now and then a like, which acknowledges).
-Every `--every` minutes it prints the app's RSS, the database's size on disk, rows per table
-and pending deliveries (from /metrics), and the new-incident latency: from the write of the hot
+With `--tracemalloc N` the app runs in this process instead (create_app), under tracemalloc,
+and each report adds the N places whose allocations grew most since the first report (RSS is
+then this whole process's, and tracemalloc slows everything: latencies are not comparable).
+
+Every `--every` minutes it prints the app's RSS, the database's size on disk, rows per table and
+pending deliveries (from /metrics), and the new-incident latency: from the write of the hot
 point to the incident's first card accepted by the connector in the slowest chat (p50, p99,
 max over the incidents of the period), and over every chat (p99).
 """
@@ -33,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +45,9 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.settings import load_settings
 from demo.processes import free_port, stop_process, wait_for_http
+from heatwatch.server import create_app
 from storage.database import open_database
 from tests.cluster import BOT, TENANT, register_people
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
@@ -248,11 +255,24 @@ async def soak(args: argparse.Namespace, work: Path, database_url: str,
                "PORT": str(port), "LOG_LEVEL": "WARNING",
                "TENANT_SEND_LIMIT_PER_SECOND": str(args.tenant_cap),
                "DELIVERY_RETENTION_HOURS": str(args.delivery_retention_hours)}
-        app_log = (work / "app.log").open("wb")
-        app = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=work, env=env,
-                               stdout=app_log, stderr=subprocess.STDOUT)
         app_url = f"http://127.0.0.1:{port}"
-        wait_for_http(app_url + "/readyz", 200, app, lambda: "the app exited early", 30)
+        runner: web.AppRunner | None = None
+        if args.tracemalloc:
+            for name in ("bots", "common", "heatwatch", "notifier", "storage"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+            tracemalloc.start()
+            runner = web.AppRunner(create_app(load_settings(environ=env, env_file=None)),
+                                   access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            pid = os.getpid()
+        else:
+            app_log = (work / "app.log").open("wb")
+            app = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=work, env=env,
+                                   stdout=app_log, stderr=subprocess.STDOUT)
+            wait_for_http(app_url + "/readyz", 200, app, lambda: "the app exited early", 30)
+            pid = app.pid
+        first: tracemalloc.Snapshot | None = None
         load = Load(influx, connector, app_url, chats, rooms, args.heat_every)
         log.info("soak: %d chats, %d rooms (one heats every %gs), connector %g ms per call, "
                  "tenant cap %g/s, %s, %g minutes, finished deliveries kept %g h", args.chats,
@@ -281,10 +301,17 @@ async def soak(args: argparse.Namespace, work: Path, database_url: str,
                                f"{percentile(slowest, 0.99):5.2f} / {max(slowest):5.2f} "
                                f"({len(slowest)} incidents)") if slowest else "-"
                     log.info("%6.1f %8.1f %8.1f %8d | %-34s | %7s %s",
-                             (time.monotonic() - started) / 60, rss_mib(app.pid),
+                             (time.monotonic() - started) / 60, rss_mib(pid),
                              database_mib(sqlite_file), pending, figures,
                              f"{percentile(every, 0.99):.2f}" if every else "-",
                              " ".join(f"{t}={n}" for t, n in sorted(tables.items()) if n))
+                    if args.tracemalloc:
+                        snapshot = tracemalloc.take_snapshot()
+                        if first is None:
+                            first = snapshot
+                        for stat in snapshot.compare_to(first, "lineno")[:args.tracemalloc]:
+                            log.info("    %+8.1f KiB %s", stat.size_diff / 1024,
+                                     stat.traceback[0])
             finally:
                 for job in jobs:
                     job.cancel()
@@ -295,6 +322,8 @@ async def soak(args: argparse.Namespace, work: Path, database_url: str,
                      percentile(every_slowest, 0.5), percentile(every_slowest, 0.99),
                      max(every_slowest), len(every_slowest), connector.violations,
                      load.requests_failed)
+        if runner is not None:
+            await runner.cleanup()
     finally:
         stop_process(app, 10)
         connector.stop()
@@ -312,6 +341,9 @@ async def main() -> None:
     parser.add_argument("--tenant-cap", type=float, default=50.0)
     parser.add_argument("--delivery-retention-hours", type=float, default=0.25,
                         help="DELIVERY_RETENTION_HOURS (short, so a short run shows it)")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="N",
+                        help="run the app in this process; report its N fastest-growing "
+                             "allocation sites")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
