@@ -260,7 +260,7 @@ async def soak(args: argparse.Namespace, work: Path, database_url: str,
         if args.tracemalloc:
             for name in ("bots", "common", "heatwatch", "notifier", "storage"):
                 logging.getLogger(name).setLevel(logging.WARNING)
-            tracemalloc.start()
+            tracemalloc.start(30)
             runner = web.AppRunner(create_app(load_settings(environ=env, env_file=None)),
                                    access_log=None)
             await runner.setup()
@@ -309,9 +309,14 @@ async def soak(args: argparse.Namespace, work: Path, database_url: str,
                         snapshot = tracemalloc.take_snapshot()
                         if first is None:
                             first = snapshot
-                        for stat in snapshot.compare_to(first, "lineno")[:args.tracemalloc]:
-                            log.info("    %+8.1f KiB %s", stat.size_diff / 1024,
-                                     stat.traceback[0])
+                        for stat in snapshot.compare_to(first, "traceback")[:args.tracemalloc]:
+                            # The allocating line, and the innermost HeatWatch line that led
+                            # to it (who holds the memory is usually near there).
+                            ours = [frame for frame in stat.traceback
+                                    if str(ROOT) in frame.filename
+                                    and "/.venv/" not in frame.filename]
+                            log.info("    %+8.1f KiB %s <- %s", stat.size_diff / 1024,
+                                     stat.traceback[-1], ours[-1] if ours else "-")
             finally:
                 for job in jobs:
                     job.cancel()
