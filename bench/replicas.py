@@ -11,6 +11,11 @@ replica: what replicas add) and at this machine's ceiling (50 ms, 64 in flight):
   then       1, 2 and 3 replicas on PostgreSQL (one database, a private server)
 Reports messages per second, the ratio to the baseline, exactly-once counts, and the claim
 overhead: what one `Outbox.claim` costs per delivery it leases, on each backend.
+
+Then the kill case (issue #24): three replicas on PostgreSQL, 100 chats, 200 ms per connector
+call, Teams' tenant cap of 50 per second in force (each replica keeps to its third), one replica
+killed (SIGKILL) 1 s into the fan-out; reported: when the last chat had its card, how many
+deliveries the dead replica held, and the duplicates (sends it had handed to the connector).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -66,6 +72,49 @@ async def fan_out(database_url: str, replicas: int, count: int, work: Path, late
         connector.stop()
 
 
+async def kill_mid_fan_out(database_url: str, count: int, work: Path,
+                           latency: float = 0.2, kill_after: float = 1.0) -> None:
+    """Three replicas at the tenant cap, one killed mid fan-out: when every chat has its card."""
+    connector = ConnectorStandIn(latency=latency).start()
+    db = await open_database(database_url)
+    processes: list[AppProcess] = []
+    try:
+        await register_people(db, connector.url, count)
+        env = {"DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
+               "TENANT_SEND_LIMIT_PER_SECOND": "50", "LOG_LEVEL": "WARNING"}
+        processes = [AppProcess(env, work).start() for _ in range(3)]
+        await asyncio.sleep(6)  # a heartbeat or two: each replica knows it has a third of 50/s
+        sink = OutboxSink(db)
+        started = time.perf_counter()
+        await sink.publish([sample_alert()])
+        await asyncio.sleep(kill_after)
+        victim = processes[0]
+        assert victim.process is not None
+        held = await db.fetch_all(
+            "SELECT lease_owner, COUNT(*) AS n FROM deliveries WHERE status = 'pending' "
+            "AND lease_until IS NOT NULL GROUP BY lease_owner")
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait(10)
+        killed = time.perf_counter() - started
+        outbox = Outbox(db)
+        while len({r.conversation_id for r in connector.cards()}) < count:
+            await asyncio.sleep(0.02)
+        last = time.perf_counter() - started
+        per = Counter(r.conversation_id for r in connector.cards())
+        duplicates = sum(n - 1 for n in per.values() if n > 1)
+        log.info("kill mid fan-out: 3 replicas (PostgreSQL), %d chats, %g ms per call, tenant "
+                 "cap 50/s; one killed at %.1f s (deliveries leased per replica then: %s); the "
+                 "last chat had its card %.1f s after the publish; duplicates %d; limit violations "
+                 "%d; outbox %s", count, latency * 1000, killed,
+                 "/".join(str(row["n"]) for row in held) or "0", last, duplicates,
+                 connector.violations, await outbox.counts())
+    finally:
+        for process in processes:
+            process.finish()
+        await db.close()
+        connector.stop()
+
+
 async def claim_overhead(database_url: str, count: int = 4000, batch: int = 64) -> float:
     """Milliseconds of `claim` per delivery leased (no sending), over `count` deliveries."""
     db = await open_database(database_url)
@@ -91,6 +140,8 @@ async def claim_overhead(database_url: str, count: int = 4000, batch: int = 64) 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=1000)
+    parser.add_argument("--kill-only", action="store_true",
+                        help="only the kill case (100 chats)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     for quiet in ("storage", "notifier"):
@@ -100,6 +151,9 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
+            await kill_mid_fan_out(server.create_database(), 100, work)
+            if args.kill_only:
+                return
             for latency, concurrency, what in (
                     (0.2, 16, "I/O-bound: 200 ms per connector call, 16 sends in flight per "
                               "replica"),

@@ -71,6 +71,9 @@ class Metrics:
                                     registry=registry)
         self.outbox = Gauge("heatwatch_outbox_deliveries", "Deliveries in the outbox, by status "
                             "(the shared database's count).", ["status"], registry=registry)
+        self.table_rows = Gauge("heatwatch_table_rows", "Rows per database table (read at "
+                                "scrape time; retention keeps the growing ones bounded).",
+                                ["table"], registry=registry)
         self.deliveries = Counter("heatwatch_deliveries_total", "Delivery attempts, by outcome.",
                                   ["outcome"], registry=registry)
         self.delivery_latency = Histogram(
@@ -170,6 +173,10 @@ class Metrics:
     def set_outbox(self, counts: dict[str, int]) -> None:
         for status in OUTBOX_STATUSES:
             self.outbox.labels(status=status).set(counts.get(status, 0))
+
+    def set_table_rows(self, counts: dict[str, int]) -> None:
+        for table, count in counts.items():
+            self.table_rows.labels(table=table).set(count)
 
     # exposition ----------------------------------------------------------------------------
 

@@ -170,12 +170,15 @@ class Settings:
     source_down_after: float = 120.0
     incident_update_window: float = 10.0
     audit_retention_days: float = 90.0
+    delivery_retention_hours: float = 24.0  # sent or given-up deliveries
+    incident_retention_days: float = 30.0  # resolved incidents, their cards and series
+    reaction_retention_days: float = 30.0
     tenant_send_limit: float = 50.0
     delivery_concurrency: int = 64
     delivery_max_attempts: int = 8
     delivery_give_up_after: float = 86400.0  # and not before it waited this long
     delivery_backoff: float = 1.0
-    delivery_lease: float = 60.0
+    delivery_lease: float = 10.0  # renewed while the replica runs
     alert_recipients: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()  # AAD object ids and team ids that see every incident
     teams_app_id: str = ""
@@ -445,7 +448,7 @@ def load_settings(
     if problem:
         env.problems.append(problem)
     database_pool_size = env.integer("DATABASE_POOL_SIZE", default.database_pool_size, 1, 100)
-    delivery_lease = env.number("DELIVERY_LEASE_SECONDS", default.delivery_lease, 10.0, 3600.0)
+    delivery_lease = env.number("DELIVERY_LEASE_SECONDS", default.delivery_lease, 3.0, 3600.0)
 
     log_level = env.choice(
         "LOG_LEVEL", default.log_level,
@@ -545,6 +548,12 @@ def load_settings(
                                           default.incident_update_window, 0.0, 3600.0),
         audit_retention_days=env.number("AUDIT_RETENTION_DAYS", default.audit_retention_days,
                                         1.0, 36500.0),
+        delivery_retention_hours=env.number("DELIVERY_RETENTION_HOURS",
+                                            default.delivery_retention_hours, 0.1, 87600.0),
+        incident_retention_days=env.number("INCIDENT_RETENTION_DAYS",
+                                           default.incident_retention_days, 1.0, 36500.0),
+        reaction_retention_days=env.number("REACTION_RETENTION_DAYS",
+                                           default.reaction_retention_days, 1.0, 36500.0),
         tenant_send_limit=tenant_send_limit,
         delivery_concurrency=delivery_concurrency,
         delivery_max_attempts=delivery_max_attempts,

@@ -1,5 +1,5 @@
 """`/metrics` for Prometheus: who may read it, where it is served, and the reads of state done
-at scrape time (outbox depth, open alerts, the poller's role).
+at scrape time (outbox depth, open alerts, rows per table, the poller's role).
 
 Where (settings, docs/operating.md *Scraping `/metrics`*):
   anonymous mode                      -> on the bot's port, open (loopback only anyway)
@@ -27,6 +27,7 @@ from notifier.alerts.sink import AlertSink
 from storage.alerts import AlertRecord, AlertStore
 from storage.backend import SqlBackend
 from storage.outbox import Outbox
+from storage.retention import table_rows
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def open_alert_labels(alert: AlertRecord) -> tuple[str, str]:
 
 
 def watch_state(metrics: Metrics, database: SqlBackend) -> None:
-    """Reads of state, at scrape time: two queries per scrape, none per delivery."""
+    """Reads of state, at scrape time: three queries per scrape, none per delivery."""
     outbox, alerts = Outbox(database), AlertStore(database)
 
     async def outbox_depth() -> None:
@@ -91,8 +92,12 @@ def watch_state(metrics: Metrics, database: SqlBackend) -> None:
         metrics.set_open_alerts(dict(Counter(map(open_alert_labels,
                                                  await alerts.open_alerts()))))
 
+    async def table_sizes() -> None:
+        metrics.set_table_rows(await table_rows(database))
+
     metrics.on_scrape("the outbox", outbox_depth)
     metrics.on_scrape("the open alerts", open_alerts)
+    metrics.on_scrape("the table sizes", table_sizes)
 
 
 def add_metrics_route(app: web.Application, settings: Settings) -> None:

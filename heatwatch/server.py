@@ -3,11 +3,11 @@
 Start-up order (cleanup_ctx, in order): storage -> rules -> card charts -> the bot
 (`bots.runtime`) and its token source -> signing keys -> Graph reconciliation -> replica
 heartbeat -> delivery workers -> the alert receivers -> escalation checks -> on-call overrides
--> Teams Shifts -> handoff cards -> audit retention -> the InfluxDB poller -> rules reload
-(SIGHUP, file changes) -> the separate metrics listener (METRICS_PORT). `/metrics` itself:
-`heatwatch.observability`. Shutdown runs them in reverse after aiohttp has stopped accepting and
-drained in-flight requests: the poller stops, in-flight sends finish, jobs are cancelled and
-awaited, then clients, then storage.
+-> Teams Shifts -> handoff cards -> audit retention -> retention of deliveries, incidents and
+reactions -> the InfluxDB poller -> rules reload (SIGHUP, file changes) -> the separate metrics
+listener (METRICS_PORT). `/metrics` itself: `heatwatch.observability`. Shutdown runs them in
+reverse after aiohttp has stopped accepting and drained in-flight requests: the poller stops,
+in-flight sends finish, jobs are cancelled and awaited, then clients, then storage.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ from storage.inbound import InboundStore
 from storage.outbox import Outbox
 from storage.registry import ConversationRegistry
 from storage.replicas import ReplicaRegistry
+from storage.retention import Retention, RetentionPeriods
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ ONCALL = web.AppKey("oncall", OnCallDesk)
 HANDOFFS = web.AppKey("handoffs", Handoffs)
 SHIFTS = web.AppKey("shifts", ShiftsReader)
 AUDIT_PRUNE_SECONDS = 3600.0
+RETENTION_PRUNE_SECONDS = 600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
 
 
@@ -315,12 +317,13 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         concurrency=settings.delivery_concurrency,
         max_attempts=settings.delivery_max_attempts,
         give_up_after=settings.delivery_give_up_after, backoff_base=settings.delivery_backoff,
-        lease_seconds=settings.delivery_lease, send_timeout=min(30.0, settings.delivery_lease / 2),
+        lease_seconds=settings.delivery_lease, send_timeout=30.0,
         on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None,
         metrics=app[METRICS], charts=app[CHARTS],
         feed=feed_sender(settings, app[TOKENS], app[METRICS]) if TOKENS in app else None)
     app[WORKER] = worker
-    log.info("Delivery worker %s started (leases of %gs)", worker.owner, settings.delivery_lease)
+    log.info("Delivery worker %s started (leases of %gs, renewed while it runs)", worker.owner,
+             settings.delivery_lease)
     task = asyncio.create_task(worker.run(), name="delivery")
     yield
     await worker.drain(settings.shutdown_timeout)
@@ -417,6 +420,29 @@ async def audit_retention_ctx(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(run_forever(prune, what="Pruning the audit trail", log=log),
                                name="audit-retention")
+    yield
+    await stop_task(task)
+
+
+async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Delete finished deliveries, resolved incidents and old reactions past their periods
+    (DELIVERY_RETENTION_HOURS, INCIDENT_RETENTION_DAYS, REACTION_RETENTION_DAYS), every
+    RETENTION_PRUNE_SECONDS, in bounded batches (storage/retention.py)."""
+    settings = app[SETTINGS]
+    retention = Retention(app[DATABASE], RetentionPeriods(
+        delivery_age=timedelta(hours=settings.delivery_retention_hours),
+        incident_age=timedelta(days=settings.incident_retention_days),
+        reaction_age=timedelta(days=settings.reaction_retention_days)))
+
+    async def prune() -> float:
+        deleted = await retention.prune(utcnow())
+        if deleted:
+            log.info("Retention deleted %s", ", ".join(f"{count} {table}" for table, count
+                                                        in sorted(deleted.items())))
+        return RETENTION_PRUNE_SECONDS
+
+    task = asyncio.create_task(run_forever(prune, what="Pruning old rows", log=log),
+                               name="retention")
     yield
     await stop_task(task)
 
@@ -558,6 +584,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(shifts_ctx)
     app.cleanup_ctx.append(handoff_ctx)
     app.cleanup_ctx.append(audit_retention_ctx)
+    app.cleanup_ctx.append(retention_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.cleanup_ctx.append(rules_reload_ctx)
     app.cleanup_ctx.append(metrics_port_ctx)

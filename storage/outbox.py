@@ -1,10 +1,15 @@
 """The durable delivery outbox: every (alert event, conversation, operation) is written before it
 is sent and marked done only after the connector accepted it.
 
-A claim takes, per conversation, only the oldest pending delivery (messages in a conversation
-arrive in order) and leases it; a lease that expires (the process died mid-send) makes it
-claimable again. At most one duplicate can follow a crash between the connector's answer and
-the `complete()` write.
+A claim takes at most one delivery per conversation, and none from a conversation that has one
+in flight anywhere (Teams' per-conversation limits are kept per replica). Within a
+conversation, deliveries of one alert (its card, its notes) go strictly in the order they were
+queued; across alerts the oldest goes first, except that an urgent delivery (a first post of an
+incident's card there, or an escalation) overtakes other alerts' queued updates and notes, so a
+new incident is never held behind old ones (issue #24). Claims are leased; the owner renews
+its leases while it is alive (`renew`) and gives them back when it stops (`release`), so the
+lease length is only how long a dead replica's deliveries wait. At most one duplicate can
+follow a crash between the connector's answer and the `complete()` write.
 """
 
 from __future__ import annotations
@@ -16,6 +21,24 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from storage.backend import Row, SqlBackend, Statement
+
+# Event ids of escalations: the escalation step's (notifier/delivery/escalation.py) and an
+# incident's change to a higher severity (notifier/delivery/planner.py).
+ESCALATION_PREFIXES = ("escalation-", "escalated-")
+_OLDER = "(e.created_at < d.created_at OR (e.created_at = d.created_at AND e.id < d.id))"
+# Urgent: a first post of an incident's card in the conversation (no card there yet), or any
+# delivery of an alert with an escalation pending in the conversation (the escalation's own
+# card's earlier updates go first: one card's deliveries keep their order). It overtakes other
+# alerts' queued deliveries in the conversation. An activity-feed page is urgent too (it is
+# there to reach a phone now).
+URGENT = ("(CASE WHEN d.operation = 'feed' OR (d.operation = 'card' AND NOT EXISTS "
+          "(SELECT 1 FROM alert_cards k WHERE k.alert_id = d.alert_id "
+          "AND k.tenant_id = d.tenant_id AND k.conversation_id = d.conversation_id)) "
+          "OR EXISTS (SELECT 1 FROM deliveries x "
+          "WHERE x.tenant_id = d.tenant_id AND x.conversation_id = d.conversation_id "
+          "AND x.alert_id = d.alert_id AND x.status = 'pending' AND ("
+          + " OR ".join(f"x.event_id LIKE '{prefix}%'" for prefix in ESCALATION_PREFIXES)
+          + ")) THEN 1 ELSE 0 END)")
 
 
 class DeliveryStatus(StrEnum):
@@ -99,9 +122,11 @@ class Outbox:
         await self._db.execute_atomically([*extra, *self.enqueue_statements(items, now)])
 
     async def claim(self, owner: str, now: datetime, limit: int, lease: float,
-                    exclude: set[tuple[str, str]] = frozenset()) -> list[Delivery]:  # type: ignore[assignment]
-        """Lease the oldest due delivery of up to `limit` conversations, skipping those in
-        `exclude` (already in flight here).
+                    exclude: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+                    urgent_only: bool = False) -> list[Delivery]:
+        """Lease up to `limit` due deliveries, at most one per conversation, urgent ones first
+        (see the module docstring; with `urgent_only`, no others), skipping conversations in
+        `exclude` (in flight here) and those with a delivery leased anywhere.
 
         One statement: candidates are chosen and leased atomically. On PostgreSQL the
         candidates are locked with `FOR UPDATE SKIP LOCKED`, so replicas claiming at the same
@@ -113,7 +138,7 @@ class Outbox:
         """
         stamp = now.isoformat()
         excluded = ""
-        params: list[object] = [stamp, stamp]
+        params: list[object] = [stamp, stamp, stamp]
         if exclude:
             excluded = ("AND (d.tenant_id, d.conversation_id) NOT IN (VALUES "
                         + ", ".join("(?, ?)" for _ in exclude) + ")")
@@ -123,18 +148,36 @@ class Outbox:
         lock = "FOR UPDATE OF d SKIP LOCKED" if self._db.shared else ""
         rows = await self._db.fetch_all(
             f"""
-            WITH picked AS (
-              SELECT d.id FROM deliveries d
+            WITH candidates AS (
+              SELECT d.id, d.tenant_id, d.conversation_id, d.created_at, {URGENT} AS urgent
+              FROM deliveries d
               WHERE d.status = 'pending' AND d.next_attempt_at <= ?
                 AND (d.lease_until IS NULL OR d.lease_until < ?)
                 AND NOT EXISTS (
                   SELECT 1 FROM deliveries e
                   WHERE e.tenant_id = d.tenant_id AND e.conversation_id = d.conversation_id
-                    AND e.status = 'pending'
-                    AND (e.created_at < d.created_at
-                         OR (e.created_at = d.created_at AND e.id < d.id)))
-                {excluded}
-              ORDER BY d.created_at, d.id
+                    AND e.status = 'pending' AND e.lease_until >= ?)
+                AND NOT EXISTS (
+                  SELECT 1 FROM deliveries e
+                  WHERE e.tenant_id = d.tenant_id AND e.conversation_id = d.conversation_id
+                    AND e.status = 'pending' AND e.alert_id = d.alert_id
+                    AND {_OLDER})
+                {excluded}),
+            ranked AS (
+              SELECT c.id, c.urgent, ROW_NUMBER() OVER (
+                       PARTITION BY c.tenant_id, c.conversation_id
+                       ORDER BY c.urgent DESC, c.created_at, c.id) AS place
+              FROM candidates c
+              WHERE c.urgent = 1 OR NOT EXISTS (
+                SELECT 1 FROM deliveries e
+                WHERE e.tenant_id = c.tenant_id AND e.conversation_id = c.conversation_id
+                  AND e.status = 'pending'
+                  AND (e.created_at < c.created_at
+                       OR (e.created_at = c.created_at AND e.id < c.id)))),
+            picked AS (
+              SELECT d.id FROM deliveries d JOIN ranked r ON r.id = d.id
+              WHERE r.place = 1 {"AND r.urgent = 1" if urgent_only else ""}
+              ORDER BY r.urgent DESC, d.created_at, d.id
               LIMIT ?
               {lock})
             UPDATE deliveries SET lease_until = ?, lease_owner = ?
@@ -145,6 +188,27 @@ class Outbox:
             params,
         )
         return sorted((_delivery(row) for row in rows), key=lambda d: (d.created_at, d.id))
+
+    async def renew(self, owner: str, now: datetime, lease: float) -> int:
+        """Extend the leases `owner` holds (it is alive); one that lapsed and was taken by
+        another owner meanwhile stays theirs."""
+        return await self._db.execute(
+            "UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND status = 'pending' "
+            "AND lease_until IS NOT NULL", ((now + timedelta(seconds=lease)).isoformat(), owner))
+
+    async def release(self, owner: str, ids: Iterable[str] | None = None) -> int:
+        """Give back `owner`'s leases (those of `ids`, or all): claimable by anyone at once."""
+        sql = ("UPDATE deliveries SET lease_until = NULL WHERE lease_owner = ? "
+               "AND status = 'pending' AND lease_until IS NOT NULL")
+        if ids is None:
+            return await self._db.execute(sql, (owner,))
+        total = 0
+        chosen = sorted(ids)
+        for start in range(0, len(chosen), 500):
+            chunk = chosen[start:start + 500]
+            total += await self._db.execute(
+                sql + " AND id IN (" + ", ".join("?" for _ in chunk) + ")", [owner, *chunk])
+        return total
 
     async def pending_cards(self, alert_id: str, now: datetime) -> set[tuple[str, str]]:
         """Conversations where an update of this alert's card is already waiting: it will

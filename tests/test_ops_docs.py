@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from storage.retention import COUNTED_TABLES
 from tests.prometheus import PrometheusQueryError, PrometheusServer, ScrapeJob
 from tests.standins.threaded import ThreadedServer
 
@@ -75,6 +76,9 @@ HEATWATCH_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("heatwatch_outbox_deliveries", "gauge",
                "Deliveries in the outbox, by status (the shared database's count).",
                ("status",), {"status": ("pending", "dead")}),
+    MetricSpec("heatwatch_table_rows", "gauge", "Rows per database table (read at scrape "
+               "time; retention keeps the growing ones bounded).", ("table",),
+               {"table": COUNTED_TABLES}),
     MetricSpec("heatwatch_deliveries_total", "counter", "Delivery attempts, by outcome.",
                ("outcome",), {"outcome": ("sent", "retried", "throttled", "dead", "parked")}),
     MetricSpec("heatwatch_delivery_latency_seconds", "histogram",

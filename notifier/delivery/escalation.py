@@ -37,7 +37,7 @@ from storage.alerts import AlertRecord, AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
-from storage.outbox import NewDelivery, Operation, Outbox
+from storage.outbox import ESCALATION_PREFIXES, NewDelivery, Operation, Outbox
 from storage.preferences import Preferences
 from storage.registry import ConversationRegistry
 
@@ -121,7 +121,7 @@ class Escalator:
         told_names = sorted({_name(active[key]) for key in targets} | {
             m["name"] for m in mentions if m["name"] != "on call"})
         text = escalation_text(event, waited, told_names)
-        event_id = "escalation-" + hashlib.sha256(step_id.encode()).hexdigest()[:24]
+        event_id = ESCALATION_PREFIXES[0] + hashlib.sha256(step_id.encode()).hexdigest()[:24]
         items: list[NewDelivery] = []
         for key in sorted(targets - told):
             items.append(NewDelivery(event_id, alert.alert_id, *key, Operation.CARD))

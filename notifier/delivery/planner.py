@@ -46,7 +46,7 @@ from storage.alerts import AlertRecord, AlertStore, Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
 from storage.models import Conversation, Status
-from storage.outbox import NewDelivery, Operation, Outbox
+from storage.outbox import ESCALATION_PREFIXES, NewDelivery, Operation, Outbox
 from storage.preferences import ALL_RULES, Preferences
 from storage.registry import ConversationRegistry
 
@@ -177,6 +177,8 @@ class OutboxSink:
         """The rows to add, and whether pending card updates must go out at once."""
         revision = hashlib.sha256(
             f"{incident.alert_id}|{change.value}|{now.isoformat()}".encode()).hexdigest()[:24]
+        if change is Change.ESCALATED:  # urgent: overtakes other incidents' queued updates
+            revision = ESCALATION_PREFIXES[1] + revision
 
         def rows(keys: Iterable[Key], operation: Operation, payload: str = "",
                  due: datetime | None = None) -> list[NewDelivery]:

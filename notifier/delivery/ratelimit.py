@@ -39,8 +39,22 @@ class SlidingWindows:
         return at
 
     def record(self, key: object, at: float) -> None:
+        """Note a send; sends older than the widest window no longer count and are dropped, so
+        a conversation holds at most its sends of the last hour (not 1800 stamps however old:
+        a chat told once every half hour kept its stamps for 37 days)."""
         log = self._log.setdefault(key, deque(maxlen=self._keep))
         log.append(at)
+        horizon = at - max(width for _, width in self.windows)
+        while log[0] < horizon:
+            log.popleft()
+
+    def latest(self) -> float | None:
+        """The latest send noted (reserved) for any key."""
+        return max((log[-1] for log in self._log.values() if log), default=None)
+
+    def held(self) -> int:
+        """Send stamps held, over every key (what this costs in memory)."""
+        return sum(len(log) for log in self._log.values())
 
     def settle(self, key: object, reserved: float, ended: float) -> None:
         """The send reserved for `reserved` ended at `ended`: count it from then."""
@@ -108,6 +122,17 @@ class DeliveryLimiter:
         if self._sends % 1000 == 0:
             self._conversations.forget_idle(now)
         return at
+
+    def ahead(self) -> float:
+        """Seconds of sends already reserved beyond now under the tenant cap (0 without one):
+        a send reserved now would wait about this long."""
+        latest = self._tenants.latest() if self._tenants is not None else None
+        return max(0.0, latest - self._clock()) if latest is not None else 0.0
+
+    def held(self) -> int:
+        """Send stamps held by the windows: at most the sends of the last hour (plus those of
+        conversations idle since, until the next `forget_idle`)."""
+        return self._conversations.held() + (self._tenants.held() if self._tenants else 0)
 
     @asynccontextmanager
     async def slot(self, tenant_id: str, conversation_id: str) -> AsyncIterator[None]:

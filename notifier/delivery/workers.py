@@ -16,6 +16,13 @@ Failures, by kind (the platform adapter sorts its answers into `FailureKind`s):
   MESSAGE_GONE      (updating a card) the card was deleted: post a new one
   REFUSED           dead with the reason
 One failure never stops another conversation's deliveries.
+
+Claims and leases (issue #24): a worker holds at most `CLAIM_AHEAD_SECONDS` of its share of the
+per-tenant cap (besides `concurrency`), so deliveries it cannot send soon stay claimable by the
+other replicas; routine deliveries (updates, notes) only `ROUTINE_AHEAD_SECONDS` ahead of the
+limiter, so an urgent one (a first post, an escalation) is not queued behind many of them. It
+renews its leases every third of `lease_seconds` while it runs and gives back what it has not
+sent when it stops. A replica that dies leaves at most that much, for at most one lease.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -52,7 +60,13 @@ TENANT_DISABLED_REASON = "the app is disabled for this tenant"
 
 # Called when a conversation turns out uninstalled; True: installed again, retry the send.
 UninstalledHook = Callable[[str, str], Awaitable[bool]]
-
+# Deliveries a worker holds at most: this many seconds of its per-tenant send share (what it
+# could send soon; the rest waits in the outbox for whichever replica is free).
+CLAIM_AHEAD_SECONDS = 1.0
+# Sends are reserved in the limiter in claim order, so an urgent delivery claimed later waits
+# behind what is reserved already. Other deliveries are claimed this many seconds of the share
+# at a time, and only while the limiter has less than that reserved ahead; urgent ones always.
+ROUTINE_AHEAD_SECONDS = 0.25
 
 
 def reply_of(reference: dict[str, Any], payload: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -78,7 +92,7 @@ class DeliveryWorker:
         max_attempts: int = 8,
         give_up_after: float = 86400.0,
         max_throttled_attempts: int = 30,
-        lease_seconds: float = 120.0,
+        lease_seconds: float = 10.0,
         send_timeout: float = 30.0,
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
@@ -115,8 +129,29 @@ class DeliveryWorker:
     # the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        await run_forever(self._step, what="Reading the delivery outbox", log=log,
-                          backoff=Backoff(1.0, 30.0))
+        renewing = asyncio.create_task(
+            run_forever(self._renew, what="Renewing the delivery leases", log=log,
+                        backoff=Backoff(self._lease / 6, self._lease / 3)),
+            name="delivery-leases")
+        try:
+            await run_forever(self._step, what="Reading the delivery outbox", log=log,
+                              backoff=Backoff(1.0, 30.0))
+        finally:
+            renewing.cancel()
+
+    async def _renew(self) -> float:
+        """Keep the leases of what is in flight here (alive: renewed every third of a lease)."""
+        if self._in_flight:
+            await self._outbox.renew(self.owner, self._clock(), self._lease)
+        return self._lease / 3
+
+    def holding_limit(self) -> int:
+        """How many deliveries this worker may hold at once: `concurrency`, and no more than
+        it can send in `CLAIM_AHEAD_SECONDS` at its current share of the tenant cap."""
+        share = self._limiter.tenant_share
+        if share <= 0:
+            return self._concurrency
+        return max(1, min(self._concurrency, math.ceil(share * CLAIM_AHEAD_SECONDS)))
 
     async def _step(self) -> float:
         self.wake.clear()  # before claiming, so a wake-up during the claim is not lost
@@ -125,12 +160,17 @@ class DeliveryWorker:
         return 0.0
 
     async def _claim(self) -> int:
-        free = self._concurrency - len(self._in_flight)
+        free = self.holding_limit() - len(self._in_flight)
         if free <= 0 or not self._accepting:
             return 0
+        share = self._limiter.tenant_share
+        urgent_only = share > 0 and self._limiter.ahead() >= ROUTINE_AHEAD_SECONDS
+        if share > 0 and not urgent_only:
+            free = min(free, max(1, math.ceil(share * ROUTINE_AHEAD_SECONDS)))
         now = self._clock()
         deliveries = await self._outbox.claim(self.owner, now, free, self._lease,
-                                              exclude=set(self._in_flight))
+                                              exclude=set(self._in_flight),
+                                              urgent_only=urgent_only)
         for delivery in deliveries:
             key = (delivery.tenant_id, delivery.conversation_id)
             task = asyncio.create_task(self._guarded(delivery), name=f"deliver-{delivery.id}")
@@ -157,12 +197,21 @@ class DeliveryWorker:
                 await self.wake.wait()
 
     async def drain(self, timeout: float) -> None:
-        """Shutdown: claim nothing more, let in-flight sends finish (their leases expire if
-        they cannot), then return."""
+        """Shutdown: claim nothing more, let in-flight sends finish within `timeout`, then
+        stop the rest and give their leases back, so another replica (or the next start)
+        takes them at once."""
         self._accepting = False
         tasks = list(self._in_flight.values())
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        with contextlib.suppress(Exception):
+            released = await self._outbox.release(self.owner)
+            if released:
+                log.info("Gave back %d unsent delivery(ies) for another replica", released)
 
     # one delivery ------------------------------------------------------------------------
 
