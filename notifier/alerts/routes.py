@@ -11,7 +11,6 @@ a label the alert lacks is the empty string. An InfluxDB check's `alertname` is 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
 from notifier.alerts.policies import named_policy, policy_problems
 from notifier.alerts.routing import Escalation, parse_target
+from notifier.alerts.rulesfile import parse_document, read_document
 
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|'
                       r"([^\s\"]*))\s*$")
@@ -140,10 +140,10 @@ def _targets(table: Mapping[str, Any], key: str, where: str, problems: list[str]
 
 
 def parse_routes(text: str, source: str = "rules") -> list[Route]:
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
+    return routes_of(parse_document(text, source), source)
+
+
+def routes_of(document: dict[str, Any], source: str) -> list[Route]:
     policies, problems = policy_problems(document.get("escalation"), source)
     routes, found = route_problems(document.get("route"), source, policies)
     problems += found
@@ -154,14 +154,8 @@ def parse_routes(text: str, source: str = "rules") -> list[Route]:
 
 def load_routes(path: Path) -> list[Route]:
     """The routes of the rules file; none when there is no file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except OSError as error:
-        raise ConfigError(f"RULES_FILE={str(path)!r} cannot be read ({error.strerror}).") \
-            from None
-    return parse_routes(text, str(path))
+    document = read_document(path)
+    return [] if document is None else routes_of(document, str(path))
 
 
 class LabelRouting:

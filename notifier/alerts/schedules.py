@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -34,6 +33,7 @@ from common.durations import parse_duration
 from common.errors import ConfigError
 from notifier.alerts.events import AlertEvent
 from notifier.alerts.routing import Escalation, SourceRouting, Step
+from notifier.alerts.rulesfile import parse_document, read_document
 
 SCHEDULE_KEYS = ("name", "time_zone", "people", "names", "handoff", "rotation", "start",
                  "office_hours", "after_hours", "overrides", "shifts", "scheduling_group",
@@ -498,10 +498,10 @@ def unknown_oncall_targets(targets: Sequence[str], known: set[str]) -> list[str]
 
 
 def parse_schedules(text: str, source: str = "rules") -> list[Schedule]:
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
+    return schedules_of(parse_document(text, source), source)
+
+
+def schedules_of(document: dict[str, Any], source: str) -> list[Schedule]:
     schedules, problems = schedule_problems(document.get("schedule"), source)
     if problems:
         raise ConfigError("Invalid on-call schedules:\n  - " + "\n  - ".join(problems))
@@ -510,11 +510,5 @@ def parse_schedules(text: str, source: str = "rules") -> list[Schedule]:
 
 def load_schedules(path: Path) -> list[Schedule]:
     """The schedules of the rules file; none when there is no file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except OSError as error:
-        raise ConfigError(f"RULES_FILE={str(path)!r} cannot be read ({error.strerror}).") \
-            from None
-    return parse_schedules(text, str(path))
+    document = read_document(path)
+    return [] if document is None else schedules_of(document, str(path))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +22,7 @@ from notifier.alerts.events import AlertEvent
 from notifier.alerts.policies import all_targets, named_policy, policy_problems
 from notifier.alerts.routes import route_problems
 from notifier.alerts.routing import Escalation, parse_target
+from notifier.alerts.rulesfile import parse_document
 from notifier.alerts.schedules import schedule_problems, unknown_oncall_targets
 from notifier.monitoring.moisture import DewPointFields
 
@@ -416,10 +416,7 @@ def _dew_point(reader: _RuleReader) -> DewPointFields | None:
 
 
 def parse_rules(text: str, source: str = "rules") -> list[Rule]:
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source} is not valid TOML: {error}. Fix the file.") from None
+    document = parse_document(text, source)
     unknown = sorted(set(document) - {"rule", "route", "schedule", "escalation"})
     problems = [f"{source}: unknown top-level key {key!r}; rules go in [[rule]] tables "
                 "(routes of the alert receivers in [[route]] tables, on-call schedules in "
