@@ -135,6 +135,7 @@ class InboundSettings:
 
     receivers: Mapping[str, ReceiverSettings] = field(default_factory=dict)
     max_bytes: int = 1024 * 1024
+    read_timeout: float = 30.0  # seconds a receiver waits for the whole body (408 after)
     alertmanager_url: str = ""  # empty: the externalURL of the notification
     alertmanager_token: str = field(default="", repr=False)
     alertmanager_user: str = ""
@@ -615,6 +616,8 @@ def inbound_settings(env: EnvReader, app_id: str) -> InboundSettings:
     return InboundSettings(
         receivers=receivers,
         max_bytes=env.integer("INBOUND_MAX_BYTES", default.max_bytes, 1024, 64 * 1024 * 1024),
+        read_timeout=env.number("INBOUND_READ_TIMEOUT_SECONDS", default.read_timeout, 1.0,
+                                600.0),
         alertmanager_url=alertmanager_url,
         alertmanager_token=alertmanager_token,
         alertmanager_user=alertmanager_user,

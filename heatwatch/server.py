@@ -342,7 +342,8 @@ async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
                "influxdb": influxdb.events}
     app[RECEIVERS] = {
         name: Receiver(name, inbound.receiver(name), read, app[ALERT_SINK], store, lock,
-                       inbound.max_bytes, app[METRICS]) for name, read in readers.items()}
+                       inbound.max_bytes, app[METRICS], inbound.read_timeout)
+        for name, read in readers.items()}
     app[ACTIONS].silences = Silences(app[DATABASE], inbound, app[WAKE])
     enabled = [name for name, receiver in app[RECEIVERS].items() if receiver.settings.enabled]
     if enabled:

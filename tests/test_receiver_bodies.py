@@ -286,3 +286,26 @@ async def test_broken_framing_or_compression_is_a_400_without_a_traceback(
     assert await stored_alerts(client) == 0
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert "Traceback" not in caplog.text
+
+
+async def test_a_body_that_stops_arriving_is_a_408_and_nothing_is_stored(
+        aiohttp_client: Any, receiver_env: dict[str, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A sender whose body stops halfway (or trickles) does not hold the connection forever:
+    after INBOUND_READ_TIMEOUT_SECONDS it gets a 408, and the connection is closed."""
+    caplog.set_level(logging.INFO)
+    client = await aiohttp_client(create_app(load_settings(
+        environ={**receiver_env, "INBOUND_READ_TIMEOUT_SECONDS": "1"}, env_file=None)))
+    body = json.dumps(fixture("alertmanager")).encode()
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(f"POST /api/alerts/alertmanager HTTP/1.1\r\nHost: {client.host}\r\n"
+                 f"Content-Type: application/json\r\nAuthorization: Bearer {AM_TOKEN}\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:100])
+    await writer.drain()
+    async with asyncio.timeout(30):  # the server's answer, then its close: the signal
+        answer = await reader.read()
+    writer.close()
+    assert answer.split()[1] == b"408", answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
+    assert await stored_alerts(client) == 0
+    assert "did not arrive whole within 1 s (INBOUND_READ_TIMEOUT_SECONDS)" in caplog.text

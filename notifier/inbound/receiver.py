@@ -68,7 +68,7 @@ class Receiver:
 
     def __init__(self, name: str, settings: ReceiverSettings, read: Reader, sink: AlertSink,
                  store: InboundStore, lock: asyncio.Lock, max_bytes: int,
-                 metrics: Metrics = UNCOUNTED) -> None:
+                 metrics: Metrics = UNCOUNTED, read_timeout: float = 30.0) -> None:
         self.name = name
         self.settings = settings
         self._read = read
@@ -79,6 +79,9 @@ class Receiver:
         self._lock = lock
         self._max_bytes = max_bytes
         self._metrics = metrics
+        # A sender that trickles its body (or stops sending it) holds a connection and its
+        # memory: after this long it gets a 408 (Alertmanager retries a failed notification).
+        self._read_timeout = read_timeout
 
     async def handle(self, request: web.Request) -> web.Response:
         response, outcome = await self._handle(request)
@@ -114,7 +117,16 @@ class Receiver:
             return error(415, "unsupported_media_type", "Send JSON (Content-Type: "
                          "application/json)."), "invalid"
         try:
-            body = await self._body(request)
+            async with asyncio.timeout(self._read_timeout):
+                body = await self._body(request)
+        except TimeoutError:
+            log.warning("A %s notification from %s did not arrive whole within %g s "
+                        "(INBOUND_READ_TIMEOUT_SECONDS)", self.name, request.remote,
+                        self._read_timeout)
+            response = error(408, "request_timeout", "The body did not arrive in time "
+                             f"({self._read_timeout:g} s).")
+            response.force_close()
+            return response, "invalid"
         except web.RequestPayloadError as problem:
             response = error(400, "bad_body", "The body could not be read: " + " ".join(
                 str(problem).split()))
