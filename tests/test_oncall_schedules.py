@@ -36,6 +36,7 @@ from tests.teams import (
     TeamsChannel,
     card_text,
 )
+from tests.test_oncall import installed_in
 
 
 def schedule_rules(now: datetime) -> str:
@@ -72,10 +73,7 @@ async def on_call(aiohttp_client: Any, delivery_env: dict[str, str],
 async def test_an_oncall_target_reaches_only_the_person_on_call(
     on_call: TestClient, connector: ConnectorStandIn
 ) -> None:
-    teams = TeamsChannel(on_call, connector.url)
-    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
-        await teams.ok(name)
-    await teams.drained()
+    teams = await installed_in(on_call, connector)  # personal, team, group chat
     alert_id = new_alert_id()
     await publish(on_call, alert_event(EventKind.FIRED, alert_id))
 
@@ -137,11 +135,7 @@ async def test_a_policy_pages_step_by_step_once_each_across_a_restart_until_ackn
         return aiohttp_client(create_app(load_settings(environ=env, env_file=None)))
 
     first = await start()
-    teams = TeamsChannel(first, connector.url)
-    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
-        await teams.ok(name)
-    await teams.drained()
-    connector.clear()
+    await installed_in(first, connector)  # personal, team, group chat
     alert_id = new_alert_id()
     await publish(first, alert_event(EventKind.FIRED, alert_id, Severity.CRIT, 33.0, 32.0))
     await eventually(lambda: connector.cards(GROUP))
@@ -178,10 +172,7 @@ def teams_of(client: TestClient, connector: ConnectorStandIn) -> TeamsChannel:
 async def test_oncall_take_and_give_back_change_who_is_paged_and_are_audited(
     on_call: TestClient, connector: ConnectorStandIn
 ) -> None:
-    teams = TeamsChannel(on_call, connector.url)
-    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
-        await teams.ok(name)
-    await teams.drained()
+    teams = await installed_in(on_call, connector)  # personal, team, group chat
 
     async def say(text: str) -> str:
         before = len(connector.texts(PERSONAL))
@@ -213,11 +204,7 @@ async def test_oncall_take_and_give_back_change_who_is_paged_and_are_audited(
 async def test_the_person_taking_over_gets_one_handoff_card(
     on_call: TestClient, connector: ConnectorStandIn
 ) -> None:
-    teams = TeamsChannel(on_call, connector.url)
-    for name in ("personal_bot_added", "team_bot_added", "groupchat_bot_added"):
-        await teams.ok(name)
-    await teams.drained()
-    connector.clear()
+    await installed_in(on_call, connector)  # personal, team, group chat
     await publish(on_call, alert_event(EventKind.FIRED, new_alert_id()))
     await eventually(lambda: connector.cards(PERSONAL))
 
