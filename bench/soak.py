@@ -254,7 +254,9 @@ async def soak(args: argparse.Namespace, work: Path, database_url: str,
                "INFLUX_PASSWORD": ADMIN_PASSWORD, "POLL_INTERVAL_SECONDS": "1",
                "PORT": str(port), "LOG_LEVEL": "WARNING",
                "TENANT_SEND_LIMIT_PER_SECOND": str(args.tenant_cap),
-               "DELIVERY_RETENTION_HOURS": str(args.delivery_retention_hours)}
+               "DELIVERY_RETENTION_HOURS": str(args.delivery_retention_hours),
+               "INCIDENT_RETENTION_DAYS": str(args.incident_retention_days),
+               "REACTION_RETENTION_DAYS": str(args.incident_retention_days)}
         app_url = f"http://127.0.0.1:{port}"
         runner: web.AppRunner | None = None
         if args.tracemalloc:
@@ -346,6 +348,9 @@ async def main() -> None:
     parser.add_argument("--tenant-cap", type=float, default=50.0)
     parser.add_argument("--delivery-retention-hours", type=float, default=0.25,
                         help="DELIVERY_RETENTION_HOURS (short, so a short run shows it)")
+    parser.add_argument("--incident-retention-days", type=float, default=0.015,
+                        help="INCIDENT_RETENTION_DAYS and REACTION_RETENTION_DAYS (0.015 days is "
+                             "about 22 minutes, so a two-hour run shows a flat database)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="N",
                         help="run the app in this process; report its N fastest-growing "
                              "allocation sites")
