@@ -48,7 +48,7 @@ from heatwatch.observability import (
 from heatwatch.reload import RulesReloader
 from notifier.alerts.events import INFLUXDB
 from notifier.alerts.routes import LabelRouting, load_routes
-from notifier.alerts.routing import SourceRouter
+from notifier.alerts.routing import SourceRouter, SourceRouting
 from notifier.alerts.schedules import OnCallRouting, Schedules, load_schedules
 from notifier.alerts.sink import AlertSink
 from notifier.chat.access import Operators
@@ -60,6 +60,7 @@ from notifier.chat.report import ExposureReader
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.escalation import Escalator
 from notifier.delivery.handoff import Handoffs
+from notifier.delivery.paging import PagingReader
 from notifier.delivery.planner import OutboxSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
@@ -112,6 +113,7 @@ SCHEDULES = web.AppKey("schedules", Schedules)
 ONCALL = web.AppKey("oncall", OnCallDesk)
 HANDOFFS = web.AppKey("handoffs", Handoffs)
 SHIFTS = web.AppKey("shifts", ShiftsReader)
+PAGING = web.AppKey("paging", PagingReader)
 AUDIT_PRUNE_SECONDS = 3600.0
 RETENTION_PRUNE_SECONDS = 600.0
 SIGNING_KEYS_REFRESH_SECONDS = 12 * 3600
@@ -168,12 +170,16 @@ async def charts_ctx(app: web.Application) -> AsyncIterator[None]:
     await source.close()
 
 
-def source_routing(app: web.Application) -> SourceRouter:
+def source_routing(app: web.Application, resolve: bool = True) -> SourceRouter:
     """Each source's routing: the monitoring's rules, the receivers' [[route]] tables; their
-    `oncall:<schedule>` targets name whoever is on call when they are asked for."""
+    `oncall:<schedule>` targets name whoever is on call when they are asked for (unless not
+    `resolve`: as the rules file says them, for the cards' on-call lines)."""
     schedules = app[SCHEDULES]
-    rules = OnCallRouting(app[ROUTING], schedules, utcnow)
-    labels = OnCallRouting(app[LABEL_ROUTING], schedules, utcnow)
+
+    def routed(routing: SourceRouting) -> SourceRouting:
+        return OnCallRouting(routing, schedules, utcnow) if resolve else routing
+
+    rules, labels = routed(app[ROUTING]), routed(app[LABEL_ROUTING])
     return SourceRouter({INFLUXDB: rules, alertmanager.SOURCE: labels,
                          grafana.SOURCE: labels, influxdb.SOURCE: labels})
 
@@ -185,6 +191,8 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         app[TOKENS] = tokens
     actions = AlertActions(app[DATABASE], app[WAKE], Operators.of(settings.operators))
     actions.charts = app[CHARTS]
+    app[PAGING] = actions.access.paging = PagingReader(
+        app[DATABASE], source_routing(app, resolve=False), app[SCHEDULES])
     app[ACTIONS] = actions
     operating = OperatingCommands(app[DATABASE], source_routing(app), app[WAKE])
     desk = OnCallDesk(app[DATABASE], app[SCHEDULES], Operators.of(settings.operators).people)
@@ -319,7 +327,7 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         give_up_after=settings.delivery_give_up_after, backoff_base=settings.delivery_backoff,
         lease_seconds=settings.delivery_lease, send_timeout=30.0,
         on_uninstalled=app[RECONCILER].reinstall if RECONCILER in app else None,
-        metrics=app[METRICS], charts=app[CHARTS],
+        metrics=app[METRICS], charts=app[CHARTS], paging=app[PAGING],
         feed=feed_sender(settings, app[TOKENS], app[METRICS]) if TOKENS in app else None)
     app[WORKER] = worker
     log.info("Delivery worker %s started (leases of %gs, renewed while it runs)", worker.owner,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from common.literal import shown
 from notifier.delivery.charts import ChartMaker
+from notifier.delivery.paging import PagingReader
 from notifier.delivery.view import IncidentView
 from storage.alerts import AlertStore, Key
 
@@ -59,6 +60,7 @@ class Access:
     def __init__(self, alerts: AlertStore, operators: Operators | None = None) -> None:
         self._alerts = alerts
         self.operators = operators or Operators()
+        self.paging: PagingReader | None = None  # on call and pages on cards (the root sets it)
 
     def told(self, actor: Actor) -> Key | None:
         """What a listing is limited to: the conversation's audience, or None (everything)
@@ -72,7 +74,8 @@ class Access:
         """The incident as the actor's conversation sees it, if it may; else None (and, for
         an incident that exists, one INFO line)."""
         view = await IncidentView.for_conversation(
-            self._alerts, alert_id, (actor.tenant_id, actor.conversation_id), charts=charts)
+            self._alerts, alert_id, (actor.tenant_id, actor.conversation_id), charts=charts,
+            paging=self.paging)
         if view is None or view.told or self.operators.include(actor):
             return view
         self.refused(actor, alert_id, what)

@@ -26,6 +26,7 @@ from storage.alerts import AlertRecord, Snooze
 from storage.inbound import Silence
 
 if TYPE_CHECKING:  # the view renders through this module
+    from notifier.delivery.paging import Paging
     from notifier.delivery.view import IncidentView
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -58,6 +59,7 @@ VALUE_LIMIT = 300  # characters of a label's value on a card
 FACTS_LIMIT = 12  # labels shown as facts; the rest is "and N more labels"
 MEMBER_LABELS = 8  # labels of one alert in an incident's list
 LINKS_LIMIT = 6  # link buttons kept (a decision: more would crowd out Acknowledge and Snooze)
+PAGES_LIMIT = 5  # escalation steps listed on a card: the latest ones ("and N earlier")
 
 
 def when(value: str | datetime | None) -> str:
@@ -230,6 +232,7 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
         body.append({"type": "TextBlock", "wrap": True, "text":
                      f"Acknowledged by {shown(alert.acknowledged_by, NAME_LIMIT)} at "
                      f"{local_time(alert.acknowledged_at)}"})
+    body += paging_section(view.paging)
     if snooze is not None:
         body.append(_snooze_block(snooze, event))
     body += silence_section(alert, view.silence, view.silenceable)
@@ -255,6 +258,37 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
     if actions:
         card["actions"] = actions
     return fit_card(card)
+
+
+def paging_section(paging: Paging | None) -> list[dict[str, Any]]:
+    """Who is on call for the incident now and who its escalation paged, by which step and
+    when (notifier/delivery/paging.py; the same audit entries as `history <alert>`), then the
+    next step or that an acknowledgement stopped it. Names come from outside: literal."""
+    if paging is None:
+        return []
+    facts = []
+    if paging.on_call:
+        facts.append({"title": f"On call at {local_time(paging.at).rsplit(' ', 1)[1]}",
+                      "value": ", ".join(f"{shown(o.person, NAME_LIMIT) if o.person else 'nobody'}"
+                                         f" ({o.schedule})" for o in paging.on_call)})
+    pages = paging.pages[-PAGES_LIMIT:]
+    if len(paging.pages) > len(pages):
+        facts.append({"title": "Paged before", "value": f"{len(paging.pages) - len(pages)} "
+                                                        "steps (history lists them)"})
+    for page in pages:
+        title = f"Step {page.step}" + (f" again ({page.again})" if page.again else "")
+        facts.append({"title": f"Paged, {title.lower()}",
+                      "value": f"{shown(page.told, VALUE_LIMIT)} at {local_time(page.at)}"})
+    if paging.next_step is not None:
+        coming = paging.next_step
+        facts.append({"title": f"Next, step {coming.step}" + (" again" if coming.again else ""),
+                      "value": f"{shown(coming.reaches, VALUE_LIMIT)} at "
+                               f"{local_time(coming.at)}, unless acknowledged"})
+    if paging.stopped:
+        facts.append({"title": "Escalation", "value": "stopped by the acknowledgement"})
+    if not facts:
+        return []
+    return [{"type": "FactSet", "facts": facts, "spacing": "Medium"}]
 
 
 def label_facts(labels: list[tuple[str, Any]]) -> list[dict[str, str]]:

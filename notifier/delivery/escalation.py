@@ -2,7 +2,8 @@
 step: a rule's `escalate_after`/`escalate_to` (one step) or a named `[[escalation]]` policy
 (steps at their own times from the start of the critical episode, the last one optionally
 repeated). Each step's targets get the card and a note saying for how long nobody acted and who
-was told; the conversations already told get the note too (in a channel: in the card's thread).
+was told; the conversations already told get the note too (in a channel: in the card's thread)
+and their card updated in place, saying who the step paged (`paging.py`).
 
 Each step happens once per critical episode. A step is an audit entry with a chosen id
 (`escalated:<alert>:<critical since>`, then `:<step number>` for the steps after the first)
@@ -33,6 +34,7 @@ from notifier.alerts.routing import (
 )
 from notifier.delivery.cards import duration, escalation_text, note_payload
 from notifier.delivery.feed import notice_line, page_rows, people_of
+from notifier.delivery.paging import ESCALATED, step_detail
 from storage.alerts import AlertRecord, AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -123,7 +125,9 @@ class Escalator:
         text = escalation_text(event, waited, told_names)
         event_id = ESCALATION_PREFIXES[0] + hashlib.sha256(step_id.encode()).hexdigest()[:24]
         items: list[NewDelivery] = []
-        for key in sorted(targets - told):
+        # The step's targets get the card; where it was told already, the card is updated
+        # in place: it says who this step paged (paging.py).
+        for key in sorted(targets | told):
             items.append(NewDelivery(event_id, alert.alert_id, *key, Operation.CARD))
         for key in sorted(targets | told):
             scope = active[key].scope
@@ -133,13 +137,8 @@ class Escalator:
             items += page_rows(event_id, alert.alert_id, targets, people_of(active.values()),
                                notice_line(event), text, self._feed_link)
         sent_at = min(now, utcnow())  # `now` may be a test's future: deliveries are due now
-        steps, name = len(policy.steps), policy.name or "the escalation"
-        which = "" if steps == 1 and not policy.repeat else (
-            f"step {number + 1} of {name}: " if number < steps else
-            f"step {steps} of {name} again ({number - steps + 2}): ")
-        entry = AuditEntry(action="escalated", at=sent_at, actor=SYSTEM, alert_id=alert.alert_id,
-                           detail=f"{which}nobody acknowledged for {duration(waited)}; "
-                                  f"told: {', '.join(told_names) or 'nobody reachable'}",
+        entry = AuditEntry(action=ESCALATED, at=sent_at, actor=SYSTEM, alert_id=alert.alert_id,
+                           detail=step_detail(number, policy, duration(waited), told_names),
                            id=step_id)
         counts = await self._db.execute_atomically([
             AuditLog.statement(entry),

@@ -2,12 +2,14 @@
 
 `IncidentView` holds everything that card shows there: the alert, its snooze in that
 conversation, its Alertmanager silence, the conversation's mute, the trend chart, what its
-source can do (silenceable), and whether the conversation was told of it (who may see it:
-notifier/chat/access.py). `IncidentView.for_conversation` reads it in two storage queries (the
-alert with its silence, the mute and the audience; the snooze, which needs the alert's series
-key) plus the chart (the chart maker's cached read of the source). The delivery worker, the
-answer to a card button and the answer to *Silence* all render through `IncidentView.card`,
-so what a person sees after pressing a button is what the worker sends there next.
+source can do (silenceable), whether the conversation was told of it (who may see it:
+notifier/chat/access.py), and who is on call for it and who was paged (`paging.py`).
+`IncidentView.for_conversation` reads it in two storage queries (the alert with its silence,
+the mute and the audience; the snooze, which needs the alert's series key) plus the chart (the
+chart maker's cached read of the source) and, for an incident with on-call targets or an
+escalation policy, its audit entries (`PagingReader`). The delivery worker, the answer to a
+card button and the answer to *Silence* all render through `IncidentView.card`, so what a
+person sees after pressing a button is what the worker sends there next.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from common.clock import utcnow
 from notifier.alerts.events import silenceable, stored_series_key
 from notifier.delivery.cards import alert_card, card_activity, summary, with_notice
 from notifier.delivery.charts import ChartMaker
+from notifier.delivery.paging import Paging, PagingReader
 from storage.alerts import AlertRecord, AlertStore, Key, Snooze
 from storage.inbound import Silence
 
@@ -32,6 +35,7 @@ class IncidentView:
     silence: Silence | None = None  # in force
     muted_until: datetime | None = None  # the conversation's mute (all alerts), if any
     chart: dict[str, Any] | None = None
+    paging: Paging | None = None  # who is on call for it, who was paged
 
     @property
     def silenceable(self) -> bool:
@@ -40,6 +44,7 @@ class IncidentView:
     @classmethod
     async def for_conversation(cls, alerts: AlertStore, alert_id: str, where: Key, *,
                                charts: ChartMaker | None = None,
+                               paging: PagingReader | None = None,
                                now: datetime | None = None) -> IncidentView | None:
         """The incident as the conversation `where` sees it; None when it is not known."""
         now = now or utcnow()
@@ -51,7 +56,8 @@ class IncidentView:
                                            now) if alert.event.get("series") else None)
         chart = await charts.chart(alert) if charts is not None else None
         return cls(alert, here.told, snooze, here.silence if silenceable(alert.event) else None,
-                   here.muted_until, chart)
+                   here.muted_until, chart,
+                   await paging.of(alert, now) if paging is not None else None)
 
     def card(self, now: datetime | None = None, notice: str = "") -> dict[str, Any]:
         """The Adaptive Card; `notice` says what went wrong to the person who pressed."""

@@ -44,6 +44,7 @@ from common.retry import Backoff, run_forever
 from notifier.delivery.cards import note_activity
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.feed import FeedLimiter, FeedNotice, FeedSender
+from notifier.delivery.paging import PagingReader
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from notifier.delivery.view import IncidentView
@@ -101,7 +102,9 @@ class DeliveryWorker:
         metrics: Metrics | None = None,
         charts: ChartMaker | None = None,
         feed: FeedSender | None = None,
+        paging: PagingReader | None = None,
     ) -> None:
+        self._paging = paging
         self._feed = feed
         self._feed_limiter = FeedLimiter()
         self._metrics = metrics or UNCOUNTED
@@ -284,7 +287,7 @@ class DeliveryWorker:
     async def _send_card(self, delivery: Delivery, reference: dict) -> None:
         view = await IncidentView.for_conversation(
             self._alerts, delivery.alert_id, (delivery.tenant_id, delivery.conversation_id),
-            charts=self._charts, now=self._clock())
+            charts=self._charts, paging=self._paging, now=self._clock())
         if view is None:
             await self._outbox.park(delivery.id, "alert record missing", self._clock())
             self._metrics.delivery("parked")

@@ -1,0 +1,209 @@
+"""Who is on call for an incident and who was paged: what its card says about paging.
+
+For an incident whose routing names `oncall:<schedule>` targets (a rule's or a route's
+`targets` or any step of its escalation) or an escalation policy, the card says:
+
+- who is on call now in each schedule it names, by display name (as of the card's rendering:
+  the card is rendered again whenever it is updated, and says at what time this was true);
+- who was paged, by which step, and when: from the audit trail, the same `escalated` entries
+  `history <alert>` lists (so the card and history agree, after a restart and on every
+  replica: nothing here is kept in memory);
+- what comes next: the next step, when, and whom it would page now; or that an
+  acknowledgement stopped the escalation.
+
+The words of an escalation step's audit entry are written and read here (`step_detail`,
+`read_step`), so the writer (`escalation.py`) and this reader cannot drift apart. The names in
+an entry came from outside (Teams display names): the card shows them through
+`common.literal`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from notifier.alerts.events import INFLUXDB, AlertEvent, EventKind
+from notifier.alerts.routing import REPEAT_LIMIT, Escalation, parse_target
+from notifier.alerts.schedules import Schedules
+from storage.alerts import AlertRecord
+from storage.audit import AuditEntry, AuditLog
+from storage.backend import SqlBackend
+from storage.registry import ConversationRegistry
+
+ESCALATED = "escalated"  # the audit action of an escalation step
+NOBODY = "nobody reachable"
+_STEP = re.compile(r"^(?:step (\d+) of ([A-Za-z0-9][A-Za-z0-9_.-]*|the escalation)"
+                   r"(?: again \((\d+)\))?: )?nobody acknowledged for [^;]*; told: (.*)$",
+                   re.DOTALL)
+
+
+def step_detail(number: int, policy: Escalation, waited: str, told: Sequence[str]) -> str:
+    """The audit entry's words for step `number` (from 0) of `policy`: "step 2 of dc-critical:
+    nobody acknowledged for 16 min; told: Alex Wilber" ("step 2 of dc-critical again (3): …"
+    for a repetition of the last step; no step words for a one-step policy)."""
+    steps, name = len(policy.steps), policy.name or "the escalation"
+    which = "" if steps == 1 and not policy.repeat else (
+        f"step {number + 1} of {name}: " if number < steps else
+        f"step {steps} of {name} again ({number - steps + 2}): ")
+    return f"{which}nobody acknowledged for {waited}; told: {', '.join(told) or NOBODY}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One escalation step taken: who it told (as the audit entry says), when."""
+
+    step: int  # from 1
+    policy: str  # the policy's name ("" for a rule's escalate_after/escalate_to)
+    told: str  # names, from outside ("Megan Bowen, Contoso › Alerts"), or NOBODY
+    at: datetime
+    again: int = 0  # a repetition of the last step: which time (2, 3, ...); else 0
+
+
+def read_step(entry: AuditEntry) -> Page | None:
+    """The page an `escalated` audit entry records; None for any other entry."""
+    if entry.action != ESCALATED:
+        return None
+    found = _STEP.match(entry.detail)
+    if found is None:
+        return None
+    step, name, again, told = found.groups()
+    return Page(int(step or 1), "" if name in (None, "the escalation") else name, told,
+                entry.at, int(again or 0))
+
+
+@dataclass(frozen=True)
+class OnCall:
+    """Who is on call now in one schedule the incident names."""
+
+    schedule: str
+    person: str | None  # display name (from outside); None: nobody is on call
+
+
+@dataclass(frozen=True)
+class NextStep:
+    step: int  # from 1
+    at: datetime
+    again: bool  # a repetition of the last step
+    reaches: str  # whom it would page now, in words ("Alex Wilber (on call in dc-2)")
+
+
+@dataclass(frozen=True)
+class Paging:
+    """What an incident's card says about on call and paging (see the module's text)."""
+
+    at: datetime  # when this was true (the card's rendering)
+    on_call: tuple[OnCall, ...] = ()
+    pages: tuple[Page, ...] = ()
+    next_step: NextStep | None = None
+    stopped: bool = False  # acknowledged while steps were left: no more pages
+
+
+class PagingRouting(Protocol):
+    """The sources' routing as the rules file says it (`oncall:` targets not yet resolved)."""
+
+    def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None: ...
+
+    def escalation_for(self, source: str, rule: str,
+                       labels: Mapping[str, str]) -> Escalation | None: ...
+
+
+def _schedules_named(targets: Sequence[str]) -> list[str]:
+    return [value for kind, value in map(parse_target, targets) if kind == "oncall"]
+
+
+def next_step(policy: Escalation, critical_since: datetime,
+              now: datetime) -> tuple[int, datetime, bool] | None:
+    """The next step of `policy` after `now` (number from 0, when, a repetition?), or None."""
+    steps = policy.steps
+    for number, step in enumerate(steps):
+        at = critical_since + timedelta(seconds=step.after)
+        if at > now:
+            return number, at, False
+    if policy.repeat <= 0:
+        return None
+    last = critical_since + timedelta(seconds=steps[-1].after)
+    times = int((now - last).total_seconds() // policy.repeat) + 1
+    if times > REPEAT_LIMIT:
+        return None
+    return len(steps) - 1 + times, last + timedelta(seconds=policy.repeat * times), True
+
+
+class PagingReader:
+    """Reads an incident's paging for its card: the routing and schedules in force (memory)
+    and the incident's audit entries (one query), plus display names the schedules lack."""
+
+    def __init__(self, db: SqlBackend, routing: PagingRouting, schedules: Schedules) -> None:
+        self._audit = AuditLog(db)
+        self._registry = ConversationRegistry(db)
+        self._routing = routing
+        self._schedules = schedules
+
+    def _plan(self, alert: AlertRecord, now: datetime) -> tuple[
+            tuple[str, ...], Escalation | None]:
+        event = alert.event
+        source = str(event.get("source") or INFLUXDB)
+        labels = {str(k): str(v) for k, v in (event.get("series") or {}).items()}
+        probe = AlertEvent(kind=EventKind.FIRED, rule=alert.rule, alert_id=alert.alert_id,
+                           at=now, series=labels, source=source)
+        return (self._routing.targets_for(probe) or (),
+                self._routing.escalation_for(source, alert.rule, labels))
+
+    async def of(self, alert: AlertRecord, now: datetime) -> Paging | None:
+        """The incident's paging, or None when its routing names no schedule and no policy
+        (the card then says nothing of paging)."""
+        targets, policy = self._plan(alert, now)
+        steps = policy.steps if policy is not None else ()
+        named = list(dict.fromkeys(_schedules_named(
+            [*targets, *(t for step in steps for t in step.targets)])))
+        if not named and policy is None:
+            return None
+        pages = tuple(page for page in map(read_step, await self._audit.of_alert(
+            alert.alert_id)) if page is not None)
+        shifts = {name: self._schedules.shift(name, now).person for name in named}
+        names = await self._names([p for p in shifts.values() if p])
+        on_call = tuple(OnCall(name, names[p] if p else None) for name, p in shifts.items())
+        event = alert.event
+        since = event.get("critical_since")
+        coming = None
+        stopped = False
+        if policy is not None and alert.open and event.get("severity") == "crit" and since:
+            found = next_step(policy, datetime.fromisoformat(since), now)
+            if found is not None and alert.acknowledged_by:
+                stopped = True
+            elif found is not None:
+                number, at, again = found
+                step = steps[min(number, len(steps) - 1)]
+                coming = NextStep(min(number, len(steps) - 1) + 1, at, again,
+                                  self._reaches(step.targets, shifts, names))
+        return Paging(now, on_call, pages, coming, stopped)
+
+    def _reaches(self, targets: Sequence[str], shifts: Mapping[str, str | None],
+                 names: Mapping[str, str]) -> str:
+        words = []
+        for kind, value in map(parse_target, targets):
+            if kind == "oncall":
+                person = shifts.get(value)
+                words.append(f"{names[person]} (on call in {value})" if person else
+                             f"nobody on call in {value}")
+            elif kind == "user":
+                words.append(self._schedules.display(value))
+            elif kind == "team":
+                words.append("a team's alert channel")
+            else:
+                words.append("a chat")
+        return ", ".join(dict.fromkeys(words))
+
+    async def _names(self, people: Sequence[str]) -> dict[str, str]:
+        """Display names: the schedules' `names`, else the name Teams gave the bot for a team
+        or group chat member, else the AAD object id."""
+        names = {person: self._schedules.display(person) for person in people}
+        unknown = [person for person, name in names.items() if name == person]
+        known = await self._registry.people(unknown) if unknown else {}
+        for person in unknown:
+            name = (known.get(person.lower()) or ("", ""))[0]
+            if name:
+                names[person] = name
+        return names
