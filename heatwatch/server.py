@@ -313,7 +313,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         routing = source_routing(app)
         app[ALERT_SINK] = CountingSink(
             OutboxSink(database, routing, app[WAKE], update_window=settings.incident_update_window,
-                       feed_link=feed_link(settings) if TOKENS in app else None),
+                       feed_link=feed_link(settings) if TOKENS in app else None,
+                       reach=app[RECONCILER].reach if RECONCILER in app else None),
             app[METRICS])
     if not database.shared:  # one process: leases of its previous run are void
         released = await Outbox(database).release_leases()
@@ -363,7 +364,8 @@ async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
     """Escalate critical incidents nobody acknowledged (rules' `escalate_after`/`escalate_to`).
     Every replica checks; each step happens once (see notifier/delivery/escalation.py)."""
     escalator = Escalator(app[DATABASE], source_routing(app), app[WAKE],
-                          feed_link=feed_link(app[SETTINGS]) if TOKENS in app else None)
+                          feed_link=feed_link(app[SETTINGS]) if TOKENS in app else None,
+                          reach=app[RECONCILER].reach if RECONCILER in app else None)
     app[ESCALATOR] = escalator
     task = asyncio.create_task(run_forever(escalator.step, what="Checking escalations",
                                            log=log), name="escalation")

@@ -13,7 +13,8 @@ every `CHECK_SECONDS`): whichever comes first escalates, the others and any late
 restart in the middle of the wait) find it done. A muted conversation is not told (mute pauses
 everything there). The clock is the incident's `critical_since`, stored with it. An
 acknowledgement stops it (the check skips acknowledged incidents); so does the end (only open
-incidents are checked). `oncall:` targets name whoever is on call when the step is taken.
+incidents are checked). `oncall:` targets name whoever is on call when the step is taken;
+a person a step names who has no chat with the bot yet is installed first (`reach`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from notifier.alerts.routing import (
 )
 from notifier.delivery.cards import duration, escalation_text, note_payload
 from notifier.delivery.feed import notice_line, page_rows, people_of
-from notifier.delivery.paging import ESCALATED, step_detail
+from notifier.delivery.paging import ESCALATED, Reach, reach_unreached, step_detail
 from storage.alerts import AlertRecord, AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -58,8 +59,10 @@ def _name(conversation: Conversation) -> str:
 
 class Escalator:
     def __init__(self, db: SqlBackend, escalations: Escalations,
-                 wake: asyncio.Event | None = None, feed_link: str | None = None) -> None:
+                 wake: asyncio.Event | None = None, feed_link: str | None = None,
+                 reach: Reach | None = None) -> None:
         self._feed_link = feed_link  # page the step's people through the activity feed
+        self._reach = reach  # install for a paged person without a chat (paging.py)
         self._db = db
         self._alerts = AlertStore(db)
         self._audit = AuditLog(db)
@@ -107,6 +110,8 @@ class Escalator:
         False when another replica took it first."""
         event = alert.event
         conversations = await self._registry.list_conversations()
+        if await reach_unreached(self._reach, step.targets, conversations):
+            conversations = await self._registry.list_conversations()
         muted = await self._preferences.muted(min(now, utcnow()))
         active = {(c.tenant_id, c.conversation_id): c for c in conversations
                   if c.status is Status.ACTIVE and (c.tenant_id, c.conversation_id) not in muted}

@@ -19,20 +19,29 @@ an entry came from outside (Teams display names): the card shows them through
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from notifier.alerts.events import INFLUXDB, AlertEvent, EventKind
-from notifier.alerts.routing import REPEAT_LIMIT, Escalation, parse_target
+from notifier.alerts.routing import REPEAT_LIMIT, Escalation, mentioned_users, parse_target
 from notifier.alerts.schedules import Schedules
 from storage.alerts import AlertRecord
 from storage.audit import AuditEntry, AuditLog
 from storage.backend import SqlBackend
+from storage.models import Conversation, Scope, Status
 from storage.registry import ConversationRegistry
 
+log = logging.getLogger(__name__)
+
+# Installs HeatWatch for people a page targets who have no chat with it (the composition root
+# passes the Graph reconciler's `reach`); awaited before the page chooses whom to tell.
+Reach = Callable[[Sequence[str]], Awaitable[None]]
+REACH_TIMEOUT = 10.0  # seconds a page waits for Graph to install someone, at most
 ESCALATED = "escalated"  # the audit action of an escalation step
 NOBODY = "nobody reachable"
 _STEP = re.compile(r"^(?:step (\d+) of ([A-Za-z0-9][A-Za-z0-9_.-]*|the escalation)"
@@ -115,20 +124,23 @@ def _schedules_named(targets: Sequence[str]) -> list[str]:
 
 
 def next_step(policy: Escalation, critical_since: datetime,
-              now: datetime) -> tuple[int, datetime, bool] | None:
-    """The next step of `policy` after `now` (number from 0, when, a repetition?), or None."""
-    steps = policy.steps
-    for number, step in enumerate(steps):
-        at = critical_since + timedelta(seconds=step.after)
-        if at > now:
-            return number, at, False
-    if policy.repeat <= 0:
+              taken: int) -> tuple[int, datetime, bool] | None:
+    """The step of `policy` after step `taken` (numbers from 0; -1: none taken yet in this
+    critical episode): its number, when it is due, whether it repeats the last; None when no
+    step is left."""
+    steps, number = policy.steps, taken + 1
+    if number < len(steps):
+        return number, critical_since + timedelta(seconds=steps[number].after), False
+    times = number - (len(steps) - 1)
+    if policy.repeat <= 0 or times > REPEAT_LIMIT:
         return None
-    last = critical_since + timedelta(seconds=steps[-1].after)
-    times = int((now - last).total_seconds() // policy.repeat) + 1
-    if times > REPEAT_LIMIT:
-        return None
-    return len(steps) - 1 + times, last + timedelta(seconds=policy.repeat * times), True
+    return number, critical_since + timedelta(
+        seconds=steps[-1].after + policy.repeat * times), True
+
+
+def taken_number(page: Page, policy: Escalation) -> int:
+    """The number (from 0) of the step a page records, repetitions counted on."""
+    return len(policy.steps) - 2 + page.again if page.again else page.step - 1
 
 
 class PagingReader:
@@ -170,7 +182,10 @@ class PagingReader:
         coming = None
         stopped = False
         if policy is not None and alert.open and event.get("severity") == "crit" and since:
-            found = next_step(policy, datetime.fromisoformat(since), now)
+            episode = datetime.fromisoformat(since)
+            taken = max((taken_number(page, policy) for page in pages if page.at >= episode),
+                        default=-1)
+            found = next_step(policy, episode, taken)
             if found is not None and alert.acknowledged_by:
                 stopped = True
             elif found is not None:
@@ -207,3 +222,28 @@ class PagingReader:
             if name:
                 names[person] = name
         return names
+
+
+def unreached(targets: Iterable[str], conversations: Iterable[Conversation]) -> list[str]:
+    """The people `user:` targets name (`oncall:` resolved) who have no active personal chat
+    with the bot."""
+    chats = {(c.user_aad_object_id or "").lower() for c in conversations
+             if c.scope is Scope.PERSONAL and c.status is Status.ACTIVE}
+    return list(dict.fromkeys(person for person in mentioned_users(targets)
+                              if person.lower() not in chats))
+
+
+async def reach_unreached(reach: Reach | None, targets: Iterable[str],
+                          conversations: Iterable[Conversation]) -> bool:
+    """Install HeatWatch for the people `targets` name who have no chat with it yet, waiting
+    at most `REACH_TIMEOUT`; True when it tried (the caller reads the conversations again)."""
+    people = unreached(targets, conversations) if reach is not None else []
+    if reach is None or not people:
+        return False
+    try:
+        async with asyncio.timeout(REACH_TIMEOUT):
+            await reach(people)
+    except TimeoutError:
+        log.warning("Installing HeatWatch for %d paged person(s) took over %gs; paging whoever "
+                    "is reachable now", len(people), REACH_TIMEOUT)
+    return True

@@ -42,6 +42,7 @@ from notifier.alerts.incidents import OPENING, Change, Incident
 from notifier.alerts.routing import Key, Routing, resolve_targets
 from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
 from notifier.delivery.feed import notice_line, page_rows, people_of
+from notifier.delivery.paging import Reach, reach_unreached
 from storage.alerts import AlertRecord, AlertStore, Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -70,10 +71,12 @@ class OutboxSink:
 
     def __init__(self, db: SqlBackend, routing: Routing | None = None,
                  wake: asyncio.Event | None = None, update_window: float = 10.0,
-                 feed_link: str | None = None) -> None:
+                 feed_link: str | None = None, reach: Reach | None = None) -> None:
         """`feed_link`: page people through the activity feed (see `feed.py`), a tap leading
-        there; None: no activity-feed pages."""
+        there; None: no activity-feed pages. `reach`: install for a targeted person who has
+        no chat with the bot yet, before planning (see `paging.py`)."""
         self._feed_link = feed_link
+        self._reach = reach
         self._registry = ConversationRegistry(db)
         self._prefs = Preferences(db)
         self._alerts = AlertStore(db)
@@ -97,6 +100,10 @@ class OutboxSink:
     async def publish(self, events: list[AlertEvent]) -> None:
         now = utcnow()
         recipients = await self.recipients(now)
+        if self._routing is not None and await reach_unreached(self._reach, [
+                target for event in events for target in self._routing.targets_for(event) or ()],
+                recipients.conversations):
+            recipients = await self.recipients(now)
         groups: dict[tuple[str, str, str], list[AlertEvent]] = {}
         for event in events:
             groups.setdefault((event.source, event.rule, event.group_key), []).append(event)

@@ -181,7 +181,7 @@ class GraphInstaller:
         except ODataError as error:
             raise graph_error(error, f"the chat of {recipient}") from None
         chat_id = chat.id if chat and chat.id else ""
-        stored = await self._remember(chat_id, user_id)
+        stored = await self._remember(chat_id, user_id, user.display_name if user else None)
         return InstallResult(recipient, user_id, installed_now, chat_id, stored)
 
     async def _find_installation(self, user_id: str) -> str | None:
@@ -218,8 +218,9 @@ class GraphInstaller:
         self._catalog_id = apps[0].id
         return self._catalog_id
 
-    async def _remember(self, chat_id: str, user_id: str) -> bool:
-        """Store a reference for the chat unless a usable one exists (one entry per chat)."""
+    async def _remember(self, chat_id: str, user_id: str, name: str | None) -> bool:
+        """Store a reference for the chat unless a usable one exists (one entry per chat),
+        with the person's display name (what escalation notes and cards call them)."""
         known = await self._registry.get_conversation(self._tenant, chat_id)
         if known is not None and known.status is Status.ACTIVE:
             return False
@@ -227,7 +228,8 @@ class GraphInstaller:
         reference = self._reference_for(PersonalChat(self._tenant, chat_id, user_id, service_url))
         await self._registry.upsert_conversation(ConversationUpsert(
             tenant_id=self._tenant, conversation_id=chat_id, scope=Scope.PERSONAL,
-            service_url=service_url, reference=reference, user_aad_object_id=user_id))
+            service_url=service_url, reference=reference, user_aad_object_id=user_id,
+            user_name=name or None))
         log.info("Stored a reference to the chat with %s (from Graph)", user_id)
         return True
 

@@ -22,6 +22,7 @@ from notifier.delivery.paging import (
     next_step,
     read_step,
     step_detail,
+    taken_number,
 )
 from notifier.delivery.view import IncidentView
 from storage.alerts import AlertRecord
@@ -57,14 +58,14 @@ def test_a_name_that_looks_like_the_words_stays_a_name() -> None:
     assert read_step(AuditEntry(action="acknowledged", at=START, actor="x")) is None
 
 
-def test_the_next_step_counts_from_the_critical_episode_then_repeats_the_last() -> None:
-    assert next_step(POLICY, START, START) == (0, START + timedelta(minutes=5), False)
-    assert next_step(POLICY, START, START + timedelta(minutes=10)) == (
-        1, START + timedelta(minutes=15), False)
-    assert next_step(POLICY, START, START + timedelta(minutes=31)) == (
-        3, START + timedelta(minutes=60), True)
-    assert next_step(Escalation(300.0, ("team:T",)), START, START + timedelta(minutes=6)) \
-        is None
+def test_the_next_step_follows_the_last_one_taken_then_repeats_the_last() -> None:
+    assert next_step(POLICY, START, -1) == (0, START + timedelta(minutes=5), False)
+    assert next_step(POLICY, START, 0) == (1, START + timedelta(minutes=15), False)
+    assert next_step(POLICY, START, 2) == (3, START + timedelta(minutes=60), True)
+    assert next_step(POLICY, START, 3) == (4, START + timedelta(minutes=90), True)
+    assert next_step(Escalation(300.0, ("team:T",)), START, 0) is None
+    again = read_step(entry(step_detail(4, POLICY, "90 min", ["x"])))
+    assert again is not None and taken_number(again, POLICY) == 4
 
 
 def record(**event: Any) -> AlertRecord:
