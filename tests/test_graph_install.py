@@ -219,3 +219,37 @@ async def test_admin_cli_runs_the_flow_once_and_says_what_it_did(
     assert lines[0] == (f"{ADELE_UPN}: installed the app; chat {graph.chat_id(ADELE)}; "
                         "stored a new reference")
     assert lines[1].startswith("nobody@contoso.com: FAILED: Graph found nothing for the user")
+
+
+async def test_someone_a_schedule_names_later_is_installed_before_the_next_full_pass(
+    installer: GraphInstaller, graph: GraphStandIn, client: TestClient,
+) -> None:
+    from notifier.install.reconcile import NEW_PEOPLE_SECONDS, Reconciler
+
+    people: list[str] = []
+    reconciler = Reconciler(installer, ConversationRegistry(client.app[DATABASE]),
+                            lambda: tuple(people), interval=3600.0)
+    assert await reconciler.step() == NEW_PEOPLE_SECONDS  # the full pass: nobody yet
+    people.append(ADELE)  # a rules reload or a Teams Shifts read names Adele
+    assert await reconciler.step() == NEW_PEOPLE_SECONDS
+    assert ADELE in graph.installed
+    chat = await ConversationRegistry(client.app[DATABASE]).get_conversation(
+        TENANT, graph.chat_id(ADELE))
+    assert chat is not None and chat.user_name == "adele"  # Graph's displayName: notes say it
+    asked = len(graph.requests)
+    await reconciler.step()  # known now: left to the hourly pass
+    assert len(graph.requests) == asked
+
+
+async def test_a_page_installs_its_person_and_a_refusal_is_not_asked_again_at_once(
+    installer: GraphInstaller, graph: GraphStandIn, client: TestClient,
+) -> None:
+    from notifier.install.reconcile import Reconciler
+
+    reconciler = Reconciler(installer, ConversationRegistry(client.app[DATABASE]),
+                            lambda: (), interval=3600.0)
+    await reconciler.reach([ADELE, "nobody@contoso.com"])
+    assert ADELE in graph.installed
+    asked = len(graph.requests)
+    await reconciler.reach(["nobody@contoso.com"])  # Graph said no a moment ago
+    assert len(graph.requests) == asked

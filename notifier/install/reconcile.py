@@ -76,7 +76,9 @@ class Reconciler:
             else:
                 self._reach_failed[person] = time.monotonic()
 
-    async def _step(self) -> float:
+    async def step(self) -> float:
+        """One run of the loop: the full pass when it is due, else the new people; the
+        seconds until the next run."""
         if time.monotonic() >= self._next_pass:
             wait = await self.reconcile_once()
             self._next_pass = time.monotonic() + wait
@@ -99,7 +101,7 @@ class Reconciler:
         return True
 
     async def run(self) -> None:
-        await run_forever(self._step, what="Reconciling alert recipients", log=log,
+        await run_forever(self.step, what="Reconciling alert recipients", log=log,
                           backoff=Backoff(FAILED_RETRY_SECONDS, self._interval))
 
     async def reinstall(self, tenant_id: str, conversation_id: str) -> bool:
