@@ -3,7 +3,8 @@
 One card per incident per conversation shows the incident's current state: severity in a
 container style (readable on light and dark themes, not colour alone), what it is about, the
 group's tags (room), counts, the hottest series with trend arrows, since when and for how long,
-the peak, the forecast, links, and an optional chart. Its buttons are Universal Actions
+the peak, the forecast, links, an optional chart, and who is on call for it and whom its
+escalation paged (`paging_section`). Its buttons are Universal Actions
 (`Action.Execute`) with verbs `ack`, `unack`, `snooze` and `unsnooze` (a card snoozed in
 its conversation offers only the undo), plus links (`Action.OpenUrl`).
 
