@@ -109,6 +109,7 @@ hysteresis = 1.0
 for = "{hold:g}s"
 no_data = "2m"
 repeat = "30m"
+escalation = "dc-critical"
 
 # A small on-call rotation of the Playground's people, twelve hours each: Megan Bowen until two
 # minutes into the demo, then Alex Wilber (the signed-in user), who gets the handoff card.
@@ -121,6 +122,25 @@ names = {{ "{PLAYGROUND_USER}" = "Alex Wilber", "{PLAYGROUND_SECOND}" = "Megan B
 rotation = "12h"
 start = "{handoff:%Y-%m-%d}"
 handoff = "{handoff:%H:%M}"
+
+# The secondary is the other one. Unacknowledged, the critical card pages the person on call a
+# minute in, then the secondary; the card says who is on call, whom each step paged, and what
+# comes next. Megan has no chat in the Playground: a step that pages her reaches nobody there.
+[[schedule]]
+name = "dc-secondary"
+time_zone = "UTC"
+people = ["{PLAYGROUND_SECOND}", "{PLAYGROUND_USER}"]
+names = {{ "{PLAYGROUND_USER}" = "Alex Wilber", "{PLAYGROUND_SECOND}" = "Megan Bowen" }}
+rotation = "12h"
+start = "{handoff:%Y-%m-%d}"
+handoff = "{handoff:%H:%M}"
+
+[[escalation]]
+name = "dc-critical"
+steps = [
+  {{ after = "{max(1.0, 60 / speed):g}s", targets = ["oncall:dc"] }},
+  {{ after = "{max(2.0, 120 / speed):g}s", targets = ["oncall:dc-secondary"] }},
+]
 """
 
 
