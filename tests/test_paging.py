@@ -165,6 +165,7 @@ async def test_three_steps_page_on_call_then_secondary_then_the_channel_once_eac
     await eventually(lambda: connector.cards(adele) and feed_to(graph, ADELE), 20)
     assert not connector.cards(lee) and not connector.cards(CHANNEL)
     card = latest_card(connector, adele)
+    assert card["Paged, when critical"].startswith("adele at ")  # the person on call
     [on_call] = [value for title, value in card.items() if title.startswith("On call at")]
     assert on_call == "Adele Vance (dc), Lee Gu (dc-secondary)"
     assert card["Next, step 1"].startswith("Adele Vance (on call in dc) at ")
@@ -214,13 +215,14 @@ async def test_three_steps_page_on_call_then_secondary_then_the_channel_once_eac
     await teams.ok("message_personal", text=f"history {alert_id[:8]}", **adele_says)
     await outbox_drained(second.app)
     [timeline] = [t for t in connector.texts(adele) if t.startswith("Timeline of")]
-    steps = re.findall(r"\*\*escalated\*\*: step (\d) of dc-critical: nobody acknowledged for "
-                       r"[^;]+; told: ([^\n]+)", timeline)
+    pages = re.findall(r"\*\*(?:paged\*\*: the critical card|escalated\*\*: step (\d) of "
+                       r"dc-critical: nobody acknowledged for [^;]+); told: ([^\n]+)", timeline)
     card = latest_card(connector, adele)
-    assert [(f"Paged, step {n}", told) for n, told in steps] == [
-        (title, value.split(" at {{")[0]) for title, value in card.items()
-        if title.startswith("Paged, ")]
-    assert [n for n, _ in steps] == ["1", "2", "3"]
+    assert [(f"Paged, step {n}" if n else "Paged, when critical", told)
+            for n, told in pages] == [(title, value.split(" at {{")[0])
+                                      for title, value in card.items()
+                                      if title.startswith("Paged, ")]
+    assert [n or "critical card" for n, _ in pages] == ["critical card", "1", "2", "3"]
 
 
 async def test_a_person_a_schedule_names_later_is_installed_and_paged_at_once(

@@ -277,8 +277,9 @@ def paging_section(paging: Paging | None) -> list[dict[str, Any]]:
         facts.append({"title": "Paged before", "value": f"{len(paging.pages) - len(pages)} "
                                                         "steps (history lists them)"})
     for page in pages:
-        title = f"Step {page.step}" + (f" again ({page.again})" if page.again else "")
-        facts.append({"title": f"Paged, {title.lower()}",
+        title = "when critical" if not page.step else f"step {page.step}" + (
+            f" again ({page.again})" if page.again else "")
+        facts.append({"title": f"Paged, {title}",
                       "value": f"{shown(page.told, VALUE_LIMIT)} at {local_time(page.at)}"})
     if paging.next_step is not None:
         coming = paging.next_step

@@ -5,7 +5,8 @@ For an incident whose routing names `oncall:<schedule>` targets (a rule's or a r
 
 - who is on call now in each schedule it names, by display name (as of the card's rendering:
   the card is rendered again whenever it is updated, and says at what time this was true);
-- who was paged, by which step, and when: from the audit trail, the same `escalated` entries
+- who was paged, by which step, and when: from the audit trail, the same `paged` (the critical
+  card reaching the personal chats its targets name) and `escalated` entries
   `history <alert>` lists (so the card and history agree, after a restart and on every
   replica: nothing here is kept in memory);
 - what comes next: the next step, when, and whom it would page now; or that an
@@ -31,7 +32,7 @@ from notifier.alerts.events import INFLUXDB, AlertEvent, EventKind
 from notifier.alerts.routing import REPEAT_LIMIT, Escalation, mentioned_users, parse_target
 from notifier.alerts.schedules import Schedules
 from storage.alerts import AlertRecord
-from storage.audit import AuditEntry, AuditLog
+from storage.audit import SYSTEM, AuditEntry, AuditLog
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
 from storage.registry import ConversationRegistry
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 Reach = Callable[[Sequence[str]], Awaitable[None]]
 REACH_TIMEOUT = 10.0  # seconds a page waits for Graph to install someone, at most
 ESCALATED = "escalated"  # the audit action of an escalation step
+PAGED = "paged"  # the audit action of a critical card reaching the people its targets name
+_FIRST = "the critical card; told: "
 NOBODY = "nobody reachable"
 _STEP = re.compile(r"^(?:step (\d+) of ([A-Za-z0-9][A-Za-z0-9_.-]*|the escalation)"
                    r"(?: again \((\d+)\))?: )?nobody acknowledged for [^;]*; told: (.*)$",
@@ -64,15 +67,26 @@ def step_detail(number: int, policy: Escalation, waited: str, told: Sequence[str
 class Page:
     """One escalation step taken: who it told (as the audit entry says), when."""
 
-    step: int  # from 1
+    step: int  # from 1; 0: the critical card itself, before any step (`first_page`)
     policy: str  # the policy's name ("" for a rule's escalate_after/escalate_to)
     told: str  # names, from outside ("Megan Bowen, Contoso › Alerts"), or NOBODY
     at: datetime
     again: int = 0  # a repetition of the last step: which time (2, 3, ...); else 0
 
 
+def first_page(alert_id: str, told: Sequence[str], at: datetime) -> AuditEntry:
+    """The audit entry of an incident's critical card reaching the personal chats its routing
+    names (the planner writes it with the card's deliveries): the first page, before any
+    escalation step."""
+    return AuditEntry(action=PAGED, at=at, actor=SYSTEM, alert_id=alert_id,
+                      detail=_FIRST + ", ".join(told))
+
+
 def read_step(entry: AuditEntry) -> Page | None:
-    """The page an `escalated` audit entry records; None for any other entry."""
+    """The page an `escalated` or `paged` audit entry records (a `paged` one as step 0);
+    None for any other entry."""
+    if entry.action == PAGED and entry.detail.startswith(_FIRST):
+        return Page(0, "", entry.detail[len(_FIRST):], entry.at)
     if entry.action != ESCALATED:
         return None
     found = _STEP.match(entry.detail)

@@ -42,11 +42,11 @@ from notifier.alerts.incidents import OPENING, Change, Incident
 from notifier.alerts.routing import Key, Routing, resolve_targets
 from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
 from notifier.delivery.feed import notice_line, page_rows, people_of
-from notifier.delivery.paging import Reach, reach_unreached
+from notifier.delivery.paging import Reach, first_page, reach_unreached
 from storage.alerts import AlertRecord, AlertStore, Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
-from storage.models import Conversation, Status
+from storage.models import Conversation, Scope, Status
 from storage.outbox import ESCALATION_PREFIXES, NewDelivery, Operation, Outbox
 from storage.preferences import ALL_RULES, Preferences
 from storage.registry import ConversationRegistry
@@ -154,12 +154,12 @@ class OutboxSink:
         if due_now:
             statements += self._outbox.expedite_statements(
                 incident.alert_id, {(i.tenant_id, i.conversation_id) for i in items}, now)
-        audit = self._audit_entry(incident, change, now)
-        if audit is not None:
-            statements.append(AuditLog.statement(audit))
+        entries = [entry for entry in (self._audit_entry(incident, change, now), self._paged(
+            incident, change, first, items, recipients, now)) if entry is not None]
+        statements += [AuditLog.statement(entry) for entry in entries]
         await self._outbox.enqueue(items, now, extra=statements)
-        if audit is not None:
-            log_entry(audit)
+        for entry in entries:
+            log_entry(entry)
         log.info("Incident %s %s (%s, %s): %d series, %d deliveries queued",
                  incident.alert_id[:8], change.value, incident.rule or "source",
                  ", ".join(incident.group.values()) or "-", len(incident.members), len(items))
@@ -178,6 +178,22 @@ class OutboxSink:
             return None
         return AuditEntry(action=action, at=now, actor=SYSTEM, alert_id=incident.alert_id,
                           detail=detail)
+
+    def _paged(self, incident: Incident, change: Change, event: AlertEvent,
+               items: list[NewDelivery], recipients: Recipients,
+               now: datetime) -> AuditEntry | None:
+        """A critical card reaching personal chats its routing names (not the default
+        audience) pages their people: recorded for the card and `history` (`paging.py`)."""
+        if (incident.severity is None or incident.severity.value != "crit" or change not in (
+                Change.OPENED, Change.ESCALATED) or self._routing is None
+                or not self._routing.targets_for(event)):
+            return None
+        chats = {(c.tenant_id, c.conversation_id): c for c in recipients.conversations
+                 if c.scope is Scope.PERSONAL}
+        told = sorted({chats[key].user_name or "a personal chat" for key in (
+            (i.tenant_id, i.conversation_id) for i in items if i.operation is Operation.CARD)
+            if key in chats})
+        return first_page(incident.alert_id, told, now) if told else None
 
     async def _plan(self, incident: Incident, change: Change, remind: bool, event: AlertEvent,
                     now: datetime, recipients: Recipients) -> tuple[list[NewDelivery], bool]:

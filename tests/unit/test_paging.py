@@ -19,6 +19,7 @@ from notifier.delivery.paging import (
     OnCall,
     Page,
     Paging,
+    first_page,
     next_step,
     read_step,
     step_detail,
@@ -47,6 +48,15 @@ def test_a_steps_audit_words_read_back_as_its_page(number: int, policy: Escalati
     page = read_step(entry(detail))
     assert page == Page(step, name, "Megan Bowen, Contoso › Alerts",
                         START + timedelta(minutes=5), again)
+
+
+def test_the_critical_card_reaching_its_people_is_the_first_page() -> None:
+    entry = first_page("a1", ["Adele Vance", "Lee Gu"], START)
+    assert (entry.action, entry.detail) == ("paged", "the critical card; told: Adele Vance, "
+                                                     "Lee Gu")
+    assert read_step(entry) == Page(0, "", "Adele Vance, Lee Gu", START)
+    shown = facts(render(Paging(AT, pages=(Page(0, "", "Adele Vance", START),))))
+    assert shown["Paged, when critical"].startswith("Adele Vance at {{DATE(")
 
 
 def test_a_name_that_looks_like_the_words_stays_a_name() -> None:
