@@ -2,7 +2,7 @@
 
 Every action people take (acknowledge, undo, snooze, unsnooze, mute, unmute, subscribe,
 unsubscribe, an Alertmanager silence made or expired from a card) and every step of an incident
-(fired, became critical, escalated, resolved) is one row here and one INFO log line
+(fired, became critical, paged, escalated, resolved) is one row here and one INFO log line
 (`log_entry`). Rows are kept `AUDIT_RETENTION_DAYS` and pruned.
 An entry with a chosen id is written at most once (`ON CONFLICT DO NOTHING`): the escalation of
 a critical episode uses that to happen once among restarts and replicas.

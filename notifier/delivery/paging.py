@@ -240,9 +240,9 @@ class PagingReader:
 
 def unreached(targets: Iterable[str], conversations: Iterable[Conversation]) -> list[str]:
     """The people `user:` targets name (`oncall:` resolved) who have no active personal chat
-    with the bot."""
+    with the bot. A person who blocked the bot is left alone (a page does not undo that)."""
     chats = {(c.user_aad_object_id or "").lower() for c in conversations
-             if c.scope is Scope.PERSONAL and c.status is Status.ACTIVE}
+             if c.scope is Scope.PERSONAL and c.status in (Status.ACTIVE, Status.BLOCKED)}
     return list(dict.fromkeys(person for person in mentioned_users(targets)
                               if person.lower() not in chats))
 
