@@ -24,10 +24,12 @@ from notifier.delivery.paging import (
     read_step,
     step_detail,
     taken_number,
+    unreached,
 )
 from notifier.delivery.view import IncidentView
 from storage.alerts import AlertRecord
 from storage.audit import AuditEntry
+from storage.models import Conversation, Scope, Status
 from tests.unit.clock import START
 
 POLICY = Escalation(300.0, ("oncall:dc",), (Step(900.0, ("oncall:dc-2",)),
@@ -137,3 +139,14 @@ def test_names_from_outside_are_literal_and_many_repetitions_stay_short() -> Non
     assert [t for t in shown if t.startswith("Paged, ")] == [
         f"Paged, step 3 again ({m})" for m in range(45, 50)]
     assert size_of(card) <= CARD_BUDGET
+
+
+def chat(person: str, status: Status) -> Conversation:
+    return Conversation("t", f"a:{person}", Scope.PERSONAL, "https://smba.example", {}, status,
+                        status, None, None, None, person, None, None, START, START)
+
+
+def test_a_page_installs_only_people_without_a_chat_and_never_undoes_a_block() -> None:
+    chats = [chat("A", Status.ACTIVE), chat("b", Status.BLOCKED), chat("c", Status.UNINSTALLED)]
+    targets = ["user:a", "user:B", "user:c", "user:d", "team:T", "user:d"]
+    assert unreached(targets, chats) == ["c", "d"]
