@@ -166,8 +166,7 @@ async def test_three_steps_page_on_call_then_secondary_then_the_channel_once_eac
     assert not connector.cards(lee) and not connector.cards(CHANNEL)
     card = latest_card(connector, adele)
     assert card["Paged, when critical"].startswith("adele at ")  # the person on call
-    [on_call] = [value for title, value in card.items() if title.startswith("On call at")]
-    assert on_call == "Adele Vance (dc), Lee Gu (dc-secondary)"
+    assert card["On call"].startswith("Adele Vance (dc), Lee Gu (dc-secondary) at {{TIME(")
     assert card["Next, step 1"].startswith("Adele Vance (on call in dc) at ")
     now = utcnow()
 

@@ -269,9 +269,11 @@ def paging_section(paging: Paging | None) -> list[dict[str, Any]]:
         return []
     facts = []
     if paging.on_call:
-        facts.append({"title": f"On call at {local_time(paging.at).rsplit(' ', 1)[1]}",
-                      "value": ", ".join(f"{shown(o.person, NAME_LIMIT) if o.person else 'nobody'}"
-                                         f" ({o.schedule})" for o in paging.on_call)})
+        # As the Duration fact: when it was true, in the reader's time (a card stays as sent).
+        people = ", ".join(f"{shown(o.person, NAME_LIMIT) if o.person else 'nobody'}"
+                           f" ({o.schedule})" for o in paging.on_call)
+        facts.append({"title": "On call",
+                      "value": f"{people} at {local_time(paging.at).rsplit(' ', 1)[1]}"})
     pages = paging.pages[-PAGES_LIMIT:]
     if len(paging.pages) > len(pages):
         facts.append({"title": "Paged before", "value": f"{len(paging.pages) - len(pages)} "

@@ -106,8 +106,7 @@ def test_the_card_says_who_is_on_call_who_was_paged_by_which_step_and_what_is_ne
                      Page(2, "dc-critical", NOBODY, START + timedelta(minutes=15))),
                     NextStep(3, START + timedelta(minutes=30), False, "a team's alert channel"))
     shown = facts(render(paging))
-    assert shown["On call at {{TIME(2026-11-21T10:20:00Z)}}"] == \
-        "Megan Bowen (dc), nobody (dc-2)"
+    assert shown["On call"] == "Megan Bowen (dc), nobody (dc-2) at {{TIME(2026-11-21T10:20:00Z)}}"
     assert shown["Paged, step 1"] == ("Megan Bowen at {{DATE(2026-11-21T10:05:00Z, SHORT)}} "
                                       "{{TIME(2026-11-21T10:05:00Z)}}")
     assert shown["Paged, step 2"].startswith("nobody reachable at ")
