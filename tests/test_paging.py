@@ -92,14 +92,14 @@ def openid_stand_in() -> Iterator[OpenIdStandIn]:
 class Paging:
     """Starts HeatWatch (again, on the same database) with its identity and the rules."""
 
-    def __init__(self, aiohttp_client: Any, tmp_path: Path, graph: GraphStandIn,
-                 entra: EntraStandIn, openid: OpenIdStandIn,
+    def __init__(self, aiohttp_client: Any, tmp_path: Path, database_url: str,
+                 graph: GraphStandIn, entra: EntraStandIn, openid: OpenIdStandIn,
                  connector: ConnectorStandIn) -> None:
         self.rules = tmp_path / "rules.toml"
         self.rules.write_text(RULES)
         self._make = aiohttp_client
         self._settings = authenticated_settings(
-            f"sqlite:///{tmp_path}/paging.db", openid.metadata_url, entra.authority,
+            database_url, openid.metadata_url, entra.authority,
             GRAPH_BASE_URL=graph.url, TEAMS_SERVICE_URL=connector.url, TEAMS_APP_ID=MANIFEST_ID,
             DELIVERY_BACKOFF_SECONDS="0.05", RULES_FILE=str(self.rules))
         self.openid = openid
@@ -115,9 +115,12 @@ class Paging:
 
 
 @pytest.fixture
-def paging(aiohttp_client: Any, tmp_path: Path, graph: GraphStandIn, entra: EntraStandIn,
-           openid_stand_in: OpenIdStandIn, connector: ConnectorStandIn) -> Paging:
-    return Paging(aiohttp_client, tmp_path, graph, entra, openid_stand_in, connector)
+def paging(aiohttp_client: Any, tmp_path: Path, database_url: str, graph: GraphStandIn,
+           entra: EntraStandIn, openid_stand_in: OpenIdStandIn,
+           connector: ConnectorStandIn) -> Paging:
+    """On SQLite and on PostgreSQL (what one replica wrote, the next start reads)."""
+    return Paging(aiohttp_client, tmp_path, database_url, graph, entra, openid_stand_in,
+                  connector)
 
 
 def critical(alert_id: str) -> AlertEvent:
