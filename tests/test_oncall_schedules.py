@@ -15,8 +15,10 @@ from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import DATABASE, ESCALATOR, HANDOFFS, create_app
+from heatwatch.server import DATABASE, ESCALATOR, HANDOFFS, SCHEDULES, create_app
 from notifier.alerts.events import EventKind, Severity
+from notifier.alerts.schedules import Schedules, parse_schedules
+from notifier.delivery.handoff import Handoffs
 from storage.audit import AuditLog
 from tests.standins.connector import ConnectorStandIn
 from tests.support.delivery import (  # noqa: F401 (fixtures)
@@ -225,3 +227,23 @@ async def test_the_person_taking_over_gets_one_handoff_card(
     rows = await on_call.app[DATABASE].fetch_all(
         "SELECT detail FROM audit_events WHERE action = 'handoff'")
     assert [row["detail"] for row in rows] == ["dc: Alex Wilber to Megan Bowen"]
+
+
+async def test_a_rotation_of_one_person_hands_over_to_nobody_new(
+    on_call: TestClient, connector: ConnectorStandIn
+) -> None:
+    await installed_in(on_call, connector)  # personal, team, group chat
+    now = utcnow()
+    # Megan alone, a turn every hour: each turn "begins" within the hour a handoff is greeted.
+    solo = Schedules(parse_schedules(f"""
+[[schedule]]
+name = "solo"
+people = ["{USER_AAD}"]
+rotation = "1h"
+start = "{(now - timedelta(days=1)).date()}"
+handoff = "{now:%H}:00"
+"""))
+    assert solo.shift("solo", now).since is not None
+    assert await Handoffs(on_call.app[DATABASE], solo).check(now) == 0
+    two = Schedules([*solo, *on_call.app[SCHEDULES]])  # dc: Alex, then Megan by an override
+    assert await Handoffs(on_call.app[DATABASE], two).check(now) == 1

@@ -88,6 +88,9 @@ class Handoffs:
             shift = self._schedules.shift(schedule.name, now)
             if shift.person is None or shift.since is None or now - shift.since > GRACE:
                 continue
+            before = self._schedules.shift(schedule.name, shift.since - timedelta(seconds=1))
+            if before.person == shift.person:
+                continue  # the same person goes on (a rotation of one, an override of oneself)
             if await self._greet(schedule.name, shift, now):
                 done += 1
         if done and self._wake is not None:
