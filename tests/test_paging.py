@@ -250,3 +250,21 @@ async def test_a_person_a_schedule_names_later_is_installed_and_paged_at_once(
         "SELECT DISTINCT conversation_id FROM deliveries WHERE alert_id = ? AND operation = ?",
         (alert_id, "card"))
     assert [row["conversation_id"] for row in rows] == [nestor]  # only the person on call
+
+
+async def test_someone_on_shift_in_teams_shifts_is_installed_without_waiting_an_hour(
+    paging: Paging, graph: GraphStandIn
+) -> None:
+    start = utcnow().replace(microsecond=0) - timedelta(hours=1)
+    graph.shifts[TEAM] = [{
+        "id": "SHFT_nestor", "userId": NESTOR, "schedulingGroupId": "TAG_on_call",
+        "sharedShift": {"startDateTime": f"{start:%Y-%m-%dT%H:%M:%SZ}",
+                        "endDateTime": f"{start + timedelta(hours=8):%Y-%m-%dT%H:%M:%SZ}",
+                        "displayName": "On call", "theme": "blue"}}]
+    paging.rules.write_text(RULES + f'\n[[schedule]]\nname = "shifts"\nshifts = "{TEAM}"\n'
+                                    f'acts_as = "{ADELE}"\n')
+    client = await paging.start()
+    # The full pass at start may run before the first Shifts read; the next quick pass
+    # (NEW_PEOPLE_SECONDS) installs whoever a read named.
+    await chat_of(client, graph, NESTOR)
+    assert client.app[SCHEDULES].person("shifts", utcnow()) == NESTOR

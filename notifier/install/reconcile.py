@@ -23,7 +23,8 @@ from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
 
-NEW_PEOPLE_SECONDS = 15.0  # how soon someone newly named by a schedule is installed
+NEW_PEOPLE_SECONDS = 5.0  # how soon someone newly named by a schedule is installed (a set
+# difference in memory; Graph is asked only about someone new)
 FAILED_RETRY_SECONDS = 60.0  # a recipient that failed is tried again this soon
 
 
