@@ -226,6 +226,15 @@ async def test_three_steps_page_on_call_then_secondary_then_the_channel_once_eac
                                       if title.startswith("Paged, ")]
     assert [n or "critical card" for n, _ in pages] == ["critical card", "1", "2", "3"]
 
+    # The end: the card keeps who was paged; who is on call no longer matters there.
+    ended = AlertEvent(kind=EventKind.RESOLVED, rule="server-room-temperature",
+                       alert_id=alert_id, at=datetime.now(UTC),
+                       series={"room": "r1", "sensor": "s1"}, value=26.0, unit="°C")
+    await second.app[ALERT_SINK].publish([ended])
+    await outbox_drained(second.app)
+    card = latest_card(connector, adele)
+    assert "On call" not in card and "Paged, step 3" in card and "Ended" in card
+
 
 async def test_a_person_a_schedule_names_later_is_installed_and_paged_at_once(
     paging: Paging, graph: GraphStandIn, connector: ConnectorStandIn

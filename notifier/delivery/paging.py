@@ -188,7 +188,9 @@ class PagingReader:
             return None
         pages = tuple(page for page in map(read_step, await self._audit.of_alert(
             alert.alert_id)) if page is not None)
-        shifts = {name: self._schedules.shift(name, now).person for name in named}
+        # Who is on call matters while the incident is open; its end keeps only who was paged.
+        shifts = {name: self._schedules.shift(name, now).person
+                  for name in (named if alert.open else ())}
         names = await self._names([p for p in shifts.values() if p])
         on_call = tuple(OnCall(name, names[p] if p else None) for name, p in shifts.items())
         event = alert.event
