@@ -268,7 +268,8 @@ class DeliveryWorker:
         await self._outbox.complete(delivery.id, self._clock())
         self._metrics.delivered(delivery.created_at, self._clock())
 
-    async def _thread_of(self, delivery: Delivery, conversation: Conversation) -> dict:
+    async def _thread_of(self, delivery: Delivery,
+                         conversation: Conversation) -> dict[str, Any]:
         """In a channel, a follow-up of an alert (resolved, reminder, escalation) is a reply in
         its card's thread: the conversation id `<channel id>;messageid=<card activity id>`."""
         reference = conversation.reference
@@ -281,7 +282,7 @@ class DeliveryWorker:
         thread = f"{delivery.conversation_id};messageid={card}"
         return {**reference, "conversation": {**reference.get("conversation", {}), "id": thread}}
 
-    async def _send_card(self, delivery: Delivery, reference: dict) -> None:
+    async def _send_card(self, delivery: Delivery, reference: dict[str, Any]) -> None:
         view = await IncidentView.for_conversation(
             self._alerts, delivery.alert_id, (delivery.tenant_id, delivery.conversation_id),
             charts=self._charts, now=self._clock())
