@@ -14,7 +14,8 @@ from typing import Any
 from common.clock import utcnow
 from common.durations import parse_duration
 from common.literal import more, shown
-from notifier.alerts.events import Severity, stored_series_key
+from notifier.alerts.events import Severity
+from notifier.alerts.record import HOLD_MAX, AlertRecord, breaks_snooze
 from notifier.alerts.schedules import Schedules
 from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions
@@ -29,10 +30,9 @@ from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, local_time,
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule
 from storage.alert_state import AlertStateStore
-from storage.alerts import AlertRecord
 from storage.models import Scope
 
-SNOOZE_MAX = 7 * 86400.0
+SNOOZE_MAX = HOLD_MAX.total_seconds()
 
 COMMANDS_HELP = (
     "- **status** [*room*]: every room at a glance, or one room's sensors\n"
@@ -337,19 +337,19 @@ class Commands:
                                                         now)
         lines = []
         for alert in open_alerts[:ALERTS_LIMIT]:
-            event = alert.event
+            event = alert.incident
             ack = (f" — acknowledged by {shown(alert.acknowledged_by, NAME_LIMIT)}"
                    if alert.acknowledged_by else "")
-            snooze = snoozes.get((alert.rule, stored_series_key(event)))
+            snooze = snoozes.get((alert.rule, event.series_key))
             if snooze is not None:
                 ack += (f" — snoozed here until {at(snooze.until, actor.time_zone)}"
                         + (" (broken through: it became critical)"
-                           if snooze.broken_by(event.get("severity")) else ""))
-            level = event.get("severity") or event.get("kind")
+                           if breaks_snooze(snooze, event.severity) else ""))
+            level = (event.severity or event.kind).value
             lines.append(f"- `{alert.alert_id[:8]}` **{level}"
-                         f"** {shown(event.get('rule') or 'data source', NAME_LIMIT)} "
+                         f"** {shown(event.rule or 'data source', NAME_LIMIT)} "
                          f"{where(event)} "
-                         f"{amount(event.get('value'), event.get('unit', ''))}{ack}")
+                         f"{amount(event.value, event.unit)}{ack}")
         if len(open_alerts) > ALERTS_LIMIT:
             lines.append(f"- {more(ALERTS_LIMIT, len(open_alerts), 'alerts')}")
         return Reply(head + "Firing now:\n\n" + "\n".join(lines),
@@ -395,7 +395,7 @@ class Commands:
         except ValueError:
             seconds = 0.0
         if not 0 < seconds <= SNOOZE_MAX:
-            return Reply(f"For how long? Write {usage} (up to 7 days).")
+            return Reply(f"For how long? Write {usage} (up to {HOLD_MAX.days} days).")
         return Reply((await self._actions.snooze(alert.alert_id, seconds, actor)).text)
 
     async def _unsnooze(self, args: list[str], actor: Actor) -> Reply:

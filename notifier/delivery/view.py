@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from common.clock import utcnow
-from notifier.alerts.events import silenceable, stored_series_key
+from notifier.alerts.record import AlertRecord
+from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import alert_card, card_activity, summary, with_notice
 from notifier.delivery.charts import ChartMaker
-from storage.alerts import AlertRecord, AlertStore, Key, Snooze
+from storage.alerts import Key, Snooze
 from storage.inbound import Silence
 
 
@@ -35,7 +36,7 @@ class IncidentView:
 
     @property
     def silenceable(self) -> bool:
-        return silenceable(self.alert.event)
+        return self.alert.incident.silenceable
 
     @classmethod
     async def for_conversation(cls, alerts: AlertStore, alert_id: str, where: Key, *,
@@ -47,10 +48,11 @@ class IncidentView:
         if here is None:
             return None
         alert = here.alert
-        snooze = (await alerts.snooze_here(where, alert.rule, stored_series_key(alert.event),
-                                           now) if alert.event.get("series") else None)
+        incident = alert.incident
+        snooze = (await alerts.snooze_here(where, alert.rule, incident.series_key, now)
+                  if incident.series else None)
         chart = await charts.chart(alert) if charts is not None else None
-        return cls(alert, here.told, snooze, here.silence if silenceable(alert.event) else None,
+        return cls(alert, here.told, snooze, here.silence if incident.silenceable else None,
                    here.muted_until, chart)
 
     def card(self, now: datetime | None = None, notice: str = "") -> dict[str, Any]:
@@ -60,4 +62,4 @@ class IncidentView:
 
     def activity(self, now: datetime | None = None) -> dict[str, Any]:
         """The message that carries the card (with its notification summary)."""
-        return card_activity(self.card(now), summary(self.alert.event))
+        return card_activity(self.card(now), summary(self.alert.incident))

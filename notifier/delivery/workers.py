@@ -41,13 +41,13 @@ from typing import Any, TypeVar
 from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
+from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import note_activity
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.feed import FeedLimiter, FeedNotice, FeedSender
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from notifier.delivery.view import IncidentView
-from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
 from storage.outbox import Delivery, Operation, Outbox
