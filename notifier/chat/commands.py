@@ -25,7 +25,7 @@ from notifier.chat.operating import OperatingCommands
 from notifier.chat.report import ExposureReader, exposure_card, report_args
 from notifier.chat.times import at
 from notifier.chat.welcome import Watching, watching
-from notifier.delivery.budget import fit_card
+from notifier.delivery.budget import CardJson, fit_card
 from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, local_time, where
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule
@@ -107,7 +107,7 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _card(body: list[dict[str, Any]]) -> dict[str, Any]:
+def _card(body: list[CardJson]) -> CardJson:
     return fit_card({"type": "AdaptiveCard", "version": "1.5", "body": body,
                      "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"})
 
@@ -128,7 +128,7 @@ def _room_rank(members: list[SeriesState]) -> tuple[int, int, float]:
 @dataclass(frozen=True)
 class Reply:
     text: str = ""
-    card: dict[str, Any] | None = None
+    card: CardJson | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -222,7 +222,7 @@ class Commands:
         firing = sum(s.phase is Phase.FIRING for s in states)
         silent = sum(s.no_data_alert_id is not None for s in states)
         open_alerts = len(await self._actions.alerts.open_alerts(told))
-        body: list[dict[str, Any]] = [
+        body: list[CardJson] = [
             {"type": "TextBlock", "text": "Status by room", "weight": "Bolder", "size": "Medium"},
             {"type": "TextBlock", "wrap": True, "spacing": "None", "isSubtle": True,
              "text": f"{plural(sensors, 'sensor')} in {plural(len(rooms), 'room')}: "
@@ -279,12 +279,12 @@ class Commands:
         ordered = sorted(sensors.items(), reverse=True, key=lambda item: max(
             (_series_rank(s), s.last_value or 0.0) for s in item[1].values()))
 
-        def cell(text: str, header: bool = False, color: str = "Default") -> dict[str, Any]:
+        def cell(text: str, header: bool = False, color: str = "Default") -> CardJson:
             return {"type": "TableCell", "items": [
                 {"type": "TextBlock", "text": text, "wrap": True, "size": "Small",
                  "weight": "Bolder" if header else "Default", "color": color}]}
 
-        def reading(state: SeriesState | None) -> dict[str, Any]:
+        def reading(state: SeriesState | None) -> CardJson:
             if state is None:
                 return cell("-")
             rule = self._rules.get(state.rule)
@@ -306,7 +306,7 @@ class Commands:
             rows.append({"type": "TableRow", "cells": [cell(shown(sensor, VALUE_LIMIT))] + [
                 reading(by_rule.get(name)) for name in rule_names]})
         seen = max((s.last_seen for s in members if s.last_seen is not None), default=None)
-        body: list[dict[str, Any]] = [
+        body: list[CardJson] = [
             {"type": "TextBlock", "text": f"Sensors of {shown(wanted, 100)}", "weight": "Bolder",
              "size": "Medium"},
             {"type": "TextBlock", "isSubtle": True, "wrap": True, "spacing": "None",

@@ -23,7 +23,7 @@ from common.clock import utcnow
 from common.literal import clip, host_of, inert, more, shown, web_link
 from notifier.alerts.events import EventKind, Severity
 from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot, breaks_snooze
-from notifier.delivery.budget import fit_card, fit_text
+from notifier.delivery.budget import CardJson, fit_card, fit_text
 from storage.alerts import Snooze
 from storage.inbound import Silence
 
@@ -122,7 +122,7 @@ def _style(event: IncidentSnapshot) -> str:
     return "warning"  # no data, source down
 
 
-def _counts(event: IncidentSnapshot) -> dict[str, Any]:
+def _counts(event: IncidentSnapshot) -> CardJson:
     columns = []
     counts = event.counts
     for count, label, color in ((counts.crit, "Critical", "Attention"),
@@ -138,20 +138,20 @@ def _counts(event: IncidentSnapshot) -> dict[str, Any]:
     return {"type": "ColumnSet", "columns": columns, "spacing": "Medium"}
 
 
-def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any]:
+def alert_card(view: IncidentView, now: datetime | None = None) -> CardJson:
     """The card of an incident (or of an alert recorded before incidents) as one conversation
     sees it (notifier/delivery/view.py)."""
     alert, snooze, chart = view.alert, view.snooze, view.chart
     event = alert.incident
     now = now or utcnow()
     unit = event.unit
-    header: list[dict[str, Any]] = [
+    header: list[CardJson] = [
         {"type": "TextBlock", "text": _title(event), "weight": "Bolder", "size": "Medium",
          "wrap": True}]
     if event.description:
         header.append({"type": "TextBlock", "text": shown(event.description, TEXT_LIMIT),
                        "wrap": True, "spacing": "None"})
-    body: list[dict[str, Any]] = [
+    body: list[CardJson] = [
         {"type": "Container", "style": _style(event), "bleed": True, "items": header}]
     labels = sorted(event.series.items())
     hottest = event.hottest
@@ -222,7 +222,7 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
     body += silence_section(alert, view.silence, view.silenceable)
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
                  "isSubtle": True})
-    actions: list[dict[str, Any]] = []
+    actions: list[CardJson] = []
     if alert.open:
         data = {"alertId": alert.alert_id}
         if alert.acknowledged_by:
@@ -233,7 +233,7 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
                             "data": data})
         actions += _snooze_actions(event, snooze, data)
     actions += link_actions(event.links)
-    card: dict[str, Any] = {
+    card: CardJson = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5",
@@ -262,10 +262,10 @@ def label_facts(labels: list[tuple[str, Any]]) -> list[dict[str, str]]:
     return facts
 
 
-def link_actions(links: dict[str, str]) -> list[dict[str, Any]]:
+def link_actions(links: dict[str, str]) -> list[CardJson]:
     """The link buttons: http(s) URLs from URL fields only, each titled with where it goes,
     like "Open in Alertmanager (am.example.com)"."""
-    actions: list[dict[str, Any]] = []
+    actions: list[CardJson] = []
     for name, url in sorted(links.items()):
         url = web_link(url)
         if url and len(actions) < LINKS_LIMIT:
@@ -275,7 +275,7 @@ def link_actions(links: dict[str, str]) -> list[dict[str, Any]]:
     return actions
 
 
-def labels_block(event: IncidentSnapshot, is_open: bool) -> list[dict[str, Any]]:
+def labels_block(event: IncidentSnapshot, is_open: bool) -> list[CardJson]:
     """The alerts of an incident from an alert receiver, by the labels that tell them apart
     (those the group shares are above): "Critical: instance=rack-3-inlet:9100, job=sensors"."""
     group = event.series
@@ -292,7 +292,7 @@ def labels_block(event: IncidentSnapshot, is_open: bool) -> list[dict[str, Any]]
 
 
 def silence_section(alert: AlertRecord, silence: Silence | None,
-                    silenceable: bool) -> list[dict[str, Any]]:
+                    silenceable: bool) -> list[CardJson]:
     """An Alertmanager incident's silence: who silenced it until when, and *Expire silence*;
     or, while open and not silenced, *Silence 1 h / 24 h* (verb `silence`)."""
     if not silenceable:
@@ -313,14 +313,14 @@ def silence_section(alert: AlertRecord, silence: Silence | None,
          "data": {**data, "hours": hours}} for hours, label in SILENCE_CHOICES]}]
 
 
-def with_notice(card: dict[str, Any], notice: str) -> dict[str, Any]:
+def with_notice(card: CardJson, notice: str) -> CardJson:
     """The card with a line saying what went wrong (for the person who pressed a button)."""
     return {**card, "body": [*card["body"], {"type": "TextBlock", "wrap": True,
                                              "color": "Attention",
                                              "text": shown(notice, TEXT_LIMIT)}]}
 
 
-def _snooze_block(snooze: Snooze, event: IncidentSnapshot) -> dict[str, Any]:
+def _snooze_block(snooze: Snooze, event: IncidentSnapshot) -> CardJson:
     by = f" by {shown(snooze.by_name, NAME_LIMIT)}" if snooze.by_name else ""
     text = f"Snoozed here{by} until {local_time(snooze.until)}"
     if breaks_snooze(snooze, event.severity):
@@ -329,7 +329,7 @@ def _snooze_block(snooze: Snooze, event: IncidentSnapshot) -> dict[str, Any]:
 
 
 def _snooze_actions(event: IncidentSnapshot, snooze: Snooze | None,
-                    data: dict[str, Any]) -> list[dict[str, Any]]:
+                    data: CardJson) -> list[CardJson]:
     """Snoozed here: only the undo; else the snooze choices (for an incident of series)."""
     if snooze is not None:
         return [{"type": "Action.Execute", "title": "Undo snooze", "verb": "unsnooze",
@@ -340,7 +340,7 @@ def _snooze_actions(event: IncidentSnapshot, snooze: Snooze | None,
              "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
 
 
-def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
+def card_activity(card: CardJson, summary: str) -> dict[str, Any]:
     return {"type": "message", "summary": clip(summary, NAME_LIMIT),
             "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": fit_card(card)}]}
 

@@ -18,12 +18,12 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from common.clock import utcnow
 from common.retry import FailureLog
 from notifier.alerts.events import INFLUXDB, series_key
 from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot
+from notifier.delivery.budget import CardJson
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,12 @@ class ChartMaker:
         # A source outage is the poller's to report (as an ERROR and a source-down alert).
         self._failures = FailureLog(log, "The chart query (cards go out without it)",
                                     logging.WARNING)
-        self._cache: dict[tuple[str, str], tuple[float, asyncio.Task[dict[str, Any] | None]]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, asyncio.Task[CardJson | None]]] = {}
         # Every query task until it ends (one trimmed from the cache may still run), so
         # `close` can cancel them at shutdown.
-        self._tasks: set[asyncio.Task[dict[str, Any] | None]] = set()
+        self._tasks: set[asyncio.Task[CardJson | None]] = set()
 
-    async def chart(self, alert: AlertRecord) -> dict[str, Any] | None:
+    async def chart(self, alert: AlertRecord) -> CardJson | None:
         event = alert.incident
         members = [m for m in event.hottest if m.tags][:LINES]
         if self._read is None or not alert.open or not members or not event.rule or \
@@ -98,7 +98,7 @@ class ChartMaker:
             self._cache.pop(next(iter(self._cache)))
 
     async def _build(self, event: IncidentSnapshot,
-                     members: list[HotMember]) -> dict[str, Any] | None:
+                     members: list[HotMember]) -> CardJson | None:
         assert self._read is not None
         seconds = WINDOW_MINUTES * 60
         try:
@@ -119,7 +119,7 @@ class ChartMaker:
 
 def line_chart(event: IncidentSnapshot, members: list[HotMember],
                points: dict[str, list[tuple[datetime, float]]],
-               now: datetime) -> dict[str, Any] | None:
+               now: datetime) -> CardJson | None:
     """The `Chart.Line` element: x is minutes relative to `now` (each reader's time zone is
     unknown to a chart's labels), y the values; thresholds as flat lines.
 
@@ -132,7 +132,7 @@ def line_chart(event: IncidentSnapshot, members: list[HotMember],
     thresholds = [(f"{word} {value:g} {unit}".strip(), value, color)
                   for name, word, color in _THRESHOLDS
                   if (value := event.thresholds.get(name)) is not None]
-    lines: list[dict[str, Any]] = []
+    lines: list[CardJson] = []
     for member, color in zip(members, _COLORS, strict=False):
         series = sorted(points.get(series_key(member.tags)) or [])
         newest = _newest(member)

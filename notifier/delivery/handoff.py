@@ -16,11 +16,11 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from common.clock import utcnow
 from notifier.alerts.schedules import Schedules, Shift
 from notifier.alerts.store import AlertStore
+from notifier.delivery.budget import CardJson
 from notifier.delivery.cards import summary_line
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -39,7 +39,7 @@ SHIFT_WORDS = {"fired": "incidents began", "acknowledged": "acknowledged",
 
 def handoff_card(schedule: str, shift: Shift, outgoing: str, incoming: str,
                  open_incidents: list[str], counts: dict[str, int], last_since: datetime,
-                 until: str) -> dict[str, Any]:
+                 until: str) -> CardJson:
     """The card for the person taking over `schedule`."""
     listed = [{"type": "TextBlock", "wrap": True, "spacing": "None", "text": f"- {line}"}
               for line in open_incidents[:LISTED]]

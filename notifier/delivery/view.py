@@ -19,6 +19,7 @@ from typing import Any
 from common.clock import utcnow
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.store import AlertStore
+from notifier.delivery.budget import CardJson
 from notifier.delivery.cards import alert_card, card_activity, summary, with_notice
 from notifier.delivery.charts import ChartMaker
 from storage.alerts import Key, Snooze
@@ -32,7 +33,7 @@ class IncidentView:
     snooze: Snooze | None = None  # its snooze in this conversation
     silence: Silence | None = None  # in force
     muted_until: datetime | None = None  # the conversation's mute (all alerts), if any
-    chart: dict[str, Any] | None = None
+    chart: CardJson | None = None
 
     @property
     def silenceable(self) -> bool:
@@ -55,7 +56,7 @@ class IncidentView:
         return cls(alert, here.told, snooze, here.silence if incident.silenceable else None,
                    here.muted_until, chart)
 
-    def card(self, now: datetime | None = None, notice: str = "") -> dict[str, Any]:
+    def card(self, now: datetime | None = None, notice: str = "") -> CardJson:
         """The Adaptive Card; `notice` says what went wrong to the person who pressed."""
         card = alert_card(self, now)
         return with_notice(card, notice) if notice else card
