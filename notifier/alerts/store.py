@@ -11,7 +11,7 @@ from datetime import datetime
 from notifier.alerts.events import EventKind
 from notifier.alerts.incidents import Member
 from notifier.alerts.record import AlertRecord
-from storage.alerts import AlertRows, Key
+from storage.alerts import AlertRows, Key, Snooze
 from storage.inbound import Silence
 
 
@@ -24,6 +24,7 @@ class AlertHere:
     silence: Silence | None
     muted_until: datetime | None
     told: bool
+    snooze: Snooze | None  # its snooze in that conversation
 
 
 class AlertStore(AlertRows):
@@ -42,11 +43,20 @@ class AlertStore(AlertRows):
         return [alert for alert in map(AlertRecord.of, await self.open_rows(told)) if alert.open]
 
     async def here(self, alert_id: str, where: Key, now: datetime) -> AlertHere | None:
-        """The alert as the conversation `where` sees it, in one query."""
+        """The alert as the conversation `where` sees it: one query for an incident; an alert
+        recorded before incidents needs a second for its snooze (its series key is only in
+        its document)."""
         here = await self.here_row(alert_id, where, now)
         if here is None:
             return None
-        return AlertHere(AlertRecord.of(here.alert), here.silence, here.muted_until, here.told)
+        alert = AlertRecord.of(here.alert)
+        incident = alert.incident
+        snooze = here.snooze
+        if not here.alert.incident:
+            snooze = (await self.snooze_here(where, alert.rule, incident.series_key, now)
+                      if incident.series else None)
+        return AlertHere(alert, here.silence, here.muted_until, here.told,
+                         snooze if incident.series else None)
 
     async def open_incident(self, source: str, rule: str, group_key: str) -> AlertRecord | None:
         row = await self.open_incident_row(source, rule, group_key)

@@ -3,9 +3,10 @@
 `IncidentView` holds everything that card shows there: the alert, its snooze in that
 conversation, its Alertmanager silence, the conversation's mute, the trend chart, what its
 source can do (silenceable), and whether the conversation was told of it (who may see it:
-notifier/chat/access.py). `IncidentView.for_conversation` reads it in two storage queries (the
-alert with its silence, the mute and the audience; the snooze, which needs the alert's series
-key) plus the chart (the chart maker's cached read of the source). The delivery worker, the
+notifier/chat/access.py). `IncidentView.for_conversation` reads it in one storage query (the
+alert with its silence, the mute, the audience and its snooze there, by the incident's group
+key; an alert recorded before incidents needs a second for its snooze) plus the chart (the
+chart maker's cached read of the source). The delivery worker, the
 answer to a card button and the answer to *Silence* all render through `IncidentView.card`,
 so what a person sees after pressing a button is what the worker sends there next.
 """
@@ -49,12 +50,9 @@ class IncidentView:
         if here is None:
             return None
         alert = here.alert
-        incident = alert.incident
-        snooze = (await alerts.snooze_here(where, alert.rule, incident.series_key, now)
-                  if incident.series else None)
         chart = await charts.chart(alert) if charts is not None else None
-        return cls(alert, here.told, snooze, here.silence if incident.silenceable else None,
-                   here.muted_until, chart)
+        return cls(alert, here.told, here.snooze,
+                   here.silence if alert.incident.silenceable else None, here.muted_until, chart)
 
     def card(self, now: datetime | None = None, notice: str = "") -> CardJson:
         """The Adaptive Card; `notice` says what went wrong to the person who pressed."""
