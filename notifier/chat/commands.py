@@ -9,7 +9,6 @@ understand" with the short help, never an error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from common.clock import utcnow
 from common.durations import parse_duration
@@ -129,7 +128,7 @@ def _room_rank(members: list[SeriesState]) -> tuple[int, int, float]:
 class Reply:
     text: str = ""
     card: CardJson | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, int] = field(default_factory=dict)  # what it counted (rooms, alerts)
 
 
 class Commands:
