@@ -62,6 +62,7 @@ class HereRow:
     muted_until: datetime | None
     told: bool
     snooze: Snooze | None = None  # an incident's snooze there (by its group key)
+    card_activity_id: str | None = None  # its card's message there, once posted
 
 
 def _told_here(told: Key | None, column: str = "alert_id") -> tuple[str, tuple[str, ...]]:
@@ -122,21 +123,24 @@ class AlertRows:
         return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
     async def here_row(self, alert_id: str, where: Key, now: datetime) -> HereRow | None:
-        """The alert as the conversation `where` sees it, in one query: with its snooze there
-        for an incident (whose group key is a column); an alert recorded before incidents
-        has its series key only in its document (`snooze_here`)."""
+        """The alert as the conversation `where` sees it, in one query: with its card's message
+        there, and its snooze there for an incident (whose group key is a column; an alert
+        recorded before incidents has its series key only in its document: `snooze_here`)."""
         told, args = _told_here(where, "a.alert_id")
         stamp = now.isoformat()
         row = await self._db.fetch_one(
             "SELECT a.*, si.silence_id AS silence_id, si.url AS silence_url, "
             "si.until AS silence_until, si.created_by AS silence_by, m.until AS mute_until, "
             "sn.until AS snooze_until, sn.by_name AS snooze_by, sn.severity AS snooze_severity, "
+            "c.activity_id AS card_activity_id, "
             f"CASE WHEN 1 = 1{told} THEN 1 ELSE 0 END AS told FROM alerts a "
             "LEFT JOIN alert_silences si ON si.alert_id = a.alert_id AND si.until > ? "
             "LEFT JOIN mutes m ON m.tenant_id = ? AND m.conversation_id = ? AND m.until > ? "
             "LEFT JOIN snoozes sn ON sn.tenant_id = ? AND sn.conversation_id = ? AND "
             "sn.rule = a.rule AND sn.series_key = a.group_key AND sn.until > ? "
-            "WHERE a.alert_id = ?", (*args, stamp, *where, stamp, *where, stamp, alert_id))
+            "LEFT JOIN alert_cards c ON c.alert_id = a.alert_id AND c.tenant_id = ? AND "
+            "c.conversation_id = ? WHERE a.alert_id = ?",
+            (*args, stamp, *where, stamp, *where, stamp, *where, alert_id))
         if row is None:
             return None
         silence = Silence(alert_id, row["silence_id"], row["silence_url"],
@@ -145,7 +149,8 @@ class AlertRows:
         mute = datetime.fromisoformat(row["mute_until"]) if row["mute_until"] else None
         snooze = Snooze(datetime.fromisoformat(row["snooze_until"]), row["snooze_by"],
                         row["snooze_severity"]) if row["snooze_until"] else None
-        return HereRow(_record(row), silence, mute, bool(row["told"]), snooze)
+        return HereRow(_record(row), silence, mute, bool(row["told"]), snooze,
+                       row["card_activity_id"])
 
     # incidents ---------------------------------------------------------------------------
 

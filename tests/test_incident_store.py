@@ -70,7 +70,7 @@ async def test_stored_documents_come_back_as_typed_records(db: SqlBackend) -> No
     assert await alerts.open_alerts(ELSEWHERE) == []
 
 
-async def test_a_conversations_view_holds_its_snooze_there_only(db: SqlBackend) -> None:
+async def test_a_conversations_view_holds_its_snooze_and_card_there_only(db: SqlBackend) -> None:
     now = datetime.now(UTC)
     alerts = await stored_as_the_last_release_did(db, now)
     until = now + timedelta(hours=1)
@@ -80,13 +80,15 @@ async def test_a_conversations_view_holds_its_snooze_there_only(db: SqlBackend) 
         alerts.snooze_statement(*HERE, "server-room-temperature",
                                 "room=r1\x1fsensor=rack-1", until, "Dana", "warn"),
     ])
-    for alert_id, by in (("incident-1", "Alex"), ("0123456789abcdef", "Dana")):
+    for alert_id, by, card in (("incident-1", "Alex", "activity-1"),
+                               ("0123456789abcdef", "Dana", "activity-2")):
         view = await IncidentView.for_conversation(alerts, alert_id, HERE, now=now)
-        assert view is not None and view.told
+        assert view is not None and view.told and view.card_activity_id == card
         assert view.snooze is not None and view.snooze.by_name == by
         assert view.snooze.until == until
         elsewhere = await IncidentView.for_conversation(alerts, alert_id, ELSEWHERE, now=now)
         assert elsewhere is not None and elsewhere.snooze is None and not elsewhere.told
+        assert elsewhere.card_activity_id is None
     # A snooze that ended holds no more.
     later = await IncidentView.for_conversation(alerts, "incident-1", HERE,
                                                 now=until + timedelta(seconds=1))

@@ -25,6 +25,7 @@ class AlertHere:
     muted_until: datetime | None
     told: bool
     snooze: Snooze | None  # its snooze in that conversation
+    card_activity_id: str | None  # its card's message there, once posted
 
 
 class AlertStore(AlertRows):
@@ -56,7 +57,7 @@ class AlertStore(AlertRows):
             snooze = (await self.snooze_here(where, alert.rule, incident.series_key, now)
                       if incident.series else None)
         return AlertHere(alert, here.silence, here.muted_until, here.told,
-                         snooze if incident.series else None)
+                         snooze if incident.series else None, here.card_activity_id)
 
     async def open_incident(self, source: str, rule: str, group_key: str) -> AlertRecord | None:
         row = await self.open_incident_row(source, rule, group_key)

@@ -4,10 +4,10 @@
 conversation, its Alertmanager silence, the conversation's mute, the trend chart, what its
 source can do (silenceable), and whether the conversation was told of it (who may see it:
 notifier/chat/access.py). `IncidentView.for_conversation` reads it in one storage query (the
-alert with its silence, the mute, the audience and its snooze there, by the incident's group
-key; an alert recorded before incidents needs a second for its snooze) plus the chart (the
-chart maker's cached read of the source). The delivery worker, the
-answer to a card button and the answer to *Silence* all render through `IncidentView.card`,
+alert with its silence, the mute, the audience, its card's message and its snooze there, by the
+incident's group key; an alert recorded before incidents needs a second for its snooze) plus
+the chart (the chart maker's cached read of the source). The delivery worker, the answer to a
+card button and the answer to *Silence* all render through `IncidentView.card`,
 so what a person sees after pressing a button is what the worker sends there next.
 """
 
@@ -35,6 +35,7 @@ class IncidentView:
     silence: Silence | None = None  # in force
     muted_until: datetime | None = None  # the conversation's mute (all alerts), if any
     chart: CardJson | None = None
+    card_activity_id: str | None = None  # the card's message there, once posted (to update)
 
     @property
     def silenceable(self) -> bool:
@@ -52,7 +53,8 @@ class IncidentView:
         alert = here.alert
         chart = await charts.chart(alert) if charts is not None else None
         return cls(alert, here.told, here.snooze,
-                   here.silence if alert.incident.silenceable else None, here.muted_until, chart)
+                   here.silence if alert.incident.silenceable else None, here.muted_until, chart,
+                   here.card_activity_id)
 
     def card(self, now: datetime | None = None, notice: str = "") -> CardJson:
         """The Adaptive Card; `notice` says what went wrong to the person who pressed."""

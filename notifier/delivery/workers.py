@@ -290,8 +290,7 @@ class DeliveryWorker:
             self._metrics.delivery("parked")
             return
         activity = view.activity()
-        existing = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
-                                           delivery.conversation_id)
+        existing = view.card_activity_id
         if existing:
             try:
                 async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):
