@@ -197,7 +197,7 @@ class IncidentSnapshot:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "incident": True, "kind": self.kind.value, "source": self.source,
+            "incident": self.incident, "kind": self.kind.value, "source": self.source,
             "rule": self.rule, "key": self.key, "series": self.series, "unit": self.unit,
             "severity": self.severity.value if self.severity else None,
             "description": self.description, "links": self.links,
