@@ -41,13 +41,13 @@ from typing import Any, TypeVar
 from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
+from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import note_activity
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.feed import FeedLimiter, FeedNotice, FeedSender
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from notifier.delivery.view import IncidentView
-from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
 from storage.outbox import Delivery, Operation, Outbox
@@ -291,8 +291,7 @@ class DeliveryWorker:
             self._metrics.delivery("parked")
             return
         activity = view.activity()
-        existing = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
-                                           delivery.conversation_id)
+        existing = view.card_activity_id
         if existing:
             try:
                 async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):
