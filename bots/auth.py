@@ -30,6 +30,7 @@ from botframework.connector.auth import (
 from botframework.connector.skills import BotFrameworkClient
 from msrest.authentication import Authentication
 
+from bots.serializer import use_json_serializer
 from bots.transport import AiohttpSender, BearerPolicy, SharedSession
 from common.settings import Settings
 from common.tokens import TokenSource
@@ -108,6 +109,7 @@ class CachingConnectorFactory(ConnectorFactory):
                 credentials, service_url, pipeline_type=AsyncBfPipeline,
                 sender=AiohttpSender(self._session))
             client = ConnectorClient(None, custom_configuration=configuration)
+            use_json_serializer(client)
             client.config.add_user_agent("HeatWatch")
             if len(self._clients) >= 256:  # serviceUrls are few; never grow without bound
                 self._clients.pop(next(iter(self._clients)))

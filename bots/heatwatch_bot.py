@@ -34,6 +34,7 @@ from bots.references import (
 from bots.sender import within_budget
 from bots.timezone import time_zone_of
 from common.errors import StorageError
+from notifier.alerts.record import HOLD_MAX_HOURS
 from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions, Outcome
 from notifier.chat.commands import HELP, Commands
@@ -504,8 +505,9 @@ class HeatWatchBot(TeamsActivityHandler):
             return await self._silence_action(verb, alert_id, data, actor)
         if verb == "snooze":
             hours = data.get("hours")
-            if not isinstance(hours, int | float) or not 0 < hours <= 24 * 7:
-                return _invoke_message(HTTPStatus.BAD_REQUEST, "Snooze for 1 to 168 hours.")
+            if not isinstance(hours, int | float) or not 0 < hours <= HOLD_MAX_HOURS:
+                return _invoke_message(HTTPStatus.BAD_REQUEST,
+                                       f"Snooze for 1 to {HOLD_MAX_HOURS:g} hours.")
         if verb not in ("ack", "unack", "snooze", "unsnooze"):
             return _invoke_message(HTTPStatus.BAD_REQUEST, "That button is not one of mine.")
         outcome = await self._alert_action(str(verb), alert_id, data, actor)
@@ -543,8 +545,10 @@ class HeatWatchBot(TeamsActivityHandler):
         if silences is None:
             return _invoke_message(HTTPStatus.SERVICE_UNAVAILABLE, "Silences are not available.")
         hours = data.get("hours")
-        if verb == "silence" and (not isinstance(hours, int | float) or not 0 < hours <= 24 * 7):
-            return _invoke_message(HTTPStatus.BAD_REQUEST, "Silence for 1 to 168 hours.")
+        if verb == "silence" and (not isinstance(hours, int | float)
+                                  or not 0 < hours <= HOLD_MAX_HOURS):
+            return _invoke_message(HTTPStatus.BAD_REQUEST,
+                                   f"Silence for 1 to {HOLD_MAX_HOURS:g} hours.")
         if await self._actions.access.view(alert_id, actor, what=verb) is None:
             return _invoke_message(HTTPStatus.OK, not_found_here(alert_id))
         if verb == "silence":

@@ -19,6 +19,7 @@ from botbuilder.schema import (
 )
 
 from bots.failures import failure_of
+from bots.serializer import message_activity
 from common.literal import shown
 from notifier.delivery.budget import fit_card, fit_text
 from notifier.delivery.cards import CARD_CONTENT_TYPE, NAME_LIMIT
@@ -41,7 +42,7 @@ def with_mentions(activity: dict[str, Any]) -> Activity:
     Teams: made literal (`common.literal`), so it cannot close the tag or add markup."""
     plain = dict(activity)
     mentions = plain.pop("mentions", None) or []
-    message = Activity().deserialize(plain)
+    message = message_activity(plain)
     if mentions:
         names = [shown(m["name"], NAME_LIMIT) for m in mentions]
         tags = [f"<at>{name}</at>" for name in names]
@@ -70,7 +71,7 @@ class BotFrameworkSender:
     async def update(self, reference: dict[str, Any], activity_id: str,
                      activity: dict[str, Any]) -> None:
         async def update(turn_context: TurnContext) -> None:
-            replacement = within_budget(Activity().deserialize(activity))
+            replacement = within_budget(message_activity(activity))
             replacement.id = activity_id
             await turn_context.update_activity(replacement)
 

@@ -30,10 +30,11 @@ class Backoff:
 
     def ceiling(self, attempt: int) -> float:
         """The delay before jitter."""
-        return min(self.cap, self.base * 2 ** min(max(attempt, 0), 30))
+        return min(self.cap, self.base * 2.0 ** min(max(attempt, 0), 30))
 
     def delay(self, attempt: int) -> float:
-        return self.ceiling(attempt) * random.uniform(*self.jitter)
+        low, high = self.jitter
+        return self.ceiling(attempt) * random.uniform(low, high)
 
 
 class FailureLog:

@@ -146,7 +146,8 @@ class ManagedIdentityTokenSource:
                 f"{error.__class__.__name__}. Check that the user-assigned identity whose client "
                 "id is MicrosoftAppId is attached to this host."
             ) from None
-        return access.token
+        token: str = access.token
+        return token
 
     async def close(self) -> None:
         await self._credential.close()

@@ -22,9 +22,10 @@ from aiohttp import web
 
 from common.metrics import CONTENT_TYPE, Metrics
 from common.settings import Settings
-from notifier.alerts.events import AlertEvent
+from notifier.alerts.events import AlertEvent, EventKind
+from notifier.alerts.record import AlertRecord
 from notifier.alerts.sink import AlertSink
-from storage.alerts import AlertRecord, AlertStore
+from notifier.alerts.store import AlertStore
 from storage.backend import SqlBackend
 from storage.outbox import Outbox
 from storage.retention import table_rows
@@ -73,12 +74,12 @@ def metrics_handler(metrics: Metrics, token: str) -> Handler:
 def open_alert_labels(alert: AlertRecord) -> tuple[str, str]:
     """(rule, severity) of an open alert: severity warn/crit, or no_data; a data source
     outage is rule "source-down", severity crit."""
-    event = alert.event
-    if event.get("kind") == "no-data":
+    event = alert.incident
+    if event.kind is EventKind.NO_DATA:
         severity = "no_data"
     else:
-        severity = event.get("severity") or "crit"
-    return alert.rule or event.get("rule") or "source-down", severity
+        severity = event.severity.value if event.severity else "crit"
+    return alert.rule or event.rule or "source-down", severity
 
 
 def watch_state(metrics: Metrics, database: SqlBackend) -> None:

@@ -16,10 +16,10 @@ from common.errors import ConfigError, HeatWatchError
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
 from heatwatch.operate import rules_for
+from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import duration, when
 from notifier.monitoring.exposure import ExposureReport, read_exposure
 from notifier.monitoring.sources import build_source
-from storage.alerts import AlertStore
 from storage.database import open_database
 
 CSV_COLUMNS = ("rule", "room", "unit", "minutes_outside_recommended",

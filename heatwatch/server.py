@@ -51,6 +51,7 @@ from notifier.alerts.routes import LabelRouting, load_routes
 from notifier.alerts.routing import SourceRouter, SourceRouting
 from notifier.alerts.schedules import OnCallRouting, Schedules, load_schedules
 from notifier.alerts.sink import AlertSink
+from notifier.alerts.store import AlertStore
 from notifier.chat.access import Operators
 from notifier.chat.actions import AlertActions
 from notifier.chat.commands import Commands
@@ -76,7 +77,6 @@ from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import Rule, RuleRouting, load_rules
 from notifier.monitoring.sources import build_source, history_reader
 from storage.alert_state import AlertStateStore
-from storage.alerts import AlertStore
 from storage.audit import AuditLog
 from storage.backend import SqlBackend
 from storage.database import open_database

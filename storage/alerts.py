@@ -1,15 +1,18 @@
 """Alerts as people see them: each incident (or, before incidents, each alert) with its latest
 state as JSON, who acknowledged it, the series it groups, the card that shows it in each
-conversation, and per-conversation snoozes. Documents are opaque JSON here."""
+conversation, and per-conversation snoozes.
+
+Documents are JSON text here (`StoredAlert.document`, the series' `data`): the alert core
+reads and writes them, typed, in one place (notifier/alerts/record.py), and its
+`notifier.alerts.store.AlertStore` reads these rows as typed records. What an alert means
+(open kinds, the order of severities, what breaks a snooze) is the core's, not this module's."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from storage.backend import SqlBackend, Statement
+from storage.backend import Row, SqlBackend, Statement
 from storage.inbound import Silence
 from storage.registry import now_text
 
@@ -29,21 +32,17 @@ _TOLD_HERE = ("alert_id IN (SELECT alert_id FROM deliveries WHERE tenant_id = ? 
 
 Key = tuple[str, str]  # (tenant id, conversation id)
 
-OPEN_KINDS = (  # event kinds (notifier.alerts.events.EventKind values) of an open alert
-    "fired", "escalated", "de-escalated", "reminder", "no-data", "source-down")
-
 
 @dataclass(frozen=True)
-class AlertRecord:
+class StoredAlert:
+    """An alert's row: its document is JSON text (notifier/alerts/record.py reads it)."""
+
     alert_id: str
     rule: str
-    event: dict[str, Any]
+    document: str
     acknowledged_by: str | None
     acknowledged_at: datetime | None
-
-    @property
-    def open(self) -> bool:
-        return self.event.get("kind") in OPEN_KINDS
+    incident: bool  # False: an alert recorded before incidents (no group)
 
 
 @dataclass(frozen=True)
@@ -52,23 +51,18 @@ class Snooze:
     by_name: str | None
     severity: str | None = None  # the incident's severity when snoozed ("warn", "crit")
 
-    def broken_by(self, severity: str | None) -> bool:
-        """A snooze of a warning does not hold back a critical: it breaks through."""
-        return _RANK.get(severity or "", 0) > _RANK.get(self.severity or "", 0)
-
-
-_RANK = {"warn": 1, "crit": 2}
-
 
 @dataclass(frozen=True)
-class AlertHere:
+class HereRow:
     """An alert as one conversation sees it, read at once: its silence in force, the
     conversation's mute, and whether the conversation was told of it."""
 
-    alert: AlertRecord
+    alert: StoredAlert
     silence: Silence | None
     muted_until: datetime | None
     told: bool
+    snooze: Snooze | None = None  # an incident's snooze there (by its group key)
+    card_activity_id: str | None = None  # its card's message there, once posted
 
 
 def _told_here(told: Key | None, column: str = "alert_id") -> tuple[str, tuple[str, ...]]:
@@ -80,38 +74,30 @@ def _told_here(told: Key | None, column: str = "alert_id") -> tuple[str, tuple[s
             (tenant_id, conversation_id, tenant_id, conversation_id))
 
 
-def _record(row: dict[str, Any]) -> AlertRecord:
-    return AlertRecord(
-        alert_id=row["alert_id"], rule=row["rule"], event=json.loads(row["event"]),
+def _record(row: Row) -> StoredAlert:
+    return StoredAlert(
+        alert_id=row["alert_id"], rule=row["rule"], document=row["event"],
         acknowledged_by=row["acknowledged_by"],
         acknowledged_at=datetime.fromisoformat(row["acknowledged_at"])
         if row["acknowledged_at"] else None,
+        incident=row["group_key"] is not None,
     )
 
 
-class AlertStore:
+class AlertRows:
+    """The alerts' rows, documents as JSON text; `notifier.alerts.store.AlertStore` reads
+    them typed (the methods ending in `_rows` are its raw reads)."""
+
     def __init__(self, db: SqlBackend) -> None:
         self._db = db
 
     # alerts ------------------------------------------------------------------------------
 
-    def record_statement(self, alert_id: str, rule: str, event: dict[str, Any],
-                         clear_ack: bool) -> Statement:
-        """Upsert an alert's latest event (clearing its acknowledgement if asked)."""
-        stamp = now_text()
-        ack = ("acknowledged_by = NULL, acknowledged_at = NULL, " if clear_ack else "")
-        return (
-            "INSERT INTO alerts (alert_id, rule, event, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET "
-            f"event = excluded.event, {ack}updated_at = excluded.updated_at",
-            (alert_id, rule, json.dumps(event, sort_keys=True), stamp, stamp),
-        )
-
-    async def get(self, alert_id: str) -> AlertRecord | None:
+    async def get_row(self, alert_id: str) -> StoredAlert | None:
         row = await self._db.fetch_one("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,))
         return _record(row) if row else None
 
-    async def find(self, prefix: str, told: Key | None = None) -> list[AlertRecord]:
+    async def find_rows(self, prefix: str, told: Key | None = None) -> list[StoredAlert]:
         """Alerts whose id starts with `prefix` (at most 5); with `told`, only those that
         conversation was told of."""
         where, args = _told_here(told)
@@ -120,14 +106,14 @@ class AlertStore:
             "LIMIT 5", (prefix.replace("%", "").replace("_", "") + "%", *args))
         return [_record(row) for row in rows]
 
-    async def open_alerts(self, told: Key | None = None) -> list[AlertRecord]:
-        """Alerts whose latest event leaves them open (firing, no data, source down); with
-        `told`, only those that conversation was told of."""
+    async def open_rows(self, told: Key | None = None) -> list[StoredAlert]:
+        """Open incidents and every alert recorded before incidents (whose document says
+        whether it is open); with `told`, only those that conversation was told of."""
         where, args = _told_here(told)
         rows = await self._db.fetch_all(
             f"SELECT * FROM alerts WHERE (is_open = 1 OR group_key IS NULL){where} "
             "ORDER BY updated_at", args)
-        return [alert for alert in map(_record, rows) if alert.open]
+        return list(map(_record, rows))
 
     # audiences ---------------------------------------------------------------------------
 
@@ -136,36 +122,47 @@ class AlertStore:
         rows = await self._db.fetch_all(_TOLD_TO, (alert_id, alert_id))
         return {(row["tenant_id"], row["conversation_id"]) for row in rows}
 
-    async def here(self, alert_id: str, where: Key, now: datetime) -> AlertHere | None:
-        """The alert as the conversation `where` sees it, in one query (its snooze there
-        needs the series key from the alert's document: `snooze_here`)."""
+    async def here_row(self, alert_id: str, where: Key, now: datetime) -> HereRow | None:
+        """The alert as the conversation `where` sees it, in one query: with its card's message
+        there, and its snooze there for an incident (whose group key is a column; an alert
+        recorded before incidents has its series key only in its document: `snooze_here`)."""
         told, args = _told_here(where, "a.alert_id")
         stamp = now.isoformat()
         row = await self._db.fetch_one(
             "SELECT a.*, si.silence_id AS silence_id, si.url AS silence_url, "
             "si.until AS silence_until, si.created_by AS silence_by, m.until AS mute_until, "
+            "sn.until AS snooze_until, sn.by_name AS snooze_by, sn.severity AS snooze_severity, "
+            "c.activity_id AS card_activity_id, "
             f"CASE WHEN 1 = 1{told} THEN 1 ELSE 0 END AS told FROM alerts a "
             "LEFT JOIN alert_silences si ON si.alert_id = a.alert_id AND si.until > ? "
             "LEFT JOIN mutes m ON m.tenant_id = ? AND m.conversation_id = ? AND m.until > ? "
-            "WHERE a.alert_id = ?", (*args, stamp, *where, stamp, alert_id))
+            "LEFT JOIN snoozes sn ON sn.tenant_id = ? AND sn.conversation_id = ? AND "
+            "sn.rule = a.rule AND sn.series_key = a.group_key AND sn.until > ? "
+            "LEFT JOIN alert_cards c ON c.alert_id = a.alert_id AND c.tenant_id = ? AND "
+            "c.conversation_id = ? WHERE a.alert_id = ?",
+            (*args, stamp, *where, stamp, *where, stamp, *where, alert_id))
         if row is None:
             return None
         silence = Silence(alert_id, row["silence_id"], row["silence_url"],
                           datetime.fromisoformat(row["silence_until"]), row["silence_by"]
                           ) if row["silence_id"] else None
         mute = datetime.fromisoformat(row["mute_until"]) if row["mute_until"] else None
-        return AlertHere(_record(row), silence, mute, bool(row["told"]))
+        snooze = Snooze(datetime.fromisoformat(row["snooze_until"]), row["snooze_by"],
+                        row["snooze_severity"]) if row["snooze_until"] else None
+        return HereRow(_record(row), silence, mute, bool(row["told"]), snooze,
+                       row["card_activity_id"])
 
     # incidents ---------------------------------------------------------------------------
 
-    async def open_incident(self, source: str, rule: str, group_key: str) -> AlertRecord | None:
+    async def open_incident_row(self, source: str, rule: str,
+                                group_key: str) -> StoredAlert | None:
         row = await self._db.fetch_one(
             "SELECT * FROM alerts WHERE is_open = 1 AND source = ? AND rule = ? AND "
             "group_key = ? ORDER BY created_at DESC LIMIT 1", (source, rule, group_key))
         return _record(row) if row else None
 
-    async def open_incident_with(self, source: str, rule: str,
-                                 series_key: str) -> AlertRecord | None:
+    async def open_incident_row_with(self, source: str, rule: str,
+                                     series_key: str) -> StoredAlert | None:
         """The open incident of `rule` that holds this series (for an event that cannot name
         its group any more, such as the end of a rule removed from the rules file)."""
         row = await self._db.fetch_one(
@@ -174,21 +171,21 @@ class AlertStore:
             "ORDER BY a.created_at DESC LIMIT 1", (source, rule, series_key))
         return _record(row) if row else None
 
-    async def legacy_alert(self, alert_id: str) -> AlertRecord | None:
-        """An alert recorded before incidents (one per series), if still open."""
+    async def legacy_row(self, alert_id: str) -> StoredAlert | None:
+        """An alert recorded before incidents (one per series), open or not."""
         row = await self._db.fetch_one(
             "SELECT * FROM alerts WHERE alert_id = ? AND group_key IS NULL", (alert_id,))
-        record = _record(row) if row else None
-        return record if record is not None and record.open else None
+        return _record(row) if row else None
 
-    async def incident_series(self, alert_id: str) -> dict[str, dict[str, Any]]:
+    async def series_rows(self, alert_id: str) -> dict[str, str]:
+        """An incident's series: key -> its JSON text."""
         rows = await self._db.fetch_all(
             "SELECT series_key, data FROM incident_series WHERE alert_id = ?", (alert_id,))
-        return {row["series_key"]: json.loads(row["data"]) for row in rows}
+        return {row["series_key"]: row["data"] for row in rows}
 
     def incident_statements(self, alert_id: str, source: str, rule: str, group_key: str,
-                            document: dict[str, Any], is_open: bool, clear_ack: bool,
-                            series: dict[str, dict[str, Any]]) -> list[Statement]:
+                            document: str, is_open: bool, clear_ack: bool,
+                            series: dict[str, str]) -> list[Statement]:
         """Upsert an incident's document and the series that changed, in one transaction
         with the deliveries that tell people about it."""
         stamp = now_text()
@@ -198,13 +195,12 @@ class AlertStore:
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET "
             f"event = excluded.event, group_key = excluded.group_key, {ack}"
             "is_open = excluded.is_open, updated_at = excluded.updated_at",
-            (alert_id, rule, json.dumps(document, sort_keys=True), source, group_key,
-             int(is_open), stamp, stamp))]
+            (alert_id, rule, document, source, group_key, int(is_open), stamp, stamp))]
         statements += [(
             "INSERT INTO incident_series (alert_id, series_key, data, updated_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (alert_id, series_key) DO UPDATE SET "
             "data = excluded.data, updated_at = excluded.updated_at",
-            (alert_id, key, json.dumps(data, sort_keys=True), stamp))
+            (alert_id, key, data, stamp))
             for key, data in series.items()]
         return statements
 
@@ -219,17 +215,17 @@ class AlertStore:
                 "updated_at = ? WHERE alert_id = ? AND acknowledged_by IS NOT NULL",
                 (now_text(), alert_id))
 
-    async def recent_incidents(self, limit: int, told: Key | None = None) -> list[AlertRecord]:
+    async def recent_rows(self, limit: int, told: Key | None = None) -> list[StoredAlert]:
         """The latest incidents (open or ended), newest first; with `told`, only those that
         conversation was told of."""
         where, args = _told_here(told)
         rows = await self._db.fetch_all(
             f"SELECT * FROM alerts WHERE group_key IS NOT NULL{where} ORDER BY created_at DESC, "
             "alert_id LIMIT ?", (*args, limit))
-        return [alert for alert in map(_record, rows) if alert.event.get("kind") != "test"]
+        return list(map(_record, rows))
 
-    async def incidents_since(self, since: datetime, source: str,
-                              limit: int = 10_000) -> list[AlertRecord]:
+    async def rows_since(self, since: datetime, source: str,
+                         limit: int = 10_000) -> list[StoredAlert]:
         """The incidents of `source` open now or updated since `since` (the exposure report),
         oldest first, at most `limit`."""
         rows = await self._db.fetch_all(

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from common.clock import utcnow
 from heatwatch.server import DATABASE
 from notifier.alerts.events import EventKind
-from storage.alerts import AlertStore
+from notifier.alerts.store import AlertStore
 from storage.audit import AuditLog
 from tests.influx import InfluxServer
 from tests.process import ROOT

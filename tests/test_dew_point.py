@@ -8,11 +8,11 @@ import pytest
 from common.errors import ConfigError
 from notifier.alerts.events import EventKind, Severity
 from notifier.alerts.incidents import Incident
+from notifier.alerts.record import AlertRecord
 from notifier.delivery.cards import alert_card
 from notifier.delivery.view import IncidentView
 from notifier.monitoring.flux import build_flux
 from notifier.monitoring.rules import parse_rules
-from storage.alerts import AlertRecord
 from tests import test_monitoring
 from tests.test_monitoring import Scenario
 
@@ -57,7 +57,7 @@ async def test_a_dew_point_rule_fires_from_temperature_and_humidity(scenario: Sc
     incident.apply(fired)
     incident.settle(fired.at, fired.kind)
     card = alert_card(IncidentView(AlertRecord(incident.alert_id, "dew-point",
-                                               incident.document(), None, None)), now=fired.at)
+                                               incident.snapshot(), None, None)), now=fired.at)
     assert facts(card)["Computed from"] == "24 °C, 80 %RH"
     assert facts(card)["Value"].startswith("20.3")
 

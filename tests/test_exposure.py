@@ -15,6 +15,7 @@ import pytest
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.incidents import Incident
+from notifier.alerts.store import AlertStore
 from notifier.chat.access import Operators
 from notifier.chat.actions import Actor, AlertActions
 from notifier.chat.commands import Commands
@@ -22,7 +23,6 @@ from notifier.monitoring.exposure import exposure_reader, read_exposure
 from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.rules import Rule, parse_rules
 from storage.alert_state import AlertStateStore
-from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.database import open_database
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
@@ -106,8 +106,9 @@ async def record_incident(history: History) -> str:
         incident.settle(item.at, item.kind)
     alerts = AlertStore(history.database)
     await history.database.execute_atomically(alerts.incident_statements(
-        incident.alert_id, "influxdb", "hot-aisle", incident.group_key, incident.document(),
-        incident.open, False, {k: m.to_json() for k, m in incident.members.items()}))
+        incident.alert_id, "influxdb", "hot-aisle", incident.group_key,
+        incident.snapshot().dumps(), incident.open, False,
+        {k: m.dumps() for k, m in incident.members.items()}))
     await history.database.execute_atomically([alerts.acknowledge_statement(
         incident.alert_id, "Dana", history.ago(98))])
     return incident.alert_id

@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from common.settings import load_settings
 from heatwatch.server import ACTIONS, ALERT_SINK, DATABASE, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity
-from notifier.alerts.incidents import Change, Incident
+from notifier.alerts.incidents import Change, Incident, Member
+from notifier.alerts.record import Counts, IncidentSnapshot
 from notifier.chat.actions import Actor
 from notifier.chat.history import history_list
 from notifier.monitoring.influxql import InfluxQLSource
@@ -206,7 +207,7 @@ async def test_the_peak_is_the_hottest_reading_while_open_on_the_card_and_in_his
     update = next(r for r in room.operations(room.chats[0]) if r.method == "PUT")
     assert "Peak=33.85 °C (rack-001)" in card_text(card_of(update))
     [record] = await room.client.app[ACTIONS].alerts.recent_incidents(5)
-    assert record.event["peak"] == 33.85
+    assert record.incident.peak == 33.85
     assert "peak 33.85 °C" in history_list([record], {}, {}, datetime.now(UTC),
                                            Actor(tenant_id="t", conversation_id="c", name="Dana"))
 
@@ -240,7 +241,7 @@ async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(
         assert room.monitor is not None and [f.group for f in room.monitor.probe_faults()] == [
             {"room": ROOM}, {"room": "dc1-b"}]
         incidents = await room.client.app[ACTIONS].alerts.recent_incidents(10)
-        assert [i.event["series"] for i in incidents] == [{"room": ROOM}]
+        assert [i.incident.series for i in incidents] == [{"room": ROOM}]
     finally:
         await room.close()
 
@@ -302,11 +303,10 @@ def test_an_incident_is_as_severe_as_its_worst_series_and_ends_with_the_last() -
     assert incident.open
     incident.apply(event(EventKind.RESOLVED, "s1", None, 24.0, t))
     assert incident.settle(t, EventKind.RESOLVED) is Change.RESOLVED
-    assert not incident.open and incident.counts() == {"crit": 0, "warn": 0, "no_data": 0,
-                                                       "ok": 2}
+    assert not incident.open and incident.counts() == Counts(crit=0, warn=0, no_data=0, ok=2)
     assert (incident.peak, incident.peak_label) == (33.0, "s2")
     # The document survives the database: the same incident comes back.
-    document = incident.document()
-    again = Incident.from_document(incident.alert_id, document, {
-        key: member.to_json() for key, member in incident.members.items()})
-    assert again.document() == document
+    document = IncidentSnapshot.loads(incident.snapshot().dumps())
+    again = Incident.from_snapshot(incident.alert_id, document, {
+        key: Member.from_json(key, member.to_json()) for key, member in incident.members.items()})
+    assert again.snapshot() == document

@@ -16,9 +16,9 @@ from common.metrics import Metrics
 from common.settings import load_settings
 from heatwatch.observability import watch_state
 from heatwatch.server import ALERT_SINK, DATABASE, create_app
+from notifier.alerts.store import AlertStore
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import CLAIM_AHEAD_SECONDS, DeliveryWorker
-from storage.alerts import AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog
 from storage.backend import SqlBackend
 from storage.database import open_database

@@ -16,12 +16,12 @@ from aiohttp.test_utils import TestClient
 from common.settings import load_settings
 from heatwatch.server import MONITOR, create_app
 from notifier.alerts.events import Severity
+from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot
 from notifier.delivery.charts import POINTS, ChartMaker, line_chart, y_range
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import parse_rules
 from notifier.monitoring.sources import history_reader
 from notifier.monitoring.trend import RecentReadings, Trend, forecast, slope_per_minute
-from storage.alerts import AlertRecord
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
 from tests.support.delivery import RULES, card_of
@@ -113,10 +113,10 @@ def test_a_below_rule_forecasts_falling() -> None:
 
 def incident(**event: Any) -> AlertRecord:
     return AlertRecord(alert_id="a1", rule="room", acknowledged_by=None, acknowledged_at=None,
-                       event={"kind": "fired", "rule": "room", "at": "2026-12-05T12:00:00+00:00", "source": "influxdb",
+                       incident=IncidentSnapshot.from_json({"kind": "fired", "rule": "room", "at": "2026-12-05T12:00:00+00:00", "source": "influxdb",
         "unit": "°C", "thresholds": {"warn_above": 27.0, "crit_above": 32.0},
         "hottest": [{"label": "rack-1", "tags": {"room": "r1", "sensor": "rack-1"}}],
-        **event})
+        **event}))
 
 
 async def test_a_failing_or_slow_source_gives_no_chart_in_bounded_time() -> None:
@@ -162,7 +162,7 @@ def test_the_time_axis_starts_at_a_round_minute(minutes: float, start: float) ->
     # "-0.68", "-0.45" and "-5.55e-17" in the Agents Playground.
     now = datetime.now(UTC)
     series = [(now - timedelta(minutes=minutes * k / 4), 27.0 + k) for k in range(5)]
-    chart = line_chart(incident().event, incident().event["hottest"],
+    chart = line_chart(incident().incident, list(incident().incident.hottest),
                        {"room=r1\x1fsensor=rack-1": series}, now)
     assert chart is not None
     warning, critical, data = chart["data"]
@@ -194,9 +194,9 @@ async def test_a_chart_point_stands_for_the_middle_of_its_step_and_never_the_fut
         timedelta(seconds=15)] * 2
     assert now <= series[2][0] <= datetime.now(UTC)
 
-def member(value: float, at: datetime) -> dict[str, Any]:
-    return {"label": "rack-1", "tags": {"room": "r1", "sensor": "rack-1"}, "value": value,
-            "at": at.isoformat()}
+def member(value: float, at: datetime) -> HotMember:
+    return HotMember(label="rack-1", tags={"room": "r1", "sensor": "rack-1"}, value=value,
+                     at=at)
 
 
 def test_the_last_point_is_the_reading_the_card_shows() -> None:
@@ -205,7 +205,7 @@ def test_the_last_point_is_the_reading_the_card_shows() -> None:
     now = datetime.now(UTC)
     steps = [(now - timedelta(seconds=30 * k + 15), 24.0 + (20 - k) * 0.1) for k in range(20)]
     shown = member(32.42, now - timedelta(seconds=5))
-    chart = line_chart(incident().event, [shown], {"room=r1\x1fsensor=rack-1": steps}, now)
+    chart = line_chart(incident().incident, [shown], {"room=r1\x1fsensor=rack-1": steps}, now)
     assert chart is not None
     values = chart["data"][-1]["values"]
     assert values[-1] == {"x": -0.1, "y": 32.42}
@@ -216,7 +216,7 @@ def test_a_gap_in_the_data_is_not_drawn_as_a_line() -> None:
     now = datetime.now(UTC)
     before = [(now - timedelta(minutes=29 - k / 2), 33.0) for k in range(10)]
     after = [(now - timedelta(minutes=4 - k / 2), 23.0) for k in range(8)]
-    chart = line_chart(incident().event, incident().event["hottest"],
+    chart = line_chart(incident().incident, list(incident().incident.hottest),
                        {"room=r1\x1fsensor=rack-1": before + after}, now)
     assert chart is not None
     parts = [line for line in chart["data"] if line["legend"] == "rack-1"]

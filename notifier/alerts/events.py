@@ -38,21 +38,15 @@ class EventKind(StrEnum):
     TEST = "test"  # a test card (`test` in chat, `python -m heatwatch test-alert`)
 
 
-def silenceable(event: dict[str, Any]) -> bool:
-    """Whether the incident of this stored event can be silenced from its card."""
-    return event.get("source") in SILENCEABLE_SOURCES
+def silenceable(source: str) -> bool:
+    """Whether an incident of this source can be silenced from its card."""
+    return source in SILENCEABLE_SOURCES
 
 
 def series_key(tags: dict[str, str]) -> str:
     """A stable text key for a series' tags: sorted `tag=value` pairs joined by a unit
     separator (cheap: it is computed for every series on every poll)."""
     return "\x1f".join(map("=".join, sorted(tags.items())))
-
-
-def stored_series_key(event: dict[str, Any]) -> str:
-    """The series key of an event stored as JSON (records older than the `key` field have
-    only the tags)."""
-    return str(event.get("key") or series_key(event.get("series") or {}))
 
 
 def make_alert_id(rule: str, key: str, since: datetime) -> str:

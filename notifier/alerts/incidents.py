@@ -8,19 +8,19 @@ id. Pure data and rules; storage and delivery live elsewhere.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity
-from storage.alerts import OPEN_KINDS
+from notifier.alerts.record import OPEN_KINDS, Counts, HotMember, IncidentSnapshot, rank
 
-# The kinds that open (or keep open) an alert are the store's fact; a test card is posted
-# once like an opening, but is never open.
-OPENING = frozenset(EventKind(kind) for kind in OPEN_KINDS) | {EventKind.TEST}
+# The kinds that open (or keep open) an alert (notifier/alerts/record.py); a test card is
+# posted once like an opening, but is never open.
+OPENING = OPEN_KINDS | {EventKind.TEST}
 HOTTEST = 5  # series shown on the card
-_RANK = {Severity.CRIT: 2, Severity.WARN: 1, None: 0}
 
 
 class Change(StrEnum):
@@ -33,7 +33,7 @@ class Change(StrEnum):
     RESOLVED = "resolved"  # the last series is back: told at once
 
 
-def _time(value: Any) -> datetime | None:
+def _time(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
@@ -74,6 +74,10 @@ class Member:
                 "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
                 "recovered": self.recovered, "inputs": self.inputs, "seen": _text(self.seen)}
 
+    def dumps(self) -> str:
+        """The JSON text storage keeps for the series."""
+        return json.dumps(self.to_json(), sort_keys=True)
+
     @classmethod
     def from_json(cls, key: str, data: dict[str, Any]) -> Member:
         return cls(key=key, tags=dict(data.get("tags") or {}),
@@ -93,7 +97,7 @@ class Incident:
     group_key: str
     group: dict[str, str]
     opened_at: datetime
-    kind: str  # the latest event kind people were told about (fired, escalated, ...)
+    kind: EventKind  # the latest event kind people were told about (fired, escalated, ...)
     unit: str = ""
     description: str = ""
     links: dict[str, str] = field(default_factory=dict)
@@ -125,7 +129,7 @@ class Incident:
         return cls(alert_id=event.alert_id, source=event.source, rule=event.rule,
                    group_key=event.group_key,
                    group=dict(event.group if event.group is not None else event.series),
-                   opened_at=event.since or event.at, kind=event.kind.value, unit=event.unit,
+                   opened_at=event.since or event.at, kind=event.kind, unit=event.unit,
                    description=event.description, links=dict(event.links),
                    thresholds=dict(event.thresholds), remind_every=event.remind_every,
                    detail=event.detail, updated_at=event.at, last_reminded=event.at)
@@ -198,7 +202,7 @@ class Incident:
         """Recompute severity and state after a batch of events; say what changed."""
         before_severity, was_open = self.severity, self.open
         firing = [m.severity for m in self.members.values() if m.severity is not None]
-        self.severity = max(firing, key=_RANK.__getitem__) if firing else None
+        self.severity = max(firing, key=rank) if firing else None
         self.open = any(m.in_trouble for m in self.members.values())
         self.updated_at = now
         if self.severity is not Severity.CRIT or not self.open:
@@ -208,15 +212,17 @@ class Incident:
         if not self.open:
             if was_open:
                 self.ended_at = now
-                self.kind = {EventKind.DATA_BACK: "data-back",
-                             EventKind.SOURCE_UP: "source-up"}.get(last_kind, "resolved")
+                self.kind = {EventKind.DATA_BACK: EventKind.DATA_BACK,
+                             EventKind.SOURCE_UP: EventKind.SOURCE_UP}.get(
+                                 last_kind, EventKind.RESOLVED)
                 return Change.RESOLVED
             return Change.NONE
-        if _RANK[self.severity] > _RANK[before_severity]:
-            self.kind = "escalated" if before_severity is not None else "fired"
+        if rank(self.severity) > rank(before_severity):
+            self.kind = EventKind.ESCALATED if before_severity is not None else EventKind.FIRED
             return Change.ESCALATED
-        if _RANK[self.severity] < _RANK[before_severity]:
-            self.kind = "de-escalated" if self.severity is not None else "no-data"
+        if rank(self.severity) < rank(before_severity):
+            self.kind = (EventKind.DEESCALATED if self.severity is not None
+                         else EventKind.NO_DATA)
         return Change.UPDATED if self.dirty or self.noted else Change.NONE
 
     def reminder_due(self, now: datetime) -> bool:
@@ -239,68 +245,54 @@ class Incident:
 
     def hottest(self, limit: int = HOTTEST) -> list[Member]:
         troubled = [m for m in self.members.values() if m.in_trouble]
-        troubled.sort(key=lambda m: (_RANK[m.severity], m.excess(), m.key), reverse=True)
+        troubled.sort(key=lambda m: (rank(m.severity), m.excess(), m.key), reverse=True)
         return troubled[:limit]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> Counts:
         members = self.members.values()
-        return {"crit": sum(m.severity is Severity.CRIT for m in members),
-                "warn": sum(m.severity is Severity.WARN for m in members),
-                "no_data": sum(m.no_data and m.severity is None for m in members),
-                "ok": sum(m.recovered for m in members)}
+        return Counts(crit=sum(m.severity is Severity.CRIT for m in members),
+                      warn=sum(m.severity is Severity.WARN for m in members),
+                      no_data=sum(m.no_data and m.severity is None for m in members),
+                      ok=sum(m.recovered for m in members))
 
-    def document(self) -> dict[str, Any]:
+    def snapshot(self) -> IncidentSnapshot:
         """The incident as stored with its alert record, and as cards and chat show it."""
         hottest = self.hottest()
         top = hottest[0] if hottest else None
-        forecast = next((m.forecast for m in hottest if m.forecast), "")
-        return {
-            "incident": True, "kind": self.kind, "source": self.source, "rule": self.rule,
-            "key": self.group_key, "series": self.group, "unit": self.unit,
-            "severity": self.severity.value if self.severity else None,
-            "description": self.description, "links": self.links,
-            "thresholds": self.thresholds, "remind_every": self.remind_every,
-            "detail": self.detail, "since": _text(self.opened_at),
-            "at": _text(self.updated_at), "ended_at": _text(self.ended_at),
-            "last_reminded": _text(self.last_reminded),
-            "critical_since": _text(self.critical_since),
-            "counts": self.counts(), "members": len(self.members),
-            "value": top.value if top else None, "threshold": top.threshold if top else None,
-            "peak": self.peak, "peak_label": self.peak_label, "forecast": forecast,
-            "hint": self.hint,
-            "probe_faults": self.probe_faults,
-            "broken_snoozes": [[tenant, conversation, until] for (tenant, conversation), until
-                               in sorted(self.broken_snoozes.items())],
-            "hottest": [{"label": self.label(m), "tags": m.tags, "value": m.value,
-                         "threshold": m.threshold,
-                         "severity": m.severity.value if m.severity else None,
-                         "no_data": m.no_data, "trend": m.trend, "inputs": m.inputs,
-                         "at": _text(m.seen)}
-                        for m in hottest],
-        }
+        return IncidentSnapshot(
+            kind=self.kind, source=self.source, rule=self.rule, key=self.group_key,
+            series=self.group, unit=self.unit, severity=self.severity,
+            description=self.description, links=self.links, thresholds=self.thresholds,
+            remind_every=self.remind_every, detail=self.detail, since=self.opened_at,
+            at=self.updated_at, ended_at=self.ended_at, last_reminded=self.last_reminded,
+            critical_since=self.critical_since, counts=self.counts(),
+            members=len(self.members), value=top.value if top else None,
+            threshold=top.threshold if top else None, peak=self.peak,
+            peak_label=self.peak_label,
+            forecast=next((m.forecast for m in hottest if m.forecast), ""), hint=self.hint,
+            probe_faults=self.probe_faults,
+            broken_snoozes=tuple((tenant, conversation, until) for (tenant, conversation), until
+                                 in sorted(self.broken_snoozes.items())),
+            hottest=tuple(HotMember(label=self.label(m), tags=m.tags, value=m.value,
+                                    threshold=m.threshold, severity=m.severity,
+                                    no_data=m.no_data, trend=m.trend, inputs=m.inputs,
+                                    at=m.seen) for m in hottest))
 
     @classmethod
-    def from_document(cls, alert_id: str, doc: dict[str, Any],
-                      members: dict[str, dict[str, Any]]) -> Incident:
+    def from_snapshot(cls, alert_id: str, doc: IncidentSnapshot,
+                      members: dict[str, Member]) -> Incident:
+        """The incident again from what was stored (an alert recorded before incidents
+        becomes the incident of its one series)."""
         return cls(
-            alert_id=alert_id, source=str(doc.get("source") or ""), rule=str(doc.get("rule")
-                                                                               or ""),
-            group_key=str(doc.get("key") or ""), group=dict(doc.get("series") or {}),
-            opened_at=_time(doc.get("since")) or _time(doc.get("at")) or datetime.min,
-            kind=str(doc.get("kind") or "fired"), unit=str(doc.get("unit") or ""),
-            description=str(doc.get("description") or ""), links=dict(doc.get("links") or {}),
-            thresholds=dict(doc.get("thresholds") or {}),
-            remind_every=float(doc.get("remind_every") or 0.0),
-            detail=str(doc.get("detail") or ""),
-            severity=Severity(doc["severity"]) if doc.get("severity") else None,
-            open=doc.get("ended_at") is None, updated_at=_time(doc.get("at")),
-            ended_at=_time(doc.get("ended_at")), last_reminded=_time(doc.get("last_reminded")),
-            peak=doc.get("peak"), peak_label=str(doc.get("peak_label") or ""),
-            critical_since=_time(doc.get("critical_since")), hint=str(doc.get("hint") or ""),
-            probe_faults={str(k): str(v) for k, v in (doc.get("probe_faults") or {}).items()}
-            if isinstance(doc.get("probe_faults"), dict) else {},
-            broken_snoozes={(str(tenant), str(conversation)): str(until) for tenant,
-                            conversation, until in doc.get("broken_snoozes") or []},
-            members={key: Member.from_json(key, data) for key, data in members.items()},
+            alert_id=alert_id, source=doc.source, rule=doc.rule, group_key=doc.key,
+            group=dict(doc.series), opened_at=doc.since or doc.at or datetime.min,
+            kind=doc.kind, unit=doc.unit, description=doc.description, links=dict(doc.links),
+            thresholds=dict(doc.thresholds), remind_every=doc.remind_every,
+            detail=doc.detail, severity=doc.severity, open=doc.ended_at is None,
+            updated_at=doc.at, ended_at=doc.ended_at, last_reminded=doc.last_reminded,
+            peak=doc.peak, peak_label=doc.peak_label, critical_since=doc.critical_since,
+            hint=doc.hint, probe_faults=dict(doc.probe_faults),
+            broken_snoozes={(tenant, conversation): until
+                            for tenant, conversation, until in doc.broken_snoozes},
+            members=dict(members),
         )
-

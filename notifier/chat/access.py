@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from common.literal import shown
+from notifier.alerts.store import AlertStore
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.paging import PagingReader
 from notifier.delivery.view import IncidentView
-from storage.alerts import AlertStore, Key
+from storage.alerts import Key
 
 if TYPE_CHECKING:
     from notifier.chat.actions import Actor

@@ -15,13 +15,14 @@ from datetime import timedelta
 
 from common.clock import utcnow
 from common.literal import shown
-from notifier.alerts.events import stored_series_key
+from notifier.alerts.events import Severity
+from notifier.alerts.record import AlertRecord
+from notifier.alerts.store import AlertStore
 from notifier.chat.access import Access, Operators, not_found_here
 from notifier.chat.times import at
 from notifier.delivery.cards import NAME_LIMIT, summary_line, when
 from notifier.delivery.charts import ChartMaker
 from notifier.inbound.silences import Silences
-from storage.alerts import AlertRecord, AlertStore
 from storage.audit import AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend, Statement
 from storage.models import Scope
@@ -52,8 +53,13 @@ class Outcome:
     text: str
 
 
+def _severity(alert: AlertRecord) -> str:
+    severity = alert.incident.severity
+    return severity.value if severity else "-"
+
+
 def _ref(alert: AlertRecord) -> str:
-    return f"`{alert.alert_id[:8]}` ({summary_line(alert.event)})"
+    return f"`{alert.alert_id[:8]}` ({summary_line(alert.incident)})"
 
 
 def _who(name: str | None) -> str:
@@ -117,7 +123,7 @@ class AlertActions:
             return Outcome(alert, False, f"{_ref(alert)} has already ended; nothing to "
                                          "acknowledge.")
         entry = self._entry("acknowledged", actor, alert_id,
-                            f"severity {alert.event.get('severity') or '-'}")
+                            f"severity {_severity(alert)}")
         if not await self._db.execute(*self.alerts.acknowledge_statement(
                 alert_id, actor.name, entry.at)):
             return await self.acknowledge(alert_id, actor)  # someone was quicker: say who
@@ -148,18 +154,18 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "snooze")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
-        if not alert.event.get("series") or not alert.open:
+        if not alert.incident.series or not alert.open:
             return Outcome(alert, False, f"{_ref(alert)} cannot be snoozed "
                                          f"({'it has ended' if not alert.open else 'no series'}).")
         until = utcnow() + timedelta(seconds=seconds)
-        severity = alert.event.get("severity")
+        severity = alert.incident.severity
         entry = self._entry("snoozed", actor, alert_id, f"until {when(until)}")
         await self._commit(entry, alert_id, [(actor.tenant_id, actor.conversation_id)], [
             self.alerts.snooze_statement(actor.tenant_id, actor.conversation_id, alert.rule,
-                                         stored_series_key(alert.event), until, actor.name,
-                                         severity)])
-        through = (" A critical escalation still comes through." if severity != "crit"
-                   else "")
+                                         alert.incident.series_key, until, actor.name,
+                                         severity.value if severity else None)])
+        through = (" A critical escalation still comes through."
+                   if severity is not Severity.CRIT else "")
         return Outcome(alert, True, f"Snoozed {_ref(alert)} here until "
                                     f"{at(until, actor.time_zone)} by "
                                     f"{_who(actor.name)}: no updates or reminders about it here "
@@ -171,11 +177,11 @@ class AlertActions:
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
         now = utcnow()
-        snooze = (await self.alerts.snoozes(alert.rule, stored_series_key(alert.event),
+        snooze = (await self.alerts.snoozes(alert.rule, alert.incident.series_key,
                                             now)).get((actor.tenant_id, actor.conversation_id))
-        if snooze is None or not alert.event.get("series") or not await self._db.execute(
+        if snooze is None or not alert.incident.series or not await self._db.execute(
                 *self.alerts.unsnooze_statement(actor.tenant_id, actor.conversation_id,
-                                                alert.rule, stored_series_key(alert.event),
+                                                alert.rule, alert.incident.series_key,
                                                 now)):
             return Outcome(alert, False, f"{_ref(alert)} is not snoozed here; nothing changed.")
         entry = self._entry("unsnoozed", actor, alert_id,

@@ -9,12 +9,12 @@ understand" with the short help, never an error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from common.clock import utcnow
 from common.durations import parse_duration
 from common.literal import more, shown
-from notifier.alerts.events import Severity, stored_series_key
+from notifier.alerts.events import Severity
+from notifier.alerts.record import HOLD_MAX, AlertRecord, breaks_snooze
 from notifier.alerts.schedules import Schedules
 from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions
@@ -24,15 +24,14 @@ from notifier.chat.operating import OperatingCommands
 from notifier.chat.report import ExposureReader, exposure_card, report_args
 from notifier.chat.times import at
 from notifier.chat.welcome import Watching, watching
-from notifier.delivery.budget import fit_card
+from notifier.delivery.budget import CardJson, fit_card
 from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, local_time, where
 from notifier.monitoring.engine import Phase, SeriesState
 from notifier.monitoring.rules import Rule
 from storage.alert_state import AlertStateStore
-from storage.alerts import AlertRecord
 from storage.models import Scope
 
-SNOOZE_MAX = 7 * 86400.0
+SNOOZE_MAX = HOLD_MAX.total_seconds()
 
 COMMANDS_HELP = (
     "- **status** [*room*]: every room at a glance, or one room's sensors\n"
@@ -107,7 +106,7 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _card(body: list[dict[str, Any]]) -> dict[str, Any]:
+def _card(body: list[CardJson]) -> CardJson:
     return fit_card({"type": "AdaptiveCard", "version": "1.5", "body": body,
                      "$schema": "http://adaptivecards.io/schemas/adaptive-card.json"})
 
@@ -128,8 +127,8 @@ def _room_rank(members: list[SeriesState]) -> tuple[int, int, float]:
 @dataclass(frozen=True)
 class Reply:
     text: str = ""
-    card: dict[str, Any] | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    card: CardJson | None = None
+    data: dict[str, int] = field(default_factory=dict)  # what it counted (rooms, alerts)
 
 
 class Commands:
@@ -222,7 +221,7 @@ class Commands:
         firing = sum(s.phase is Phase.FIRING for s in states)
         silent = sum(s.no_data_alert_id is not None for s in states)
         open_alerts = len(await self._actions.alerts.open_alerts(told))
-        body: list[dict[str, Any]] = [
+        body: list[CardJson] = [
             {"type": "TextBlock", "text": "Status by room", "weight": "Bolder", "size": "Medium"},
             {"type": "TextBlock", "wrap": True, "spacing": "None", "isSubtle": True,
              "text": f"{plural(sensors, 'sensor')} in {plural(len(rooms), 'room')}: "
@@ -279,12 +278,12 @@ class Commands:
         ordered = sorted(sensors.items(), reverse=True, key=lambda item: max(
             (_series_rank(s), s.last_value or 0.0) for s in item[1].values()))
 
-        def cell(text: str, header: bool = False, color: str = "Default") -> dict[str, Any]:
+        def cell(text: str, header: bool = False, color: str = "Default") -> CardJson:
             return {"type": "TableCell", "items": [
                 {"type": "TextBlock", "text": text, "wrap": True, "size": "Small",
                  "weight": "Bolder" if header else "Default", "color": color}]}
 
-        def reading(state: SeriesState | None) -> dict[str, Any]:
+        def reading(state: SeriesState | None) -> CardJson:
             if state is None:
                 return cell("-")
             rule = self._rules.get(state.rule)
@@ -306,7 +305,7 @@ class Commands:
             rows.append({"type": "TableRow", "cells": [cell(shown(sensor, VALUE_LIMIT))] + [
                 reading(by_rule.get(name)) for name in rule_names]})
         seen = max((s.last_seen for s in members if s.last_seen is not None), default=None)
-        body: list[dict[str, Any]] = [
+        body: list[CardJson] = [
             {"type": "TextBlock", "text": f"Sensors of {shown(wanted, 100)}", "weight": "Bolder",
              "size": "Medium"},
             {"type": "TextBlock", "isSubtle": True, "wrap": True, "spacing": "None",
@@ -337,19 +336,19 @@ class Commands:
                                                         now)
         lines = []
         for alert in open_alerts[:ALERTS_LIMIT]:
-            event = alert.event
+            event = alert.incident
             ack = (f" — acknowledged by {shown(alert.acknowledged_by, NAME_LIMIT)}"
                    if alert.acknowledged_by else "")
-            snooze = snoozes.get((alert.rule, stored_series_key(event)))
+            snooze = snoozes.get((alert.rule, event.series_key))
             if snooze is not None:
                 ack += (f" — snoozed here until {at(snooze.until, actor.time_zone)}"
                         + (" (broken through: it became critical)"
-                           if snooze.broken_by(event.get("severity")) else ""))
-            level = event.get("severity") or event.get("kind")
+                           if breaks_snooze(snooze, event.severity) else ""))
+            level = (event.severity or event.kind).value
             lines.append(f"- `{alert.alert_id[:8]}` **{level}"
-                         f"** {shown(event.get('rule') or 'data source', NAME_LIMIT)} "
+                         f"** {shown(event.rule or 'data source', NAME_LIMIT)} "
                          f"{where(event)} "
-                         f"{amount(event.get('value'), event.get('unit', ''))}{ack}")
+                         f"{amount(event.value, event.unit)}{ack}")
         if len(open_alerts) > ALERTS_LIMIT:
             lines.append(f"- {more(ALERTS_LIMIT, len(open_alerts), 'alerts')}")
         return Reply(head + "Firing now:\n\n" + "\n".join(lines),
@@ -395,7 +394,7 @@ class Commands:
         except ValueError:
             seconds = 0.0
         if not 0 < seconds <= SNOOZE_MAX:
-            return Reply(f"For how long? Write {usage} (up to 7 days).")
+            return Reply(f"For how long? Write {usage} (up to {HOLD_MAX.days} days).")
         return Reply((await self._actions.snooze(alert.alert_id, seconds, actor)).text)
 
     async def _unsnooze(self, args: list[str], actor: Actor) -> Reply:

@@ -10,18 +10,13 @@ counts from that same moment. Times are in the asker's time zone (`notifier/chat
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from common.literal import shown
+from notifier.alerts.record import AlertRecord
 from notifier.chat.actions import Actor
 from notifier.chat.times import UNKNOWN_ZONE_NOTE, at
 from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, duration, summary_line
-from storage.alerts import AlertRecord
 from storage.audit import SYSTEM, AuditEntry, AuditLog
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def _note(actor: Actor) -> str:
@@ -34,21 +29,21 @@ def history_list(incidents: list[AlertRecord], fires: dict[str, AuditEntry],
     the peak, who acknowledged and how long after it fired."""
     lines = []
     for alert in incidents:
-        event = alert.event
+        event = alert.incident
         fire = fires.get(alert.alert_id)
         # Incidents whose `fired` entry aged out of the audit trail: the incident's own start.
-        start = fire.at if fire else (_time(event.get("since")) or _time(event.get("at")))
-        end = _time(event.get("ended_at")) if not alert.open else None
+        start = fire.at if fire else (event.since or event.at)
+        end = event.ended_at if not alert.open else None
         span = "-"
         if start is not None:
             span = f"fired at {at(start, actor.time_zone)}, " + (
                 f"ended at {at(end, actor.time_zone)} "
                 f"(after {duration((end - start).total_seconds())})" if end is not None else
                 f"still open after {duration((now - start).total_seconds())}")
-        peak = event.get("peak") if event.get("peak") is not None else event.get("value")
+        peak = event.peak if event.peak is not None else event.value
         parts = [span]
         if peak is not None:
-            parts.append(f"peak {amount(peak, event.get('unit', ''))}")
+            parts.append(f"peak {amount(peak, event.unit)}")
         ack = acks.get(alert.alert_id)
         if ack is not None:
             after = f" after {duration((ack.at - start).total_seconds())}" if start else ""
@@ -93,7 +88,7 @@ async def history_of(audit: AuditLog, alert: AlertRecord, actor: Actor) -> str:
     entries = await audit.of_alert(alert.alert_id)
     if not entries:
         return (f"Nothing is recorded about `{alert.alert_id[:8]}` "
-                f"({summary_line(alert.event)}) any more.")
+                f"({summary_line(alert.incident)}) any more.")
     fired = next((entry.at for entry in entries if entry.action == "fired"), None)
-    return (f"Timeline of `{alert.alert_id[:8]}` ({summary_line(alert.event)}{_note(actor)}):"
+    return (f"Timeline of `{alert.alert_id[:8]}` ({summary_line(alert.incident)}{_note(actor)}):"
             "\n\n" + "\n".join(_step(entry, actor, fired) for entry in entries))

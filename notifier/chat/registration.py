@@ -15,8 +15,8 @@ import logging
 from collections.abc import Callable
 
 from common.clock import utcnow
+from notifier.alerts.store import AlertStore
 from notifier.chat.welcome import Watching, welcome_text
-from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import ConversationUpsert
 from storage.outbox import NewDelivery, Operation, Outbox

@@ -13,10 +13,10 @@ and FactSet text render a markdown subset). The card is bounded (`ROOMS` rooms, 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from common.durations import parse_duration
 from common.literal import shown
+from notifier.delivery.budget import CardJson
 from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, duration, local_time
 from notifier.monitoring.exposure import ExposureReport
 
@@ -49,10 +49,10 @@ def _minutes(value: float) -> str:
     return duration(value * 60) if value else "0 min"
 
 
-def exposure_card(report: ExposureReport, asked: str | None) -> dict[str, Any]:
+def exposure_card(report: ExposureReport, asked: str | None) -> CardJson:
     room = shown(asked, VALUE_LIMIT) if asked else None
     days = (report.end - report.start).total_seconds() / 86400
-    body: list[dict[str, Any]] = [
+    body: list[CardJson] = [
         {"type": "TextBlock", "weight": "Bolder", "size": "Medium", "wrap": True,
          "text": f"Exposure report{f' for {room}' if room else ''}, last {days:g} days"},
         {"type": "TextBlock", "wrap": True, "isSubtle": True, "spacing": "None",

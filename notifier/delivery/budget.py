@@ -27,6 +27,11 @@ from typing import Any
 
 from common.literal import ELLIPSIS, clip, more
 
+# Adaptive Card JSON (a card, or one element of it): the JSON edge to Teams, defined once here.
+# Cards are built from typed values (cards.py from the incident record, charts.py, the chat
+# commands' and the handoff's cards) and are JSON only from there on, to the sender.
+CardJson = dict[str, Any]
+
 log = logging.getLogger(__name__)
 
 MESSAGE_BUDGET = 28_000  # characters of a message's JSON (ASCII-escaped): see above
@@ -40,7 +45,7 @@ def size_of(value: Any) -> int:
     return len(json.dumps(value))
 
 
-def _texts(node: Any) -> Iterator[tuple[dict[str, Any], str]]:
+def _texts(node: Any) -> Iterator[tuple[CardJson, str]]:
     """Every (element, key) holding shown text: TextBlock `text`, Fact `title` and `value`."""
     if isinstance(node, dict):
         if node.get("type") == "TextBlock" and isinstance(node.get("text"), str):
@@ -58,15 +63,15 @@ def _texts(node: Any) -> Iterator[tuple[dict[str, Any], str]]:
             yield from _texts(item)
 
 
-def _clip_texts(limit: int) -> Callable[[dict[str, Any]], None]:
-    def step(card: dict[str, Any]) -> None:
+def _clip_texts(limit: int) -> Callable[[CardJson], None]:
+    def step(card: CardJson) -> None:
         for element, key in _texts(card):
             if len(element[key]) > limit:
                 element[key] = clip(element[key], limit)
     return step
 
 
-def _drop_charts(card: dict[str, Any]) -> None:
+def _drop_charts(card: CardJson) -> None:
     def keep(items: list[Any]) -> list[Any]:
         return [item for item in items if not (isinstance(item, dict) and str(
             item.get("type", "")).startswith("Chart."))]
@@ -83,8 +88,8 @@ def _drop_charts(card: dict[str, Any]) -> None:
     walk(card)
 
 
-def _cut_facts(limit: int) -> Callable[[dict[str, Any]], None]:
-    def step(card: dict[str, Any]) -> None:
+def _cut_facts(limit: int) -> Callable[[CardJson], None]:
+    def step(card: CardJson) -> None:
         def walk(node: Any) -> None:
             if isinstance(node, dict):
                 facts = node.get("facts")
@@ -101,7 +106,7 @@ def _cut_facts(limit: int) -> Callable[[dict[str, Any]], None]:
     return step
 
 
-def _bare(card: dict[str, Any]) -> None:
+def _bare(card: CardJson) -> None:
     """The last resort: the title, a line saying it was cut, and the buttons."""
     title = next((element[key] for element, key in _texts(card.get("body"))), "HeatWatch")
     card["body"] = [{"type": "TextBlock", "text": clip(title, 200), "weight": "Bolder",
@@ -113,12 +118,12 @@ def _bare(card: dict[str, Any]) -> None:
     card["actions"] = actions
 
 
-_STEPS: tuple[Callable[[dict[str, Any]], None], ...] = (
+_STEPS: tuple[Callable[[CardJson], None], ...] = (
     _clip_texts(1000), _clip_texts(300), _drop_charts, _cut_facts(10), _clip_texts(120),
     _cut_facts(5), _bare)
 
 
-def fit_card(card: dict[str, Any], budget: int = CARD_BUDGET) -> dict[str, Any]:
+def fit_card(card: CardJson, budget: int = CARD_BUDGET) -> CardJson:
     """The card, cut until its JSON is within `budget` (unchanged when it already is)."""
     before = size_of(card)
     if before <= budget:

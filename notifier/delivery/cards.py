@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from common.clock import utcnow
 from common.literal import clip, host_of, inert, more, shown, web_link
-from notifier.delivery.budget import fit_card, fit_text
-from storage.alerts import AlertRecord, Snooze
+from notifier.alerts.events import EventKind, Severity
+from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot, breaks_snooze
+from notifier.delivery.budget import CardJson, fit_card, fit_text
+from storage.alerts import Snooze
 from storage.inbound import Silence
 
 if TYPE_CHECKING:  # the view renders through this module
@@ -36,19 +38,19 @@ SILENCE_CHOICES = ((1, "Silence 1 h"), (24, "Silence 24 h"))
 LABELLED = ("alertmanager", "grafana", "influxdb-check")  # alerts told by their labels
 
 _TITLES = {
-    "fired": "{severity}: {rule}",
-    "escalated": "{severity}: {rule}",
-    "de-escalated": "{severity}: {rule}",
-    "reminder": "{severity}: {rule}",
-    "resolved": "Resolved: {rule}",
-    "no-data": "No data: {rule}",
-    "data-back": "Data is back: {rule}",
-    "source-down": "Temperature data source is down",
-    "source-up": "Temperature data source is back",
-    "test": "TEST: {rule} (not a real alert)",
+    EventKind.FIRED: "{severity}: {rule}",
+    EventKind.ESCALATED: "{severity}: {rule}",
+    EventKind.DEESCALATED: "{severity}: {rule}",
+    EventKind.REMINDER: "{severity}: {rule}",
+    EventKind.RESOLVED: "Resolved: {rule}",
+    EventKind.NO_DATA: "No data: {rule}",
+    EventKind.DATA_BACK: "Data is back: {rule}",
+    EventKind.SOURCE_DOWN: "Temperature data source is down",
+    EventKind.SOURCE_UP: "Temperature data source is back",
+    EventKind.TEST: "TEST: {rule} (not a real alert)",
 }
-_SEVERITY_WORDS = {"crit": "CRITICAL", "warn": "Warning"}
-_STYLES = {"crit": "attention", "warn": "warning"}  # container styles, themed by Teams
+_SEVERITY_WORDS = {Severity.CRIT: "CRITICAL", Severity.WARN: "Warning"}
+_STYLES = {Severity.CRIT: "attention", Severity.WARN: "warning"}  # themed by Teams
 _ARROW_FLOOR = 0.05  # units per minute below which a series counts as steady
 _LINK_TITLES = {"runbook": "Runbook", "dashboard": "Dashboard", "source": "Source",
                 "alertmanager": "Open in Alertmanager", "panel": "Panel", "silence": "Silence",
@@ -109,76 +111,68 @@ def trend_arrow(trend: float | None) -> str:
     return "↑" if trend > 0 else "↓"
 
 
-def _title(event: dict[str, Any]) -> str:
-    return _TITLES.get(str(event.get("kind", "fired")), "{rule}").format(
-        severity=_SEVERITY_WORDS.get(event.get("severity") or "", "Alert"),
-        rule=shown(event.get("rule") or "HeatWatch", NAME_LIMIT))
+def _title(event: IncidentSnapshot) -> str:
+    return _TITLES.get(event.kind, "{rule}").format(
+        severity=_SEVERITY_WORDS.get(event.severity, "Alert") if event.severity else "Alert",
+        rule=shown(event.rule or "HeatWatch", NAME_LIMIT))
 
 
-def _style(alert: AlertRecord) -> str:
-    event = alert.event
-    if not alert.open:
+def _style(event: IncidentSnapshot) -> str:
+    if not event.open:
         return "good"
-    if event.get("severity"):
-        return _STYLES.get(event["severity"], "default")
+    if event.severity is not None:
+        return _STYLES[event.severity]
     return "warning"  # no data, source down
 
 
-def _level(member: dict[str, Any]) -> str:
-    if member.get("severity") == "crit":
-        return "critical"
-    if member.get("severity") == "warn":
-        return "warning"
-    return "no data" if member.get("no_data") else "ok"
-
-
-def _counts(counts: dict[str, int]) -> dict[str, Any]:
+def _counts(event: IncidentSnapshot) -> CardJson:
     columns = []
-    for key, label, color in (("crit", "Critical", "Attention"), ("warn", "Warning", "Warning"),
-                              ("no_data", "No data", "Default"), ("ok", "Back to ok", "Good")):
+    counts = event.counts
+    for count, label, color in ((counts.crit, "Critical", "Attention"),
+                                (counts.warn, "Warning", "Warning"),
+                                (counts.no_data, "No data", "Default"),
+                                (counts.ok, "Back to ok", "Good")):
         columns.append({"type": "Column", "width": "stretch", "items": [
-            {"type": "TextBlock", "text": str(counts.get(key, 0)), "size": "Large",
-             "weight": "Bolder", "color": color if counts.get(key) else "Default",
+            {"type": "TextBlock", "text": str(count), "size": "Large",
+             "weight": "Bolder", "color": color if count else "Default",
              "horizontalAlignment": "Center"},
             {"type": "TextBlock", "text": label, "isSubtle": True, "spacing": "None",
              "horizontalAlignment": "Center", "wrap": True}]})
     return {"type": "ColumnSet", "columns": columns, "spacing": "Medium"}
 
 
-def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any]:
+def alert_card(view: IncidentView, now: datetime | None = None) -> CardJson:
     """The card of an incident (or of an alert recorded before incidents) as one conversation
     sees it (notifier/delivery/view.py)."""
     alert, snooze, chart = view.alert, view.snooze, view.chart
-    event = alert.event
+    event = alert.incident
     now = now or utcnow()
-    unit = event.get("unit", "")
-    header: list[dict[str, Any]] = [
+    unit = event.unit
+    header: list[CardJson] = [
         {"type": "TextBlock", "text": _title(event), "weight": "Bolder", "size": "Medium",
          "wrap": True}]
-    if event.get("description"):
-        header.append({"type": "TextBlock", "text": shown(event["description"], TEXT_LIMIT),
+    if event.description:
+        header.append({"type": "TextBlock", "text": shown(event.description, TEXT_LIMIT),
                        "wrap": True, "spacing": "None"})
-    body: list[dict[str, Any]] = [
-        {"type": "Container", "style": _style(alert), "bleed": True, "items": header}]
-    labels = sorted((event.get("series") or {}).items())
-    hottest = event.get("hottest") or []
-    several = int(event.get("members") or 0) > 1
+    body: list[CardJson] = [
+        {"type": "Container", "style": _style(event), "bleed": True, "items": header}]
+    labels = sorted(event.series.items())
+    hottest = event.hottest
+    several = event.several
     if not several and hottest:  # one series: name it beside its group (room)
-        group = event.get("series") or {}
-        labels += [(tag, value) for tag, value in sorted((hottest[0].get("tags") or {}).items())
-                   if tag not in group]
+        labels += [(tag, value) for tag, value in sorted(hottest[0].tags.items())
+                   if tag not in event.series]
     facts = label_facts(labels)
     if not several:
-        if event.get("value") is not None:
-            facts.append({"title": "Value", "value": amount(event.get("value"), unit)})
-        if event.get("threshold") is not None:
-            facts.append({"title": "Threshold", "value": amount(event.get("threshold"), unit)})
-        if hottest and hottest[0].get("inputs"):  # a dew point: its temperature and humidity
-            facts.append({"title": "Computed from", "value": str(hottest[0]["inputs"])})
-    since = event.get("since") or event.get("at")
-    facts.append({"title": "Since", "value": local_time(since)})
-    if since:
-        started = datetime.fromisoformat(since)
+        if event.value is not None:
+            facts.append({"title": "Value", "value": amount(event.value, unit)})
+        if event.threshold is not None:
+            facts.append({"title": "Threshold", "value": amount(event.threshold, unit)})
+        if hottest and hottest[0].inputs:  # a dew point: its temperature and humidity
+            facts.append({"title": "Computed from", "value": hottest[0].inputs})
+    started = event.since or event.at
+    facts.append({"title": "Since", "value": local_time(started)})
+    if started:
         if alert.open:
             # A card stays as sent until its next update: the duration says when it was true
             # (in the reader's time), never a bare "12 min" that a reader later takes as now.
@@ -186,48 +180,41 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
                           "value": f"{duration((now - started).total_seconds())} at "
                                    f"{local_time(now).rsplit(' ', 1)[1]}"})
         else:
-            ended = event.get("ended_at") or event.get("at")
+            ended = event.ended_at or event.at
             facts.append({"title": "Ended", "value": local_time(ended)})
             if ended:
-                facts.append({"title": "Duration", "value": duration(
-                    (datetime.fromisoformat(ended) - started).total_seconds())})
-    if several and event.get("peak") is not None:
-        peak = amount(event["peak"], unit)
-        label = shown(event.get("peak_label") or "", VALUE_LIMIT)
+                facts.append({"title": "Duration",
+                              "value": duration((ended - started).total_seconds())})
+    if several and event.peak is not None:
+        peak = amount(event.peak, unit)
+        label = shown(event.peak_label, VALUE_LIMIT)
         facts.append({"title": "Peak", "value": f"{peak} ({label})" if label else peak})
     body.append({"type": "FactSet", "facts": facts})
-    if several and event.get("counts"):
-        body.append(_counts(event["counts"]))
-    if several and hottest and event.get("source") in LABELLED:
+    if several:
+        body.append(_counts(event))
+    if several and hottest and event.source in LABELLED:
         body += labels_block(event, alert.open)
     elif several and hottest:
         body.append({"type": "TextBlock", "text": "Hottest now" if alert.open else
                      "Hottest at the end", "weight": "Bolder", "spacing": "Medium"})
-        body.append({"type": "FactSet", "facts": [
-            {"title": f"{shown(m['label'], VALUE_LIMIT)} {trend_arrow(m.get('trend'))}".strip(),
-             "value": f"{amount(m.get('value'), unit)} · {_level(m)}"
-                      + (f" (≥ {amount(m['threshold'], unit)})"
-                         if m.get("threshold") is not None and m.get("severity") else "")
-                      + (f" · from {m['inputs']}" if m.get("inputs") else "")}
-            for m in hottest]})
-    if alert.open and event.get("forecast"):
+        body.append({"type": "FactSet", "facts": [_hot_fact(m, unit) for m in hottest]})
+    if alert.open and event.forecast:
         # HeatWatch's own words (monitoring/trend.py), from numbers: not text from outside
-        body.append({"type": "TextBlock", "text": event["forecast"], "wrap": True,
+        body.append({"type": "TextBlock", "text": event.forecast, "wrap": True,
                      "weight": "Bolder", "color": "Warning"})
-    if alert.open and event.get("hint"):  # the likely cause, from the curves' shape
-        body.append({"type": "TextBlock", "text": event["hint"], "wrap": True,
+    if alert.open and event.hint:  # the likely cause, from the curves' shape
+        body.append({"type": "TextBlock", "text": event.hint, "wrap": True,
                      "spacing": "None"})
-    faults = event.get("probe_faults")
-    if alert.open and isinstance(faults, dict) and faults:  # the probe's doing: not paged
-        listed = sorted(shown(str(fault), VALUE_LIMIT) for fault in faults.values())
+    if alert.open and event.probe_faults:  # the probe's doing: not paged
+        listed = sorted(shown(fault, VALUE_LIMIT) for fault in event.probe_faults.values())
         body.append({"type": "TextBlock", "wrap": True, "isSubtle": True,
                      "text": "Probe faults (not paged): " + "; ".join(listed[:5])
                              + (f"; {more(5, len(listed), 'probes')}" if len(listed) > 5
                                 else "")})
     if chart is not None:
         body.append(chart)
-    if event.get("detail"):
-        body.append({"type": "TextBlock", "text": shown(event["detail"], TEXT_LIMIT), "wrap": True,
+    if event.detail:
+        body.append({"type": "TextBlock", "text": shown(event.detail, TEXT_LIMIT), "wrap": True,
                      "isSubtle": True})
     if alert.acknowledged_by:
         body.append({"type": "TextBlock", "wrap": True, "text":
@@ -239,7 +226,7 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
     body += silence_section(alert, view.silence, view.silenceable)
     body.append({"type": "TextBlock", "text": f"Alert {alert.alert_id[:8]}", "size": "Small",
                  "isSubtle": True})
-    actions: list[dict[str, Any]] = []
+    actions: list[CardJson] = []
     if alert.open:
         data = {"alertId": alert.alert_id}
         if alert.acknowledged_by:
@@ -249,8 +236,8 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
             actions.append({"type": "Action.Execute", "title": "Acknowledge", "verb": "ack",
                             "data": data})
         actions += _snooze_actions(event, snooze, data)
-    actions += link_actions(event.get("links") or {})
-    card: dict[str, Any] = {
+    actions += link_actions(event.links)
+    card: CardJson = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5",
@@ -261,7 +248,16 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> dict[str, Any
     return fit_card(card)
 
 
-def paging_section(paging: Paging | None) -> list[dict[str, Any]]:
+def _hot_fact(member: HotMember, unit: str) -> dict[str, str]:
+    """One of the hottest series: "s2 ↑ = 33 °C · critical (≥ 32 °C) · from 24.1 °C, 65 %RH"."""
+    return {"title": f"{shown(member.label, VALUE_LIMIT)} {trend_arrow(member.trend)}".strip(),
+            "value": f"{amount(member.value, unit)} · {member.level}"
+                     + (f" (≥ {amount(member.threshold, unit)})"
+                        if member.threshold is not None and member.severity else "")
+                     + (f" · from {member.inputs}" if member.inputs else "")}
+
+
+def paging_section(paging: Paging | None) -> list[CardJson]:
     """Who is on call for the incident now and who its escalation paged, by which step and
     when (notifier/delivery/paging.py; the same audit entries as `history <alert>`), then the
     next step or that an acknowledgement stopped it. Names come from outside: literal."""
@@ -304,12 +300,12 @@ def label_facts(labels: list[tuple[str, Any]]) -> list[dict[str, str]]:
     return facts
 
 
-def link_actions(links: dict[str, Any]) -> list[dict[str, Any]]:
+def link_actions(links: dict[str, str]) -> list[CardJson]:
     """The link buttons: http(s) URLs from URL fields only, each titled with where it goes,
     like "Open in Alertmanager (am.example.com)"."""
-    actions: list[dict[str, Any]] = []
+    actions: list[CardJson] = []
     for name, url in sorted(links.items()):
-        url = web_link(url) if isinstance(url, str) else ""
+        url = web_link(url)
         if url and len(actions) < LINKS_LIMIT:
             what = _LINK_TITLES.get(name) or shown(name, LABEL_LIMIT).capitalize()
             actions.append({"type": "Action.OpenUrl", "title": f"{what} ({inert(host_of(url))})",
@@ -317,24 +313,24 @@ def link_actions(links: dict[str, Any]) -> list[dict[str, Any]]:
     return actions
 
 
-def labels_block(event: dict[str, Any], is_open: bool) -> list[dict[str, Any]]:
+def labels_block(event: IncidentSnapshot, is_open: bool) -> list[CardJson]:
     """The alerts of an incident from an alert receiver, by the labels that tell them apart
     (those the group shares are above): "Critical: instance=rack-3-inlet:9100, job=sensors"."""
-    group = event.get("series") or {}
+    group = event.series
     facts = []
-    for member in event.get("hottest") or []:
+    for member in event.hottest:
         own = [f"{shown(k, LABEL_LIMIT)}={shown(v, VALUE_LIMIT)}"
-               for k, v in sorted((member.get("tags") or {}).items())
+               for k, v in sorted(member.tags.items())
                if group.get(k) != v and k != "severity"]
         cut = own[:MEMBER_LABELS] + [more(MEMBER_LABELS, len(own), "labels")]
-        facts.append({"title": _level(member).capitalize(),
+        facts.append({"title": member.level.capitalize(),
                       "value": ", ".join(part for part in cut if part) or "-"})
     return [{"type": "TextBlock", "text": "Alerts now" if is_open else "Alerts at the end",
              "weight": "Bolder", "spacing": "Medium"}, {"type": "FactSet", "facts": facts}]
 
 
 def silence_section(alert: AlertRecord, silence: Silence | None,
-                    silenceable: bool) -> list[dict[str, Any]]:
+                    silenceable: bool) -> list[CardJson]:
     """An Alertmanager incident's silence: who silenced it until when, and *Expire silence*;
     or, while open and not silenced, *Silence 1 h / 24 h* (verb `silence`)."""
     if not silenceable:
@@ -355,34 +351,34 @@ def silence_section(alert: AlertRecord, silence: Silence | None,
          "data": {**data, "hours": hours}} for hours, label in SILENCE_CHOICES]}]
 
 
-def with_notice(card: dict[str, Any], notice: str) -> dict[str, Any]:
+def with_notice(card: CardJson, notice: str) -> CardJson:
     """The card with a line saying what went wrong (for the person who pressed a button)."""
     return {**card, "body": [*card["body"], {"type": "TextBlock", "wrap": True,
                                              "color": "Attention",
                                              "text": shown(notice, TEXT_LIMIT)}]}
 
 
-def _snooze_block(snooze: Snooze, event: dict[str, Any]) -> dict[str, Any]:
+def _snooze_block(snooze: Snooze, event: IncidentSnapshot) -> CardJson:
     by = f" by {shown(snooze.by_name, NAME_LIMIT)}" if snooze.by_name else ""
     text = f"Snoozed here{by} until {local_time(snooze.until)}"
-    if snooze.broken_by(event.get("severity")):
+    if breaks_snooze(snooze, event.severity):
         text += ", but it became critical: this breaks through the snooze"
     return {"type": "TextBlock", "wrap": True, "text": text}
 
 
-def _snooze_actions(event: dict[str, Any], snooze: Snooze | None,
-                    data: dict[str, Any]) -> list[dict[str, Any]]:
+def _snooze_actions(event: IncidentSnapshot, snooze: Snooze | None,
+                    data: CardJson) -> list[CardJson]:
     """Snoozed here: only the undo; else the snooze choices (for an incident of series)."""
     if snooze is not None:
         return [{"type": "Action.Execute", "title": "Undo snooze", "verb": "unsnooze",
                  "data": data}]
-    if not event.get("series"):
+    if not event.series:
         return []
     return [{"type": "Action.Execute", "title": label, "verb": "snooze",
              "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
 
 
-def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
+def card_activity(card: CardJson, summary: str) -> dict[str, Any]:
     return {"type": "message", "summary": clip(summary, NAME_LIMIT),
             "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": fit_card(card)}]}
 
@@ -396,61 +392,62 @@ def text_activity(text: str) -> dict[str, Any]:
 WHERE_LABELS = 6  # labels named in a one-line text ("room r1, sensor s3, and 4 more labels")
 
 
-def where(event: dict[str, Any]) -> str:
+def where(event: IncidentSnapshot) -> str:
     """The series in words, literal: "room server-room-1, sensor rack-3-inlet"."""
-    labels = sorted((event.get("series") or {}).items())
+    labels = sorted(event.series.items())
     parts = [f"{shown(k, LABEL_LIMIT)} {shown(v, VALUE_LIMIT)}" for k, v in
              labels[:WHERE_LABELS]] + [more(WHERE_LABELS, len(labels), "labels")]
     return ", ".join(part for part in parts if part)
 
 
-def summary_line(event: dict[str, Any]) -> str:
+def summary_line(event: IncidentSnapshot) -> str:
     """The incident in a few words, literal: "server-room-temperature, room r1"."""
-    return ", ".join(part for part in (shown(event.get("rule") or "data source", NAME_LIMIT),
+    return ", ".join(part for part in (shown(event.rule or "data source", NAME_LIMIT),
                                        where(event)) if part)
 
 
-def summary(event: dict[str, Any]) -> str:
+def summary(event: IncidentSnapshot) -> str:
     """One line for notifications: "server-room-temperature warning: room ..., 27.5 °C"."""
-    value = amount(event.get("value"), event.get("unit", ""))
+    value = amount(event.value, event.unit)
     detail = ", ".join(part for part in (where(event), value) if part and part != "-")
-    rule = shown(event.get("rule") or "HeatWatch", NAME_LIMIT)
-    return f"{rule} {event.get('kind')}: {detail}" if detail else f"{rule} {event.get('kind')}"
+    rule = shown(event.rule or "HeatWatch", NAME_LIMIT)
+    kind = event.kind.value
+    return f"{rule} {kind}: {detail}" if detail else f"{rule} {kind}"
 
 
-def _in_trouble(event: dict[str, Any]) -> str:
+def _in_trouble(event: IncidentSnapshot) -> str:
     """ "3 critical, 12 warning" for an incident of several series; else empty."""
-    counts = event.get("counts") or {}
-    if int(event.get("members") or 0) <= 1:
+    counts = event.counts
+    if not event.several:
         return ""
-    return ", ".join(f"{counts[key]} {label}" for key, label in (
-        ("crit", "critical"), ("warn", "warning"), ("no_data", "without data"))
-        if counts.get(key))
+    return ", ".join(f"{count} {label}" for count, label in (
+        (counts.crit, "critical"), (counts.warn, "warning"), (counts.no_data, "without data"))
+        if count)
 
 
-def _rule_and_detail(event: dict[str, Any], value_label: str) -> str:
-    value = amount(event.get("value"), event.get("unit", ""))
+def _rule_and_detail(event: IncidentSnapshot, value_label: str) -> str:
+    value = amount(event.value, event.unit)
     if _in_trouble(event):
         value_label = "hottest"
     parts = [where(event), _in_trouble(event)] + (
         [f"{value_label} {value}"] if value and value != "-" else [])
     detail = ", ".join(part for part in parts if part)
-    rule = f"**{shown(event.get('rule') or 'HeatWatch', NAME_LIMIT)}**"
+    rule = f"**{shown(event.rule or 'HeatWatch', NAME_LIMIT)}**"
     return f"{rule} ({detail})" if detail else rule
 
 
-def reminder_text(event: dict[str, Any]) -> str:
+def reminder_text(event: IncidentSnapshot) -> str:
     return (f"Still firing: {_rule_and_detail(event, 'now')}, "
-            f"since {when(event.get('since'))}")
+            f"since {when(event.since)}")
 
 
-def break_through_text(event: dict[str, Any]) -> str:
+def break_through_text(event: IncidentSnapshot) -> str:
     """Told in a conversation that snoozed the incident while it was less severe."""
     return (f"Now CRITICAL: {_rule_and_detail(event, 'now')}. This breaks through the snooze "
             "here: a snooze of a warning does not hold back a critical.")
 
 
-def escalation_text(event: dict[str, Any], waited: float, told: list[str]) -> str:
+def escalation_text(event: IncidentSnapshot, waited: float, told: list[str]) -> str:
     return (f"Escalated: nobody acknowledged {_rule_and_detail(event, 'now')} for "
             f"{duration(waited)}; told: "
             f"{', '.join(shown(name, NAME_LIMIT) for name in told) or 'nobody reachable'}.")
@@ -473,10 +470,9 @@ def note_activity(payload: str) -> dict[str, Any]:
     return text_activity(payload)
 
 
-def resolved_text(event: dict[str, Any]) -> str:
-    kind = event.get("kind")
-    if kind == "data-back":
+def resolved_text(event: IncidentSnapshot) -> str:
+    if event.kind is EventKind.DATA_BACK:
         return f"Data is back: {_rule_and_detail(event, 'now')}"
-    if kind == "source-up":
+    if event.kind is EventKind.SOURCE_UP:
         return "The temperature data source is back."
     return f"Resolved: {_rule_and_detail(event, 'now')}"

@@ -18,12 +18,12 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from common.clock import utcnow
 from common.retry import FailureLog
 from notifier.alerts.events import INFLUXDB, series_key
-from storage.alerts import AlertRecord
+from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot
+from notifier.delivery.budget import CardJson
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +59,18 @@ class ChartMaker:
         # A source outage is the poller's to report (as an ERROR and a source-down alert).
         self._failures = FailureLog(log, "The chart query (cards go out without it)",
                                     logging.WARNING)
-        self._cache: dict[tuple[str, str], tuple[float, asyncio.Task[dict[str, Any] | None]]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, asyncio.Task[CardJson | None]]] = {}
         # Every query task until it ends (one trimmed from the cache may still run), so
         # `close` can cancel them at shutdown.
-        self._tasks: set[asyncio.Task[dict[str, Any] | None]] = set()
+        self._tasks: set[asyncio.Task[CardJson | None]] = set()
 
-    async def chart(self, alert: AlertRecord) -> dict[str, Any] | None:
-        event = alert.event
-        members = [m for m in event.get("hottest") or [] if m.get("tags")][:LINES]
-        if self._read is None or not alert.open or not members or not event.get("rule") or \
-                event.get("source", INFLUXDB) != INFLUXDB:
+    async def chart(self, alert: AlertRecord) -> CardJson | None:
+        event = alert.incident
+        members = [m for m in event.hottest if m.tags][:LINES]
+        if self._read is None or not alert.open or not members or not event.rule or \
+                event.source != INFLUXDB:
             return None
-        key = (alert.alert_id, str(event.get("at") or ""))
+        key = (alert.alert_id, event.at.isoformat() if event.at else "")
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is None or now - cached[0] > _CACHE_SECONDS:
@@ -97,13 +97,13 @@ class ChartMaker:
         while len(self._cache) >= _CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)))
 
-    async def _build(self, event: dict[str, Any],
-                     members: list[dict[str, Any]]) -> dict[str, Any] | None:
+    async def _build(self, event: IncidentSnapshot,
+                     members: list[HotMember]) -> CardJson | None:
         assert self._read is not None
         seconds = WINDOW_MINUTES * 60
         try:
             async with asyncio.timeout(self._timeout):
-                points = await self._read(str(event["rule"]), [dict(m["tags"]) for m in members],
+                points = await self._read(event.rule, [dict(m.tags) for m in members],
                                           seconds, math.ceil(seconds / (POINTS - 1)))
         except asyncio.CancelledError:
             raise
@@ -117,9 +117,9 @@ class ChartMaker:
         return line_chart(event, members, points, self._clock())
 
 
-def line_chart(event: dict[str, Any], members: list[dict[str, Any]],
+def line_chart(event: IncidentSnapshot, members: list[HotMember],
                points: dict[str, list[tuple[datetime, float]]],
-               now: datetime) -> dict[str, Any] | None:
+               now: datetime) -> CardJson | None:
     """The `Chart.Line` element: x is minutes relative to `now` (each reader's time zone is
     unknown to a chart's labels), y the values; thresholds as flat lines.
 
@@ -128,20 +128,20 @@ def line_chart(event: dict[str, Any], members: list[dict[str, Any]],
     a gap in the data is a gap (the line is split, not drawn across); the y axis fits the
     data and the thresholds with round labels; the thresholds come first, so a narrow legend
     that folds entries into "+2 items" folds sensors, not them, and the title names them."""
-    unit = str(event.get("unit") or "")
-    thresholds = [(f"{word} {value:g} {unit}".strip(), float(value), color)
+    unit = event.unit
+    thresholds = [(f"{word} {value:g} {unit}".strip(), value, color)
                   for name, word, color in _THRESHOLDS
-                  if (value := (event.get("thresholds") or {}).get(name)) is not None]
-    lines: list[dict[str, Any]] = []
+                  if (value := event.thresholds.get(name)) is not None]
+    lines: list[CardJson] = []
     for member, color in zip(members, _COLORS, strict=False):
-        series = sorted(points.get(series_key(member["tags"])) or [])
+        series = sorted(points.get(series_key(member.tags)) or [])
         newest = _newest(member)
         if newest is not None:
             series = [p for p in series if p[0] < newest[0]][-(POINTS - 1):] + [newest]
         series = series[-POINTS:]
         if not series:
             continue
-        legend = str(member.get("label") or "-")
+        legend = member.label or "-"
         for part in _split_at_gaps(series):
             lines.append({"legend": legend, "color": color, "values": [
                 {"x": round((at - now).total_seconds() / 60, 1), "y": round(value, 2)}
@@ -162,15 +162,11 @@ def line_chart(event: dict[str, Any], members: list[dict[str, Any]],
             "yMin": low, "yMax": high, "data": flat + lines, "fallback": "drop"}
 
 
-def _newest(member: dict[str, Any]) -> tuple[datetime, float] | None:
+def _newest(member: HotMember) -> tuple[datetime, float] | None:
     """The member's reading as the card shows it: (time, value), if the card has both."""
-    value, at = member.get("value"), member.get("at")
-    if not isinstance(value, int | float) or isinstance(value, bool) or not isinstance(at, str):
+    if member.value is None or member.at is None:
         return None
-    try:
-        return datetime.fromisoformat(at), float(value)
-    except ValueError:
-        return None
+    return member.at, member.value
 
 
 def _split_at_gaps(series: list[tuple[datetime, float]]) -> list[list[tuple[datetime, float]]]:

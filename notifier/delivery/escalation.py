@@ -25,7 +25,8 @@ import logging
 from datetime import datetime
 
 from common.clock import utcnow
-from notifier.alerts.events import INFLUXDB
+from notifier.alerts.events import Severity
+from notifier.alerts.record import AlertRecord
 from notifier.alerts.routing import (
     Escalation,
     Escalations,
@@ -33,10 +34,10 @@ from notifier.alerts.routing import (
     mentioned_users,
     resolve_targets,
 )
+from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import duration, escalation_text, note_payload
 from notifier.delivery.feed import notice_line, page_rows, people_of
 from notifier.delivery.paging import ESCALATED, Reach, reach_unreached, step_detail
-from storage.alerts import AlertRecord, AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
@@ -83,15 +84,15 @@ class Escalator:
         return done
 
     async def _escalate(self, alert: AlertRecord, now: datetime) -> bool:
-        event = alert.event
-        since_text = event.get("critical_since")
-        if event.get("severity") != "crit" or alert.acknowledged_by or not since_text:
+        event = alert.incident
+        since = event.critical_since
+        if event.severity is not Severity.CRIT or alert.acknowledged_by or since is None:
             return False
-        policy = self._escalations.escalation_for(str(event.get("source") or INFLUXDB),
-                                                  alert.rule, event.get("series") or {})
+        policy = self._escalations.escalation_for(event.source, alert.rule, event.series)
         if policy is None:
             return False
-        waited = (now - datetime.fromisoformat(since_text)).total_seconds()
+        since_text = since.isoformat()  # names the episode in the steps' ids
+        waited = (now - since).total_seconds()
         done = False
         for number, step in policy.due(waited):
             # The first step keeps the id it had before policies had steps (an upgrade in the
@@ -108,7 +109,7 @@ class Escalator:
                     step_id: str, waited: float, now: datetime) -> bool:
         """One step of `policy`: its targets get the card and everyone told gets the note;
         False when another replica took it first."""
-        event = alert.event
+        event = alert.incident
         conversations = await self._registry.list_conversations()
         if await reach_unreached(self._reach, step.targets, conversations):
             conversations = await self._registry.list_conversations()

@@ -24,6 +24,8 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from notifier.alerts.events import Severity
+from notifier.alerts.record import IncidentSnapshot
 from notifier.delivery.cards import amount, where
 from notifier.delivery.ratelimit import SlidingWindows
 from storage.models import Conversation, Scope
@@ -107,13 +109,13 @@ def people_of(conversations: Iterable[Conversation]) -> dict[tuple[str, str], st
             if c.scope is Scope.PERSONAL and c.user_aad_object_id}
 
 
-def notice_line(event: dict[str, Any]) -> str:
+def notice_line(event: IncidentSnapshot) -> str:
     """The feed's line for an incident: "server-room-temperature critical: room r1, 33.0 °C"."""
-    state = {"crit": "critical", "warn": "warning"}.get(event.get("severity") or "", "resolved")
-    detail = ", ".join(part for part in (where(event), amount(event.get("value"),
-                                                               event.get("unit", "")))
+    state = {Severity.CRIT: "critical", Severity.WARN: "warning"}.get(
+        event.severity, "resolved") if event.severity else "resolved"
+    detail = ", ".join(part for part in (where(event), amount(event.value, event.unit))
                        if part and part != "-")
-    return f"{event.get('rule') or 'HeatWatch'} {state}" + (f": {detail}" if detail else "")
+    return f"{event.rule or 'HeatWatch'} {state}" + (f": {detail}" if detail else "")
 
 
 def page_rows(event_id: str, alert_id: str, keys: Iterable[tuple[str, str]],

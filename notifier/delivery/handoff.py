@@ -16,12 +16,12 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from common.clock import utcnow
 from notifier.alerts.schedules import Schedules, Shift
+from notifier.alerts.store import AlertStore
+from notifier.delivery.budget import CardJson
 from notifier.delivery.cards import summary_line
-from storage.alerts import AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
@@ -39,7 +39,7 @@ SHIFT_WORDS = {"fired": "incidents began", "acknowledged": "acknowledged",
 
 def handoff_card(schedule: str, shift: Shift, outgoing: str, incoming: str,
                  open_incidents: list[str], counts: dict[str, int], last_since: datetime,
-                 until: str) -> dict[str, Any]:
+                 until: str) -> CardJson:
     """The card for the person taking over `schedule`."""
     listed = [{"type": "TextBlock", "wrap": True, "spacing": "None", "text": f"- {line}"}
               for line in open_incidents[:LISTED]]
@@ -121,7 +121,7 @@ class Handoffs:
         since = shift.since.astimezone(UTC)
         last_since = (before.since or shift.since - timedelta(days=1)).astimezone(UTC)
         # What the person may see: the incidents their chat was told of (the access rule).
-        incidents = [summary_line(alert.event) for alert in await self._alerts.open_alerts(
+        incidents = [summary_line(alert.incident) for alert in await self._alerts.open_alerts(
             (chat.tenant_id, chat.conversation_id))]
         counts = await self._audit.counts_between(last_since, since)
         zone = self._schedules.get(name)

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from notifier.alerts.events import INFLUXDB, AlertEvent, EventKind
+from notifier.alerts.events import AlertEvent, EventKind, Severity
+from notifier.alerts.record import AlertRecord
 from notifier.alerts.routing import REPEAT_LIMIT, Escalation, mentioned_users, parse_target
 from notifier.alerts.schedules import Schedules
-from storage.alerts import AlertRecord
 from storage.audit import SYSTEM, AuditEntry, AuditLog
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
@@ -169,9 +169,7 @@ class PagingReader:
 
     def _plan(self, alert: AlertRecord, now: datetime) -> tuple[
             tuple[str, ...], Escalation | None]:
-        event = alert.event
-        source = str(event.get("source") or INFLUXDB)
-        labels = {str(k): str(v) for k, v in (event.get("series") or {}).items()}
+        source, labels = alert.incident.source, dict(alert.incident.series)
         probe = AlertEvent(kind=EventKind.FIRED, rule=alert.rule, alert_id=alert.alert_id,
                            at=now, series=labels, source=source)
         return (self._routing.targets_for(probe) or (),
@@ -193,12 +191,11 @@ class PagingReader:
                   for name in (named if alert.open else ())}
         names = await self._names([p for p in shifts.values() if p])
         on_call = tuple(OnCall(name, names[p] if p else None) for name, p in shifts.items())
-        event = alert.event
-        since = event.get("critical_since")
+        episode = alert.incident.critical_since
         coming = None
         stopped = False
-        if policy is not None and alert.open and event.get("severity") == "crit" and since:
-            episode = datetime.fromisoformat(since)
+        if (policy is not None and alert.open and alert.incident.severity is Severity.CRIT
+                and episode is not None):
             taken = max((taken_number(page, policy) for page in pages if page.at >= episode),
                         default=-1)
             found = next_step(policy, episode, taken)

@@ -37,13 +37,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from common.clock import utcnow
-from notifier.alerts.events import AlertEvent, EventKind
+from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.incidents import OPENING, Change, Incident
+from notifier.alerts.record import AlertRecord, breaks_snooze
 from notifier.alerts.routing import Key, Routing, resolve_targets
+from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
 from notifier.delivery.feed import notice_line, page_rows, people_of
 from notifier.delivery.paging import Reach, first_page, reach_unreached
-from storage.alerts import AlertRecord, AlertStore, Snooze
+from storage.alerts import Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
@@ -121,7 +123,7 @@ class OutboxSink:
             record = await self._alerts.legacy_alert(first.alert_id)
         if record is not None:
             members = await self._alerts.incident_series(record.alert_id)
-            return Incident.from_document(record.alert_id, record.event, members), record
+            return Incident.from_snapshot(record.alert_id, record.incident, members), record
         if first.kind in OPENING:
             return Incident.open_with(first), None
         return None, None
@@ -138,7 +140,7 @@ class OutboxSink:
             incident.apply(event)
         change = incident.settle(now, events[-1].kind)
         if record is None:
-            change, incident.kind = Change.OPENED, first.kind.value
+            change, incident.kind = Change.OPENED, first.kind
         acknowledged = record is not None and record.acknowledged_by is not None
         remind = (any(e.kind is EventKind.REMINDER for e in events) and change is not
                   Change.ESCALATED and not acknowledged and incident.reminder_due(now))
@@ -149,8 +151,8 @@ class OutboxSink:
             items += await self._pages(incident, change, items, now, recipients)
         statements = self._alerts.incident_statements(
             incident.alert_id, incident.source, incident.rule, incident.group_key,
-            incident.document(), incident.open, clear_ack=change is Change.ESCALATED,
-            series={key: incident.members[key].to_json() for key in incident.dirty})
+            incident.snapshot().dumps(), incident.open, clear_ack=change is Change.ESCALATED,
+            series={key: incident.members[key].dumps() for key in incident.dirty})
         if due_now:
             statements += self._outbox.expedite_statements(
                 incident.alert_id, {(i.tenant_id, i.conversation_id) for i in items}, now)
@@ -168,12 +170,12 @@ class OutboxSink:
     def _audit_entry(incident: Incident, change: Change, now: datetime) -> AuditEntry | None:
         """The incident's own steps in the audit trail: fired, became more severe, ended."""
         severity = incident.severity.value if incident.severity else None
-        if change is Change.OPENED and incident.kind != "test":
-            action, detail = "fired", f"{incident.kind}, severity {severity or '-'}"
+        if change is Change.OPENED and incident.kind is not EventKind.TEST:
+            action, detail = "fired", f"{incident.kind.value}, severity {severity or '-'}"
         elif change is Change.ESCALATED:
             action, detail = f"became {_SEVERITY_WORDS.get(severity or '', 'worse')}", ""
         elif change is Change.RESOLVED:
-            action, detail = incident.kind, incident.detail
+            action, detail = incident.kind.value, incident.detail
         else:
             return None
         return AuditEntry(action=action, at=now, actor=SYSTEM, alert_id=incident.alert_id,
@@ -211,7 +213,7 @@ class OutboxSink:
         if change is Change.OPENED:  # opened critical through a warning's snooze: broken
             await self._break_through(incident, now, await self.audience(
                 event, now, recipients, incident))
-        document = incident.document()
+        document = incident.snapshot()
         if change is Change.OPENED:
             return rows(await self.audience(event, now, recipients, incident),
                         Operation.CARD), True
@@ -242,7 +244,7 @@ class OutboxSink:
         """Activity-feed pages: a critical incident's card reaching a personal chat pages its
         person; the end of an incident tells those paged (the same chainId replaces the page)."""
         people = people_of(recipients.conversations)
-        document = incident.document()
+        document = incident.snapshot()
         event_id = "feed-" + hashlib.sha256(
             f"{incident.alert_id}|{change.value}|{now.isoformat()}".encode()).hexdigest()[:24]
         line = notice_line(document)
@@ -251,8 +253,8 @@ class OutboxSink:
             paged = await self._outbox.paged(incident.alert_id)
             return page_rows(event_id, incident.alert_id, paged, people,
                              line, resolved_text(document), self._feed_link)
-        severity = incident.severity.value if incident.severity else None
-        if severity != "crit" or change not in (Change.OPENED, Change.ESCALATED):
+        if incident.severity is not Severity.CRIT or change not in (Change.OPENED,
+                                                                    Change.ESCALATED):
             return []
         # Every chat whose card shows it critical: a new card row, or an update already
         # waiting in the gathering window (it is sent at once now, see `_plan`).
@@ -268,10 +270,9 @@ class OutboxSink:
         """Conversations that asked for silence about this incident: muted, or snoozed."""
         quiet = set(recipients.muted)
         if incident.group_key:
-            severity = incident.severity.value if incident.severity else None
             quiet |= {key for key, snooze in (await self._alerts.snoozes(
                 incident.rule, incident.group_key, now)).items()
-                if not snooze.broken_by(severity)
+                if not breaks_snooze(snooze, incident.severity)
                 and incident.broken_snoozes.get(key) != snooze.until.isoformat()}
         return quiet
 
@@ -279,9 +280,9 @@ class OutboxSink:
         """Snoozes of a lower severity than the incident has now: it comes through them."""
         if not incident.group_key:
             return {}
-        severity = incident.severity.value if incident.severity else None
         return {key: snooze for key, snooze in (await self._alerts.snoozes(
-            incident.rule, incident.group_key, now)).items() if snooze.broken_by(severity)}
+            incident.rule, incident.group_key, now)).items()
+            if breaks_snooze(snooze, incident.severity)}
 
     async def _break_through(self, incident: Incident, now: datetime,
                              audience: set[Key]) -> set[Key]:

@@ -4,12 +4,13 @@
 conversation, its Alertmanager silence, the conversation's mute, the trend chart, what its
 source can do (silenceable), whether the conversation was told of it (who may see it:
 notifier/chat/access.py), and who is on call for it and who was paged (`paging.py`).
-`IncidentView.for_conversation` reads it in two storage queries (the alert with its silence,
-the mute and the audience; the snooze, which needs the alert's series key) plus the chart (the
-chart maker's cached read of the source) and, for an incident with on-call targets or an
-escalation policy, its audit entries (`PagingReader`). The delivery worker, the answer to a
-card button and the answer to *Silence* all render through `IncidentView.card`, so what a
-person sees after pressing a button is what the worker sends there next.
+`IncidentView.for_conversation` reads it in one storage query (the alert with its silence, the
+mute, the audience, its card's message and its snooze there, by the incident's group key; an
+alert recorded before incidents needs a second for its snooze) plus the chart (the chart
+maker's cached read of the source) and, for an incident with on-call targets or an escalation
+policy, its audit entries (`PagingReader`). The delivery worker, the answer to a
+card button and the answer to *Silence* all render through `IncidentView.card`,
+so what a person sees after pressing a button is what the worker sends there next.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from common.clock import utcnow
-from notifier.alerts.events import silenceable, stored_series_key
+from notifier.alerts.record import AlertRecord
+from notifier.alerts.store import AlertStore
+from notifier.delivery.budget import CardJson
 from notifier.delivery.cards import alert_card, card_activity, summary, with_notice
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.paging import Paging, PagingReader
-from storage.alerts import AlertRecord, AlertStore, Key, Snooze
+from storage.alerts import Key, Snooze
 from storage.inbound import Silence
 
 
@@ -34,12 +37,13 @@ class IncidentView:
     snooze: Snooze | None = None  # its snooze in this conversation
     silence: Silence | None = None  # in force
     muted_until: datetime | None = None  # the conversation's mute (all alerts), if any
-    chart: dict[str, Any] | None = None
+    chart: CardJson | None = None
+    card_activity_id: str | None = None  # the card's message there, once posted (to update)
     paging: Paging | None = None  # who is on call for it, who was paged
 
     @property
     def silenceable(self) -> bool:
-        return silenceable(self.alert.event)
+        return self.alert.incident.silenceable
 
     @classmethod
     async def for_conversation(cls, alerts: AlertStore, alert_id: str, where: Key, *,
@@ -52,18 +56,17 @@ class IncidentView:
         if here is None:
             return None
         alert = here.alert
-        snooze = (await alerts.snooze_here(where, alert.rule, stored_series_key(alert.event),
-                                           now) if alert.event.get("series") else None)
         chart = await charts.chart(alert) if charts is not None else None
-        return cls(alert, here.told, snooze, here.silence if silenceable(alert.event) else None,
-                   here.muted_until, chart,
+        return cls(alert, here.told, here.snooze,
+                   here.silence if alert.incident.silenceable else None, here.muted_until, chart,
+                   here.card_activity_id,
                    await paging.of(alert, now) if paging is not None else None)
 
-    def card(self, now: datetime | None = None, notice: str = "") -> dict[str, Any]:
+    def card(self, now: datetime | None = None, notice: str = "") -> CardJson:
         """The Adaptive Card; `notice` says what went wrong to the person who pressed."""
         card = alert_card(self, now)
         return with_notice(card, notice) if notice else card
 
     def activity(self, now: datetime | None = None) -> dict[str, Any]:
         """The message that carries the card (with its notification summary)."""
-        return card_activity(self.card(now), summary(self.alert.event))
+        return card_activity(self.card(now), summary(self.alert.incident))

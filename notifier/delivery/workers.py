@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
+from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import note_activity
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.feed import FeedLimiter, FeedNotice, FeedSender
@@ -48,7 +49,6 @@ from notifier.delivery.paging import PagingReader
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
 from notifier.delivery.view import IncidentView
-from storage.alerts import AlertStore
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
 from storage.outbox import Delivery, Operation, Outbox
@@ -271,7 +271,8 @@ class DeliveryWorker:
         await self._outbox.complete(delivery.id, self._clock())
         self._metrics.delivered(delivery.created_at, self._clock())
 
-    async def _thread_of(self, delivery: Delivery, conversation: Conversation) -> dict:
+    async def _thread_of(self, delivery: Delivery,
+                         conversation: Conversation) -> dict[str, Any]:
         """In a channel, a follow-up of an alert (resolved, reminder, escalation) is a reply in
         its card's thread: the conversation id `<channel id>;messageid=<card activity id>`."""
         reference = conversation.reference
@@ -284,7 +285,7 @@ class DeliveryWorker:
         thread = f"{delivery.conversation_id};messageid={card}"
         return {**reference, "conversation": {**reference.get("conversation", {}), "id": thread}}
 
-    async def _send_card(self, delivery: Delivery, reference: dict) -> None:
+    async def _send_card(self, delivery: Delivery, reference: dict[str, Any]) -> None:
         view = await IncidentView.for_conversation(
             self._alerts, delivery.alert_id, (delivery.tenant_id, delivery.conversation_id),
             charts=self._charts, paging=self._paging, now=self._clock())
@@ -293,8 +294,7 @@ class DeliveryWorker:
             self._metrics.delivery("parked")
             return
         activity = view.activity()
-        existing = await self._alerts.card(delivery.alert_id, delivery.tenant_id,
-                                           delivery.conversation_id)
+        existing = view.card_activity_id
         if existing:
             try:
                 async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):

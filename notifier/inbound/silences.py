@@ -25,8 +25,9 @@ from common.clock import utcnow
 from common.errors import HeatWatchError
 from common.logs import redacted_url
 from common.settings import InboundSettings
-from notifier.alerts.events import silenceable
-from storage.alerts import AlertRecord, AlertStore
+from notifier.alerts.incidents import Member
+from notifier.alerts.record import AlertRecord
+from notifier.alerts.store import AlertStore
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend, Statement
 from storage.inbound import InboundStore, Silence
@@ -94,10 +95,10 @@ class AlertmanagerApi:
         await self._call("DELETE", f"{base}/api/v2/silence/{silence_id}")
 
 
-def matchers_for(alert: AlertRecord, members: dict[str, dict[str, Any]]) -> dict[str, str]:
+def matchers_for(members: dict[str, Member]) -> dict[str, str]:
     """The labels every firing alert of the incident has (all alerts when none fires)."""
-    firing = [m.get("tags") or {} for m in members.values() if m.get("severity")] or [
-        m.get("tags") or {} for m in members.values()]
+    firing = [m.tags for m in members.values() if m.severity is not None] or [
+        m.tags for m in members.values()]
     if not firing:
         return {}
     common = dict(firing[0])
@@ -123,7 +124,7 @@ class Silences:
 
     def _base(self, alert: AlertRecord) -> str:
         base = self._settings.alertmanager_url or str(
-            (alert.event.get("links") or {}).get("alertmanager") or "")
+            alert.incident.links.get("alertmanager") or "")
         if not base:
             raise SilenceError("No Alertmanager URL: the notification had no externalURL; "
                                "set ALERTMANAGER_URL.")
@@ -146,10 +147,10 @@ class Silences:
         if alert is None:
             return Outcome(None, None)
         try:
-            if not silenceable(alert.event):
+            if not alert.incident.silenceable:
                 raise SilenceError("Only alerts from Alertmanager can be silenced here.")
             base = self._base(alert)
-            matchers = matchers_for(alert, await self._alerts.incident_series(alert_id))
+            matchers = matchers_for(await self._alerts.incident_series(alert_id))
             if not matchers:
                 raise SilenceError("The alert has no labels to silence it by.")
             until = utcnow() + timedelta(hours=hours)

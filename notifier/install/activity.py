@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from msgraph import GraphServiceClient
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.key_value_pair import KeyValuePair
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -22,6 +21,7 @@ from msgraph.generated.models.teamwork_activity_topic_source import TeamworkActi
 from msgraph.generated.users.item.teamwork.send_activity_notification.send_activity_notification_post_request_body import (  # noqa: E501
     SendActivityNotificationPostRequestBody,
 )
+from msgraph.graph_service_client import GraphServiceClient
 
 from notifier.install.graph import graph_error
 

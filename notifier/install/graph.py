@@ -27,7 +27,6 @@ from kiota_abstractions.authentication import (
     AllowedHostsValidator,
     BaseBearerTokenAuthenticationProvider,
 )
-from msgraph import GraphServiceClient
 from msgraph.generated.app_catalogs.teams_apps.teams_apps_request_builder import (
     TeamsAppsRequestBuilder,
 )
@@ -39,6 +38,7 @@ from msgraph.generated.users.item.teamwork.installed_apps.installed_apps_request
     InstalledAppsRequestBuilder,
 )
 from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_service_client import GraphServiceClient
 
 from common.errors import HeatWatchError
 from common.tokens import TokenSource

@@ -17,11 +17,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.teams.item.schedule.shifts.shifts_request_builder import (
     ShiftsRequestBuilder,
 )
+from msgraph.graph_service_client import GraphServiceClient
 
 from notifier.alerts.schedules import Override, Schedules
 from notifier.install.graph import GraphError, graph_error

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
+from notifier.alerts.record import rank
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.trend import Trend, eta_words, minutes_to, per_minute
 
@@ -126,9 +127,6 @@ def classify(rule: Rule, value: float, current: Severity | None) -> tuple[Severi
     return None, None
 
 
-_RANK = {Severity.CRIT: 2, Severity.WARN: 1, None: 0}
-
-
 def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
                cause: str) -> tuple[Severity | None, str]:
     """The level of a series' rate of rise and forecast, and the words for it."""
@@ -144,7 +142,7 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
         for severity, rate in ((Severity.CRIT, rule.rise_crit), (Severity.WARN, rule.rise_warn)):
             if rate is None:
                 continue
-            limit = rate.per_minute * (0.8 if holding and _RANK[active] >= _RANK[severity]
+            limit = rate.per_minute * (0.8 if holding and rank(active) >= rank(severity)
                                        else 1.0)
             # A critical rate holds over the whole window, not only its last minutes: a door
             # opened beside a probe is a minute's fast rise, a cooling failure keeps going.
@@ -205,7 +203,7 @@ def step(
     active = state.severity if state.phase is not Phase.OK else None
     severity, threshold = classify(rule, value, active)
     rated, cause = rate_level(rule, trend, active, state.cause)
-    if _RANK[rated] > _RANK[severity]:
+    if rank(rated) > rank(severity):
         severity, threshold = rated, None
     else:
         cause = ""

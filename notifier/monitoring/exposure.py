@@ -29,11 +29,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from common.clock import utcnow
-from notifier.alerts.events import INFLUXDB, series_key
+from notifier.alerts.events import INFLUXDB, EventKind, series_key
+from notifier.alerts.record import AlertRecord
+from notifier.alerts.store import AlertStore
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
-from storage.alerts import AlertRecord, AlertStore
 
 log = logging.getLogger(__name__)
 
@@ -206,18 +207,14 @@ def _runs(rule: Rule, room: str, outside: dict[datetime, tuple[bool, float, floa
     return runs
 
 
-def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
 def _incidents_of(excursion: Excursion, group_key: str, records: list[AlertRecord],
                   now: datetime) -> tuple[tuple[str, str | None], ...]:
     found = []
     for record in records:
-        event = record.event
-        since = _time(event.get("since"))
-        ended = _time(event.get("ended_at")) or now
-        if record.rule == excursion.rule and event.get("key") == group_key and \
+        event = record.incident
+        since = event.since
+        ended = event.ended_at or now
+        if record.rule == excursion.rule and event.key == group_key and \
                 since is not None and since < excursion.end and ended >= excursion.start:
             found.append((record.alert_id, record.acknowledged_by))
     return tuple(found)
@@ -225,11 +222,11 @@ def _incidents_of(excursion: Excursion, group_key: str, records: list[AlertRecor
 
 def incident_severity(rules: dict[str, Rule], record: AlertRecord) -> str:
     """The worst level an incident reached, by its peak and its rule's thresholds."""
-    event = record.event
-    rule, peak = rules.get(record.rule), event.get("peak")
-    if rule is not None and isinstance(peak, int | float):
-        return "crit" if level(rule, float(peak)) == ALLOWABLE else "warn"
-    return str(event.get("severity") or "warn")
+    event = record.incident
+    rule, peak = rules.get(record.rule), event.peak
+    if rule is not None and peak is not None:
+        return "crit" if level(rule, peak) == ALLOWABLE else "warn"
+    return event.severity.value if event.severity else "warn"
 
 
 def response_times(rules: dict[str, Rule], records: list[AlertRecord],
@@ -237,13 +234,13 @@ def response_times(rules: dict[str, Rule], records: list[AlertRecord],
     """MTTA and time to resolve per severity, of the incidents opened since `start`."""
     table: dict[str, tuple[list[float], list[float], int]] = {}
     for record in records:
-        since = _time(record.event.get("since"))
+        since = record.incident.since
         if since is None or since < start:
             continue
         acks, ends, count = table.get(incident_severity(rules, record), ([], [], 0))
         if record.acknowledged_at is not None:
             acks.append((record.acknowledged_at - since).total_seconds())
-        ended = _time(record.event.get("ended_at"))
+        ended = record.incident.ended_at
         if ended is not None:
             ends.append((ended - since).total_seconds())
         table[incident_severity(rules, record)] = (acks, ends, count + 1)
@@ -261,7 +258,7 @@ async def read_exposure(source: TemperatureSource, rules: list[Rule], alerts: Al
     step = step_for(seconds)
     report = ExposureReport(start=now - timedelta(seconds=seconds), end=now, step=step)
     records = [r for r in await alerts.incidents_since(report.start, INFLUXDB)
-               if r.event.get("kind") != "test"]
+               if r.incident.kind is not EventKind.TEST]
     excursions: list[Excursion] = []
     for rule in rules:
         try:

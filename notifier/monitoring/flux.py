@@ -96,12 +96,12 @@ class FluxSource:
         readings: dict[str, list[Reading]] = {}
         for table in tables:
             for record in table.records:
-                value = record.get_value()
+                value = record.values.get("_value")
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     continue
                 tags = {tag: str(record.values.get(tag, "")) for tag in rule.group_by}
-                readings.setdefault(str(record.get_field()), []).append(
-                    Reading(tags=tags, value=float(value), time=record.get_time()))
+                readings.setdefault(str(record.values.get("_field")), []).append(
+                    Reading(tags=tags, value=float(value), time=record.values["_time"]))
         if rule.dew_point is not None:
             return dew_point_readings(readings.get(rule.dew_point.temperature, []),
                                       readings.get(rule.dew_point.humidity, []), history)
@@ -122,5 +122,5 @@ class FluxSource:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.close()
+            await self._client.close()  # type: ignore[no-untyped-call]
             self._client = None

@@ -4,14 +4,17 @@ changes as the cards do."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from notifier.alerts.events import EventKind
+from notifier.alerts.record import AlertRecord, IncidentSnapshot
 from notifier.delivery import cards
 from notifier.delivery.view import IncidentView
-from storage.alerts import AlertRecord, Snooze
+from storage.alerts import Snooze
 from tests.unit.clock import START
 
 SINCE = START.isoformat()
@@ -31,7 +34,8 @@ def document(**overrides: Any) -> dict[str, Any]:
 
 
 def record(acknowledged_by: str | None = None, **overrides: Any) -> AlertRecord:
-    return AlertRecord(alert_id="0123456789abcdef", rule="hot", event=document(**overrides),
+    return AlertRecord(alert_id="0123456789abcdef", rule="hot",
+                       incident=IncidentSnapshot.from_json(document(**overrides)),
                        acknowledged_by=acknowledged_by,
                        acknowledged_at=START + timedelta(minutes=5) if acknowledged_by else None)
 
@@ -182,9 +186,9 @@ def test_trend_arrows(trend: float | None, arrow: str) -> None:
 
 
 def test_texts_say_reminders_and_resolutions_in_words() -> None:
-    event = document()
+    event = IncidentSnapshot.from_json(document())
     assert cards.reminder_text(event).startswith("Still firing:")
     assert "room r1" in cards.reminder_text(event)
-    assert cards.resolved_text({**event, "kind": "resolved"}).startswith("Resolved:")
-    assert cards.resolved_text({**event, "kind": "source-up"}) == \
+    assert cards.resolved_text(replace(event, kind=EventKind.RESOLVED)).startswith("Resolved:")
+    assert cards.resolved_text(replace(event, kind=EventKind.SOURCE_UP)) == \
         "The temperature data source is back."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from notifier.alerts.record import AlertRecord, IncidentSnapshot
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.exposure import (
     ExposureReport,
@@ -13,7 +14,6 @@ from notifier.monitoring.exposure import (
     step_for,
 )
 from notifier.monitoring.rules import parse_rules
-from storage.alerts import AlertRecord
 
 RULE = parse_rules('[[rule]]\nname = "hot"\nmeasurement = "t"\nwarn_above = 27.0\n'
                    'crit_above = 32.0\n')[0]
@@ -80,7 +80,7 @@ def test_mtta_and_time_to_resolve_per_severity() -> None:
                  ended: int | None) -> AlertRecord:
         event = {"since": minute(opened).isoformat(), "peak": peak,
                  "ended_at": minute(ended).isoformat() if ended is not None else None}
-        return AlertRecord(alert_id, "hot", event, "Dana" if acked is not None else None,
+        return AlertRecord(alert_id, "hot", IncidentSnapshot.from_json(event), "Dana" if acked is not None else None,
                            minute(acked) if acked is not None else None)
 
     records = [incident("a", 33.0, 10, 12, 30), incident("b", 34.0, 40, 44, None),

@@ -3,10 +3,12 @@ escalate, join, leave and resolve one incident; what people are told of each bat
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity
-from notifier.alerts.incidents import Change, Incident
+from notifier.alerts.incidents import Change, Incident, Member
+from notifier.alerts.record import Counts, IncidentSnapshot
 from tests.unit.clock import FakeClock
 
 ROOM = {"room": "r1"}
@@ -67,7 +69,7 @@ def test_a_second_warning_series_joins_as_an_update() -> None:
     room = Room()
     room.fired("s1", 28.0)
     assert room.fired("s2", 29.0, after=10) is Change.UPDATED
-    assert room.it.counts() == {"crit": 0, "warn": 2, "no_data": 0, "ok": 0}
+    assert room.it.counts() == Counts(crit=0, warn=2, no_data=0, ok=0)
     assert room.it.kind == "fired"
 
 
@@ -86,7 +88,7 @@ def test_the_critical_series_leaving_de_escalates() -> None:
     assert room.resolved("s2", after=10) is Change.UPDATED
     assert room.it.severity is Severity.WARN and room.it.kind == "de-escalated"
     assert room.it.critical_since is None
-    assert room.it.counts()["ok"] == 1  # back to ok, still shown
+    assert room.it.counts().ok == 1  # back to ok, still shown
 
 
 def test_the_last_series_back_resolves_the_incident() -> None:
@@ -105,7 +107,7 @@ def test_an_incident_that_ends_with_data_back_says_so() -> None:
     at = room.clock.now
     assert room.batch(event(EventKind.NO_DATA, "s1", at, detail="no data for 300s")) \
         is Change.UPDATED
-    assert room.it.open and room.it.counts()["no_data"] == 1
+    assert room.it.open and room.it.counts().no_data == 1
     assert room.it.detail == "no data for 300s"
     assert room.batch(event(EventKind.DATA_BACK, "s1", room.clock.advance(60), value=22.0)) \
         is Change.RESOLVED
@@ -169,14 +171,15 @@ def test_the_stored_document_and_members_give_back_the_same_incident() -> None:
     room = Room()
     room.fired("s1", 28.0)
     room.fired("s2", 33.0, Severity.CRIT, after=10)
-    document = room.it.document()
-    assert document["severity"] == "crit" and document["members"] == 2
-    assert document["counts"]["crit"] == 1 and document["hottest"][0]["label"] == "s2"
-    members = {key: member.to_json() for key, member in room.it.members.items()}
-    again = Incident.from_document(room.it.alert_id, document, members)
+    document = IncidentSnapshot.loads(room.it.snapshot().dumps())
+    assert document.severity is Severity.CRIT and document.members == 2
+    assert document.counts.crit == 1 and document.hottest[0].label == "s2"
+    members = {key: Member.from_json(key, json.loads(member.dumps()))
+               for key, member in room.it.members.items()}
+    again = Incident.from_snapshot(room.it.alert_id, document, members)
     assert again.severity is Severity.CRIT and again.open
     assert again.members == room.it.members
-    assert again.document() == document
+    assert again.snapshot() == document
 
 
 def test_trend_and_forecast_follow_the_latest_event_and_clear_on_resolve() -> None:
@@ -184,7 +187,7 @@ def test_trend_and_forecast_follow_the_latest_event_and_clear_on_resolve() -> No
     at = room.clock.now
     room.batch(event(EventKind.FIRED, "s1", at, Severity.WARN, 28.0, 27.0, trend=0.4,
                      forecast="rising 0.4 °C/min, critical in ~10 min"))
-    assert room.it.document()["forecast"].startswith("rising 0.4")
+    assert room.it.snapshot().forecast.startswith("rising 0.4")
     room.resolved("s1", after=60)
     [member] = room.it.members.values()
     assert member.forecast == "" and member.trend == 0.4

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from notifier.alerts.record import AlertRecord, IncidentSnapshot
 from notifier.alerts.routing import Escalation, Step
 from notifier.delivery import cards
 from notifier.delivery.budget import CARD_BUDGET, size_of
@@ -27,7 +28,6 @@ from notifier.delivery.paging import (
     unreached,
 )
 from notifier.delivery.view import IncidentView
-from storage.alerts import AlertRecord
 from storage.audit import AuditEntry
 from storage.models import Conversation, Scope, Status
 from tests.unit.clock import START
@@ -83,8 +83,8 @@ def test_the_next_step_follows_the_last_one_taken_then_repeats_the_last() -> Non
 def record(**event: Any) -> AlertRecord:
     document = {"kind": "fired", "rule": "hot", "series": {"room": "r1"}, "unit": "°C",
                 "severity": "crit", "since": START.isoformat(), "value": 33.0, **event}
-    return AlertRecord(alert_id="0123456789abcdef", rule="hot", event=document,
-                       acknowledged_by=None, acknowledged_at=None)
+    return AlertRecord(alert_id="0123456789abcdef", rule="hot",
+                       incident=IncidentSnapshot.from_json(document))
 
 
 def facts(card: dict[str, Any]) -> dict[str, str]:
