@@ -21,6 +21,7 @@ import aiohttp
 
 from common.errors import ConfigError, HeatWatchError
 from common.settings import EnvReader, Settings, load_environment, load_settings
+from heatwatch.reload import read_rules_file
 from notifier.alerts.events import INFLUXDB
 from notifier.alerts.routing import SourceRouter, parse_target
 from notifier.chat.operating import thresholds, who_would_be_told
@@ -49,7 +50,8 @@ def rules_main(argv: list[str] | None = None) -> int:
     check.add_argument("file", nargs="?", type=Path,
                        help="the rules file (default: RULES_FILE, else rules.toml)")
     args = parser.parse_args(argv)
-    path = args.file or Path(EnvReader(load_environment()).text("RULES_FILE", "rules.toml"))
+    path = args.file or Path(EnvReader(load_environment()).text("RULES_FILE",
+                                                                str(Settings.rules_file)))
     try:
         rules = load_rules(path)
     except ConfigError as error:
@@ -84,8 +86,8 @@ def describe(conversation: Conversation) -> str:
 
 
 def rules_for(settings: Settings) -> list[Rule]:
-    return load_rules(settings.rules_file) if (settings.monitoring
-                                               or settings.rules_file.is_file()) else []
+    """The rules as the server reads them (heatwatch/reload.py): required with monitoring."""
+    return read_rules_file(settings.rules_file, required=settings.monitoring).rules
 
 
 async def conversations_report(settings: Settings) -> str:
@@ -148,10 +150,10 @@ async def send_with_own_workers(settings: Settings, database: SqlBackend, alert_
     """No bot runs here: run the delivery workers in this process, as the bot would."""
     from bots.runtime import BotRuntime  # the platform only when sending from here
     from common.tokens import token_source_for
+    from heatwatch.components import delivery_worker
     from notifier.chat.actions import AlertActions
     from notifier.chat.commands import Commands
     from notifier.delivery.ratelimit import DeliveryLimiter
-    from notifier.delivery.workers import DeliveryWorker
     from storage.alert_state import AlertStateStore
 
     tokens = token_source_for(settings)
@@ -160,12 +162,7 @@ async def send_with_own_workers(settings: Settings, database: SqlBackend, alert_
     wake = asyncio.Event()
     bot = BotRuntime(settings, tokens, database, actions,
                      Commands(actions, AlertStateStore(database), []), limiter, wake)
-    worker = DeliveryWorker(database, bot.sender, limiter, wake=wake,
-                            max_attempts=settings.delivery_max_attempts,
-                            give_up_after=settings.delivery_give_up_after,
-                            backoff_base=settings.delivery_backoff,
-                            lease_seconds=settings.delivery_lease,
-                            send_timeout=min(30.0, settings.delivery_lease / 2))
+    worker = delivery_worker(settings, database, bot.sender, limiter, wake)
     task = asyncio.create_task(worker.run())
     try:
         return await wait_until_settled(Outbox(database), alert_id, timeout)
