@@ -21,11 +21,10 @@ import aiohttp
 
 from common.errors import ConfigError, HeatWatchError
 from common.settings import EnvReader, Settings, load_environment, load_settings
-from heatwatch.reload import read_rules_file
-from notifier.alerts.events import INFLUXDB
-from notifier.alerts.routing import SourceRouter, parse_target
+from heatwatch.reload import Rules, read_rules_file
+from notifier.alerts.routing import parse_target
 from notifier.chat.operating import thresholds, who_would_be_told
-from notifier.monitoring.rules import Rule, RuleRouting, load_rules
+from notifier.monitoring.rules import Rule, load_rules
 from storage.backend import SqlBackend
 from storage.database import open_database
 from storage.models import Conversation, Scope
@@ -91,11 +90,11 @@ def rules_for(settings: Settings) -> list[Rule]:
 
 
 async def conversations_report(settings: Settings) -> str:
-    rules = rules_for(settings)
+    loaded = Rules.of(read_rules_file(settings.rules_file, required=settings.monitoring))
     database = await open_database(settings.database_url)
     try:
-        found = await who_would_be_told(database, SourceRouter({INFLUXDB: RuleRouting(rules)}),
-                                        rules)
+        # The server's routing (heatwatch/reload.py), `oncall:` targets as the file names them.
+        found = await who_would_be_told(database, loaded.sources(), loaded.rules)
     finally:
         await database.close()
     lines = []

@@ -15,12 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.clock import utcnow
 from common.errors import ConfigError
 from common.retry import Backoff, run_forever
-from notifier.alerts.routes import Route, routes_of
+from notifier.alerts.events import INFLUXDB
+from notifier.alerts.routes import LabelRouting, Route, routes_of
+from notifier.alerts.routing import SourceRouter
 from notifier.alerts.rulesfile import read_document
-from notifier.alerts.schedules import Schedule, schedules_of
-from notifier.monitoring.rules import Rule, load_rules, rules_of
+from notifier.alerts.schedules import OnCallRouting, Schedule, Schedules, schedules_of
+from notifier.inbound.sources import PUSH_SOURCES
+from notifier.monitoring.rules import Rule, RuleRouting, load_rules, rules_of
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,31 @@ def read_rules_file(path: Path, required: bool = True) -> RulesFile:
     source = str(path)
     return RulesFile(rules_of(document, source), routes_of(document, source),
                      schedules_of(document, source))
+
+
+@dataclass
+class Rules:
+    """The rules file in force: one list of rules (shared with the charts, the exposure report
+    and the chat commands, replaced in place on a reload) and the routings built on it."""
+
+    rules: list[Rule]
+    routing: RuleRouting  # the monitoring's events: a rule's targets and escalation
+    labels: LabelRouting  # the receivers' events: [[route]]
+    schedules: Schedules  # [[schedule]], and Teams Shifts
+
+    @classmethod
+    def of(cls, loaded: RulesFile) -> Rules:
+        return cls(list(loaded.rules), RuleRouting(loaded.rules), LabelRouting(loaded.routes),
+                   Schedules(loaded.schedules))
+
+    def sources(self) -> SourceRouter:
+        """Each source's routing: the monitoring's rules, the receivers' [[route]] tables
+        (notifier/inbound/sources.py); their `oncall:<schedule>` targets name whoever is on
+        call when they are asked for."""
+        labels = OnCallRouting(self.labels, self.schedules, utcnow)
+        return SourceRouter({INFLUXDB: OnCallRouting(self.routing, self.schedules, utcnow),
+                             **{source.source: labels for source in PUSH_SOURCES}})
+
 
 
 class RulesReloader:

@@ -14,17 +14,12 @@ import logging
 from dataclasses import dataclass
 
 from bots.runtime import BotRuntime
-from common.clock import utcnow
 from common.metrics import Metrics
 from common.settings import Settings
 from common.tokens import TokenSource, token_source_for
 from heatwatch.components import delivery_worker, feed_link, feed_sender, graph_installer
 from heatwatch.observability import CountingSink, watch_state
-from heatwatch.reload import RulesFile, RulesReloader, read_rules_file
-from notifier.alerts.events import INFLUXDB
-from notifier.alerts.routes import LabelRouting
-from notifier.alerts.routing import SourceRouter
-from notifier.alerts.schedules import OnCallRouting, Schedules
+from heatwatch.reload import Rules, RulesFile, RulesReloader, read_rules_file
 from notifier.alerts.sink import AlertSink
 from notifier.chat.access import Operators
 from notifier.chat.actions import AlertActions
@@ -46,7 +41,7 @@ from notifier.install.reconcile import Reconciler
 from notifier.install.shifts import ShiftsReader
 from notifier.monitoring.exposure import exposure_reader
 from notifier.monitoring.monitor import Monitor
-from notifier.monitoring.rules import Rule, RuleRouting
+from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import TemperatureSource, build_source, history_reader
 from storage.alert_state import AlertStateStore
 from storage.alerts import AlertStore
@@ -56,30 +51,6 @@ from storage.inbound import InboundStore
 from storage.registry import ConversationRegistry
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Rules:
-    """The rules file in force: one list of rules (shared with the charts, the exposure report
-    and the chat commands, replaced in place on a reload) and the routings built on it."""
-
-    rules: list[Rule]
-    routing: RuleRouting  # the monitoring's events: a rule's targets and escalation
-    labels: LabelRouting  # the receivers' events: [[route]]
-    schedules: Schedules  # [[schedule]], and Teams Shifts
-
-    @classmethod
-    def of(cls, loaded: RulesFile) -> Rules:
-        return cls(list(loaded.rules), RuleRouting(loaded.rules), LabelRouting(loaded.routes),
-                   Schedules(loaded.schedules))
-
-    def sources(self) -> SourceRouter:
-        """Each source's routing: the monitoring's rules, the receivers' [[route]] tables
-        (notifier/inbound/sources.py); their `oncall:<schedule>` targets name whoever is on
-        call when they are asked for."""
-        labels = OnCallRouting(self.labels, self.schedules, utcnow)
-        return SourceRouter({INFLUXDB: OnCallRouting(self.routing, self.schedules, utcnow),
-                             **{source.source: labels for source in PUSH_SOURCES}})
 
 
 @dataclass

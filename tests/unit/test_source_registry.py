@@ -9,8 +9,7 @@ from pathlib import Path
 
 from common.metrics import INBOUND_RECEIVERS
 from common.settings import RECEIVERS, load_settings
-from heatwatch.reload import RulesFile, read_rules_file
-from heatwatch.services import Rules
+from heatwatch.reload import Rules, RulesFile, read_rules_file
 from notifier.alerts.events import INFLUXDB, SILENCEABLE_SOURCES, AlertEvent, EventKind
 from notifier.inbound.sources import PUSH_SOURCES, receiver_paths
 
