@@ -4,6 +4,7 @@ docs/configuration.md's table and `.env.example` are what the table generates.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,19 @@ def test_env_example_is_the_generated_file_and_gives_the_defaults() -> None:
         ".env.example differs from common/settings.py: run python -m heatwatch.settingsdoc")
     assert load_settings(environ={}, env_file=Path(ENV_EXAMPLE)) == load_settings(
         environ={}, env_file=None)
+
+
+NOT_SETTINGS = {"ASHRAE_MOISTURE", "CAP_NET_BIND_SERVICE", "DS_PROMETHEUS"}
+
+
+def test_the_docs_name_no_setting_that_is_not_in_the_table() -> None:
+    """A renamed or removed setting leaves no stale name behind in the docs or the README."""
+    root = CONFIGURATION.parent.parent
+    names = {row.env for row in TABLE}
+    stale = {}
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for name in re.findall(r"`([A-Z][A-Za-z0-9]*_[A-Z0-9_]+|Microsoft[A-Za-z]+)(?:=[^`]*)?`",
+                               page.read_text(encoding="utf-8")):
+            if name not in names and name not in NOT_SETTINGS:
+                stale.setdefault(name, page.name)
+    assert not stale, f"the docs name variables HeatWatch does not read: {stale}"
