@@ -54,7 +54,7 @@ def read_rules_file(path: Path, required: bool = True) -> RulesFile:
                      schedules_of(document, source))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Rules:
     """The rules file in force: one list of rules (shared with the charts, the exposure report
     and the chat commands, replaced in place on a reload) and the routings built on it."""

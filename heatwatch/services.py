@@ -53,7 +53,7 @@ from storage.registry import ConversationRegistry
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     """Everything the routes and the background jobs of one process use. Optional pieces are
     None when their settings leave them off (no bot identity: no tokens, Graph or Shifts;
