@@ -27,6 +27,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from common.settings import RECEIVERS
+
 log = logging.getLogger(__name__)
 # No `*_created` series: they double the series count and nothing here uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -37,7 +39,7 @@ DELIVERY_OUTCOMES = ("sent", "retried", "throttled", "dead", "parked")
 GRAPH_OUTCOMES = ("ok", "failed")
 OUTBOX_STATUSES = ("pending", "dead")
 PROBE_FAULT_KINDS = ("implausible", "jump", "stuck")  # notifier.monitoring.probes.FaultKind
-INBOUND_RECEIVERS = ("alertmanager", "grafana", "influxdb")
+INBOUND_RECEIVERS = RECEIVERS  # the receivers' names, registered once in common/settings.py
 INBOUND_OUTCOMES = ("accepted", "duplicate", "invalid", "too_large", "unauthorized", "disabled",
                     "failed")
 # Seconds; deliveries wait on Teams' limits and retries, so the buckets reach an hour.

@@ -1,7 +1,13 @@
 """One typed settings object, read strictly from the environment and an optional `.env` file.
 
-Every problem is reported at start, all at once, naming the variable and what it expects.
-Real environment variables win over the `.env` file. Nothing here runs at import time.
+Every setting is declared once, as a field of the dataclasses below: `setting(...)` gives its
+environment name, kind, default, bounds and help. `load_settings` reads that table
+(`settings_table()`), and docs/configuration.md's table and `.env.example` are generated from
+it (`python -m heatwatch.settingsdoc`; tests/unit/test_settings_table.py checks them by value).
+The checks between settings (credentials that go together, loopback in anonymous mode) follow
+the table in `load_settings`. Every problem is reported at start, all at once, naming the
+variable and what it expects. Real environment variables win over the `.env` file. Nothing
+here runs at import time.
 """
 
 from __future__ import annotations
@@ -10,10 +16,10 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from common.errors import ConfigError
@@ -23,6 +29,134 @@ T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/heatwatch.db"
 DEFAULT_PORT = 3978
+
+# The sections of `.env.example` (and the order of docs/configuration.md's table), each with
+# the comment that opens it.
+IDENTITY = "Bot identity (Azure Bot resource / Entra app registration)"
+SERVER = "HTTP server"
+STORAGE = "Storage"
+CLOUD = "Cloud endpoints"
+MONITORING = "Temperature monitoring"
+INFLUX = "InfluxDB"
+DELIVERY = "Delivery"
+RETENTION = "Retention"
+GRAPH = "Proactive installation through Microsoft Graph"
+ACCESS = "Who may see and act on every incident in chat"
+PACKAGE = "Teams app package (python -m heatwatch package)"
+METRICS = "Prometheus metrics (/metrics)"
+INBOUND = "Alert receivers (POST /api/alerts/<name>)"
+SECTIONS: dict[str, str] = {
+    IDENTITY: "Empty MicrosoftAppId = anonymous local mode: no token checks, listens on "
+              "127.0.0.1 only (for Microsoft 365 Agents Playground). Set it for Teams.",
+    SERVER: "",
+    STORAGE: "",
+    CLOUD: "BOT_CLOUD picks a preset; the settings after it override single endpoints "
+           "(sovereign clouds, or local stand-ins in tests). Uncomment only to override it.",
+    MONITORING: "",
+    INFLUX: "influxql: InfluxDB 1.x and 3.x (HTTP /query; database + optional token or "
+            "user/password). flux: InfluxDB 2.x and Cloud (org + bucket + token).",
+    DELIVERY: "",
+    RETENTION: "",
+    GRAPH: "People who must get alerts without ever opening the bot. Installing needs "
+           "MicrosoftAppId and the application permission "
+           "TeamsAppInstallation.ReadWriteSelfForUser.All (admin consent).",
+    ACCESS: "",
+    PACKAGE: "TEAMS_APP_ID is the package's id; MicrosoftAppId is its botId and "
+             "webApplicationInfo.id. Developer URLs must be https.",
+    METRICS: "Anonymous local mode serves /metrics on the bot's port. With MicrosoftAppId "
+             "set, /metrics is served only with a bearer token or on its own port (else 404, "
+             "and the start log says so).",
+    INBOUND: "Each receiver is off (404) until it has credentials: a bearer token or HTTP "
+             "basic user and password, compared in constant time and never logged. "
+             "<NAME>_WEBHOOK_OPEN=true opens one without credentials: anonymous local mode "
+             "only.",
+}
+
+
+class Kind(Enum):
+    """How a setting's text is read (each kind is one `EnvReader` method)."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    NUMBER = "number"
+    FLAG = "flag"
+    CHOICE = "choice"
+    URL = "url"
+    NAMES = "names"  # comma-separated, blanks dropped
+    HOSTS = "hosts"  # comma-separated host names, each optionally starting with `*.`
+    PATH = "path"
+    PORT = "port"  # a port, or unset (None)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One row of the settings table. `env` may hold `{RECEIVER}` (one variable per alert
+    receiver, see RECEIVERS)."""
+
+    env: str
+    kind: Kind
+    section: str
+    help: str
+    low: float | None = None
+    high: float | None = None
+    options: Mapping[str, Any] | None = None  # CHOICE: the accepted words and their values
+    schemes: tuple[str, ...] = ("https", "http")  # URL
+    shown: str = ""  # the documented default when it is not the plain value
+    example: str | None = None  # the `.env.example` value when it is not the plain default
+    preset: bool = False  # the default comes from BOT_CLOUD's preset
+    secret: bool = False  # kept out of `repr` (and so never logged through it)
+
+    @property
+    def bounds(self) -> str:
+        """"from 1 to 100", or "" for a setting without bounds."""
+        if self.low is None or self.high is None:
+            return ""
+        return f"{number_text(self.low)} to {number_text(self.high)}"
+
+    def read(self, env: EnvReader, default: Any, name: str) -> Any:
+        low, high = self.low if self.low is not None else 0, self.high or 0
+        if self.kind is Kind.INTEGER:
+            return env.integer(name, default, int(low), int(high))
+        if self.kind is Kind.NUMBER:
+            return env.number(name, default, low, high)
+        if self.kind is Kind.FLAG:
+            return env.flag(name, default)
+        if self.kind is Kind.CHOICE:
+            return env.choice(name, default, self.options or {})
+        if self.kind is Kind.URL:
+            return env.url(name, default, self.schemes)
+        if self.kind is Kind.NAMES:
+            return tuple(part.strip() for part in env.text(name).split(",") if part.strip())
+        if self.kind is Kind.HOSTS:
+            return _host_patterns(env, name, default)
+        if self.kind is Kind.PATH:
+            return Path(env.text(name, str(default)))
+        if self.kind is Kind.PORT:
+            port = env.integer(name, -1, int(low), int(high))
+            return None if port < 0 else port
+        return env.text(name, default)
+
+
+def number_text(value: float) -> str:
+    """1, 0.01, 2592000: as people write them (never 2.592e+06)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+SETTING = "heatwatch.setting"  # the key of a field's Spec in its metadata
+
+
+def setting(env: str, default: Any = MISSING, *, kind: Kind = Kind.TEXT, section: str,
+            help: str, low: float | None = None, high: float | None = None,
+            options: Mapping[str, Any] | None = None, schemes: tuple[str, ...] = ("https", "http"),
+            shown: str = "", example: str | None = None, preset: bool = False,
+            secret: bool = False) -> Any:
+    """A dataclass field that is one row of the settings table."""
+    spec = Spec(env, kind, section, help, low, high, options, schemes, shown, example, preset,
+                secret)
+    metadata = {SETTING: spec}
+    if default is MISSING:
+        return field(metadata=metadata, repr=not secret)
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 class AppType(StrEnum):
@@ -35,21 +169,41 @@ class AppType(StrEnum):
 
 @dataclass(frozen=True)
 class BotCloud:
-    """Endpoints of the Bot Framework cloud the bot is in (public, US Gov, or a test stand-in)."""
+    """Endpoints of the Bot Framework cloud the bot is in (public, US Gov, or a test stand-in).
+    Every one defaults to the BOT_CLOUD preset (CLOUDS)."""
 
-    openid_metadata_url: str
-    token_issuer: str
-    emulator_openid_metadata_url: str
-    login_authority: str
-    connector_scope: str
-    graph_base_url: str = "https://graph.microsoft.com"
-    teams_service_url: str = "https://smba.trafficmanager.net/teams/"
+    openid_metadata_url: str = setting(
+        "BOT_OPENID_METADATA_URL", kind=Kind.URL, section=CLOUD, preset=True,
+        help="OpenID metadata of the Bot Framework channel (signing keys).")
+    token_issuer: str = setting(
+        "BOT_TOKEN_ISSUER", section=CLOUD, preset=True,
+        help="Expected `iss` of channel tokens.")
+    emulator_openid_metadata_url: str = setting(
+        "BOT_EMULATOR_OPENID_METADATA_URL", kind=Kind.URL, section=CLOUD, preset=True,
+        help="OpenID metadata for Entra-issued (emulator) tokens.")
+    login_authority: str = setting(
+        "ENTRA_AUTHORITY_HOST", kind=Kind.URL, section=CLOUD, preset=True,
+        help="Entra authority for the bot's own tokens.")
+    connector_scope: str = setting(
+        "BOT_CONNECTOR_SCOPE", section=CLOUD, preset=True,
+        help="Resource of the bot's outbound token.")
+    graph_base_url: str = setting(
+        "GRAPH_BASE_URL", "https://graph.microsoft.com", kind=Kind.URL, section=CLOUD,
+        preset=True, help="Microsoft Graph endpoint.")
+    teams_service_url: str = setting(
+        "TEAMS_SERVICE_URL", "https://smba.trafficmanager.net/teams/", kind=Kind.URL,
+        section=CLOUD, preset=True,
+        help="Teams serviceUrl for references built from Graph (always ends in `/`).")
     # Hosts an activity's serviceUrl may name (`*.` = any subdomain): Teams' connector hosts of
     # the cloud (public and GCC; GCC High and DoD), and the Bot Framework's own (Test in Web
     # Chat). Defence in depth beside the token's `serviceurl` claim.
-    service_url_hosts: tuple[str, ...] = (
-        "smba.trafficmanager.net", "*.trafficmanager.net", "smba.infra.gcc.teams.microsoft.com",
-        "*.botframework.com")
+    service_url_hosts: tuple[str, ...] = setting(
+        "BOT_SERVICE_URL_HOSTS", ("smba.trafficmanager.net", "*.trafficmanager.net",
+                                  "smba.infra.gcc.teams.microsoft.com", "*.botframework.com"),
+        kind=Kind.HOSTS, section=CLOUD, preset=True,
+        help="Hosts an activity's `serviceUrl` may name, comma-separated, `*.` for subdomains "
+             "(public: Teams worldwide and GCC, and Web Chat; `usgov`: GCC High and DoD). "
+             "Others get 403 (see [Endpoints](endpoints.md)).")
 
 
 CLOUDS: dict[str, BotCloud] = {
@@ -88,29 +242,55 @@ class QueryLanguage(StrEnum):
 class InfluxSettings:
     """Where temperatures are read. InfluxQL: InfluxDB 1.x/3.x; Flux: InfluxDB 2.x/Cloud."""
 
-    url: str = "http://127.0.0.1:8086"
-    language: QueryLanguage = QueryLanguage.INFLUXQL
-    database: str = "heatwatch"
-    org: str = ""
-    bucket: str = ""
-    token: str = field(default="", repr=False)
-    username: str = ""
-    password: str = field(default="", repr=False)
-    timeout: float = 10.0
+    url: str = setting("INFLUX_URL", "http://127.0.0.1:8086", kind=Kind.URL, section=INFLUX,
+                       help="InfluxDB base URL.")
+    language: QueryLanguage = setting(
+        "INFLUX_QUERY_LANGUAGE", QueryLanguage.INFLUXQL, kind=Kind.CHOICE, section=INFLUX,
+        options={q.value: q for q in QueryLanguage},
+        help="`influxql` (InfluxDB 1.x and 3.x, HTTP `/query`) or `flux` (InfluxDB 2.x and "
+             "Cloud).")
+    database: str = setting("INFLUX_DATABASE", "heatwatch", section=INFLUX,
+                            help="InfluxQL database.")
+    org: str = setting("INFLUX_ORG", "", section=INFLUX,
+                       help="Flux organization (required with `flux`).")
+    bucket: str = setting("INFLUX_BUCKET", "", section=INFLUX,
+                          help="Flux bucket (required with `flux`).")
+    token: str = setting("INFLUX_TOKEN", "", section=INFLUX, secret=True,
+                         help="API token (2.x/Cloud/3.x; required with `flux`). Never logged.")
+    username: str = setting("INFLUX_USERNAME", "", section=INFLUX,
+                            help="InfluxDB 1.x user, when auth is enabled.")
+    password: str = setting("INFLUX_PASSWORD", "", section=INFLUX, secret=True,
+                            help="InfluxDB 1.x password (with `INFLUX_USERNAME`). Never logged.")
+    timeout: float = setting("INFLUX_TIMEOUT_SECONDS", 10.0, kind=Kind.NUMBER, low=0.1,
+                             high=600.0, section=INFLUX, help="Per-query timeout, in seconds.")
 
 
 @dataclass(frozen=True)
 class PackageSettings:
-    """What goes into the Teams app package besides the ids."""
+    """What goes into the Teams app package besides the ids (https URLs only; a bad one is a
+    problem, never silently replaced by the default)."""
 
-    version: str = "1.0.0"
-    developer_name: str = "HeatWatch"
-    website_url: str = "https://heatwatch.example.com"
-    privacy_url: str = "https://heatwatch.example.com/privacy"
-    terms_url: str = "https://heatwatch.example.com/terms"
+    version: str = setting("APP_VERSION", "1.0.0", section=PACKAGE,
+                           help="Version of the Teams app package.")
+    developer_name: str = setting(
+        "DEVELOPER_NAME", "HeatWatch", section=PACKAGE,
+        help="The package's developer name (the placeholders here only with `package "
+             "--allow-placeholders`).")
+    website_url: str = setting("DEVELOPER_WEBSITE_URL", "https://heatwatch.example.com",
+                               kind=Kind.URL, schemes=("https",), section=PACKAGE,
+                               help="The developer's website (https only).")
+    privacy_url: str = setting("DEVELOPER_PRIVACY_URL", "https://heatwatch.example.com/privacy",
+                               kind=Kind.URL, schemes=("https",), section=PACKAGE,
+                               help="The privacy statement (https only).")
+    terms_url: str = setting("DEVELOPER_TERMS_URL", "https://heatwatch.example.com/terms",
+                             kind=Kind.URL, schemes=("https",), section=PACKAGE,
+                             help="The terms of use (https only).")
 
 
-RECEIVERS = ("alertmanager", "grafana", "influxdb")  # POST /api/alerts/<name>
+# The push receivers (POST /api/alerts/<name>), each with its `<NAME>_WEBHOOK_*` settings: the
+# names' one registration below notifier/ (settings cannot import upwards). Each has its entry
+# in notifier/inbound/sources.py, the source registry; a test checks both name the same.
+RECEIVERS = ("alertmanager", "grafana", "influxdb")
 
 
 @dataclass(frozen=True)
@@ -118,10 +298,21 @@ class ReceiverSettings:
     """Who may post to one alert receiver: a bearer token, HTTP basic credentials, or anyone
     (`open`, anonymous local mode only). Disabled when none is set."""
 
-    token: str = field(default="", repr=False)
-    user: str = ""
-    password: str = field(default="", repr=False)
-    open: bool = False
+    token: str = setting(
+        "{RECEIVER}_WEBHOOK_TOKEN", "", section=INBOUND, secret=True,
+        help="Bearer token the receiver requires (at least 16 characters; never logged). A "
+             "receiver without credentials is off (404). See [Alert receivers](receivers.md).")
+    user: str = setting(
+        "{RECEIVER}_WEBHOOK_USER", "", section=INBOUND,
+        help="HTTP basic user the receiver accepts instead of (or besides) the token; with "
+             "its password.")
+    password: str = setting(
+        "{RECEIVER}_WEBHOOK_PASSWORD", "", section=INBOUND, secret=True,
+        help="HTTP basic password (at least 12 characters; never logged); with its user.")
+    open: bool = setting(
+        "{RECEIVER}_WEBHOOK_OPEN", False, kind=Kind.FLAG, section=INBOUND,
+        help="Accept the receiver's notifications without credentials: anonymous local mode "
+             "only (with `MicrosoftAppId` set, a receiver needs a token or basic credentials).")
 
     @property
     def enabled(self) -> bool:
@@ -134,12 +325,29 @@ class InboundSettings:
     that silences from cards go to."""
 
     receivers: Mapping[str, ReceiverSettings] = field(default_factory=dict)
-    max_bytes: int = 1024 * 1024
-    read_timeout: float = 30.0  # seconds a receiver waits for the whole body (408 after)
-    alertmanager_url: str = ""  # empty: the externalURL of the notification
-    alertmanager_token: str = field(default="", repr=False)
-    alertmanager_user: str = ""
-    alertmanager_password: str = field(default="", repr=False)
+    max_bytes: int = setting(
+        "INBOUND_MAX_BYTES", 1024 * 1024, kind=Kind.INTEGER, low=1024, high=64 * 1024 * 1024,
+        section=INBOUND, help="Largest notification body a receiver takes, in bytes (413 above).")
+    read_timeout: float = setting(
+        "INBOUND_READ_TIMEOUT_SECONDS", 30.0, kind=Kind.NUMBER, low=1.0, high=600.0,
+        section=INBOUND,
+        help="How long a receiver waits for a notification's whole body once the headers are "
+             "in, in seconds (408 after).")
+    alertmanager_url: str = setting(
+        "ALERTMANAGER_URL", "", kind=Kind.URL, section=INBOUND,
+        help="The Alertmanager that *Silence* buttons create silences in (API v2); empty: the "
+             "`externalURL` of the notification.")
+    alertmanager_token: str = setting(
+        "ALERTMANAGER_API_TOKEN", "", section=INBOUND, secret=True,
+        help="Bearer token for that Alertmanager's API, when it requires one (never logged). "
+             "Requires `ALERTMANAGER_URL`, so it never goes to a URL a notification names.")
+    alertmanager_user: str = setting(
+        "ALERTMANAGER_API_USER", "", section=INBOUND,
+        help="HTTP basic user for that Alertmanager's API (with its password; requires "
+             "`ALERTMANAGER_URL`).")
+    alertmanager_password: str = setting(
+        "ALERTMANAGER_API_PASSWORD", "", section=INBOUND, secret=True,
+        help="HTTP basic password for that Alertmanager's API (never logged).")
 
     def receiver(self, name: str) -> ReceiverSettings:
         return self.receivers.get(name) or ReceiverSettings()
@@ -153,43 +361,163 @@ class InboundSettings:
 class Settings:
     """Everything HeatWatch reads from its environment. Secrets are kept out of `repr`."""
 
-    app_id: str = ""
-    app_password: str = field(default="", repr=False)
-    app_type: AppType = AppType.SINGLE_TENANT
-    tenant_id: str = ""
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # may hold a password
-    database_pool_size: int = 10
-    log_level: str = "INFO"
-    cloud: BotCloud = CLOUDS["public"]
-    shutdown_timeout: float = 10.0
+    app_id: str = setting(
+        "MicrosoftAppId", "", section=IDENTITY,
+        help="The bot's Entra app (client) id. Empty = anonymous local mode.")
+    app_password: str = setting(
+        "MicrosoftAppPassword", "", section=IDENTITY, secret=True,
+        help="Client secret of that app registration (not with `UserAssignedMSI`).")
+    app_type: AppType = setting(
+        "MicrosoftAppType", AppType.SINGLE_TENANT, kind=Kind.CHOICE, section=IDENTITY,
+        options={t.value: t for t in AppType},
+        help="`SingleTenant`, `UserAssignedMSI` (App Service / AKS managed identity whose "
+             "client id is `MicrosoftAppId`), or `MultiTenant` (legacy registrations only; new "
+             "multi-tenant bots can no longer be created).")
+    tenant_id: str = setting(
+        "MicrosoftAppTenantId", "", section=IDENTITY,
+        help="Directory (tenant) id; required for `SingleTenant` and `UserAssignedMSI`.")
+    host: str = setting(
+        "HOST", "127.0.0.1", section=SERVER, example="",
+        shown="`127.0.0.1` anonymous, `0.0.0.0` with an app id",
+        help="Listen address. Anonymous mode refuses anything but loopback.")
+    port: int = setting("PORT", DEFAULT_PORT, kind=Kind.INTEGER, low=0, high=65535,
+                        section=SERVER, help="Listen port.")
+    database_url: str = setting(  # may hold a password: out of repr
+        "DATABASE_URL", DEFAULT_DATABASE_URL, section=STORAGE, secret=True,
+        help="Where the registry, alert state and outbox live: `sqlite:///relative.db` or "
+             "`sqlite:////absolute.db` (one process), or "
+             "`postgresql://user:password@host:5432/database` (several replicas; see "
+             "[Running several replicas](operating.md#running-several-replicas-postgresql)). "
+             "The password is never logged.")
+    database_pool_size: int = setting(
+        "DATABASE_POOL_SIZE", 10, kind=Kind.INTEGER, low=1, high=100, section=STORAGE,
+        help="PostgreSQL connections per replica.")
+    log_level: str = setting(
+        "LOG_LEVEL", "INFO", kind=Kind.CHOICE, section=SERVER,
+        options={name: name for name in ("DEBUG", "INFO", "WARNING", "ERROR")},
+        help="`DEBUG`, `INFO`, `WARNING` or `ERROR`. Secrets and tokens are redacted at every "
+             "level.")
+    cloud: BotCloud = setting(
+        "BOT_CLOUD", CLOUDS["public"], kind=Kind.CHOICE, section=CLOUD, options=CLOUDS,
+        shown="`public`", example="public",
+        help="`public` or `usgov`: presets for the endpoints below.")
+    shutdown_timeout: float = setting(
+        "SHUTDOWN_TIMEOUT_SECONDS", 10.0, kind=Kind.NUMBER, low=0.0, high=600.0, section=SERVER,
+        help="How long in-flight requests (and sends) may run after SIGTERM/SIGINT, in "
+             "seconds.")
     influx: InfluxSettings = InfluxSettings()
-    monitoring: bool = True
-    rules_file: Path = Path("rules.toml")
-    poll_interval: float = 15.0
-    source_down_after: float = 120.0
-    incident_update_window: float = 10.0
-    audit_retention_days: float = 90.0
-    delivery_retention_hours: float = 24.0  # sent or given-up deliveries
-    incident_retention_days: float = 30.0  # resolved incidents, their cards and series
-    reaction_retention_days: float = 30.0
-    tenant_send_limit: float = 50.0
-    delivery_concurrency: int = 64
-    delivery_max_attempts: int = 8
-    delivery_give_up_after: float = 86400.0  # and not before it waited this long
-    delivery_backoff: float = 1.0
-    delivery_lease: float = 10.0  # renewed while the replica runs
-    alert_recipients: tuple[str, ...] = ()
-    operators: tuple[str, ...] = ()  # AAD object ids and team ids that see every incident
-    teams_app_id: str = ""
-    teams_catalog_app_id: str = ""
-    activity_feed: bool = True  # page people through Graph (needs app id and TEAMS_APP_ID)
-    reconcile_interval: float = 3600.0
+    monitoring: bool = setting("MONITORING_ENABLED", True, kind=Kind.FLAG, section=MONITORING,
+                               help="Poll InfluxDB and evaluate rules.")
+    rules_file: Path = setting(
+        "RULES_FILE", Path("rules.toml"), kind=Kind.PATH, section=MONITORING,
+        help="The alert rules (TOML; see [Rules and monitoring](rules.md)).")
+    poll_interval: float = setting(
+        "POLL_INTERVAL_SECONDS", 15.0, kind=Kind.NUMBER, low=1.0, high=86400.0,
+        section=MONITORING,
+        help="Seconds between polls. A slow poll delays the next one; polls never overlap.")
+    source_down_after: float = setting(
+        "SOURCE_DOWN_AFTER_SECONDS", 120.0, kind=Kind.NUMBER, low=0.0, high=86400.0,
+        section=MONITORING,
+        help="How long InfluxDB may fail before a `source-down` alert (then `source-up` on "
+             "recovery), in seconds.")
+    incident_update_window: float = setting(
+        "INCIDENT_UPDATE_WINDOW_SECONDS", 10.0, kind=Kind.NUMBER, low=0.0, high=3600.0,
+        section=DELIVERY,
+        help="Changes to an open incident (sensors joining or recovering, de-escalation, "
+             "values) are gathered this long, then sent as one card update per chat; a first "
+             "post, an escalation and the end go out at once (like Alertmanager's "
+             "`group_interval`).")
+    audit_retention_days: float = setting(
+        "AUDIT_RETENTION_DAYS", 90.0, kind=Kind.NUMBER, low=1.0, high=36500.0,
+        section=RETENTION,
+        help="How long the audit trail (who acknowledged, snoozed, muted, subscribed; "
+             "incidents fired, escalated, resolved) and so `history` go back, in days; older "
+             "entries are deleted hourly.")
+    delivery_retention_hours: float = setting(
+        "DELIVERY_RETENTION_HOURS", 24.0, kind=Kind.NUMBER, low=0.1, high=87600.0,
+        section=RETENTION,
+        help="Sent and given-up deliveries are deleted this many hours after they finished; "
+             "pending ones never, nor those of an incident still open. Until then `python -m "
+             "heatwatch deliveries` lists them and a re-published event is not sent twice.")
+    incident_retention_days: float = setting(
+        "INCIDENT_RETENTION_DAYS", 30.0, kind=Kind.NUMBER, low=0.01, high=36500.0,
+        section=RETENTION,
+        help="Resolved incidents, with their cards, series and silences, are deleted this many "
+             "days after they ended (0.01 is about 15 minutes); an old card's buttons then "
+             "answer \"That alert is no longer known\". The audit trail keeps "
+             "`AUDIT_RETENTION_DAYS`.")
+    reaction_retention_days: float = setting(
+        "REACTION_RETENTION_DAYS", 30.0, kind=Kind.NUMBER, low=0.01, high=36500.0,
+        section=RETENTION,
+        help="Reactions to the bot's messages are deleted this many days after they were made.")
+    tenant_send_limit: float = setting(
+        "TENANT_SEND_LIMIT_PER_SECOND", 50.0, kind=Kind.NUMBER, low=0.0, high=10000.0,
+        section=DELIVERY,
+        help="Teams' per-app-per-tenant cap in messages per second (0 = none), for all "
+             "replicas together: each keeps to its share. The per-conversation limits (7/1 s, "
+             "8/2 s, 60/30 s, 1800/h) always apply.")
+    delivery_concurrency: int = setting(
+        "DELIVERY_CONCURRENCY", 64, kind=Kind.INTEGER, low=1, high=1000, section=DELIVERY,
+        help="Sends in flight at once, across conversations (one at a time within one).")
+    delivery_max_attempts: int = setting(
+        "DELIVERY_MAX_ATTEMPTS", 8, kind=Kind.INTEGER, low=1, high=100, section=DELIVERY,
+        help="Attempts for 5xx/412/timeouts before a delivery is parked as dead (429s may "
+             "take up to 30).")
+    delivery_give_up_after: float = setting(
+        "DELIVERY_GIVE_UP_AFTER_SECONDS", 86400.0, kind=Kind.NUMBER, low=0.0,
+        high=30 * 86400.0, section=DELIVERY,
+        help="...and not before it has waited this long since it was queued, so a connector "
+             "outage shorter than a day loses nothing. 429s keep the attempt cap alone.")
+    delivery_backoff: float = setting(
+        "DELIVERY_BACKOFF_SECONDS", 1.0, kind=Kind.NUMBER, low=0.01, high=600.0,
+        section=DELIVERY,
+        help="First retry delay; doubles per attempt with jitter, up to 5 minutes.")
+    delivery_lease: float = setting(
+        "DELIVERY_LEASE_SECONDS", 10.0, kind=Kind.NUMBER, low=3.0, high=3600.0,
+        section=DELIVERY,
+        help="How long a claimed delivery belongs to its replica unless renewed. A running "
+             "replica renews its leases every third of it, so this is how long the deliveries "
+             "of a replica that died wait before another sends them. Sends time out after "
+             "30 s.")
+    alert_recipients: tuple[str, ...] = setting(
+        "ALERT_RECIPIENTS", (), kind=Kind.NAMES, section=GRAPH,
+        help="People to install HeatWatch for through Graph (AAD object ids or UPNs, "
+             "comma-separated), at start and every `RECONCILE_INTERVAL_SECONDS`. Needs "
+             "`MicrosoftAppId`.")
+    operators: tuple[str, ...] = setting(
+        "OPERATORS", (), kind=Kind.NAMES, section=ACCESS,
+        help="Who sees and acts on every incident in chat: AAD object ids of people (wherever "
+             "they write or press) and/or team ids (`19:…@thread.tacv2`: every channel of that "
+             "team), comma-separated. Everyone else sees and acts only on the incidents their "
+             "conversation was told of; see "
+             "[Who sees which incident](delivery.md#who-sees-which-incident).")
+    teams_app_id: str = setting(
+        "TEAMS_APP_ID", "", section=GRAPH,
+        help="The Teams manifest's `id` (its externalId in the org catalog; required with "
+             "`ALERT_RECIPIENTS`).")
+    teams_catalog_app_id: str = setting(
+        "TEAMS_CATALOG_APP_ID", "", section=GRAPH,
+        help="The app's org-catalog id; empty = looked up by `TEAMS_APP_ID`.")
+    activity_feed: bool = setting(
+        "ACTIVITY_FEED", True, kind=Kind.FLAG, section=GRAPH,
+        help="Page people through their Teams activity feed (needs the bot identity, "
+             "`TEAMS_APP_ID` and `TeamsActivity.Send`); see "
+             "[Paging through the activity feed](delivery.md#paging-through-the-activity-feed).")
+    reconcile_interval: float = setting(
+        "RECONCILE_INTERVAL_SECONDS", 3600.0, kind=Kind.NUMBER, low=10.0, high=7 * 86400.0,
+        section=GRAPH, help="How often recipients are checked again, in seconds.")
     package: PackageSettings = PackageSettings()
-    metrics_token: str = field(default="", repr=False)
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int | None = None  # None: /metrics on the bot's port (see metrics_exposure)
+    metrics_token: str = setting(
+        "METRICS_BEARER_TOKEN", "", section=METRICS, secret=True,
+        help="When set, `/metrics` requires `Authorization: Bearer <token>` (at least 16 "
+             "characters; never logged). See [Operating HeatWatch](operating.md).")
+    metrics_host: str = setting(
+        "METRICS_HOST", "127.0.0.1", section=METRICS,
+        help="Listen address of the `METRICS_PORT` listener (loopback only in anonymous mode).")
+    metrics_port: int | None = setting(  # None: /metrics on the bot's port (metrics_exposure)
+        "METRICS_PORT", None, kind=Kind.PORT, low=0, high=65535, section=METRICS,
+        help="Serve `/metrics` on this separate port (and not on the bot's port). Keep that "
+             "port internal.")
     inbound: InboundSettings = InboundSettings()
 
     @property
@@ -223,6 +551,60 @@ class Settings:
         if self.metrics_token:
             return "token"
         return "open" if self.anonymous else "off"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One variable of the settings table: where its value lands on `Settings` (`path`), its
+    declaration, its environment name and its default (BOT_CLOUD's rows: the public preset)."""
+
+    path: tuple[str, ...]
+    spec: Spec
+    env: str
+    default: Any
+
+
+def _specs(cls: type[Any]) -> list[tuple[Field[Any], Spec | None]]:
+    return [(f, f.metadata.get(SETTING)) for f in fields(cls)]
+
+
+def settings_table() -> list[Row]:
+    """Every variable HeatWatch reads, in the order of its declaration."""
+    rows: list[Row] = []
+
+    def add(cls: type[Any], path: tuple[str, ...], base: Any = None, receiver: str = "") -> None:
+        for f, spec in _specs(cls):
+            if spec is not None:
+                default = getattr(base, f.name) if base is not None else f.default
+                rows.append(Row(path + (f.name,), spec, spec.env.format(RECEIVER=receiver),
+                                default))
+                if f.name == "cloud":
+                    add(BotCloud, path + (f.name,), CLOUDS["public"])
+            elif f.name == "receivers":
+                for name in RECEIVERS:
+                    add(ReceiverSettings, path + (f.name, name), receiver=name.upper())
+            elif f.default is not MISSING:
+                add(type(f.default), path + (f.name,))
+
+    add(Settings, ())
+    return rows
+
+
+def _build(env: EnvReader, cls: type[T], base: Any = None, receiver: str = "") -> T:
+    """One settings dataclass read from the environment by its table rows."""
+    values: dict[str, Any] = {}
+    for f, spec in _specs(cls):
+        if spec is not None:
+            default = getattr(base, f.name) if base is not None else f.default
+            values[f.name] = spec.read(env, default, spec.env.format(RECEIVER=receiver))
+            if f.name == "cloud":  # a preset, then its endpoints one by one
+                values[f.name] = _build(env, BotCloud, values[f.name])
+        elif f.name == "receivers":
+            values[f.name] = {name: _build(env, ReceiverSettings, receiver=name.upper())
+                              for name in RECEIVERS}
+        elif f.default is not MISSING:
+            values[f.name] = _build(env, type(f.default))
+    return cls(**values)
 
 
 def database_url_problem(url: str) -> str:
@@ -278,8 +660,10 @@ class EnvReader:
     def __init__(self, values: Mapping[str, str]) -> None:
         self._values = values
         self.problems: list[str] = []
+        self.names: set[str] = set()  # every variable asked for
 
     def raw(self, name: str) -> str | None:
+        self.names.add(name)
         value = self._values.get(name)
         if value is None or value.strip() == "":
             return None
@@ -315,7 +699,8 @@ class EnvReader:
                 raise ValueError(text)
             return number
 
-        return self._typed(name, default, parse, f"a number from {low:g} to {high:g}")
+        return self._typed(name, default, parse,
+                           f"a number from {number_text(low)} to {number_text(high)}")
 
     def flag(self, name: str, default: bool) -> bool:
         table = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -404,118 +789,78 @@ def load_environment(
     return merged
 
 
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
 ) -> Settings:
     """Build `Settings` or raise `ConfigError` listing every bad variable and its fix."""
     env = EnvReader(load_environment(environ, env_file))
-    default = Settings  # every default is stated once, on the dataclass
+    settings = read_settings(env)
+    env.fail_if_any()
+    return settings
 
-    app_id = env.text("MicrosoftAppId")
-    app_password = env.text("MicrosoftAppPassword")
-    app_type = env.choice(
-        "MicrosoftAppType", AppType.SINGLE_TENANT, {t.value: t for t in AppType}
-    )
-    tenant_id = env.text("MicrosoftAppTenantId")
+
+def read_settings(env: EnvReader) -> Settings:
+    """The settings table read through `env`, then the checks between settings; every problem
+    is left in `env.problems`."""
+    settings = _build(env, Settings)
+    app_id, app_type = settings.app_id, settings.app_type
     if app_id:
-        if app_type is not AppType.USER_ASSIGNED_MSI and not app_password:
+        if app_type is not AppType.USER_ASSIGNED_MSI and not settings.app_password:
             env.problems.append(
                 f"MicrosoftAppPassword is empty but MicrosoftAppId is set and MicrosoftAppType is "
                 f"{app_type.value}: set the client secret of the bot's Entra app registration, "
                 "or use MicrosoftAppType=UserAssignedMSI."
             )
-        if app_type is not AppType.MULTI_TENANT and not tenant_id:
+        if app_type is not AppType.MULTI_TENANT and not settings.tenant_id:
             env.problems.append(
                 f"MicrosoftAppTenantId is empty but MicrosoftAppType is {app_type.value}: set the "
                 "directory (tenant) id of the bot's Entra app registration."
             )
-    elif app_password:
+        if env.raw("HOST") is None:  # authenticated: reachable by the Bot Connector
+            settings = replace(settings, host="0.0.0.0")
+    elif settings.app_password:
         env.problems.append(
             "MicrosoftAppPassword is set but MicrosoftAppId is empty: set both, or neither for "
             "anonymous local mode."
         )
-
-    default_host = "127.0.0.1" if not app_id else "0.0.0.0"
-    host = env.text("HOST", default_host)
+    host = settings.host
     if not app_id and not is_loopback(host):
         env.problems.append(
             f"HOST={host!r} is not allowed in anonymous local mode (no MicrosoftAppId): without "
             "authentication the bot listens on 127.0.0.1 only. Remove HOST, or set MicrosoftAppId."
         )
-    port = env.integer("PORT", default.port, 0, 65535)
-
-    database_url = env.text("DATABASE_URL", DEFAULT_DATABASE_URL)
-    problem = database_url_problem(database_url)
+    problem = database_url_problem(settings.database_url)
     if problem:
         env.problems.append(problem)
-    database_pool_size = env.integer("DATABASE_POOL_SIZE", default.database_pool_size, 1, 100)
-    delivery_lease = env.number("DELIVERY_LEASE_SECONDS", default.delivery_lease, 3.0, 3600.0)
+    cloud = settings.cloud
+    settings = replace(settings, cloud=replace(
+        cloud, teams_service_url=cloud.teams_service_url.rstrip("/") + "/"))
+    _check_influx(env, settings.influx)
 
-    log_level = env.choice(
-        "LOG_LEVEL", default.log_level,
-        {name: name for name in ("DEBUG", "INFO", "WARNING", "ERROR")}
-    )
-    preset = env.choice("BOT_CLOUD", CLOUDS["public"], CLOUDS)
-    cloud = BotCloud(
-        openid_metadata_url=env.url("BOT_OPENID_METADATA_URL", preset.openid_metadata_url),
-        token_issuer=env.text("BOT_TOKEN_ISSUER", preset.token_issuer),
-        emulator_openid_metadata_url=env.url(
-            "BOT_EMULATOR_OPENID_METADATA_URL", preset.emulator_openid_metadata_url
-        ),
-        login_authority=env.url("ENTRA_AUTHORITY_HOST", preset.login_authority),
-        connector_scope=env.text("BOT_CONNECTOR_SCOPE", preset.connector_scope),
-        graph_base_url=env.url("GRAPH_BASE_URL", preset.graph_base_url),
-        teams_service_url=env.url("TEAMS_SERVICE_URL", preset.teams_service_url).rstrip("/") + "/",
-        service_url_hosts=_host_patterns(env, "BOT_SERVICE_URL_HOSTS", preset.service_url_hosts),
-    )
-    shutdown_timeout = env.number("SHUTDOWN_TIMEOUT_SECONDS", default.shutdown_timeout, 0.0, 600.0)
-    influx = _influx_settings(env)
-    monitoring = env.flag("MONITORING_ENABLED", default.monitoring)
-    rules_file = Path(env.text("RULES_FILE", str(default.rules_file)))
-    poll_interval = env.number("POLL_INTERVAL_SECONDS", default.poll_interval, 1.0, 86400.0)
-    source_down_after = env.number("SOURCE_DOWN_AFTER_SECONDS", default.source_down_after,
-                                   0.0, 86400.0)
-    tenant_send_limit = env.number("TENANT_SEND_LIMIT_PER_SECOND", default.tenant_send_limit, 0.0,
-                                   10000.0)
-    delivery_concurrency = env.integer("DELIVERY_CONCURRENCY", default.delivery_concurrency,
-                                       1, 1000)
-    delivery_max_attempts = env.integer("DELIVERY_MAX_ATTEMPTS", default.delivery_max_attempts,
-                                        1, 100)
-    delivery_give_up_after = env.number("DELIVERY_GIVE_UP_AFTER_SECONDS",
-                                        default.delivery_give_up_after, 0.0, 30 * 86400.0)
-    delivery_backoff = env.number("DELIVERY_BACKOFF_SECONDS", default.delivery_backoff, 0.01, 600.0)
-    recipients = tuple(r.strip() for r in env.text("ALERT_RECIPIENTS").split(",") if r.strip())
-    teams_app_id = env.text("TEAMS_APP_ID")
+    recipients = settings.alert_recipients
     if recipients and not app_id:
         env.problems.append(
             "ALERT_RECIPIENTS is set but MicrosoftAppId is empty: installing the app for people "
             "uses Microsoft Graph with the bot's identity. Set MicrosoftAppId (and its secret or "
             "managed identity), or remove ALERT_RECIPIENTS.")
-    if recipients and not teams_app_id:
+    if recipients and not settings.teams_app_id:
         env.problems.append(
             "ALERT_RECIPIENTS is set but TEAMS_APP_ID is empty: set it to the \"id\" of the "
             "HeatWatch Teams app manifest (the app's externalId in the org catalog).")
-
-    operators = tuple(o.strip() for o in env.text("OPERATORS").split(",") if o.strip())
-    for operator in operators:
+    for operator in settings.operators:
         if not (_GUID.fullmatch(operator) or operator.startswith("19:")):
             env.problems.append(
                 f"OPERATORS entry {operator!r} is neither an AAD object id (a GUID) nor a team "
                 "id (19:…@thread.tacv2 or @thread.skype).")
 
-    teams_catalog_app_id = env.text("TEAMS_CATALOG_APP_ID")
-    activity_feed = env.flag("ACTIVITY_FEED", default.activity_feed)
-    reconcile_interval = env.number("RECONCILE_INTERVAL_SECONDS", default.reconcile_interval,
-                                    10.0, 7 * 86400.0)
-    package = package_settings(env)
-    metrics_token = env.text("METRICS_BEARER_TOKEN")
+    metrics_token, metrics_host = settings.metrics_token, settings.metrics_host
+    metrics_port, port = settings.metrics_port, settings.port
     if metrics_token and len(metrics_token) < 16:
         env.problems.append("METRICS_BEARER_TOKEN is shorter than 16 characters: use a long "
                             "random value, e.g. python3 -c \"import secrets; "
                             "print(secrets.token_urlsafe(32))\".")
-    metrics_host = env.text("METRICS_HOST", default.metrics_host)
-    metrics_port_value = env.integer("METRICS_PORT", -1, 0, 65535)
-    metrics_port = None if metrics_port_value < 0 else metrics_port_value
     if not app_id and metrics_port is not None and not is_loopback(metrics_host):
         env.problems.append(
             f"METRICS_HOST={metrics_host!r} is not allowed in anonymous local mode (no "
@@ -524,66 +869,17 @@ def load_settings(
     if metrics_port is not None and metrics_port == port and port != 0:
         env.problems.append(f"METRICS_PORT={metrics_port} is the bot's PORT: choose another "
                             "port, or remove METRICS_PORT to serve /metrics on the bot's port.")
-
-    inbound = inbound_settings(env, app_id)
-    env.fail_if_any()
-    return Settings(
-        app_id=app_id,
-        app_password=app_password,
-        app_type=app_type,
-        tenant_id=tenant_id,
-        host=host,
-        port=port,
-        database_url=database_url,
-        database_pool_size=database_pool_size,
-        delivery_lease=delivery_lease,
-        log_level=log_level,
-        cloud=cloud,
-        shutdown_timeout=shutdown_timeout,
-        influx=influx,
-        monitoring=monitoring,
-        rules_file=rules_file,
-        poll_interval=poll_interval,
-        source_down_after=source_down_after,
-        incident_update_window=env.number("INCIDENT_UPDATE_WINDOW_SECONDS",
-                                          default.incident_update_window, 0.0, 3600.0),
-        audit_retention_days=env.number("AUDIT_RETENTION_DAYS", default.audit_retention_days,
-                                        1.0, 36500.0),
-        delivery_retention_hours=env.number("DELIVERY_RETENTION_HOURS",
-                                            default.delivery_retention_hours, 0.1, 87600.0),
-        incident_retention_days=env.number("INCIDENT_RETENTION_DAYS",
-                                           default.incident_retention_days, 0.01, 36500.0),
-        reaction_retention_days=env.number("REACTION_RETENTION_DAYS",
-                                           default.reaction_retention_days, 0.01, 36500.0),
-        tenant_send_limit=tenant_send_limit,
-        delivery_concurrency=delivery_concurrency,
-        delivery_max_attempts=delivery_max_attempts,
-        delivery_give_up_after=delivery_give_up_after,
-        delivery_backoff=delivery_backoff,
-        alert_recipients=recipients,
-        operators=operators,
-        teams_app_id=teams_app_id,
-        activity_feed=activity_feed,
-        teams_catalog_app_id=teams_catalog_app_id,
-        reconcile_interval=reconcile_interval,
-        package=package,
-        metrics_token=metrics_token,
-        metrics_host=metrics_host,
-        metrics_port=metrics_port,
-        inbound=inbound,
-    )
+    _check_inbound(env, settings.inbound, app_id)
+    return settings
 
 
-def inbound_settings(env: EnvReader, app_id: str) -> InboundSettings:
+def _check_inbound(env: EnvReader, inbound: InboundSettings, app_id: str) -> None:
     """`<NAME>_WEBHOOK_TOKEN` (bearer) or `<NAME>_WEBHOOK_USER`/`_PASSWORD` (basic) enable a
     receiver; `<NAME>_WEBHOOK_OPEN=true` opens it without credentials, in anonymous local
     mode only. Plus the Alertmanager API for silences."""
-    receivers: dict[str, ReceiverSettings] = {}
-    for name in RECEIVERS:
+    for name, receiver in inbound.receivers.items():
         prefix = f"{name.upper()}_WEBHOOK"
-        token = env.text(f"{prefix}_TOKEN")
-        user, password = env.text(f"{prefix}_USER"), env.text(f"{prefix}_PASSWORD")
-        is_open = env.flag(f"{prefix}_OPEN", False)
+        token, user, password = receiver.token, receiver.user, receiver.password
         if token and len(token) < 16:
             env.problems.append(f"{prefix}_TOKEN is shorter than 16 characters: use a long "
                                 "random value, e.g. python3 -c \"import secrets; "
@@ -594,47 +890,19 @@ def inbound_settings(env: EnvReader, app_id: str) -> InboundSettings:
         if password and len(password) < 12:
             env.problems.append(f"{prefix}_PASSWORD is shorter than 12 characters: use a long "
                                 "random value.")
-        if is_open and app_id:
+        if receiver.open and app_id:
             env.problems.append(f"{prefix}_OPEN=true is only allowed in anonymous local mode "
                                 f"(no MicrosoftAppId): set {prefix}_TOKEN (or {prefix}_USER and "
                                 f"{prefix}_PASSWORD) instead.")
-        receivers[name] = ReceiverSettings(token=token, user=user, password=password,
-                                           open=is_open)
-    default = InboundSettings()
-    alertmanager_user = env.text("ALERTMANAGER_API_USER")
-    alertmanager_password = env.text("ALERTMANAGER_API_PASSWORD")
-    if bool(alertmanager_user) != bool(alertmanager_password):
+    if bool(inbound.alertmanager_user) != bool(inbound.alertmanager_password):
         env.problems.append("ALERTMANAGER_API_USER and ALERTMANAGER_API_PASSWORD go together: "
                             "set both (HTTP basic authentication), or neither.")
-    alertmanager_url = env.url("ALERTMANAGER_URL", "").rstrip("/")
-    alertmanager_token = env.text("ALERTMANAGER_API_TOKEN")
-    if (alertmanager_token or alertmanager_user) and not alertmanager_url:
+    if (inbound.alertmanager_token or inbound.alertmanager_user) and \
+            not inbound.alertmanager_url:
         env.problems.append("ALERTMANAGER_API_TOKEN or ALERTMANAGER_API_USER is set but "
                             "ALERTMANAGER_URL is empty: set ALERTMANAGER_URL, so the "
                             "credentials go only to the Alertmanager you name (never to a "
                             "notification's externalURL).")
-    return InboundSettings(
-        receivers=receivers,
-        max_bytes=env.integer("INBOUND_MAX_BYTES", default.max_bytes, 1024, 64 * 1024 * 1024),
-        read_timeout=env.number("INBOUND_READ_TIMEOUT_SECONDS", default.read_timeout, 1.0,
-                                600.0),
-        alertmanager_url=alertmanager_url,
-        alertmanager_token=alertmanager_token,
-        alertmanager_user=alertmanager_user,
-        alertmanager_password=alertmanager_password,
-    )
-
-
-def package_settings(env: EnvReader) -> PackageSettings:
-    """The developer block of the Teams app package (https URLs only; a bad one is a problem,
-    never silently replaced by the default)."""
-    return PackageSettings(
-        version=env.text("APP_VERSION", PackageSettings.version),
-        developer_name=env.text("DEVELOPER_NAME", PackageSettings.developer_name),
-        website_url=env.url("DEVELOPER_WEBSITE_URL", PackageSettings.website_url, ("https",)),
-        privacy_url=env.url("DEVELOPER_PRIVACY_URL", PackageSettings.privacy_url, ("https",)),
-        terms_url=env.url("DEVELOPER_TERMS_URL", PackageSettings.terms_url, ("https",)),
-    )
 
 
 def load_package_settings(
@@ -643,25 +911,12 @@ def load_package_settings(
     """What building the Teams app package reads, and nothing else (no secret, no start-up
     checks): (MicrosoftAppId, TEAMS_APP_ID, the developer block, problems found)."""
     env = EnvReader(load_environment(environ, env_file))
-    package = package_settings(env)
+    package = _build(env, PackageSettings)
     return env.text("MicrosoftAppId"), env.text("TEAMS_APP_ID"), package, env.problems
 
 
-def _influx_settings(env: EnvReader) -> InfluxSettings:
-    language = env.choice("INFLUX_QUERY_LANGUAGE", QueryLanguage.INFLUXQL,
-                          {q.value: q for q in QueryLanguage})
-    settings = InfluxSettings(
-        url=env.url("INFLUX_URL", InfluxSettings.url),
-        language=language,
-        database=env.text("INFLUX_DATABASE", InfluxSettings.database),
-        org=env.text("INFLUX_ORG"),
-        bucket=env.text("INFLUX_BUCKET"),
-        token=env.text("INFLUX_TOKEN"),
-        username=env.text("INFLUX_USERNAME"),
-        password=env.text("INFLUX_PASSWORD"),
-        timeout=env.number("INFLUX_TIMEOUT_SECONDS", InfluxSettings.timeout, 0.1, 600.0),
-    )
-    if language is QueryLanguage.FLUX:
+def _check_influx(env: EnvReader, settings: InfluxSettings) -> None:
+    if settings.language is QueryLanguage.FLUX:
         missing = [name for name, value in (("INFLUX_ORG", settings.org),
                                             ("INFLUX_BUCKET", settings.bucket),
                                             ("INFLUX_TOKEN", settings.token)) if not value]
@@ -674,4 +929,3 @@ def _influx_settings(env: EnvReader) -> InfluxSettings:
                 "INFLUX_TOKEN (an API token with read access to the bucket).")
     if settings.password and not settings.username:
         env.problems.append("INFLUX_PASSWORD is set but INFLUX_USERNAME is empty: set both.")
-    return settings

@@ -1,17 +1,24 @@
-"""Pieces both the server and the command-line tools build from settings."""
+"""Pieces both the server and the command-line tools build from settings: one builder per
+component, so its options are derived from settings in one place."""
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 from bots.references import personal_chat_reference
 from common.metrics import Metrics
 from common.settings import Settings
 from common.tokens import TokenSource
+from notifier.delivery.charts import ChartMaker
 from notifier.delivery.feed import FeedNotice, chat_link
-from notifier.delivery.sending import DeliveryError, FailureKind
+from notifier.delivery.paging import PagingReader
+from notifier.delivery.ratelimit import DeliveryLimiter
+from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender
+from notifier.delivery.workers import DeliveryWorker, UninstalledHook
 from notifier.install.activity import ActivityFeed
 from notifier.install.graph import GraphError, GraphInstaller, graph_client
+from storage.backend import SqlBackend
 from storage.registry import ConversationRegistry
 
 
@@ -64,3 +71,25 @@ def feed_link(settings: Settings) -> str | None:
     if not (settings.activity_feed and settings.app_id and settings.teams_app_id):
         return None
     return chat_link(settings.app_id)
+
+
+# One delivery-worker send may take this long; the lease is renewed while it runs (a third of
+# DELIVERY_LEASE_SECONDS), so the send timeout need not fit in the lease.
+SEND_TIMEOUT_SECONDS = 30.0
+
+
+def delivery_worker(settings: Settings, database: SqlBackend, sender: MessageSender,
+                    limiter: DeliveryLimiter, wake: asyncio.Event, *,
+                    metrics: Metrics | None = None, charts: ChartMaker | None = None,
+                    on_uninstalled: UninstalledHook | None = None,
+                    feed: GraphFeedSender | None = None,
+                    paging: PagingReader | None = None) -> DeliveryWorker:
+    """The delivery workers as DELIVERY_* settings make them: the server's and the
+    `test-alert` command's alike."""
+    return DeliveryWorker(
+        database, sender, limiter, wake=wake,
+        concurrency=settings.delivery_concurrency,
+        max_attempts=settings.delivery_max_attempts,
+        give_up_after=settings.delivery_give_up_after, backoff_base=settings.delivery_backoff,
+        lease_seconds=settings.delivery_lease, send_timeout=SEND_TIMEOUT_SECONDS,
+        on_uninstalled=on_uninstalled, metrics=metrics, charts=charts, feed=feed, paging=paging)

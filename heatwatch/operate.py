@@ -21,10 +21,10 @@ import aiohttp
 
 from common.errors import ConfigError, HeatWatchError
 from common.settings import EnvReader, Settings, load_environment, load_settings
-from notifier.alerts.events import INFLUXDB
-from notifier.alerts.routing import SourceRouter, parse_target
+from heatwatch.reload import Rules, read_rules_file
+from notifier.alerts.routing import parse_target
 from notifier.chat.operating import thresholds, who_would_be_told
-from notifier.monitoring.rules import Rule, RuleRouting, load_rules
+from notifier.monitoring.rules import Rule, load_rules
 from storage.backend import SqlBackend
 from storage.database import open_database
 from storage.models import Conversation, Scope
@@ -49,7 +49,8 @@ def rules_main(argv: list[str] | None = None) -> int:
     check.add_argument("file", nargs="?", type=Path,
                        help="the rules file (default: RULES_FILE, else rules.toml)")
     args = parser.parse_args(argv)
-    path = args.file or Path(EnvReader(load_environment()).text("RULES_FILE", "rules.toml"))
+    path = args.file or Path(EnvReader(load_environment()).text("RULES_FILE",
+                                                                str(Settings.rules_file)))
     try:
         rules = load_rules(path)
     except ConfigError as error:
@@ -84,16 +85,16 @@ def describe(conversation: Conversation) -> str:
 
 
 def rules_for(settings: Settings) -> list[Rule]:
-    return load_rules(settings.rules_file) if (settings.monitoring
-                                               or settings.rules_file.is_file()) else []
+    """The rules as the server reads them (heatwatch/reload.py): required with monitoring."""
+    return read_rules_file(settings.rules_file, required=settings.monitoring).rules
 
 
 async def conversations_report(settings: Settings) -> str:
-    rules = rules_for(settings)
+    loaded = Rules.of(read_rules_file(settings.rules_file, required=settings.monitoring))
     database = await open_database(settings.database_url)
     try:
-        found = await who_would_be_told(database, SourceRouter({INFLUXDB: RuleRouting(rules)}),
-                                        rules)
+        # The server's routing (heatwatch/reload.py), `oncall:` targets as the file names them.
+        found = await who_would_be_told(database, loaded.sources(), loaded.rules)
     finally:
         await database.close()
     lines = []
@@ -148,10 +149,10 @@ async def send_with_own_workers(settings: Settings, database: SqlBackend, alert_
     """No bot runs here: run the delivery workers in this process, as the bot would."""
     from bots.runtime import BotRuntime  # the platform only when sending from here
     from common.tokens import token_source_for
+    from heatwatch.components import delivery_worker
     from notifier.chat.actions import AlertActions
     from notifier.chat.commands import Commands
     from notifier.delivery.ratelimit import DeliveryLimiter
-    from notifier.delivery.workers import DeliveryWorker
     from storage.alert_state import AlertStateStore
 
     tokens = token_source_for(settings)
@@ -160,12 +161,7 @@ async def send_with_own_workers(settings: Settings, database: SqlBackend, alert_
     wake = asyncio.Event()
     bot = BotRuntime(settings, tokens, database, actions,
                      Commands(actions, AlertStateStore(database), []), limiter, wake)
-    worker = DeliveryWorker(database, bot.sender, limiter, wake=wake,
-                            max_attempts=settings.delivery_max_attempts,
-                            give_up_after=settings.delivery_give_up_after,
-                            backoff_base=settings.delivery_backoff,
-                            lease_seconds=settings.delivery_lease,
-                            send_timeout=min(30.0, settings.delivery_lease / 2))
+    worker = delivery_worker(settings, database, bot.sender, limiter, wake)
     task = asyncio.create_task(worker.run())
     try:
         return await wait_until_settled(Outbox(database), alert_id, timeout)

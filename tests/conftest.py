@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.settings import Settings, load_settings
-from heatwatch.server import REGISTRY, create_app
+from heatwatch.server import SERVICES, create_app
 from storage.registry import ConversationRegistry
 from tests.influx import InfluxServer
 from tests.loopback_only import loopback_guard
@@ -101,7 +101,7 @@ async def client(aiohttp_client, settings: Settings) -> TestClient:
 
 @pytest.fixture
 def registry(client: TestClient) -> ConversationRegistry:
-    return client.app[REGISTRY]
+    return client.app[SERVICES].registry
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
-from heatwatch.server import DATABASE
+from heatwatch.server import SERVICES
 from notifier.alerts.events import EventKind
 from notifier.alerts.store import AlertStore
 from storage.audit import AuditLog
@@ -130,10 +130,10 @@ async def test_a_chat_never_told_of_an_incident_finds_nothing_and_changes_nothin
     await installed.ok(reaction)
 
     # Committed state: nothing acknowledged or snoozed, no audit entry, no card update queued.
-    alert = await AlertStore(client.app[DATABASE]).get(alert_id)
+    alert = await AlertStore(client.app[SERVICES].database).get(alert_id)
     assert alert is not None and alert.acknowledged_by is None
-    assert await AlertStore(client.app[DATABASE]).snoozes_in(TENANT, GROUP, utcnow()) == {}
-    assert [e.action for e in await AuditLog(client.app[DATABASE]).of_alert(alert_id)] == [
+    assert await AlertStore(client.app[SERVICES].database).snoozes_in(TENANT, GROUP, utcnow()) == {}
+    assert [e.action for e in await AuditLog(client.app[SERVICES].database).of_alert(alert_id)] == [
         "fired"]
     assert await alert_counts(client) == {"done": 2}
     assert card_text(card_of(connector.cards(PERSONAL)[0])) == card_before

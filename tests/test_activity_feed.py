@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from heatwatch.server import ALERT_SINK, DATABASE, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.delivery.feed import ACTIVITY_TYPE, chain_id
 from storage.registry import ConversationRegistry
@@ -45,7 +45,7 @@ async def paging(aiohttp_client: Any, tmp_path: Path, graph: GraphStandIn, entra
         ALERT_RECIPIENTS=ADELE, DELIVERY_BACKOFF_SECONDS="0.05",
         RULES_FILE=str(Path(__file__).parent.parent / "rules.toml"))
     client = await aiohttp_client(create_app(settings))
-    registry = ConversationRegistry(client.app[DATABASE])
+    registry = ConversationRegistry(client.app[SERVICES].database)
     await eventually(lambda: ADELE in graph.installed)
     chat = graph.chat_id(ADELE)
     deadline = time.monotonic() + 10
@@ -70,7 +70,7 @@ async def test_a_critical_page_reaches_the_feed_and_its_end_replaces_it(
 ) -> None:
     alert_id = f"a{time.time_ns()}"
     graph.throttle_next = 1  # one 429 with Retry-After: waited out, then sent
-    await paging.app[ALERT_SINK].publish([critical(alert_id)])
+    await paging.app[SERVICES].sink.publish([critical(alert_id)])
     await eventually(lambda: graph.notifications, timeout=20)
     [(user, body)] = graph.notifications
     assert user == ADELE
@@ -82,7 +82,7 @@ async def test_a_critical_page_reaches_the_feed_and_its_end_replaces_it(
     assert body["previewText"]["content"].startswith("Critical: server-room-temperature")
     assert connector.cards(graph.chat_id(ADELE))  # the card came too
 
-    await paging.app[ALERT_SINK].publish([critical(alert_id, EventKind.RESOLVED)])
+    await paging.app[SERVICES].sink.publish([critical(alert_id, EventKind.RESOLVED)])
     await eventually(lambda: len(graph.notifications) == 2)
     ended = graph.notifications[1][1]
     assert ended["chainId"] == chain_id(alert_id)
@@ -95,11 +95,11 @@ async def test_without_consent_the_page_is_refused_and_the_card_still_arrives(
 ) -> None:
     graph.feed_forbidden = True
     alert_id = f"a{time.time_ns()}"
-    await paging.app[ALERT_SINK].publish([critical(alert_id)])
+    await paging.app[SERVICES].sink.publish([critical(alert_id)])
     await eventually(lambda: connector.cards(graph.chat_id(ADELE)))
 
     async def feed_status() -> list[tuple[str, str]]:
-        rows = await paging.app[DATABASE].fetch_all(
+        rows = await paging.app[SERVICES].database.fetch_all(
             "SELECT status, last_error FROM deliveries WHERE alert_id = ? AND "
             "operation = 'feed'", (alert_id,))
         return [(row["status"], row["last_error"] or "") for row in rows]

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.settings import load_settings
-from heatwatch.server import DATABASE, create_app
+from heatwatch.server import SERVICES, create_app
 from tests.alertmanager import AlertmanagerServer
 from tests.standins.connector import ConnectorStandIn
 from tests.support.delivery import card_of
@@ -126,7 +126,7 @@ async def test_a_large_group_from_alertmanager_is_taken_in_whole(
     # Alertmanager may flush the group before it has taken in all 60 (a busy machine): the
     # rest follow a group_interval later, to the same incident.
     deadline = time.monotonic() + 30
-    while (row := await client.app[DATABASE].fetch_one(
+    while (row := await client.app[SERVICES].database.fetch_one(
             "SELECT COUNT(*) AS n FROM incident_series")) is None or row["n"] < 60:
         assert time.monotonic() < deadline, row
         await asyncio.sleep(0.1)

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import DATABASE, REGISTRY, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.chat.commands import HELP
 from notifier.chat.welcome import WELCOME
 from storage.outbox import DeliveryStatus, Outbox
@@ -131,7 +131,7 @@ async def test_a_foreign_connector_host_gets_403_with_an_app_id(
         status, body = await teams.post("personal_bot_added")
 
     assert status == 403 and body["error"]["code"] == "Forbidden"
-    assert await client.app[REGISTRY].list_conversations() == []
+    assert await client.app[SERVICES].registry.list_conversations() == []
     assert [r.getMessage() for r in caplog.records
             if "connector.example.net" in r.getMessage()] != []
 
@@ -139,7 +139,7 @@ async def test_a_foreign_connector_host_gets_403_with_an_app_id(
     teams = TeamsChannel(client, connector.url,
                          token_for=lambda url: openid.token(APP_ID, url))
     await teams.ok("personal_bot_added")
-    assert await client.app[REGISTRY].get_conversation(TENANT, PERSONAL) is not None
+    assert await client.app[SERVICES].registry.get_conversation(TENANT, PERSONAL) is not None
 
 
 async def test_the_welcome_survives_a_connector_outage_exactly_once(
@@ -221,7 +221,7 @@ async def test_a_re_sent_activity_is_not_applied_twice(
     [welcome, muted, unmuted] = connector.texts(PERSONAL)  # no third answer
     assert welcome == WELCOME
     assert muted.startswith("Muted here until") and unmuted.startswith("Unmuted")
-    assert await Preferences(teams.client.app[DATABASE]).muted(utcnow()) == {}
+    assert await Preferences(teams.client.app[SERVICES].database).muted(utcnow()) == {}
 
 
 async def retrying_app(aiohttp_client: Any, database_url: str, connector: ConnectorStandIn,
@@ -245,7 +245,7 @@ async def test_an_outage_longer_than_the_attempt_budget_still_loses_no_welcome(
     await teams.drained(timeout=30)
     assert connector.texts(PERSONAL) == [WELCOME]
     assert connector.arrivals == 7  # six calls refused (more than 3 of them the welcome)
-    assert await Outbox(teams.client.app[DATABASE]).list(DeliveryStatus.DEAD) == []
+    assert await Outbox(teams.client.app[SERVICES].database).list(DeliveryStatus.DEAD) == []
 
 
 async def test_a_welcome_given_up_is_sent_with_the_conversations_next_activity_once(
@@ -257,7 +257,7 @@ async def test_a_welcome_given_up_is_sent_with_the_conversations_next_activity_o
     await teams.ok("personal_bot_added")
     await teams.drained(timeout=30)
     connector.faults.clear()  # the connector is back
-    [dead] = await Outbox(teams.client.app[DATABASE]).list(DeliveryStatus.DEAD)
+    [dead] = await Outbox(teams.client.app[SERVICES].database).list(DeliveryStatus.DEAD)
     assert "gave up after 3 attempts" in str(dead.last_error)
     assert connector.texts(PERSONAL) == []
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from heatwatch.server import DATABASE
+from heatwatch.server import SERVICES
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from storage.models import Status
 from storage.outbox import DeliveryStatus, Outbox
@@ -44,7 +44,7 @@ from tests.teams import (
 
 async def alert_counts(client: TestClient) -> dict[str, int]:
     """Deliveries of alerts per status (welcomes and queued replies belong to no alert)."""
-    rows = await client.app[DATABASE].fetch_all(
+    rows = await client.app[SERVICES].database.fetch_all(
         "SELECT status, COUNT(*) AS n FROM deliveries WHERE alert_id <> '' GROUP BY status")
     return {row["status"]: int(row["n"]) for row in rows}
 
@@ -62,7 +62,7 @@ async def settled(client: TestClient, counts: dict[str, int], timeout: float = 1
 
 async def planned(client: TestClient, alert_id: str, operation: str) -> list[str]:
     """The conversations the outbox holds deliveries of this alert and operation for."""
-    rows = await client.app[DATABASE].fetch_all(
+    rows = await client.app[SERVICES].database.fetch_all(
         "SELECT conversation_id FROM deliveries WHERE alert_id = ? AND operation = ?",
         (alert_id, operation))
     return [row["conversation_id"] for row in rows]
@@ -74,7 +74,7 @@ async def client_drained(client: TestClient) -> None:
 
 
 def outbox(client: TestClient) -> Outbox:
-    return Outbox(client.app[DATABASE])
+    return Outbox(client.app[SERVICES].database)
 
 
 # fan-out and cards ---------------------------------------------------------------------------
@@ -126,7 +126,7 @@ async def test_an_uninstall_racing_an_alert_sends_at_most_once_and_leaves_nothin
                          installed.ok("install_remove_personal"))
     await eventually(lambda: connector.cards(CHANNEL))  # the team still gets its card
     await installed.drained()
-    assert await ConversationRegistry(client.app[DATABASE]).get_conversation(
+    assert await ConversationRegistry(client.app[SERVICES].database).get_conversation(
         TENANT, PERSONAL) is None  # uninstalled: everything about the chat is gone
     cards = connector.cards(PERSONAL)
     assert len(cards) <= 1  # sent before the uninstall landed, or not at all
@@ -384,7 +384,7 @@ async def test_permanent_answers_mark_the_conversation_and_spare_the_others(
     await publish(client, alert_event(EventKind.FIRED, alert_id))
 
     await eventually(lambda: connector.sent(CHANNEL))
-    registry = ConversationRegistry(client.app[DATABASE])
+    registry = ConversationRegistry(client.app[SERVICES].database)
 
     async def marked() -> Any:
         stored = await registry.get_conversation(TENANT, PERSONAL)
@@ -478,7 +478,7 @@ async def test_status_shows_every_series_latest_reading_and_state(
     cool_tags = {"room": "r2", "sensor": "s7"}
     cool = SeriesState(rule="server-room-temperature", key=series_key(cool_tags),
                        tags=cool_tags, last_value=21.0, last_seen=seen)
-    await AlertStateStore(client.app[DATABASE]).save(
+    await AlertStateStore(client.app[SERVICES].database).save(
         (s.rule, s.key, s.to_json()) for s in (hot, cool))
 
     await installed.ok("message_personal", text="status")
@@ -513,7 +513,7 @@ async def test_status_lists_probe_faults_and_leaves_them_out_of_the_hottest(
         tags = {"room": "r1", "sensor": sensor}
         states.append(SeriesState(rule="server-room-temperature", key=series_key(tags),
                                   tags=tags, last_value=value, last_seen=seen, fault=fault))
-    await AlertStateStore(client.app[DATABASE]).save(
+    await AlertStateStore(client.app[SERVICES].database).save(
         (s.rule, s.key, s.to_json()) for s in states)
 
     await installed.ok("message_personal", text="status")
@@ -537,7 +537,7 @@ async def test_status_of_ten_thousand_sensors_fits_in_one_teams_message(
         tags = {"room": f"room-{n % 100:03}", "sensor": f"rack-{n:05}-inlet"}
         states.append(SeriesState(rule="server-room-temperature", key=series_key(tags),
                                   tags=tags, last_value=20.0 + n % 7, last_seen=seen))
-    await AlertStateStore(client.app[DATABASE]).save((s.rule, s.key, s.to_json()) for s in states)
+    await AlertStateStore(client.app[SERVICES].database).save((s.rule, s.key, s.to_json()) for s in states)
 
     await installed.ok("message_personal", text="status")
     await installed.ok("message_personal", text="status room-042")

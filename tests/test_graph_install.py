@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from bots.references import personal_chat_reference
 from common.tokens import ClientSecretTokenSource
-from heatwatch.server import ALERT_SINK, DATABASE
+from heatwatch.server import SERVICES
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.install.graph import PERMISSION, GraphError, GraphInstaller, graph_client
 from storage.registry import ConversationRegistry
@@ -41,7 +41,7 @@ async def installer(graph: GraphStandIn, entra: EntraStandIn, client: TestClient
                     connector: ConnectorStandIn) -> AsyncIterator[GraphInstaller]:
     tokens = ClientSecretTokenSource(entra.authority, TENANT, APP_ID, SECRET)
     yield GraphInstaller(
-        graph_client(tokens, graph.url), ConversationRegistry(client.app[DATABASE]),
+        graph_client(tokens, graph.url), ConversationRegistry(client.app[SERVICES].database),
         partial(personal_chat_reference, APP_ID), tenant_id=TENANT, manifest_id=MANIFEST_ID,
         default_service_url=connector.url, graph_base_url=graph.url)
     await tokens.close()
@@ -68,7 +68,7 @@ async def test_not_installed_is_installed_and_its_chat_remembered(
     assert f"$filter=teamsApp%2FexternalId%20eq%20%27{MANIFEST_ID}%27" in listing[0]
     assert entra.requests[0]["scope"] == f"{graph.url}/.default"
 
-    stored = await ConversationRegistry(client.app[DATABASE]).get_conversation(
+    stored = await ConversationRegistry(client.app[SERVICES].database).get_conversation(
         TENANT, graph.chat_id(ADELE))
     assert stored is not None and stored.user_aad_object_id == ADELE
     assert stored.reference["bot"]["id"] == f"28:{APP_ID}"
@@ -89,7 +89,7 @@ async def test_already_installed_is_left_alone(installer: GraphInstaller,
 async def test_a_lost_reference_is_healed(installer: GraphInstaller, graph: GraphStandIn,
                                           client: TestClient) -> None:
     await installer.ensure(ADELE)
-    registry = ConversationRegistry(client.app[DATABASE])
+    registry = ConversationRegistry(client.app[SERVICES].database)
     await registry.forget_conversation(TENANT, graph.chat_id(ADELE))
 
     healed = await installer.ensure(ADELE)
@@ -142,7 +142,7 @@ async def test_an_alert_reaches_a_person_who_never_talked_to_the_bot(
                        alert_id=f"a{time.time_ns()}", at=datetime.now(UTC),
                        series={"room": "r1", "sensor": "s1"}, severity=Severity.CRIT,
                        value=34.0, threshold=32.0, unit="°C", since=datetime.now(UTC))
-    await client.app[ALERT_SINK].publish([event])
+    await client.app[SERVICES].sink.publish([event])
 
     await eventually(lambda: connector.cards(graph.chat_id(ADELE)), what="the card")
     [card] = connector.cards(graph.chat_id(ADELE))
@@ -165,7 +165,7 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
             GRAPH_BASE_URL=graph.url, TEAMS_SERVICE_URL=connector.url,
             TEAMS_APP_ID=MANIFEST_ID, ALERT_RECIPIENTS=ADELE_UPN, DELIVERY_BACKOFF_SECONDS="0.05")
         client = await aiohttp_client(create_app(settings))
-        registry = ConversationRegistry(client.app[DATABASE])
+        registry = ConversationRegistry(client.app[SERVICES].database)
         chat = graph.chat_id(ADELE)
 
         await eventually_async(lambda: registry.get_conversation(TENANT, chat),
@@ -179,7 +179,7 @@ async def test_configured_recipient_gets_alerts_without_ever_opening_the_bot(
                            alert_id=f"a{time.time_ns()}", at=datetime.now(UTC),
                            series={"room": "r1", "sensor": "s1"}, severity=Severity.CRIT,
                            value=34.0, threshold=32.0, unit="°C", since=datetime.now(UTC))
-        await client.app[ALERT_SINK].publish([event])
+        await client.app[SERVICES].sink.publish([event])
         await eventually(lambda: connector.cards(chat), 20, "the card after re-installing")
         assert ADELE in graph.installed  # installed again
         [card] = connector.cards(chat)
@@ -227,13 +227,13 @@ async def test_someone_a_schedule_names_later_is_installed_before_the_next_full_
     from notifier.install.reconcile import NEW_PEOPLE_SECONDS, Reconciler
 
     people: list[str] = []
-    reconciler = Reconciler(installer, ConversationRegistry(client.app[DATABASE]),
+    reconciler = Reconciler(installer, ConversationRegistry(client.app[SERVICES].database),
                             lambda: tuple(people), interval=3600.0)
     assert await reconciler.step() == NEW_PEOPLE_SECONDS  # the full pass: nobody yet
     people.append(ADELE)  # a rules reload or a Teams Shifts read names Adele
     assert await reconciler.step() == NEW_PEOPLE_SECONDS
     assert ADELE in graph.installed
-    chat = await ConversationRegistry(client.app[DATABASE]).get_conversation(
+    chat = await ConversationRegistry(client.app[SERVICES].database).get_conversation(
         TENANT, graph.chat_id(ADELE))
     assert chat is not None and chat.user_name == "adele"  # Graph's displayName: notes say it
     asked = len(graph.requests)
@@ -246,7 +246,7 @@ async def test_a_page_installs_its_person_and_a_refusal_is_not_asked_again_at_on
 ) -> None:
     from notifier.install.reconcile import Reconciler
 
-    reconciler = Reconciler(installer, ConversationRegistry(client.app[DATABASE]),
+    reconciler = Reconciler(installer, ConversationRegistry(client.app[SERVICES].database),
                             lambda: (), interval=3600.0)
     await reconciler.reach([ADELE, "nobody@contoso.com"])
     assert ADELE in graph.installed

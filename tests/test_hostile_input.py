@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient
 from common.clock import utcnow
 from common.literal import inert
 from common.settings import load_settings
-from heatwatch.server import ALERT_SINK, ESCALATOR, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import Severity
 from notifier.chat.commands import STATUS_LIMIT
 from notifier.delivery.budget import MESSAGE_BUDGET
@@ -148,7 +148,7 @@ async def notify(client: TestClient, payload: dict[str, Any]) -> None:
         assert status == 200, answer
         return
     intakes = alertmanager.events(alertmanager.parse(payload), utcnow())
-    await client.app[ALERT_SINK].publish([event for _, event in intakes])
+    await client.app[SERVICES].sink.publish([event for _, event in intakes])
 
 
 def many_alerts(count: int, labels: int = 3, value: str = "") -> dict[str, Any]:
@@ -307,7 +307,7 @@ async def test_an_escalation_mentions_a_person_by_a_literal_name(
     connector.members[USER2_ID] = Member(USER2_ID, HOSTILE_NAME, USER2_AAD)
     await teams.ok("groupchat_member_added")  # the bot learns the person's name
     await fired(escalating, connector, Severity.CRIT)
-    assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(minutes=10)) == 1
+    assert await escalating.app[SERVICES].escalator.check(utcnow() + timedelta(minutes=10)) == 1
     await eventually(lambda: notes(connector, GROUP))
     [message] = [r.body for r in connector.sent(GROUP) if r.body.get("text")]
     tag = f"<at>{inert(HOSTILE_NAME)}</at>"

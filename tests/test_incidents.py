@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from common.settings import load_settings
-from heatwatch.server import ACTIONS, ALERT_SINK, DATABASE, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.incidents import Change, Incident, Member
 from notifier.alerts.record import Counts, IncidentSnapshot
@@ -60,8 +60,8 @@ class Room:
             source = InfluxQLSource(self.influx.url, self.database, username=ADMIN,
                                     password=ADMIN_PASSWORD)
             self.monitor = Monitor(parse_rules(rules), source,
-                                   AlertStateStore(self.client.app[DATABASE]),
-                                   self.client.app[ALERT_SINK], interval=1.0, down_after=60.0)
+                                   AlertStateStore(self.client.app[SERVICES].database),
+                                   self.client.app[SERVICES].sink, interval=1.0, down_after=60.0)
         return await self.monitor.poll_once(self.at(seconds))
 
     def operations(self, chat: str) -> list[Any]:
@@ -80,7 +80,7 @@ async def make_room(aiohttp_client: Any, influxdb: InfluxServer, connector: Conn
         "DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
         "INCIDENT_UPDATE_WINDOW_SECONDS": str(window)}, env_file=None))
     client = await aiohttp_client(app)
-    chats = await register_people(client.app[DATABASE], connector.url, people)
+    chats = await register_people(client.app[SERVICES].database, connector.url, people)
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
     return Room(client, influxdb, name, connector, chats, t0)
 
@@ -148,7 +148,7 @@ async def test_changes_are_gathered_into_one_update_and_an_escalation_goes_out_a
     await room.poll(16)
     # Committed: one card update per chat, waiting for the end of the window (the poll has
     # published, so its rows are in the outbox); nothing more went out.
-    waiting = await room.client.app[DATABASE].fetch_all(
+    waiting = await room.client.app[SERVICES].database.fetch_all(
         "SELECT conversation_id, next_attempt_at FROM deliveries WHERE status = 'pending' "
         "AND operation = 'card'")
     assert sorted(row["conversation_id"] for row in waiting) == sorted(room.chats)
@@ -206,7 +206,7 @@ async def test_the_peak_is_the_hottest_reading_while_open_on_the_card_and_in_his
     await eventually(lambda: all(len(room.operations(c)) == 3 for c in room.chats))
     update = next(r for r in room.operations(room.chats[0]) if r.method == "PUT")
     assert "Peak=33.85 °C (rack-001)" in card_text(card_of(update))
-    [record] = await room.client.app[ACTIONS].alerts.recent_incidents(5)
+    [record] = await room.client.app[SERVICES].actions.alerts.recent_incidents(5)
     assert record.incident.peak == 33.85
     assert "peak 33.85 °C" in history_list([record], {}, {}, datetime.now(UTC),
                                            Actor(tenant_id="t", conversation_id="c", name="Dana"))
@@ -240,7 +240,7 @@ async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(
         await room.poll(46)
         assert room.monitor is not None and [f.group for f in room.monitor.probe_faults()] == [
             {"room": ROOM}, {"room": "dc1-b"}]
-        incidents = await room.client.app[ACTIONS].alerts.recent_incidents(10)
+        incidents = await room.client.app[SERVICES].actions.alerts.recent_incidents(10)
         assert [i.incident.series for i in incidents] == [{"room": ROOM}]
     finally:
         await room.close()

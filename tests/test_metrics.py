@@ -18,7 +18,7 @@ from common.metrics import Metrics
 from common.settings import load_settings
 from demo.processes import free_port
 from heatwatch.observability import METRICS, METRICS_BOUND_PORT
-from heatwatch.server import ALERT_SINK, DATABASE, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import EventKind
 from notifier.monitoring.engine import Reading
 from tests.prometheus import PrometheusServer, Sample, ScrapeJob
@@ -70,7 +70,7 @@ async def test_prometheus_scrapes_the_app_after_an_alert_was_delivered(
     await teams.drained()  # the two welcomes: deliveries too
     connector.clear()
     connector.faults.append(Fault(429, "Throttled", retry_after="0", conversation_id=PERSONAL))
-    await client.app[ALERT_SINK].publish([alert_event(EventKind.FIRED, new_alert_id())])
+    await client.app[SERVICES].sink.publish([alert_event(EventKind.FIRED, new_alert_id())])
     await eventually(lambda: len(connector.sent()) == 2)
 
     prometheus = prometheus_for(f"127.0.0.1:{client.port}", TOKEN)
@@ -193,7 +193,7 @@ async def test_dead_and_parked_deliveries_are_counted(
     connector.faults.append(Fault(400, "BadArgument", "refused", conversation_id=PERSONAL))
     connector.faults.append(Fault(403, "BotNotInConversationRoster", "gone",
                                   conversation_id=CHANNEL))
-    await client.app[ALERT_SINK].publish([alert_event(EventKind.FIRED, new_alert_id())])
+    await client.app[SERVICES].sink.publish([alert_event(EventKind.FIRED, new_alert_id())])
     metrics = client.app[METRICS]
     await eventually(lambda: sample(metrics, "heatwatch_deliveries_total", outcome="dead") == 1
                      and sample(metrics, "heatwatch_deliveries_total", outcome="parked") == 1)
@@ -270,7 +270,7 @@ async def test_database_errors_are_counted(aiohttp_client, tmp_path: Path) -> No
     client = await aiohttp_client(create_app(load_settings(environ=environ(tmp_path),
                                                            env_file=None)))
     with pytest.raises(StorageError):
-        await client.app[DATABASE].fetch_all("SELECT * FROM no_such_table")
+        await client.app[SERVICES].database.fetch_all("SELECT * FROM no_such_table")
     assert sample(client.app[METRICS], "heatwatch_database_errors_total") == 1
 
 

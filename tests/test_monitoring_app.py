@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from common.settings import load_settings
-from heatwatch.server import ALERT_SINK, create_app
+from heatwatch.server import create_app
 from notifier.alerts.events import EventKind
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.support.sinks import RecordingSink
@@ -24,9 +24,8 @@ async def test_background_job_fires_an_alert_and_readyz_reports_influx(
         "DATABASE_URL": f"sqlite:///{tmp_path}/hw.db", "RULES_FILE": str(rules),
         "INFLUX_URL": influxdb.url, "INFLUX_DATABASE": "app_job", "INFLUX_USERNAME": ADMIN,
         "INFLUX_PASSWORD": ADMIN_PASSWORD, "POLL_INTERVAL_SECONDS": "1"}, env_file=None)
-    app = create_app(settings)
     sink = RecordingSink()
-    app[ALERT_SINK] = sink
+    app = create_app(settings, sink=sink)
     client = await aiohttp_client(app)
 
     now_ms = int(datetime.now(UTC).timestamp() * 1000)

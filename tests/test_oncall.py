@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import DATABASE, ESCALATOR, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import EventKind, Severity
 from storage.audit import AuditEntry, AuditLog
 from tests.standins.connector import ConnectorStandIn, Member
@@ -209,7 +209,7 @@ async def test_a_critical_escalation_breaks_through_a_snooze_of_a_warning(
 
 async def texts_queued(client: TestClient, alert_id: str, conversation_id: str) -> list[str]:
     """The texts about the alert committed to the outbox for a conversation (sent or not)."""
-    rows = await client.app[DATABASE].fetch_all(
+    rows = await client.app[SERVICES].database.fetch_all(
         "SELECT payload FROM deliveries WHERE alert_id = ? AND conversation_id = ? AND "
         "operation = 'text' ORDER BY created_at", (alert_id, conversation_id))
     return [row["payload"] for row in rows]
@@ -354,7 +354,7 @@ async def test_an_unacknowledged_critical_escalates_once_with_mentions_in_thread
     teams = await installed_in(escalating, connector)
     alert_id = await fired(escalating, connector, Severity.CRIT)
     card_id = connector.cards(CHANNEL)[0].answered_id
-    escalator = escalating.app[ESCALATOR]
+    escalator = escalating.app[SERVICES].escalator
     now = utcnow()
 
     assert await escalator.check(now + timedelta(minutes=9)) == 0  # not yet
@@ -396,7 +396,7 @@ async def test_an_acknowledged_critical_does_not_escalate(
     teams = await installed_in(escalating, connector)
     alert_id = await fired(escalating, connector, Severity.CRIT)
     await say(teams, connector, f"ack {alert_id[:8]}")
-    assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(hours=2)) == 0
+    assert await escalating.app[SERVICES].escalator.check(utcnow() + timedelta(hours=2)) == 0
     await outbox_drained(escalating.app)  # all it planned has been sent
     assert not connector.sent(GROUP)
 
@@ -409,17 +409,17 @@ async def test_a_restart_in_the_middle_of_the_wait_still_escalates_once(
     await installed_in(first, connector)
     await fired(first, connector, Severity.CRIT)
     now = utcnow()
-    assert await first.app[ESCALATOR].check(now + timedelta(minutes=5)) == 0
+    assert await first.app[SERVICES].escalator.check(now + timedelta(minutes=5)) == 0
     await first.close()  # stopped five minutes into the wait
 
     second = await aiohttp_client(create_app(load_settings(environ=escalating_env,
                                                            env_file=None)))
-    assert await second.app[ESCALATOR].check(now + timedelta(minutes=10)) == 1
+    assert await second.app[SERVICES].escalator.check(now + timedelta(minutes=10)) == 1
     await eventually(lambda: notes(connector, GROUP))
     third = await aiohttp_client(create_app(load_settings(environ=escalating_env,
                                                           env_file=None)))
-    assert await third.app[ESCALATOR].check(now + timedelta(minutes=20)) == 0  # a replica
-    assert await second.app[ESCALATOR].check(now + timedelta(minutes=20)) == 0
+    assert await third.app[SERVICES].escalator.check(now + timedelta(minutes=20)) == 0  # a replica
+    assert await second.app[SERVICES].escalator.check(now + timedelta(minutes=20)) == 0
     await outbox_drained(second.app)  # all it planned has been sent
     assert len(notes(connector, GROUP)) == 1 and len(connector.cards(GROUP)) == 1
 
@@ -433,7 +433,7 @@ async def test_replicas_checking_at_the_same_moment_escalate_once(
     await installed_in(replicas[0], connector)
     await fired(replicas[0], connector, Severity.CRIT)
     later = utcnow() + timedelta(minutes=11)
-    done = await asyncio.gather(*(r.app[ESCALATOR].check(later) for r in replicas))
+    done = await asyncio.gather(*(r.app[SERVICES].escalator.check(later) for r in replicas))
     assert sorted(done) == [0, 0, 1]
     await eventually(lambda: notes(connector, GROUP))
     await outbox_drained(replicas[0].app)  # all it planned has been sent
@@ -448,7 +448,7 @@ async def test_old_audit_entries_are_pruned_after_the_retention_period(
 ) -> None:
     env = {**delivery_env, "AUDIT_RETENTION_DAYS": "30"}
     first = await aiohttp_client(create_app(load_settings(environ=env, env_file=None)))
-    audit = AuditLog(first.app[DATABASE])
+    audit = AuditLog(first.app[SERVICES].database)
     now = utcnow()
     for days in (31, 29):
         await audit.record(AuditEntry("muted", now - timedelta(days=days), "Megan Bowen",
@@ -456,7 +456,7 @@ async def test_old_audit_entries_are_pruned_after_the_retention_period(
     await first.close()
 
     second = await aiohttp_client(create_app(load_settings(environ=env, env_file=None)))
-    audit = AuditLog(second.app[DATABASE])
+    audit = AuditLog(second.app[SERVICES].database)
 
     async def kept() -> list[str]:
         return [entry.detail for entry in await audit.of_alert("a1")]
@@ -474,7 +474,7 @@ async def test_an_escalation_mentions_a_known_member_by_teams_id_and_name(
     connector.members[USER2_ID] = Member(USER2_ID, "Alex Wilber", USER2_AAD)
     await teams.ok("groupchat_member_added")  # the bot learns Alex as a group chat member
     await fired(escalating, connector, Severity.CRIT)
-    assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(minutes=10)) == 1
+    assert await escalating.app[SERVICES].escalator.check(utcnow() + timedelta(minutes=10)) == 1
     await eventually(lambda: notes(connector, GROUP))
     [message] = [r.body for r in connector.sent(GROUP) if r.body.get("text")]
     assert message["text"].startswith("<at>Alex Wilber</at> Escalated: nobody acknowledged")
@@ -506,7 +506,7 @@ async def test_a_muted_conversation_is_not_told_of_an_escalation(
     await teams.ok({**group_chat, "type": "message", "text": "mute 2h", "id": "1"})
     assert notes(connector, GROUP)[0].startswith("Muted here until")
     await fired(escalating, connector, Severity.CRIT)
-    assert await escalating.app[ESCALATOR].check(utcnow() + timedelta(minutes=10)) == 1
+    assert await escalating.app[SERVICES].escalator.check(utcnow() + timedelta(minutes=10)) == 1
     await eventually(lambda: notes(connector, PERSONAL))  # the chats already told: the note
     await outbox_drained(escalating.app)  # all it planned has been sent
     assert len(connector.sent(GROUP)) == 1  # only the answer to `mute`

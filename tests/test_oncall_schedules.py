@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import DATABASE, ESCALATOR, HANDOFFS, SCHEDULES, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import EventKind, Severity
 from notifier.alerts.schedules import Schedules, parse_schedules
 from notifier.delivery.handoff import Handoffs
@@ -80,7 +80,7 @@ async def test_an_oncall_target_reaches_only_the_person_on_call(
     await publish(on_call, alert_event(EventKind.FIRED, alert_id))
 
     # Planned in the same transaction as the incident: one delivery, to Megan's chat.
-    rows = await on_call.app[DATABASE].fetch_all(
+    rows = await on_call.app[SERVICES].database.fetch_all(
         "SELECT DISTINCT conversation_id FROM deliveries WHERE alert_id = ?", (alert_id,))
     assert [row["conversation_id"] for row in rows] == [PERSONAL]
     await eventually(lambda: connector.cards(PERSONAL))
@@ -121,7 +121,7 @@ escalation = "dc-critical"
 
 
 async def escalations(client: TestClient, alert_id: str) -> list[str]:
-    return [entry.detail for entry in await AuditLog(client.app[DATABASE]).of_alert(alert_id)
+    return [entry.detail for entry in await AuditLog(client.app[SERVICES].database).of_alert(alert_id)
             if entry.action == "escalated"]
 
 
@@ -143,27 +143,27 @@ async def test_a_policy_pages_step_by_step_once_each_across_a_restart_until_ackn
     await eventually(lambda: connector.cards(GROUP))
     now = utcnow()
 
-    assert await first.app[ESCALATOR].check(now + timedelta(minutes=4)) == 0
-    assert await first.app[ESCALATOR].check(now + timedelta(minutes=6)) == 1
+    assert await first.app[SERVICES].escalator.check(now + timedelta(minutes=4)) == 0
+    assert await first.app[SERVICES].escalator.check(now + timedelta(minutes=6)) == 1
     assert await escalations(first, alert_id) == [
         "step 1 of dc-critical: nobody acknowledged for 6 min; told: Megan Bowen"]
     await eventually(lambda: connector.cards(PERSONAL))  # the person on call gets the card
     await first.close()
 
     second = await start()  # a restart: nothing is taken twice
-    assert await second.app[ESCALATOR].check(now + timedelta(minutes=7)) == 0
-    assert await second.app[ESCALATOR].check(now + timedelta(minutes=16)) == 1
+    assert await second.app[SERVICES].escalator.check(now + timedelta(minutes=7)) == 0
+    assert await second.app[SERVICES].escalator.check(now + timedelta(minutes=16)) == 1
     await eventually(lambda: connector.cards(CHANNEL))  # step 2: the team's channel
-    assert await second.app[ESCALATOR].check(now + timedelta(minutes=44)) == 0
-    assert await second.app[ESCALATOR].check(now + timedelta(minutes=46)) == 1  # repeated
-    assert await second.app[ESCALATOR].check(now + timedelta(minutes=50)) == 0
+    assert await second.app[SERVICES].escalator.check(now + timedelta(minutes=44)) == 0
+    assert await second.app[SERVICES].escalator.check(now + timedelta(minutes=46)) == 1  # repeated
+    assert await second.app[SERVICES].escalator.check(now + timedelta(minutes=50)) == 0
     details = await escalations(second, alert_id)
     assert [d.split(":")[0] for d in details] == [
         "step 1 of dc-critical", "step 2 of dc-critical", "step 2 of dc-critical again (2)"]
     assert len(connector.cards(CHANNEL)) == 1 and len(connector.cards(PERSONAL)) == 1
 
     await teams_of(second, connector).ok("message_personal", text=f"ack {alert_id[:8]}")
-    assert await second.app[ESCALATOR].check(now + timedelta(hours=3)) == 0
+    assert await second.app[SERVICES].escalator.check(now + timedelta(hours=3)) == 0
     assert len(await escalations(second, alert_id)) == 3
 
 
@@ -192,7 +192,7 @@ async def test_oncall_take_and_give_back_change_who_is_paged_and_are_audited(
     given = await say("oncall give back dc")
     assert given == "Given back. On call in **dc** now: Megan Bowen."  # the file's override
 
-    rows = await on_call.app[DATABASE].fetch_all(
+    rows = await on_call.app[SERVICES].database.fetch_all(
         "SELECT actor, detail FROM audit_events WHERE action = 'oncall-override'")
     assert sorted(row["detail"].split(" ")[0] for row in rows) == ["gave", "took"]
     assert {row["actor"] for row in rows} == {"Megan Bowen"}
@@ -212,7 +212,7 @@ async def test_the_person_taking_over_gets_one_handoff_card(
 
     # Megan's override began half an hour ago, taking over from Alex (the rotation). The
     # background job may be first: either way, one handoff is recorded.
-    handoffs = on_call.app[HANDOFFS]
+    handoffs = on_call.app[SERVICES].handoffs
     await handoffs.check(utcnow())
     await eventually(lambda: any("You are on call: dc" in card_text(r.body["attachments"][0]
                                                                     ["content"])
@@ -224,7 +224,7 @@ async def test_the_person_taking_over_gets_one_handoff_card(
     assert "Open incidents: 1" in text and "server-room-temperature, room r1" in text
     assert "The last shift" in text
     assert await handoffs.check(utcnow()) == 0  # once
-    rows = await on_call.app[DATABASE].fetch_all(
+    rows = await on_call.app[SERVICES].database.fetch_all(
         "SELECT detail FROM audit_events WHERE action = 'handoff'")
     assert [row["detail"] for row in rows] == ["dc: Alex Wilber to Megan Bowen"]
 
@@ -244,6 +244,6 @@ start = "{(now - timedelta(days=1)).date()}"
 handoff = "{now:%H}:00"
 """))
     assert solo.shift("solo", now).since is not None
-    assert await Handoffs(on_call.app[DATABASE], solo).check(now) == 0
-    two = Schedules([*solo, *on_call.app[SCHEDULES]])  # dc: Alex, then Megan by an override
-    assert await Handoffs(on_call.app[DATABASE], two).check(now) == 1
+    assert await Handoffs(on_call.app[SERVICES].database, solo).check(now) == 0
+    two = Schedules([*solo, *on_call.app[SERVICES].rules.schedules])  # dc: Alex, then Megan by an override
+    assert await Handoffs(on_call.app[SERVICES].database, two).check(now) == 1

@@ -20,8 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from common.settings import load_settings
 from heatwatch.cli import COMMANDS
-from heatwatch.server import ALERT_SINK, MONITOR, RELOADER, ROUTING, create_app
-from heatwatch.server import COMMANDS as COMMANDS_KEY
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import EventKind
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.monitor import Monitor
@@ -111,7 +110,7 @@ async def test_deliveries_lists_newest_first_and_counts_honestly(
 ) -> None:
     client = await registered(aiohttp_client, tmp_path, connector)
     for room in ("r1", "r2", "r3"):  # three rooms: three incidents, a card each per chat
-        await client.app[ALERT_SINK].publish([alert_event(
+        await client.app[SERVICES].sink.publish([alert_event(
             EventKind.FIRED, new_alert_id(), series={"room": room, "sensor": "s1"})])
     await eventually(lambda: len(connector.cards()) == 6)
     await client.close()
@@ -306,15 +305,15 @@ async def test_a_changed_rules_file_is_reloaded_and_a_bad_one_keeps_the_old_rule
         "INFLUX_URL": f"http://127.0.0.1:{free_port()}", "POLL_INTERVAL_SECONDS": "1"},
         env_file=None)
     client = await aiohttp_client(create_app(settings))
-    monitor = client.app[MONITOR]
+    monitor = client.app[SERVICES].monitor
     caplog.set_level(logging.INFO, "heatwatch.reload")
 
     rules.write_text(RULES.replace('"hot-aisle"', '"hot-aisle-2"'))
     await eventually(lambda: [r.name for r in monitor.rules] == ["hot-aisle-2", "cold-aisle"],
                      what="the new rules in force")
     assert "added hot-aisle-2, removed hot-aisle" in caplog.text
-    assert client.app[ROUTING]._targets.keys() == {"hot-aisle-2", "cold-aisle"}
-    assert client.app[COMMANDS_KEY]._rules.keys() == {"hot-aisle-2", "cold-aisle"}
+    assert client.app[SERVICES].rules.routing._targets.keys() == {"hot-aisle-2", "cold-aisle"}
+    assert client.app[SERVICES].commands._rules.keys() == {"hot-aisle-2", "cold-aisle"}
 
     caplog.clear()
     rules.write_text(RULES.replace("crit_above = 32.0", "crit_abve = 32.0\nwarn_below = 90"))
@@ -325,7 +324,7 @@ async def test_a_changed_rules_file_is_reloaded_and_a_bad_one_keeps_the_old_rule
     assert "the 'below' thresholds must be under the 'above' ones" in message
     assert [r.name for r in monitor.rules] == ["hot-aisle-2", "cold-aisle"]
     # The watcher's next look at the same (bad) file says nothing more.
-    assert client.app[RELOADER].check() is False
+    assert client.app[SERVICES].reloader.check() is False
     assert caplog.text.count("Rules not reloaded") == 1  # once per version of the file
 
 

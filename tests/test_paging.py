@@ -18,14 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
-from heatwatch.server import (
-    ALERT_SINK,
-    DATABASE,
-    ESCALATOR,
-    RELOADER,
-    SCHEDULES,
-    create_app,
-)
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.delivery.feed import chain_id
 from storage.registry import ConversationRegistry
@@ -132,7 +125,7 @@ def critical(alert_id: str) -> AlertEvent:
 
 async def chat_of(client: TestClient, graph: GraphStandIn, person: str) -> str:
     """The person's chat with the bot, once Graph installed it and HeatWatch stored it."""
-    registry = ConversationRegistry(client.app[DATABASE])
+    registry = ConversationRegistry(client.app[SERVICES].database)
     chat = await eventually(lambda: person in graph.installed and graph.chat_id(person), 20,
                             f"HeatWatch installed for {person}")
     await eventually_async(lambda: registry.get_conversation(TENANT, chat), 20,
@@ -163,7 +156,7 @@ async def test_three_steps_page_on_call_then_secondary_then_the_channel_once_eac
     connector.clear()
 
     alert_id = f"a{utcnow().timestamp():.6f}".replace(".", "")
-    await first.app[ALERT_SINK].publish([critical(alert_id)])
+    await first.app[SERVICES].sink.publish([critical(alert_id)])
     # The person on call: the card and an activity-feed notification, at once.
     await eventually(lambda: connector.cards(adele) and feed_to(graph, ADELE), 20)
     assert not connector.cards(lee) and not connector.cards(CHANNEL)
@@ -173,7 +166,7 @@ async def test_three_steps_page_on_call_then_secondary_then_the_channel_once_eac
     assert card["Next, step 1"].startswith("Adele Vance (on call in dc) at ")
     now = utcnow()
 
-    escalator = first.app[ESCALATOR]
+    escalator = first.app[SERVICES].escalator
     assert await escalator.check(now + timedelta(minutes=4)) == 0
     assert await escalator.check(now + timedelta(minutes=6)) == 1  # step 1: Adele again
     await eventually(lambda: len(feed_to(graph, ADELE)) == 2, 20)
@@ -184,7 +177,7 @@ async def test_three_steps_page_on_call_then_secondary_then_the_channel_once_eac
     await first.close()
 
     second = await paging.start()  # a restart: nothing is taken twice
-    escalator = second.app[ESCALATOR]
+    escalator = second.app[SERVICES].escalator
     assert await escalator.check(now + timedelta(minutes=7)) == 0
     assert await escalator.check(now + timedelta(minutes=16)) == 1  # step 2: the secondary
     await eventually(lambda: connector.cards(lee) and feed_to(graph, LEE), 20)
@@ -230,7 +223,7 @@ async def test_three_steps_page_on_call_then_secondary_then_the_channel_once_eac
     ended = AlertEvent(kind=EventKind.RESOLVED, rule="server-room-temperature",
                        alert_id=alert_id, at=datetime.now(UTC),
                        series={"room": "r1", "sensor": "s1"}, value=26.0, unit="°C")
-    await second.app[ALERT_SINK].publish([ended])
+    await second.app[SERVICES].sink.publish([ended])
     await outbox_drained(second.app)
     card = latest_card(connector, adele)
     assert "On call" not in card and "Paged, step 3" in card and "Ended" in card
@@ -249,13 +242,15 @@ async def test_a_person_a_schedule_names_later_is_installed_and_paged_at_once(
         'rotation = "daily"',
         f'rotation = "daily"\noverrides = [{{ person = "{NESTOR}", from = "{start.isoformat()}",'
         f' to = "{end.isoformat()}" }}]', 1))
-    client.app[RELOADER].check("the test", force=True)  # the rules are the same: False
-    assert NESTOR in client.app[SCHEDULES].people()
+    reloader = client.app[SERVICES].reloader
+    assert reloader is not None
+    reloader.check("the test", force=True)  # the rules are the same: False
+    assert NESTOR in client.app[SERVICES].rules.schedules.people()
     alert_id = f"n{utcnow().timestamp():.6f}".replace(".", "")
-    await client.app[ALERT_SINK].publish([critical(alert_id)])
+    await client.app[SERVICES].sink.publish([critical(alert_id)])
     nestor = await chat_of(client, graph, NESTOR)
     await eventually(lambda: connector.cards(nestor) and feed_to(graph, NESTOR), 20)
-    rows = await client.app[DATABASE].fetch_all(
+    rows = await client.app[SERVICES].database.fetch_all(
         "SELECT DISTINCT conversation_id FROM deliveries WHERE alert_id = ? AND operation = ?",
         (alert_id, "card"))
     assert [row["conversation_id"] for row in rows] == [nestor]  # only the person on call
@@ -276,4 +271,4 @@ async def test_someone_on_shift_in_teams_shifts_is_installed_without_waiting_an_
     # The full pass at start may run before the first Shifts read; the next quick pass
     # (NEW_PEOPLE_SECONDS) installs whoever a read named.
     await chat_of(client, graph, NESTOR)
-    assert client.app[SCHEDULES].person("shifts", utcnow()) == NESTOR
+    assert client.app[SERVICES].rules.schedules.person("shifts", utcnow()) == NESTOR

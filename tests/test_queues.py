@@ -15,7 +15,7 @@ from common.clock import utcnow
 from common.metrics import Metrics
 from common.settings import load_settings
 from heatwatch.observability import watch_state
-from heatwatch.server import ALERT_SINK, DATABASE, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.store import AlertStore
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import CLAIM_AHEAD_SECONDS, DeliveryWorker
@@ -171,10 +171,10 @@ async def test_a_stopping_app_gives_back_the_deliveries_it_has_not_sent(
     await teams.ok("personal_bot_added")
     await teams.drained()  # the welcome
     connector.latency = 3.0  # the connector stalls: the card is still on its way at the stop
-    await client.app[ALERT_SINK].publish([sample_alert()])
+    await client.app[SERVICES].sink.publish([sample_alert()])
     leased = "SELECT 1 AS n FROM deliveries WHERE alert_id <> '' AND lease_until IS NOT NULL"
     async with asyncio.timeout(10):
-        while await client.app[DATABASE].fetch_one(leased) is None:
+        while await client.app[SERVICES].database.fetch_one(leased) is None:
             await asyncio.sleep(0.02)
     await client.close()  # stops the app: in-flight sends get 0.5 s, then are given back
 

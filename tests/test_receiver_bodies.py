@@ -19,7 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.settings import load_settings
-from heatwatch.server import DATABASE, create_app
+from heatwatch.server import SERVICES, create_app
 from tests.standins.connector import ConnectorStandIn
 from tests.teams import PERSONAL, TeamsChannel
 from tests.test_receivers import (  # noqa: F401 (fixtures)
@@ -173,7 +173,7 @@ def replaced(document: Any, path: tuple[Any, ...], value: Any) -> bytes:
 async def stored_rows(client: TestClient) -> tuple[int, ...]:
     counts = []
     for table in ("alerts", "inbound_seen", "deliveries", "audit_events"):
-        row = await client.app[DATABASE].fetch_one(f"SELECT COUNT(*) AS n FROM {table}")
+        row = await client.app[SERVICES].database.fetch_one(f"SELECT COUNT(*) AS n FROM {table}")
         assert row is not None
         counts.append(int(row["n"]))
     return tuple(counts)

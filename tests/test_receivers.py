@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from common.clock import utcnow
 from common.errors import ConfigError
 from common.settings import load_settings
-from heatwatch.server import DATABASE, LABEL_ROUTING, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind
 from notifier.alerts.routes import Route, parse_matcher, parse_routes
 from notifier.alerts.routing import Escalation
@@ -78,7 +78,7 @@ async def post(client: TestClient, receiver: str, body: Any, token: str = AM_TOK
 
 
 async def stored_alerts(client: TestClient) -> int:
-    row = await client.app[DATABASE].fetch_one("SELECT COUNT(*) AS n FROM alerts")
+    row = await client.app[SERVICES].database.fetch_one("SELECT COUNT(*) AS n FROM alerts")
     assert row is not None
     return int(row["n"])
 
@@ -458,23 +458,23 @@ async def test_a_route_sends_the_card_only_to_its_targets_and_reloads_with_the_r
     assert [s.conversation_id for s in connector.sent()] == [CHANNEL]
     # A route table changed alone is reloaded too.
     rules.write_text(base + route.replace("server-room-1", "server-room-2"))
-    client.app[heatwatch_reloader()].check("test")
-    assert client.app[LABEL_ROUTING].routes[0].matchers[0].value == "server-room-2"
-    assert await Outbox(client.app[DATABASE]).counts()
+    reloader = client.app[SERVICES].reloader
+    assert reloader is not None
+    reloader.check("test")
+    assert client.app[SERVICES].rules.labels.routes[0].matchers[0].value == "server-room-2"
+    assert await Outbox(client.app[SERVICES].database).counts()
 
 
 async def test_a_route_escalates_an_unacknowledged_critical_incident_like_a_rule(
         aiohttp_client, receiver_env: dict[str, str], tmp_path: Path,
         connector: ConnectorStandIn) -> None:
-    from heatwatch.server import ESCALATOR
-
     client = await routed(aiohttp_client, receiver_env, tmp_path / "rules.toml", (
         (ROOT / "rules.toml").read_text() + '\n[[route]]\nmatchers = [\'room="server-room-1"\']\n'
         'targets = ["team:19:efa9296d959346209fea44151c742e73@thread.skype"]\n'
         'escalate_after = "10m"\nescalate_to = ["user:c33aafc4-646d-4543-9d4c-abd28e4d2110"]\n'),
         connector)
     teams = TeamsChannel(client, connector.url)
-    escalator = client.app[ESCALATOR]
+    escalator = client.app[SERVICES].escalator
 
     assert await escalator.check(utcnow() + timedelta(minutes=5)) == 0
     assert await escalator.check(utcnow() + timedelta(minutes=11)) == 1
@@ -486,11 +486,6 @@ async def test_a_route_escalates_an_unacknowledged_critical_incident_like_a_rule
     assert await escalator.check(utcnow() + timedelta(minutes=30)) == 0  # once
 
 
-def heatwatch_reloader() -> Any:
-    from heatwatch.server import RELOADER
-    return RELOADER
-
-
 async def test_notifications_are_counted_by_outcome_and_storage_trouble_is_a_503(
         client: TestClient, installed: TeamsChannel) -> None:
     from heatwatch.observability import METRICS
@@ -500,7 +495,7 @@ async def test_notifications_are_counted_by_outcome_and_storage_trouble_is_a_503
     assert (await post(client, "alertmanager", payload))[0] == 200
     assert (await post(client, "alertmanager", payload, token=INFLUX_TOKEN))[0] == 401
     assert (await post(client, "alertmanager", {"version": "4"}))[0] == 400
-    await client.app[DATABASE].execute("DROP TABLE inbound_seen")
+    await client.app[SERVICES].database.execute("DROP TABLE inbound_seen")
     status, body = await post(client, "alertmanager", resolved(payload))
     assert (status, body["error"]["code"]) == (503, "unavailable")
     registry = client.app[METRICS].registry

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from common.logs import RedactSecrets
 from common.settings import Settings
-from heatwatch.server import REGISTRY, create_app
+from heatwatch.server import SERVICES, create_app
 from storage.registry import ConversationRegistry
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
@@ -64,7 +64,7 @@ async def test_valid_channel_token_reaches_the_handler_and_replies_carry_an_entr
     await teams.ok("personal_bot_added")
     await teams.drained()  # the welcome is queued, then sent by the delivery workers
 
-    registry: ConversationRegistry = secure_client.app[REGISTRY]
+    registry: ConversationRegistry = secure_client.app[SERVICES].registry
     assert await registry.get_conversation(TENANT, PERSONAL) is not None
     [welcome] = secure_connector.sent(PERSONAL)
     assert welcome.authorization == f"Bearer {entra.issued[0]}"
@@ -99,7 +99,7 @@ async def test_bad_tokens_get_401_and_never_reach_the_handler(
 
     assert await post_with(secure_client, activity, header) == 401
 
-    registry: ConversationRegistry = secure_client.app[REGISTRY]
+    registry: ConversationRegistry = secure_client.app[SERVICES].registry
     assert await registry.list_conversations() == []
     assert secure_connector.received == []
 
@@ -225,9 +225,9 @@ async def test_health_and_readiness(client: TestClient) -> None:
 
 
 async def test_readiness_fails_when_storage_is_gone(client: TestClient) -> None:
-    from heatwatch.server import DATABASE
+    from heatwatch.server import SERVICES
 
-    await client.app[DATABASE].close()
+    await client.app[SERVICES].database.close()
     response = await client.get("/readyz")
     assert response.status == 503
     assert (await response.json())["status"] == "not ready"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from heatwatch.server import SCHEDULES, SHIFTS, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.install.graph import GraphError
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.graph import GraphStandIn
@@ -78,8 +78,8 @@ async def test_the_schedule_follows_the_shared_shifts_graph_serves(
         shift(ADELE, now + timedelta(days=3), 8),  # on the second page
         shift(BEN, now + timedelta(days=30), 8),  # beyond the week read ahead
     ]
-    assert await app.app[SHIFTS].read(now) == 3
-    schedules = app.app[SCHEDULES]
+    assert await app.app[SERVICES].shifts.read(now) == 3
+    schedules = app.app[SERVICES].rules.schedules
     current = schedules.shift("dc", now)
     assert (current.person, current.next_person) == (ADELE, BEN)
     assert current.until == now + timedelta(hours=6)
@@ -91,7 +91,7 @@ async def test_the_schedule_follows_the_shared_shifts_graph_serves(
     # Graph fails: the last schedule read holds, and the reader says so.
     graph.shifts_failing = True
     with pytest.raises(GraphError, match="the last schedule read holds"):
-        await app.app[SHIFTS].read(now)
+        await app.app[SERVICES].shifts.read(now)
     assert schedules.person("dc", now) == ADELE
 
 
@@ -100,5 +100,5 @@ async def test_without_consent_the_error_names_the_permission(
 ) -> None:
     graph.shifts_forbidden = True
     with pytest.raises(GraphError) as raised:
-        await app.app[SHIFTS].read(datetime.now(UTC))
+        await app.app[SERVICES].shifts.read(datetime.now(UTC))
     assert raised.value.status == 403 and "Schedule.Read.All" in str(raised.value)

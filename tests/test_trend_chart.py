@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.settings import load_settings
-from heatwatch.server import MONITOR, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import Severity
 from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot
 from notifier.delivery.charts import POINTS, ChartMaker, line_chart, y_range
@@ -254,7 +254,7 @@ async def heat_up(client: TestClient, influx: InfluxServer, database: str) -> No
     """30 minutes of history, then the last 3 minutes point by point (every 15 s) with a poll
     after each, as the poller would have seen them: the racks cross 27 °C one after another.
     Another room stays cool."""
-    monitor = client.app[MONITOR]
+    monitor = client.app[SERVICES].monitor
     await eventually(lambda: monitor.health.last_success is not None, timeout=20)
     now = datetime.now(UTC)
     lines: list[str] = []

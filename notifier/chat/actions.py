@@ -69,7 +69,8 @@ def _who(name: str | None) -> str:
 
 class AlertActions:
     def __init__(self, db: SqlBackend, wake: asyncio.Event | None = None,
-                 operators: Operators | None = None) -> None:
+                 operators: Operators | None = None, silences: Silences | None = None,
+                 charts: ChartMaker | None = None) -> None:
         self.alerts = AlertStore(db)
         self.access = Access(self.alerts, operators)  # who may see and act (access.py)
         self.preferences = Preferences(db)
@@ -77,9 +78,9 @@ class AlertActions:
         self._outbox = Outbox(db)
         self._db = db
         self._wake = wake
-        # Alertmanager silences and trend charts on cards (the composition root sets them).
-        self.silences: Silences | None = None
-        self.charts: ChartMaker | None = None
+        # Alertmanager silences and trend charts on cards (given by the composition root).
+        self.silences = silences
+        self.charts = charts
 
     async def _commit(self, entry: AuditEntry, alert_id: str | None = None,
                       keys: list[tuple[str, str]] | None = None,

@@ -416,7 +416,11 @@ def _dew_point(reader: _RuleReader) -> DewPointFields | None:
 
 
 def parse_rules(text: str, source: str = "rules") -> list[Rule]:
-    document = parse_document(text, source)
+    return rules_of(parse_document(text, source), source)
+
+
+def rules_of(document: dict[str, Any], source: str) -> list[Rule]:
+    """The rules of a rules file already parsed (`notifier.alerts.rulesfile`)."""
     unknown = sorted(set(document) - {"rule", "route", "schedule", "escalation"})
     problems = [f"{source}: unknown top-level key {key!r}; rules go in [[rule]] tables "
                 "(routes of the alert receivers in [[route]] tables, on-call schedules in "

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from common.settings import load_settings
-from heatwatch.server import ALERT_SINK, create_app
+from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id
 from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn
@@ -54,7 +54,7 @@ def card_of(received: Any) -> dict[str, Any]:
 
 async def publish(client: TestClient, *events: AlertEvent) -> None:
     """Publish through the app's sink: when this returns, the outbox rows are committed."""
-    await client.app[ALERT_SINK].publish(list(events))
+    await client.app[SERVICES].sink.publish(list(events))
 
 
 @pytest.fixture

@@ -52,10 +52,10 @@ async def outbox_drained(app: Any, timeout: float = 10.0) -> None:
     """Wait until the app's outbox has nothing pending. A claimed row stays pending until the
     connector has answered its send, so after this every queued delivery (welcomes, card
     updates, alert cards, queued replies) has reached the connector stand-in, or is dead."""
-    from heatwatch.server import DATABASE
+    from heatwatch.server import SERVICES
     from storage.outbox import Outbox
 
-    outbox = Outbox(app[DATABASE])
+    outbox = Outbox(app[SERVICES].database)
 
     async def nothing_pending() -> bool:
         return not (await outbox.counts()).get("pending", 0)

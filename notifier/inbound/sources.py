@@ -1,0 +1,52 @@
+"""The source registry: every push source in one place, with its receiver (the path
+`POST /api/alerts/<receiver>` and the `<RECEIVER>_WEBHOOK_*` settings), its reader (a payload
+to alert events), the `AlertEvent.source` of its events and what its incidents can do.
+
+A new push source is its own module (a pure reader, as `grafana.py`) plus its entry here and
+its name in `common.settings.RECEIVERS` (settings sit below notifier/ and cannot import this).
+The composition root builds the receivers and the sources' routing from this table; the
+InfluxDB monitoring is the one pulled source, registered there (`notifier.alerts.events.INFLUXDB`,
+routed by its rules, charted from InfluxDB).
+
+Decision: every push source is routed by the rules file's `[[route]]` tables (label matching);
+a source that needs other routing would add a field here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from notifier.inbound import alertmanager, grafana, influxdb
+from notifier.inbound.payload import Intake
+from notifier.inbound.receiver import Reader
+
+
+@dataclass(frozen=True)
+class PushSource:
+    receiver: str  # POST /api/alerts/<receiver>; <RECEIVER>_WEBHOOK_* settings
+    source: str  # AlertEvent.source of its events
+    read: Reader  # a validated JSON payload and the time it came, to intakes
+    silence: bool = False  # its incidents' cards offer Silence (the Alertmanager API)
+
+
+def _alertmanager(payload: Any, now: datetime) -> list[Intake]:
+    return alertmanager.events(alertmanager.parse(payload), now)
+
+
+def _grafana(payload: Any, now: datetime) -> list[Intake]:
+    return grafana.events(grafana.parse(payload), now)
+
+
+PUSH_SOURCES: tuple[PushSource, ...] = (
+    PushSource("alertmanager", alertmanager.SOURCE, _alertmanager, silence=True),
+    PushSource("grafana", grafana.SOURCE, _grafana),
+    PushSource("influxdb", influxdb.SOURCE, influxdb.events),
+)
+
+
+def receiver_paths() -> str:
+    """"/api/alerts/alertmanager, /api/alerts/grafana or /api/alerts/influxdb"."""
+    paths = [f"/api/alerts/{source.receiver}" for source in PUSH_SOURCES]
+    return ", ".join(paths[:-1]) + " or " + paths[-1] if len(paths) > 1 else paths[0]
