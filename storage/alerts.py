@@ -93,6 +93,10 @@ class AlertStore:
     def __init__(self, db: SqlBackend) -> None:
         self._db = db
 
+    @property
+    def backend(self) -> SqlBackend:
+        return self._db
+
     # alerts ------------------------------------------------------------------------------
 
     def record_statement(self, alert_id: str, rule: str, event: dict[str, Any],

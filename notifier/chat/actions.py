@@ -16,7 +16,9 @@ from datetime import timedelta
 from common.clock import utcnow
 from common.literal import shown
 from notifier.alerts.events import stored_series_key
+from notifier.alerts.sites import is_site
 from notifier.chat.access import Access, Operators, not_found_here
+from notifier.chat.siteactions import act_on_site
 from notifier.chat.times import at
 from notifier.delivery.cards import NAME_LIMIT, summary_line, when
 from notifier.delivery.charts import ChartMaker
@@ -107,6 +109,8 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "acknowledge")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
+        if is_site(alert.event):  # a site card: each of its rooms (siteactions.py)
+            return await act_on_site(self, alert, actor, "acknowledge")
         if alert.acknowledged_by:
             return Outcome(alert, False, f"Already acknowledged by "
                                          f"{_who(alert.acknowledged_by)} at "
@@ -131,6 +135,8 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "unacknowledge")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
+        if is_site(alert.event):  # a site card: each of its rooms (siteactions.py)
+            return await act_on_site(self, alert, actor, "unacknowledge")
         if not alert.acknowledged_by or not await self._db.execute(
                 *self.alerts.unacknowledge_statement(alert_id)):
             return Outcome(alert, False, f"{_ref(alert)} is not acknowledged; nothing changed.")
@@ -148,6 +154,8 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "snooze")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
+        if is_site(alert.event):  # a site card: each of its rooms (siteactions.py)
+            return await act_on_site(self, alert, actor, "snooze", seconds)
         if not alert.event.get("series") or not alert.open:
             return Outcome(alert, False, f"{_ref(alert)} cannot be snoozed "
                                          f"({'it has ended' if not alert.open else 'no series'}).")
@@ -170,6 +178,8 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "unsnooze")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
+        if is_site(alert.event):  # a site card: each of its rooms (siteactions.py)
+            return await act_on_site(self, alert, actor, "unsnooze")
         now = utcnow()
         snooze = (await self.alerts.snoozes(alert.rule, stored_series_key(alert.event),
                                             now)).get((actor.tenant_id, actor.conversation_id))

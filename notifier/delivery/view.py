@@ -18,10 +18,13 @@ from typing import Any
 
 from common.clock import utcnow
 from notifier.alerts.events import silenceable, stored_series_key
+from notifier.alerts.sites import Site, is_site
 from notifier.delivery.cards import alert_card, card_activity, summary, with_notice
 from notifier.delivery.charts import ChartMaker
+from notifier.delivery.sitecard import site_card, site_summary
 from storage.alerts import AlertRecord, AlertStore, Key, Snooze
 from storage.inbound import Silence
+from storage.sites import SiteStore
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class IncidentView:
     silence: Silence | None = None  # in force
     muted_until: datetime | None = None  # the conversation's mute (all alerts), if any
     chart: dict[str, Any] | None = None
+    site: Site | None = None  # a site event's (its card lists its rooms)
+    rooms: frozenset[str] = frozenset()  # the site's rooms this conversation was told of
 
     @property
     def silenceable(self) -> bool:
@@ -49,15 +54,23 @@ class IncidentView:
         alert = here.alert
         snooze = (await alerts.snooze_here(where, alert.rule, stored_series_key(alert.event),
                                            now) if alert.event.get("series") else None)
+        if is_site(alert.event):
+            site = Site.from_document(alert.alert_id, alert.event,
+                                      await alerts.incident_series(alert.alert_id))
+            rooms = await SiteStore(alerts.backend).rooms_told_here(alert.alert_id, where)
+            return cls(alert, here.told, snooze, None, here.muted_until, None, site,
+                       frozenset(rooms))
         chart = await charts.chart(alert) if charts is not None else None
         return cls(alert, here.told, snooze, here.silence if silenceable(alert.event) else None,
                    here.muted_until, chart)
 
     def card(self, now: datetime | None = None, notice: str = "") -> dict[str, Any]:
         """The Adaptive Card; `notice` says what went wrong to the person who pressed."""
-        card = alert_card(self, now)
+        card = (site_card(self.alert, self.site, set(self.rooms), self.snooze, now)
+                if self.site is not None else alert_card(self, now))
         return with_notice(card, notice) if notice else card
 
     def activity(self, now: datetime | None = None) -> dict[str, Any]:
         """The message that carries the card (with its notification summary)."""
-        return card_activity(self.card(now), summary(self.alert.event))
+        return card_activity(self.card(now), site_summary(self.site) if self.site is not None
+                             else summary(self.alert.event))

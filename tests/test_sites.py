@@ -1,0 +1,153 @@
+"""Site events through the real app (issue #27): a real InfluxDB, the poller, the outbox and the
+Bot Connector stand-in. Rooms of one site in trouble at once are one site card per chat."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from heatwatch.server import ACTIONS, DATABASE
+from notifier.chat.actions import Actor
+from storage.audit import AuditLog
+from tests.influx import InfluxServer, point
+from tests.standins.connector import ConnectorStandIn
+from tests.support.delivery import RULES, card_of
+from tests.support.waiting import eventually, outbox_drained
+from tests.teams import card_text
+from tests.test_incidents import Room, make_room
+
+SITE_RULES = RULES.replace('group_by = ["room", "sensor"]',
+                           'group_by = ["site", "room", "sensor"]\n'
+                           'incident_by = ["site", "room"]\nsite_by = ["site"]')
+ROOMS = ["dc1-a", "dc1-b", "dc1-c"]
+
+
+@pytest.fixture
+async def site(aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
+               database_url: str) -> AsyncIterator[Room]:
+    made = await make_room(aiohttp_client, influxdb, connector, database_url, 4, 30.0)
+    yield made
+    await made.close()
+
+
+def write(site: Room, seconds: float, rooms: dict[str, float], sensors: int = 10,
+          name: str = "ams1") -> None:
+    at_ms = int(site.at(seconds).timestamp() * 1000)
+    site.influx.write(site.database, [
+        point(room, f"rack-{n:03}", value + n / 10, at_ms, site=name)
+        for room, value in rooms.items() for n in range(sensors)])
+
+
+async def test_a_site_wide_event_is_one_site_card_per_chat_naming_every_room(
+        site: Room) -> None:
+    write(site, 0, {"dc1-a": 33.0, "dc1-b": 28.0, "dc1-c": 28.5})
+    await site.poll(1, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
+    await outbox_drained(site.client.app)
+    for chat in site.chats:
+        [post] = site.operations(chat)
+        text = card_text(card_of(post))
+        assert "CRITICAL: 3 rooms in trouble at site ams1" in text
+        assert "1 | Rooms critical" in text and "2 | Rooms warning" in text
+        for room in ROOMS:
+            assert f"{room}=" in text
+        assert "dc1-a=CRITICAL · 10 critical · hottest rack-009 33.9 °C" in text
+        assert text.index("dc1-a=") < text.index("dc1-c=") < text.index("dc1-b=")
+        assert {a["verb"] for a in card_of(post)["actions"]} == {"ack", "snooze"}
+
+    # A room cools: the site card is updated in place, and no "Resolved" text for the room.
+    write(site, 15, {"dc1-a": 33.0, "dc1-b": 22.0, "dc1-c": 28.5})
+    await site.poll(16, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 2 for c in site.chats), 40.0)
+    for chat in site.chats:
+        post, update = site.operations(chat)
+        assert update.method == "PUT" and update.activity_id == post.answered_id
+        text = card_text(card_of(update))
+        assert "2 rooms in trouble" in text and "dc1-b=back to normal" in text
+
+    # The last rooms cool: the site card says so and one short text tells each chat.
+    write(site, 30, {"dc1-a": 22.0, "dc1-b": 22.0, "dc1-c": 22.0})
+    await site.poll(31, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 4 for c in site.chats))
+    await outbox_drained(site.client.app)
+    for chat in site.chats:
+        post, _, *rest = site.operations(chat)
+        [end] = [r for r in rest if r.method == "PUT"]
+        assert "Resolved: 3 rooms at site ams1 back to normal" in card_text(card_of(end))
+        [note] = [r for r in rest if r.method == "POST"]
+        assert note.body["text"] == ("Resolved: **server-room-temperature** at site ams1: all "
+                                     "3 rooms back to normal.")
+    assert len(site.connector.received) == 4 * len(site.chats)
+
+
+async def test_a_room_alone_is_a_room_card_and_joins_the_site_card_when_a_second_opens(
+        site: Room) -> None:
+    write(site, 0, {"dc1-a": 28.0})
+    await site.poll(1, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
+    assert "Warning: server-room-temperature" in card_text(card_of(site.operations(
+        site.chats[0])[0]))
+    # Another site's room is not this site's event.
+    write(site, 15, {"dc1-a": 28.0}, name="fra2")
+    write(site, 15, {"dc1-a": 28.0})
+    await site.poll(16, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 2 for c in site.chats))
+
+    write(site, 30, {"dc1-a": 28.0, "dc1-b": 29.0})
+    write(site, 30, {"dc1-a": 28.0}, name="fra2")
+    await site.poll(31, SITE_RULES)
+    # The room card is updated once to say so, and the site card names both rooms: three
+    # messages a chat for this site in all (the other site's room has its own card).
+    await eventually(lambda: all(len(site.operations(c)) == 4 for c in site.chats))
+    await outbox_drained(site.client.app)
+    for chat in site.chats:
+        room_post, other, *rest = site.operations(chat)
+        [note] = [r for r in rest if r.method == "PUT"]
+        assert note.activity_id == room_post.answered_id
+        assert "Part of a site event at site ams1" in card_text(card_of(note))
+        [site_post] = [r for r in rest if r.method == "POST"]
+        text = card_text(card_of(site_post))
+        assert "Warning: 2 rooms in trouble at site ams1" in text
+        assert "dc1-a=" in text and "dc1-b=" in text and "fra2" not in text
+        assert "site fra2" in card_text(card_of(other)) or "Site=fra2" in card_text(
+            card_of(other))
+
+    # Room dc1-a turns critical: the site card (not the room card) shows it at once.
+    write(site, 45, {"dc1-a": 33.0, "dc1-b": 29.0})
+    write(site, 45, {"dc1-a": 28.0}, name="fra2")
+    await site.poll(46, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 5 for c in site.chats))
+    for chat in site.chats:
+        last = site.operations(chat)[-1]
+        assert last.method == "PUT"
+        assert "CRITICAL: 2 rooms in trouble at site ams1" in card_text(card_of(last))
+
+
+async def test_acknowledge_on_the_site_card_acknowledges_each_of_its_rooms(site: Room) -> None:
+    write(site, 0, {"dc1-a": 33.0, "dc1-b": 28.0})
+    await site.poll(1, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
+    actions = site.client.app[ACTIONS]
+    [site_event] = [a for a in await actions.alerts.recent_incidents(10)
+                    if a.event.get("kind") == "site"]
+    chat_key = (await site.client.app[DATABASE].fetch_one(
+        "SELECT tenant_id FROM conversations WHERE conversation_id = ?", (site.chats[0],)))
+    actor = Actor(tenant_id=chat_key["tenant_id"], conversation_id=site.chats[0], name="Dana")
+    outcome = await actions.acknowledge(site_event.alert_id, actor)
+    assert outcome.changed and "2 of its 2 rooms" in outcome.text
+    rooms = [a for a in await actions.alerts.open_alerts() if a.event.get("kind") != "site"]
+    assert len(rooms) == 2 and all(a.acknowledged_by == "Dana" for a in rooms)
+    audit = AuditLog(site.client.app[DATABASE])
+    for alert in [*rooms, site_event]:
+        assert [e.action for e in await audit.of_alert(alert.alert_id)].count(
+            "acknowledged") == 1
+    # Every chat's site card says so; no room card was posted anywhere.
+    await eventually(lambda: all(len(site.operations(c)) == 2 for c in site.chats))
+    await outbox_drained(site.client.app)
+    for chat in site.chats:
+        post, update = site.operations(chat)
+        assert update.method == "PUT"
+        assert "Acknowledged by Dana" in card_text(card_of(update))
+        assert "Undo acknowledge" in str(card_of(update)["actions"])
