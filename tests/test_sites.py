@@ -4,13 +4,18 @@ Bot Connector stand-in. Rooms of one site in trouble at once are one site card p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from heatwatch.server import ACTIONS, DATABASE
+from common.clock import utcnow
+from common.settings import load_settings
+from heatwatch.server import ACTIONS, DATABASE, ESCALATOR, create_app
 from notifier.chat.actions import Actor
 from storage.audit import AuditLog
+from tests.cluster import register_people
 from tests.influx import InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
 from tests.support.delivery import RULES, card_of
@@ -151,3 +156,45 @@ async def test_acknowledge_on_the_site_card_acknowledges_each_of_its_rooms(site:
         assert update.method == "PUT"
         assert "Acknowledged by Dana" in card_text(card_of(update))
         assert "Undo acknowledge" in str(card_of(update)["actions"])
+
+
+async def test_rooms_on_a_site_card_still_escalate_and_an_acknowledgement_stops_it(
+        aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
+        database_url: str, tmp_path: Path) -> None:
+    rules = SITE_RULES.replace('repeat = "0"', 'repeat = "0"\nescalate_after = "10m"\n'
+                               'escalate_to = ["user:00000000-0000-4000-8000-000000000001"]')
+    (tmp_path / "rules.toml").write_text(rules)
+    name = "sites_escalation"
+    influxdb.create_database(name)
+    app = create_app(load_settings(environ={
+        "DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
+        "RULES_FILE": str(tmp_path / "rules.toml")}, env_file=None))
+    client = await aiohttp_client(app)
+    chats = await register_people(client.app[DATABASE], connector.url, 3)
+    site = Room(client, influxdb, name, connector, chats,
+                datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2))
+    try:
+        write(site, 0, {"dc1-a": 33.0, "dc1-b": 33.5, "dc1-c": 28.0})
+        await site.poll(1, rules)
+        await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
+        await outbox_drained(site.client.app)
+        # Nobody acknowledged: each critical room escalates on its own (a page is never
+        # folded away), its note in every chat that has the site card.
+        assert await app[ESCALATOR].check(utcnow() + timedelta(minutes=11)) == 2
+        await eventually(lambda: all(len(site.operations(c)) == 3 for c in site.chats))
+        for chat in site.chats:
+            notes = sorted(r.body["text"] for r in site.operations(chat)[1:])
+            assert all(n.startswith("Escalated: nobody acknowledged **server-room-temperature"
+                                    f"** (room {room}, site ams1")
+                       for n, room in zip(notes, ["dc1-a", "dc1-b"], strict=True)), notes
+        # The site card's Acknowledge stops it for its rooms: a later step finds them acked.
+        [site_event] = [a for a in await app[ACTIONS].alerts.recent_incidents(10)
+                        if a.event.get("kind") == "site"]
+        tenant = (await app[DATABASE].fetch_one(
+            "SELECT tenant_id FROM conversations WHERE conversation_id = ?", (chats[0],)))
+        outcome = await app[ACTIONS].acknowledge(
+            site_event.alert_id, Actor(tenant["tenant_id"], chats[0], "Dana"))
+        assert "3 of its 3 rooms" in outcome.text
+        assert await app[ESCALATOR].check(utcnow() + timedelta(hours=1)) == 0
+    finally:
+        await site.close()
