@@ -198,3 +198,67 @@ async def test_rooms_on_a_site_card_still_escalate_and_an_acknowledgement_stops_
         assert await app[ESCALATOR].check(utcnow() + timedelta(hours=1)) == 0
     finally:
         await site.close()
+
+
+async def tenant_of(site: Room, chat: str) -> str:
+    row = await site.client.app[DATABASE].fetch_one(
+        "SELECT tenant_id FROM conversations WHERE conversation_id = ?", (chat,))
+    return str(row["tenant_id"])
+
+
+async def test_a_chat_sees_on_the_site_card_only_the_rooms_it_was_told_of(site: Room) -> None:
+    # One chat snoozes dc1-c's card for a day; dc1-c cools, and its snooze holds for the room's
+    # next incident there.
+    write(site, 0, {"dc1-c": 28.0})
+    await site.poll(1, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
+    actions = site.client.app[ACTIONS]
+    [room_c] = await actions.alerts.open_alerts()
+    quiet = Actor(await tenant_of(site, site.chats[0]), site.chats[0], "Dana")
+    assert (await actions.snooze(room_c.alert_id, 86400, quiet)).changed
+    write(site, 15, {"dc1-c": 22.0})
+    await site.poll(16, SITE_RULES)
+    await outbox_drained(site.client.app)
+    before = {chat: len(site.operations(chat)) for chat in site.chats}
+
+    write(site, 30, {"dc1-a": 29.0, "dc1-b": 28.0, "dc1-c": 28.5})
+    await site.poll(31, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == before[c] + 1
+                                 for c in site.chats))
+    await outbox_drained(site.client.app)
+    for chat in site.chats:
+        text = card_text(card_of(site.operations(chat)[-1]))
+        if chat == quiet.conversation_id:
+            assert "2 rooms in trouble at site ams1" in text and "dc1-c" not in text
+        else:
+            assert "3 rooms in trouble at site ams1" in text and "dc1-c=" in text
+
+
+async def test_snooze_on_the_site_card_snoozes_its_rooms_in_that_chat_only(site: Room) -> None:
+    write(site, 0, {"dc1-a": 28.0, "dc1-b": 28.0})
+    await site.poll(1, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
+    actions = site.client.app[ACTIONS]
+    [site_event] = [a for a in await actions.alerts.recent_incidents(10)
+                    if a.event.get("kind") == "site"]
+    actor = Actor(await tenant_of(site, site.chats[0]), site.chats[0], "Dana")
+    outcome = await actions.snooze(site_event.alert_id, 3600, actor)
+    assert outcome.changed and "Snoozed here the site event" in outcome.text
+    assert "2 of its 2 rooms" in outcome.text
+    rows = await site.client.app[DATABASE].fetch_all(
+        "SELECT conversation_id, series_key FROM snoozes")
+    assert len(rows) == 3 and {r["conversation_id"] for r in rows} == {site.chats[0]}
+    await eventually(lambda: len(site.operations(site.chats[0])) == 2)
+    await outbox_drained(site.client.app)
+    update = site.operations(site.chats[0])[-1]
+    assert update.method == "PUT" and "Snoozed here by Dana" in card_text(card_of(update))
+    assert "unsnooze" in {a["verb"] for a in card_of(update)["actions"]}
+    assert all(len(site.operations(c)) == 1 for c in site.chats[1:])  # no room card anywhere
+
+    # A room turning critical breaks through the snooze there, on the site card, with a text.
+    write(site, 15, {"dc1-a": 33.0, "dc1-b": 28.0})
+    await site.poll(16, SITE_RULES)
+    await eventually(lambda: len(site.operations(site.chats[0])) == 4)
+    texts = [r.body.get("text", "") for r in site.operations(site.chats[0])[2:]]
+    assert any(t.startswith("Now CRITICAL: **server-room-temperature** (room dc1-a")
+               for t in texts), texts
