@@ -142,6 +142,8 @@ async def test_acknowledge_on_the_site_card_acknowledges_each_of_its_rooms(site:
     actor = Actor(tenant_id=chat_key["tenant_id"], conversation_id=site.chats[0], name="Dana")
     outcome = await actions.acknowledge(site_event.alert_id, actor)
     assert outcome.changed and "2 of its 2 rooms" in outcome.text
+    again = await actions.acknowledge(site_event.alert_id, actor)  # a second press
+    assert not again.changed and "Nothing changed" in again.text
     rooms = [a for a in await actions.alerts.open_alerts() if a.event.get("kind") != "site"]
     assert len(rooms) == 2 and all(a.acknowledged_by == "Dana" for a in rooms)
     audit = AuditLog(site.client.app[DATABASE])
@@ -156,6 +158,18 @@ async def test_acknowledge_on_the_site_card_acknowledges_each_of_its_rooms(site:
         assert update.method == "PUT"
         assert "Acknowledged by Dana" in card_text(card_of(update))
         assert "Undo acknowledge" in str(card_of(update)["actions"])
+
+    # A room that opens later is new trouble: the site card offers Acknowledge again, at once.
+    write(site, 15, {"dc1-a": 33.0, "dc1-b": 28.0, "dc1-c": 28.0})
+    await site.poll(16, SITE_RULES)
+    await eventually(lambda: all(len(site.operations(c)) == 3 for c in site.chats))
+    for chat in site.chats:
+        card = card_of(site.operations(chat)[-1])
+        assert "3 rooms in trouble" in card_text(card) and "Acknowledged by" not in str(card)
+        assert "ack" in {a["verb"] for a in card["actions"]}
+    acked = {a.event["series"]["room"]: a.acknowledged_by
+             for a in await actions.alerts.open_alerts() if a.event.get("kind") != "site"}
+    assert acked == {"dc1-a": "Dana", "dc1-b": "Dana", "dc1-c": None}
 
 
 async def test_rooms_on_a_site_card_still_escalate_and_an_acknowledgement_stops_it(

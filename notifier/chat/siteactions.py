@@ -50,8 +50,11 @@ async def act_on_site(actions: AlertActions, alert: AlertRecord, actor: Actor, v
         "unsnooze": lambda room: actions.unsnooze(room, actor),
     }[verb]
     changed = [room for room in rooms if (await room_action(room.alert_id)).changed]
-    now = utcnow()
     store = actions.alerts
+    if not changed:  # nothing to record (a second press of a card not yet updated)
+        return Outcome(await store.get(alert.alert_id), False,
+                       f"Nothing changed for {ref}: its {len(rooms)} rooms were already so.")
+    now = utcnow()
     statement: Statement | None = None
     keys = await store.cards_of(alert.alert_id)
     if verb == "acknowledge":
@@ -77,9 +80,6 @@ async def act_on_site(actions: AlertActions, alert: AlertRecord, actor: Actor, v
         f" and {len(changed) - 5} more" if len(changed) > 5 else "")
     until = (f" until {at(now + timedelta(seconds=seconds), actor.time_zone)}"
              if verb == "snooze" else "")
-    if not changed:
-        return Outcome(await store.get(alert.alert_id), False,
-                       f"Nothing changed for {ref}: its {len(rooms)} rooms were already so.")
     return Outcome(await store.get(alert.alert_id), True,
                    f"{_DONE[verb]} {ref}{until}: {len(changed)} of its {len(rooms)} rooms "
                    f"({names}).")

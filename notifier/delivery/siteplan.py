@@ -120,6 +120,9 @@ class SitePlanner:
         dirty = {i for i in lines if i in batch or i not in site.rooms}
         site.rooms.update({i: lines[i] for i in dirty})
         worse, ended = site.settle(now)
+        # A room that opens in a site event already acknowledged is new trouble: the site card
+        # offers Acknowledge again (the rooms acknowledged before stay so).
+        joined = record is not None and any(p.change is Change.OPENED for p in group)
 
         told = await self._store.told_of(sorted(site.rooms))
         for p in group:
@@ -180,7 +183,7 @@ class SitePlanner:
 
         statements += self._alerts.incident_statements(
             site.alert_id, SITE_SOURCE, rule, site.group_key, site.document(), site.open,
-            clear_ack=worse, series={i: site.rooms[i].to_json() for i in dirty})
+            clear_ack=worse or joined, series={i: site.rooms[i].to_json() for i in dirty})
         if record is None or ended:
             entry = AuditEntry(
                 action="site event began" if record is None else "site event ended", at=now,

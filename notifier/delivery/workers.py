@@ -298,7 +298,7 @@ class DeliveryWorker:
             await self._outbox.complete(delivery.id, self._clock())  # on the site card
             return
         if existing and delivery.payload.startswith(SITE_NOTE):
-            activity = await noted(self._alerts, view.activity(), delivery.payload)
+            activity = await noted(self._alerts, activity, delivery.payload)
         if existing:
             try:
                 async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):
