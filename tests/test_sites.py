@@ -12,7 +12,7 @@ import pytest
 
 from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import ACTIONS, DATABASE, ESCALATOR, create_app
+from heatwatch.server import ACTIONS, COMMANDS, DATABASE, ESCALATOR, create_app
 from notifier.chat.actions import Actor
 from storage.audit import AuditLog
 from tests.cluster import register_people
@@ -144,6 +144,12 @@ async def test_acknowledge_on_the_site_card_acknowledges_each_of_its_rooms(site:
     assert outcome.changed and "2 of its 2 rooms" in outcome.text
     again = await actions.acknowledge(site_event.alert_id, actor)  # a second press
     assert not again.changed and "Nothing changed" in again.text
+    commands = site.client.app[COMMANDS]
+    timeline = (await commands.run(f"history {site_event.alert_id[:8]}", actor)).text
+    assert "site event began" in timeline and "acknowledged" in timeline
+    listed = (await commands.run("history", actor)).text
+    assert "server-room-temperature, site ams1" in listed  # beside its rooms
+    assert "open: 2" in str((await commands.run("alerts", actor)).data).replace("'", "")
     rooms = [a for a in await actions.alerts.open_alerts() if a.event.get("kind") != "site"]
     assert len(rooms) == 2 and all(a.acknowledged_by == "Dana" for a in rooms)
     audit = AuditLog(site.client.app[DATABASE])
