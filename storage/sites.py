@@ -94,6 +94,14 @@ class SiteStore:
             "s.series_key = ?) ORDER BY a.created_at DESC LIMIT 1", (SITE_SOURCE, room_id))
         return row["alert_id"] if row else None
 
+    async def pages_of(self, alert_id: str) -> dict[Key, str]:
+        """The activity-feed pages sent about an alert, by conversation (the latest's payload:
+        its end replaces it)."""
+        rows = await self._db.fetch_all(
+            "SELECT tenant_id, conversation_id, payload FROM deliveries WHERE alert_id = ? AND "
+            "operation = 'feed' ORDER BY created_at", (alert_id,))
+        return {(row["tenant_id"], row["conversation_id"]): row["payload"] for row in rows}
+
     @staticmethod
     def folded_statements(event_id: str, room_id: str, keys: Iterable[Key],
                           site_id: str, now: datetime) -> list[Statement]:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the paging fixtures of test_activity_feed are imported)
 """Site events through the real app (issue #27): a real InfluxDB, the poller, the outbox and the
 Bot Connector stand-in. Rooms of one site in trouble at once are one site card per chat."""
 
@@ -9,18 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
 from common.settings import load_settings
-from heatwatch.server import ACTIONS, COMMANDS, DATABASE, ESCALATOR, create_app
+from heatwatch.server import ACTIONS, ALERT_SINK, COMMANDS, DATABASE, ESCALATOR, create_app
+from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.chat.actions import Actor
+from notifier.delivery.feed import chain_id
 from storage.audit import AuditLog
 from tests.cluster import register_people
 from tests.influx import InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
+from tests.standins.graph import GraphStandIn
 from tests.support.delivery import RULES, card_of
 from tests.support.waiting import eventually, outbox_drained
 from tests.teams import card_text
+from tests.test_activity_feed import ADELE, graph, paging  # noqa: F401 (fixtures)
 from tests.test_incidents import Room, make_room
 
 SITE_RULES = RULES.replace('group_by = ["room", "sensor"]',
@@ -282,3 +288,37 @@ async def test_snooze_on_the_site_card_snoozes_its_rooms_in_that_chat_only(site:
     texts = [r.body.get("text", "") for r in site.operations(site.chats[0])[2:]]
     assert any(t.startswith("Now CRITICAL: **server-room-temperature** (room dc1-a")
                for t in texts), texts
+
+
+def room_event(room: str, kind: EventKind = EventKind.FIRED) -> AlertEvent:
+    resolved = kind is EventKind.RESOLVED
+    group = {"site": "ams1", "room": room}
+    return AlertEvent(kind=kind, rule="server-room-temperature", alert_id=f"{room}-{NOW}",
+                      at=datetime.now(UTC), series={**group, "sensor": "s1"}, group=group,
+                      site={"site": "ams1"}, severity=None if resolved else Severity.CRIT,
+                      value=26.0 if resolved else 34.0, threshold=None if resolved else 32.0,
+                      unit="°C", since=datetime.now(UTC))
+
+
+NOW = datetime.now(UTC).timestamp()
+
+
+async def test_rooms_paging_at_the_same_moment_are_one_page_about_the_site(
+        paging: TestClient, graph: GraphStandIn, connector: ConnectorStandIn) -> None:
+    await paging.app[ALERT_SINK].publish([room_event(r) for r in ROOMS])
+    await eventually(lambda: graph.notifications, timeout=20)
+    [site_row] = await paging.app[DATABASE].fetch_all(
+        "SELECT alert_id FROM alerts WHERE source = 'site'")
+    [(user, body)] = graph.notifications
+    assert user == ADELE and body["chainId"] == chain_id(site_row["alert_id"])
+    assert body["templateParameters"] == [
+        {"name": "alert", "value": "server-room-temperature critical: 3 rooms at site ams1"}]
+    [card] = connector.cards(graph.chat_id(ADELE))  # and one site card, not three room cards
+    assert "CRITICAL: 3 rooms in trouble at site ams1" in card_text(card_of(card))
+
+    await paging.app[ALERT_SINK].publish([room_event(r, EventKind.RESOLVED) for r in ROOMS])
+    await eventually(lambda: len(graph.notifications) == 2)
+    ended = graph.notifications[1][1]
+    assert ended["chainId"] == chain_id(site_row["alert_id"])
+    assert ended["templateParameters"][0]["value"] == (
+        "server-room-temperature resolved: 3 rooms at site ams1")

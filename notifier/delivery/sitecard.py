@@ -145,6 +145,16 @@ def site_summary(site: Site) -> str:
             f"({_WORDS.get(site.severity or '', 'no data')})")
 
 
+def site_page_line(site: Site) -> str:
+    """The activity feed's line for a site event: "server-room-temperature critical: 20 rooms
+    at site ams1"."""
+    state = {"crit": "critical", "warn": "warning"}.get(site.severity or "", "resolved")
+    if not site.open:
+        return f"{site.rule} resolved: {len(site.rooms)} rooms at {site_words(site)}"
+    rooms = sum(r.open for r in site.rooms.values())
+    return f"{site.rule} {state}: {rooms} rooms at {site_words(site)}"
+
+
 def _room_names(site: Site, limit: int = 5) -> str:
     names = [shown(r.label, VALUE_LIMIT) for r in site.shown() if r.open]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""

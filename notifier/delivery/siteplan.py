@@ -35,10 +35,13 @@ from notifier.alerts.sites import (
     site_group_key,
     site_id,
 )
+from notifier.delivery.feed import FeedNotice, chain_id
 from notifier.delivery.sitecard import (
     SITE_NOTE,
+    site_page_line,
     site_reminder_text,
     site_resolved_text,
+    site_summary,
     with_site_note,
 )
 from storage.alerts import AlertStore
@@ -138,11 +141,15 @@ class SitePlanner:
         changed: set[Key] = set(chats) if ended else set(joining)
         urgent: set[Key] = set(chats) if ended or worse else set(joining)
         reminded: set[Key] = set()
+        paged: dict[Key, FeedNotice] = {}
         for p in group:
             kept: list[NewDelivery] = []
             for item in p.items:
                 key = (item.tenant_id, item.conversation_id)
-                if key not in chats or item.operation in (Operation.FEED, Operation.REPLY):
+                if (key in chats and item.operation is Operation.FEED
+                        and p.change in (Change.OPENED, Change.ESCALATED)):
+                    paged[key] = FeedNotice.from_json(item.payload)  # one page: the site's
+                elif key not in chats or item.operation in (Operation.FEED, Operation.REPLY):
                     kept.append(item)
                 elif item.operation is Operation.CARD:
                     statements += SiteStore.folded_statements(
@@ -175,6 +182,15 @@ class SitePlanner:
         if ended:
             rows += [NewDelivery(card_event, site.alert_id, *key, Operation.TEXT,
                                  site_resolved_text(site)) for key in sorted(chats - muted)]
+        rows += self._pages(site, paged, revision)
+        if ended:
+            rows += [NewDelivery("feed-" + revision, site.alert_id, *key, Operation.FEED,
+                                 FeedNotice(notice.user_id, notice.chain_id,
+                                            site_page_line(site), site_resolved_text(site),
+                                            notice.web_url).to_json())
+                     for key, notice in sorted(
+                         (key, FeedNotice.from_json(payload)) for key, payload in
+                         (await self._store.pages_of(site.alert_id)).items())]
         if reminded and not acknowledged and site.reminder_due(now):
             site.last_reminded = now
             rows += [NewDelivery("site-reminder-" + revision, site.alert_id, *key,
@@ -197,6 +213,18 @@ class SitePlanner:
                  len(rows))
         return statements
 
+
+    @staticmethod
+    def _pages(site: Site, paged: dict[Key, FeedNotice], revision: str) -> list[NewDelivery]:
+        """Rooms of the site paging a person in this batch (critical): one page about the
+        site instead, its own chain (its end replaces it). Never none: a page is not folded
+        away, only the same moment's pages into one (20 rooms would be 20 pages a person, and
+        Graph takes 5 a second)."""
+        return [NewDelivery("feed-" + revision, site.alert_id, *key, Operation.FEED,
+                            FeedNotice(notice.user_id, chain_id(site.alert_id),
+                                       site_page_line(site), f"Critical: {site_summary(site)}",
+                                       notice.web_url).to_json())
+                for key, notice in sorted(paged.items())]
 
 
 async def folded_here(alerts: AlertStore, delivery: Delivery, existing: str | None) -> bool:
