@@ -44,6 +44,7 @@ from notifier.alerts.routing import Key, Routing, resolve_targets
 from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
 from notifier.delivery.feed import notice_line, page_rows, people_of
+from notifier.delivery.siteplan import Planned, SitePlanner
 from storage.alerts import Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -83,6 +84,7 @@ class OutboxSink:
         self._db = db
         self._routing = routing
         self._window = timedelta(seconds=update_window)
+        self._sites = SitePlanner(db, self._window)
         self.wake = wake or asyncio.Event()
 
     async def recipients(self, now: datetime) -> Recipients:
@@ -102,8 +104,20 @@ class OutboxSink:
         groups: dict[tuple[str, str, str], list[AlertEvent]] = {}
         for event in events:
             groups.setdefault((event.source, event.rule, event.group_key), []).append(event)
-        for group in groups.values():
-            await self._publish_incident(group, now, recipients)
+        planned = [p for group in groups.values()
+                   if (p := await self._plan_incident(group, now, recipients)) is not None]
+        # Rooms of one site open at once go on one site card per chat (sites.py); all of the
+        # batch is one transaction, so a site card and the rooms it shows commit together.
+        extra = await self._sites.fold(planned, now, recipients.muted)
+        await self._outbox.enqueue([i for p in planned for i in p.items], now, extra=[
+            *(s for p in planned for s in p.statements), *extra])
+        for p in planned:
+            if p.audit is not None:
+                log_entry(p.audit)
+            log.info("Incident %s %s (%s, %s): %d series, %d deliveries queued",
+                     p.incident.alert_id[:8], p.change.value, p.incident.rule or "source",
+                     ", ".join(p.incident.group.values()) or "-", len(p.incident.members),
+                     len(p.items))
         self.wake.set()
 
     async def _incident_for(self, first: AlertEvent) -> tuple[Incident | None, AlertRecord | None]:
@@ -121,14 +135,14 @@ class OutboxSink:
             return Incident.open_with(first), None
         return None, None
 
-    async def _publish_incident(self, events: list[AlertEvent], now: datetime,
-                                recipients: Recipients) -> None:
+    async def _plan_incident(self, events: list[AlertEvent], now: datetime,
+                             recipients: Recipients) -> Planned | None:
         first = events[0]
         incident, record = await self._incident_for(first)
         if incident is None:
             log.info("%s of %s (%s) belongs to no open incident; nothing to tell",
                      first.kind.value, first.rule or "the source", first.alert_id[:8])
-            return
+            return None
         for event in events:
             incident.apply(event)
         change = incident.settle(now, events[-1].kind)
@@ -152,12 +166,8 @@ class OutboxSink:
         audit = self._audit_entry(incident, change, now)
         if audit is not None:
             statements.append(AuditLog.statement(audit))
-        await self._outbox.enqueue(items, now, extra=statements)
-        if audit is not None:
-            log_entry(audit)
-        log.info("Incident %s %s (%s, %s): %d series, %d deliveries queued",
-                 incident.alert_id[:8], change.value, incident.rule or "source",
-                 ", ".join(incident.group.values()) or "-", len(incident.members), len(items))
+        site = next((e.site for e in events if e.site is not None), None)
+        return Planned(incident, change, remind, items, statements, audit, site)
 
     @staticmethod
     def _audit_entry(incident: Incident, change: Change, now: datetime) -> AuditEntry | None:
