@@ -10,9 +10,9 @@ limits enforced, `--latency` per call), for `--minutes`:
   - every `--heat-every` seconds the next room heats: one sensor warm (a new incident, a first
     post in every chat; a lone sensor's jump is confirmed by its next reading before it pages,
     notifier/monitoring/probes.py, so with `--heat-shape room` the room's other sensors warm
-    in the same write, under the threshold, and it is heat at once), 10 s later a second sensor (an update), 20 s later critical (an
-    escalation), 45 s later it cools (resolved: card update and a note); reminders every 30 s
-    while it is hot (`repeat`);
+    in the same write, under the threshold, and it is heat at once), 10 s later a second
+    sensor (an update), 20 s later critical (an escalation), 45 s later it cools (resolved:
+    card update and a note); reminders every 30 s while it is hot (`repeat`);
   - every 5 s a person asks `status` in their chat, and reacts to a card (a heart, stored;
     now and then a like, which acknowledges).
 With `--tracemalloc N` the app runs in this process instead (create_app), under tracemalloc,
