@@ -1,6 +1,7 @@
 """Storm benchmark, run by hand:
 
     .venv/bin/python -m bench.storm [--quick]
+    .venv/bin/python -m bench.storm --rooms 20 [--sensors 2000] [--chats 50]
 
 A cooling unit fails: S sensors of one room cross the threshold in the same poll, and P
 personal chats must be told. A real InfluxDB (Debian's influxd, started here), the poller, the
@@ -18,6 +19,13 @@ The baseline is the per-sensor design (one card per sensor per chat: `incident_b
 `group_by` tag), measured in the same run at S = 200, P = 20, 0 ms; for the larger storms its
 floor is computed from Teams' limits (S messages per chat at 60 per 30 s, and S * P at the
 tenant cap), since measuring it would take hours.
+
+With `--rooms R` (the site storm of issue #27): a site-wide cooling loss, S sensors spread over
+R rooms of one site, all hot in the same poll, P chats; the rule has `site_by = ["site"]` (one
+site card per chat), and the baseline, measured in the same run, is the same storm without it
+(one card per room per chat). Measured: messages per chat (the most any chat got, and the
+mean), *told* (every chat has a card) and *named* (every chat's cards name every room), from
+the write, counted once the outbox is empty.
 """
 
 from __future__ import annotations
@@ -65,6 +73,19 @@ repeat = "0"
 """
 
 
+SITE_RULE = """
+[[rule]]
+name = "server-room"
+measurement = "temperature"
+group_by = ["site", "room", "sensor"]
+incident_by = ["site", "room"]
+{site_by}
+warn_above = 27.0
+crit_above = 32.0
+repeat = "0"
+"""
+
+
 @dataclass
 class Result:
     sensors: int
@@ -94,6 +115,102 @@ def cards_show_all(connector: ConnectorStandIn, chats: list[str], sensors: int) 
         if not cards or (sensors_on_card(cards[-1]) < sensors and len(cards) < sensors):
             return False
     return True
+
+
+def rooms_named(connector: ConnectorStandIn, chat: str, rooms: list[str]) -> bool:
+    """The chat's cards (any of them, as last sent) name every room."""
+    latest: dict[str, str] = {}
+    for r in connector.received:
+        if r.conversation_id == chat and "attachments" in (r.body or {}):
+            latest[r.activity_id or r.answered_id or ""] = str(r.body["attachments"])
+    text = " ".join(latest.values())
+    return all(f"'{room}'" in text for room in rooms)
+
+
+@dataclass
+class SiteResult:
+    site: bool
+    most: int
+    mean: float
+    told: float
+    named: float
+    operations: int
+    violations: int
+
+
+async def site_storm(influx: InfluxServer, work: Path, sensors: int, rooms: int, chats: int,
+                     latency: float, site: bool) -> SiteResult:
+    """S sensors over R rooms of one site hot in one poll; `site`: the rule has site_by."""
+    name = f"site_{time.monotonic_ns()}"
+    influx.create_database(name)
+    connector = ConnectorStandIn(latency=latency).start()
+    database = await open_database(f"sqlite:///{work}/{name}.db")
+    authentication = build_authentication(Settings(), None)
+    names = [f"dc1-{n:02}" for n in range(rooms)]
+    try:
+        people = await register_people(database, connector.url, chats)
+        rules = parse_rules(SITE_RULE.format(site_by='site_by = ["site"]' if site else ""))
+        sink = OutboxSink(database, update_window=10.0)
+        worker = DeliveryWorker(database, BotFrameworkSender(CloudAdapter(authentication), ""),
+                                DeliveryLimiter(TENANT_CAP), wake=sink.wake, concurrency=64)
+        source = InfluxQLSource(influx.url, name, username=ADMIN, password=ADMIN_PASSWORD)
+        monitor = Monitor(rules, source, AlertStateStore(database), sink,
+                          interval=POLL_SECONDS, down_after=600.0)
+        tasks = [asyncio.create_task(worker.run()), asyncio.create_task(monitor.run())]
+        await asyncio.sleep(POLL_SECONDS)  # a first, quiet poll
+
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        influx.write(name, [point(names[n % rooms], f"rack-{n:04}", 28.0 + (n % 50) / 10,
+                                  now_ms, site="ams1") for n in range(sensors)])
+        written = time.perf_counter()
+        told = named = 0.0
+        while not named:
+            if not told and all(connector.cards(chat) for chat in people):
+                told = time.perf_counter() - written
+            if told and all(rooms_named(connector, chat, names) for chat in people):
+                named = time.perf_counter() - written
+            await asyncio.sleep(0.05)
+        while (await database.fetch_one(
+                "SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'"))["n"]:
+            await asyncio.sleep(0.2)  # the gathered updates too: every message counted
+        await worker.drain(10.0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await source.close()
+        per_chat = Counter(r.conversation_id for r in connector.received)
+        return SiteResult(site, max(per_chat.values()), sum(per_chat.values()) / chats, told,
+                          named, len(connector.received), connector.violations)
+    finally:
+        await authentication.connectors.close()
+        await database.close()
+        connector.stop()
+
+
+async def site_main(rooms: int, sensors: int, chats: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        influx = InfluxServer(work / "influxdb").start()
+        try:
+            print(f"site storm: S={sensors} sensors in R={rooms} rooms of one site, "
+                  f"P={chats} chats, poll {POLL_SECONDS:g} s")
+            print(f"{'cards':>9} {'ms':>4} {'msg/chat max':>13} {'mean':>6} {'told':>7} "
+                  f"{'named':>7} {'ops':>6}")
+            for latency in (0.0, 0.2):
+                results = [await site_storm(influx, work, sensors, rooms, chats, latency, site)
+                           for site in (False, True)]
+                for r in results:
+                    print(f"{'site' if r.site else 'per room':>9} {latency * 1000:4.0f} "
+                          f"{r.most:13} {r.mean:6.1f} {r.told:6.2f}s {r.named:6.2f}s "
+                          f"{r.operations:6}  violations {r.violations}")
+                base, site_result = results
+                print(f"          site vs per room: {base.mean / site_result.mean:.1f}x fewer "
+                      f"messages, every room named {base.named / site_result.named:.1f}x "
+                      "sooner")
+        finally:
+            influx.stop()
+    print(f"goal: at most 3 messages per chat naming all {rooms} rooms, every chat told "
+          f"within {POLL_SECONDS + 2:g} s")
 
 
 async def storm(influx: InfluxServer, work: Path, sensors: int, chats: int, latency: float,
@@ -156,8 +273,15 @@ def floor_per_sensor(sensors: int, chats: int) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="S = 200 and P = 20 only")
+    parser.add_argument("--rooms", type=int, default=0,
+                        help="the site storm: sensors spread over this many rooms of one site")
+    parser.add_argument("--sensors", type=int, default=2000, help="with --rooms")
+    parser.add_argument("--chats", type=int, default=50, help="with --rooms")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.rooms:
+        await site_main(args.rooms, args.sensors, args.chats)
+        return
     cases = [(200, 20), (1000, 20), (200, 200), (1000, 200)]
     if args.quick:
         cases = cases[:1]

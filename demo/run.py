@@ -26,7 +26,7 @@ from common.errors import HeatWatchError
 from demo.influxd import LocalInfluxd
 from demo.playground import Playground
 from demo.processes import die_with_parent, free_port, port_in_use
-from demo.simulator import HOT_SENSOR, ROOM, Scenario, TemperatureSimulator
+from demo.simulator import HOT_SENSOR, ROOM, SITE, Scenario, TemperatureSimulator
 from notifier.chat.commands import COMMAND_TABLE
 from storage.database import open_database
 from storage.registry import ConversationRegistry
@@ -58,6 +58,7 @@ class DemoOptions:
     influx_url: str | None
     influx_database: str
     fresh: bool
+    site: bool = False  # a site-wide event: three rooms of one site heat at once (site_by)
 
 
 def parse_options(argv: list[str]) -> DemoOptions:
@@ -78,6 +79,9 @@ def parse_options(argv: list[str]) -> DemoOptions:
                         help="run the temperature story this many times faster (default 1)")
     parser.add_argument("--fresh", action="store_true",
                         help="forget earlier demo runs (delete the data folder first)")
+    parser.add_argument("--site", action="store_true",
+                        help="a site-wide cooling loss: three rooms of one site heat together "
+                             "and are told as one site card (rule key site_by)")
     args = parser.parse_args(argv)
     if not 0.1 <= args.speed <= 60:
         parser.error("--speed must be between 0.1 and 60")
@@ -87,10 +91,10 @@ def parse_options(argv: list[str]) -> DemoOptions:
     return DemoOptions(data_dir=args.data_dir.resolve(), port=args.port or free_port(),
                        playground_port=args.playground_port or free_port(), speed=args.speed,
                        influx_url=args.influx_url, influx_database=args.influx_database,
-                       fresh=args.fresh)
+                       fresh=args.fresh, site=args.site)
 
 
-def rules_toml(speed: float, started: datetime | None = None) -> str:
+def rules_toml(speed: float, started: datetime | None = None, site: bool = False) -> str:
     hold = max(1.0, 10.0 / speed)
     started = started or datetime.now(UTC)
     # Alex takes over at the first whole minute two minutes in: after the first alert card.
@@ -101,7 +105,8 @@ name = "server-room-temperature"
 description = "Server room rack inlet temperature (simulated by the demo)"
 measurement = "temperature"
 field = "value"
-group_by = ["room", "sensor"]
+{'group_by = ["site", "room", "sensor"]' + chr(10) + 'incident_by = ["site", "room"]'
+ + chr(10) + 'site_by = ["site"]' if site else 'group_by = ["room", "sensor"]'}
 unit = "°C"
 warn_above = {WARN_ABOVE}
 crit_above = {CRIT_ABOVE}
@@ -197,12 +202,13 @@ class Demo:
         await self._create_database(influx_url)
 
         rules = options.data_dir / "rules.toml"
-        rules.write_text(rules_toml(options.speed, self._started), encoding="utf-8")
+        rules.write_text(rules_toml(options.speed, self._started, options.site), encoding="utf-8")
         await self._start_bot(influx_url, rules)
 
         simulator = TemperatureSimulator(self.session, influx_url, options.influx_database,
                                          self.scenario, interval=max(0.2, 2.0 / options.speed),
-                                         headers=influx_headers())
+                                         headers=influx_headers(),
+                                         site=SITE if options.site else "")
         self._tasks.append(asyncio.create_task(simulator.run(), name="simulator"))
 
         self.playground = Playground(options.data_dir, options.playground_port,

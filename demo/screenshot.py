@@ -30,6 +30,7 @@ from demo.processes import free_port, stop_process
 log = logging.getLogger("demo.screenshot")
 ROOT = Path(__file__).resolve().parent.parent
 WANTED = "CRITICAL: server-room-temperature"
+SITE_WANTED = "CRITICAL: 3 rooms in trouble at site dc1"  # `--site`: the site card
 
 
 class DevTools:
@@ -51,7 +52,8 @@ class DevTools:
         raise RuntimeError("Chromium closed the DevTools connection")
 
 
-async def capture(url: str, target: Path, width: int, height: int) -> None:
+async def capture(url: str, target: Path, width: int, height: int,
+                  wanted: str = WANTED) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("chromium is not installed: apt-get install chromium")
@@ -83,7 +85,7 @@ async def capture(url: str, target: Path, width: int, height: int) -> None:
                     await tools.call("Emulation.setDeviceMetricsOverride", width=width,
                                      height=height, deviceScaleFactor=1, mobile=False)
                     await tools.call("Page.navigate", url=url)
-                    check = f"document.body && document.body.innerText.includes({WANTED!r})"
+                    check = f"document.body && document.body.innerText.includes({wanted!r})"
                     async with asyncio.timeout(240):
                         while not (await tools.call("Runtime.evaluate", expression=check)
                                    )["result"].get("value"):
@@ -102,12 +104,15 @@ def main() -> int:
     parser.add_argument("target", type=Path)
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=1100)
+    parser.add_argument("--site", action="store_true",
+                        help="the site card of the demo's --site event (docs/site-card.png)")
     args = parser.parse_args()
     playground_port = free_port()
     with tempfile.TemporaryDirectory() as data:
         demo = subprocess.Popen(
             [sys.executable, "-m", "demo", "--port", "0", "--playground-port",
-             str(playground_port), "--data-dir", data, "--speed", "2"],
+             str(playground_port), "--data-dir", data, "--speed", "2",
+             *(["--site"] if args.site else [])],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             assert demo.stdout is not None
@@ -119,7 +124,7 @@ def main() -> int:
             # Keep reading, so the demo never blocks on a full pipe.
             threading.Thread(target=lambda: [None for _ in demo.stdout or ()], daemon=True).start()
             asyncio.run(capture(f"http://localhost:{playground_port}", args.target,
-                                args.width, args.height))
+                                args.width, args.height, SITE_WANTED if args.site else WANTED))
             log.info("Saved %s", args.target)
         finally:
             demo.send_signal(signal.SIGINT)

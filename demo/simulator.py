@@ -24,6 +24,10 @@ HOT_SENSOR = "rack-3-inlet"  # the first to heat up, and the hottest
 # The racks that follow it: (sensor, seconds after rack 3 at speed 1, how much cooler at peak).
 FOLLOWERS = (("rack-4-inlet", 20.0, 1.5), ("rack-5-inlet", 40.0, 3.0))
 STEADY_SENSORS = ("rack-1-inlet", "rack-2-inlet")
+# `--site`: the site of every room, and the rooms that heat with server-room-1 (a chiller plant
+# serving all three): (room, seconds later at speed 1, how much cooler at peak).
+SITE = "dc1"
+SITE_ROOMS = (("server-room-2", 0.0, 0.8), ("server-room-3", 0.0, 1.6))
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,22 @@ class Scenario:
         return self.calm + self.rise * (value - self.normal) / (self.peak - self.normal)
 
 
-def lines(scenario: Scenario, elapsed: float, now_ms: int, measurement: str) -> list[str]:
-    """Line protocol for every sensor at one instant; a little wobble keeps charts honest."""
+def lines(scenario: Scenario, elapsed: float, now_ms: int, measurement: str,
+          site: str = "") -> list[str]:
+    """Line protocol for every sensor at one instant; a little wobble keeps charts honest.
+    With `site`, every room is tagged with it and the rooms of `SITE_ROOMS` heat too."""
+    if site:
+        written = [line.replace(f",room={ROOM},", f",site={site},room={ROOM},")
+                   for line in lines(scenario, elapsed, now_ms, measurement)]
+        for room, delay, cooler in SITE_ROOMS:
+            for line in lines(scenario, max(0.0, elapsed - delay / scenario.speed), now_ms,
+                              measurement):
+                head, value, _ = line.rsplit(" ", 2)
+                number = float(value.removeprefix("value="))
+                hot = number - cooler if number > scenario.normal + 1 else number
+                written.append(head.replace(f",room={ROOM},", f",site={site},room={room},")
+                               + f" value={hot:.2f} {now_ms}")
+        return written
     wobble = 0.15 * math.sin(elapsed / 7.0)
     values = {HOT_SENSOR: scenario.temperature(elapsed) + wobble}
     for sensor, delay, cooler in FOLLOWERS:
@@ -96,7 +114,8 @@ class TemperatureSimulator:
 
     def __init__(self, session: aiohttp.ClientSession, influx_url: str, database: str,
                  scenario: Scenario, interval: float = 1.0, measurement: str = "temperature",
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, site: str = "") -> None:
+        self._site = site
         self._session = session
         self._url = influx_url.rstrip("/") + "/write"
         self._database = database
@@ -115,7 +134,7 @@ class TemperatureSimulator:
         while True:
             elapsed = 0.0 if self._started is None else time.monotonic() - self._started
             body = "\n".join(lines(self._scenario, elapsed, int(time.time() * 1000),
-                                   self._measurement))
+                                   self._measurement, self._site))
             try:
                 async with self._session.post(
                         self._url, params={"db": self._database, "precision": "ms"},

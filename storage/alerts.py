@@ -91,6 +91,10 @@ class AlertRows:
     def __init__(self, db: SqlBackend) -> None:
         self._db = db
 
+    @property
+    def backend(self) -> SqlBackend:
+        return self._db
+
     # alerts ------------------------------------------------------------------------------
 
     async def get_row(self, alert_id: str) -> StoredAlert | None:

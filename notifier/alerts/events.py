@@ -75,6 +75,9 @@ class AlertEvent:
     # group (a room), or None for an incident of its own (see notifier.alerts.incidents).
     group: dict[str, str] | None = None
     group_key: str = ""  # series_key(group), or the series key; filled in when not given
+    # The site its incident belongs to (the rule's `site_by` tags), or None: no site grouping
+    # (see notifier.alerts.sites).
+    site: dict[str, str] | None = None
     description: str = ""  # what the rule (or the sender's alert) is about
     links: dict[str, str] = field(default_factory=dict)  # label -> URL (runbook, dashboard)
     remind_every: float = 0.0  # seconds between reminders while firing; 0 = never

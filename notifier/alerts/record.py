@@ -175,10 +175,13 @@ class IncidentSnapshot:
     broken_snoozes: tuple[tuple[str, str, str], ...] = ()  # tenant, conversation, snooze end
     hottest: tuple[HotMember, ...] = ()
     incident: bool = True  # False: an alert recorded before incidents (one series)
+    # A site event's row (notifier/alerts/sites.py; kind "site" in its document): its own state
+    # is `Site.open`; as an alert it is never open, so incident paths leave it alone.
+    site_event: bool = False
 
     @property
     def open(self) -> bool:
-        return self.kind in OPEN_KINDS
+        return self.kind in OPEN_KINDS and not self.site_event
 
     @property
     def series_key(self) -> str:
@@ -244,6 +247,7 @@ class IncidentSnapshot:
             hottest=tuple(HotMember.from_json(m) for m in hottest if isinstance(m, dict))
             if isinstance(hottest, list) else (),
             incident=bool(doc.get("incident")),
+            site_event=doc.get("kind") == "site" or bool(doc.get("site_event")),
         )
 
     @classmethod

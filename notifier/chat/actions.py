@@ -17,8 +17,10 @@ from common.clock import utcnow
 from common.literal import shown
 from notifier.alerts.events import Severity
 from notifier.alerts.record import AlertRecord
+from notifier.alerts.sites import is_site
 from notifier.alerts.store import AlertStore
 from notifier.chat.access import Access, Operators, not_found_here
+from notifier.chat.siteactions import act_on_site
 from notifier.chat.times import at
 from notifier.delivery.cards import NAME_LIMIT, summary_line, when
 from notifier.delivery.charts import ChartMaker
@@ -114,6 +116,8 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "acknowledge")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
+        if is_site(alert.incident):  # a site card: each of its rooms (siteactions.py)
+            return await act_on_site(self, alert, actor, "acknowledge")
         if alert.acknowledged_by:
             return Outcome(alert, False, f"Already acknowledged by "
                                          f"{_who(alert.acknowledged_by)} at "
@@ -138,6 +142,8 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "unacknowledge")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
+        if is_site(alert.incident):  # a site card: each of its rooms (siteactions.py)
+            return await act_on_site(self, alert, actor, "unacknowledge")
         if not alert.acknowledged_by or not await self._db.execute(
                 *self.alerts.unacknowledge_statement(alert_id)):
             return Outcome(alert, False, f"{_ref(alert)} is not acknowledged; nothing changed.")
@@ -155,6 +161,8 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "snooze")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
+        if is_site(alert.incident):  # a site card: each of its rooms (siteactions.py)
+            return await act_on_site(self, alert, actor, "snooze", seconds)
         if not alert.incident.series or not alert.open:
             return Outcome(alert, False, f"{_ref(alert)} cannot be snoozed "
                                          f"({'it has ended' if not alert.open else 'no series'}).")
@@ -177,6 +185,8 @@ class AlertActions:
         alert = await self._visible(alert_id, actor, "unsnooze")
         if alert is None:
             return Outcome(None, False, not_found_here(alert_id))
+        if is_site(alert.incident):  # a site card: each of its rooms (siteactions.py)
+            return await act_on_site(self, alert, actor, "unsnooze")
         now = utcnow()
         snooze = (await self.alerts.snoozes(alert.rule, alert.incident.series_key,
                                             now)).get((actor.tenant_id, actor.conversation_id))

@@ -45,6 +45,7 @@ from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
 from notifier.delivery.feed import notice_line, page_rows, people_of
 from notifier.delivery.paging import Reach, first_page, reach_unreached
+from notifier.delivery.siteplan import Planned, SitePlanner
 from storage.alerts import Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -86,6 +87,7 @@ class OutboxSink:
         self._db = db
         self._routing = routing
         self._window = timedelta(seconds=update_window)
+        self._sites = SitePlanner(db, self._window)
         self.wake = wake or asyncio.Event()
 
     async def recipients(self, now: datetime) -> Recipients:
@@ -109,8 +111,21 @@ class OutboxSink:
         groups: dict[tuple[str, str, str], list[AlertEvent]] = {}
         for event in events:
             groups.setdefault((event.source, event.rule, event.group_key), []).append(event)
-        for group in groups.values():
-            await self._publish_incident(group, now, recipients)
+        planned = [p for group in groups.values()
+                   if (p := await self._plan_incident(group, now, recipients)) is not None]
+        # Rooms of one site open at once go on one site card per chat (sites.py); all of the
+        # batch is one transaction, so a site card and the rooms it shows commit together.
+        extra = await self._sites.fold(planned, now, recipients.muted)
+        await self._outbox.enqueue([i for p in planned for i in p.items], now, extra=[
+            *(s for p in planned for s in p.statements), *extra])
+        for p in planned:
+            for entry in (p.audit, p.paged):
+                if entry is not None:
+                    log_entry(entry)
+            log.info("Incident %s %s (%s, %s): %d series, %d deliveries queued",
+                     p.incident.alert_id[:8], p.change.value, p.incident.rule or "source",
+                     ", ".join(p.incident.group.values()) or "-", len(p.incident.members),
+                     len(p.items))
         self.wake.set()
 
     async def _incident_for(self, first: AlertEvent) -> tuple[Incident | None, AlertRecord | None]:
@@ -128,14 +143,14 @@ class OutboxSink:
             return Incident.open_with(first), None
         return None, None
 
-    async def _publish_incident(self, events: list[AlertEvent], now: datetime,
-                                recipients: Recipients) -> None:
+    async def _plan_incident(self, events: list[AlertEvent], now: datetime,
+                             recipients: Recipients) -> Planned | None:
         first = events[0]
         incident, record = await self._incident_for(first)
         if incident is None:
             log.info("%s of %s (%s) belongs to no open incident; nothing to tell",
                      first.kind.value, first.rule or "the source", first.alert_id[:8])
-            return
+            return None
         for event in events:
             incident.apply(event)
         change = incident.settle(now, events[-1].kind)
@@ -156,15 +171,11 @@ class OutboxSink:
         if due_now:
             statements += self._outbox.expedite_statements(
                 incident.alert_id, {(i.tenant_id, i.conversation_id) for i in items}, now)
-        entries = [entry for entry in (self._audit_entry(incident, change, now), self._paged(
-            incident, change, first, items, recipients, now)) if entry is not None]
-        statements += [AuditLog.statement(entry) for entry in entries]
-        await self._outbox.enqueue(items, now, extra=statements)
-        for entry in entries:
-            log_entry(entry)
-        log.info("Incident %s %s (%s, %s): %d series, %d deliveries queued",
-                 incident.alert_id[:8], change.value, incident.rule or "source",
-                 ", ".join(incident.group.values()) or "-", len(incident.members), len(items))
+        audit = self._audit_entry(incident, change, now)
+        paged = self._paged(incident, change, first, items, recipients, now)
+        statements += [AuditLog.statement(entry) for entry in (audit, paged) if entry is not None]
+        site = next((e.site for e in events if e.site is not None), None)
+        return Planned(incident, change, remind, items, statements, audit, site, paged)
 
     @staticmethod
     def _audit_entry(incident: Incident, change: Change, now: datetime) -> AuditEntry | None:

@@ -21,13 +21,16 @@ from typing import Any
 
 from common.clock import utcnow
 from notifier.alerts.record import AlertRecord
+from notifier.alerts.sites import Site, is_site
 from notifier.alerts.store import AlertStore
 from notifier.delivery.budget import CardJson
 from notifier.delivery.cards import alert_card, card_activity, summary, with_notice
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.paging import Paging, PagingReader
+from notifier.delivery.sitecard import site_card, site_summary
 from storage.alerts import Key, Snooze
 from storage.inbound import Silence
+from storage.sites import SiteStore
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class IncidentView:
     chart: CardJson | None = None
     card_activity_id: str | None = None  # the card's message there, once posted (to update)
     paging: Paging | None = None  # who is on call for it, who was paged
+    site: Site | None = None  # a site event's (its card lists its rooms)
+    rooms: frozenset[str] = frozenset()  # the site's rooms this conversation was told of
 
     @property
     def silenceable(self) -> bool:
@@ -56,17 +61,25 @@ class IncidentView:
         if here is None:
             return None
         alert = here.alert
+        if is_site(alert.incident):
+            site = Site.from_record(alert.alert_id, alert.incident,
+                                    await alerts.series_rows(alert.alert_id))
+            rooms = await SiteStore(alerts.backend).rooms_told_here(alert.alert_id, where)
+            return cls(alert, here.told, here.snooze, None, here.muted_until, None,
+                       here.card_activity_id, site=site, rooms=frozenset(rooms))
         chart = await charts.chart(alert) if charts is not None else None
         return cls(alert, here.told, here.snooze,
                    here.silence if alert.incident.silenceable else None, here.muted_until, chart,
                    here.card_activity_id,
-                   await paging.of(alert, now) if paging is not None else None)
+                   paging=await paging.of(alert, now) if paging is not None else None)
 
     def card(self, now: datetime | None = None, notice: str = "") -> CardJson:
         """The Adaptive Card; `notice` says what went wrong to the person who pressed."""
-        card = alert_card(self, now)
+        card = (site_card(self.alert, self.site, set(self.rooms), self.snooze, now)
+                if self.site is not None else alert_card(self, now))
         return with_notice(card, notice) if notice else card
 
     def activity(self, now: datetime | None = None) -> dict[str, Any]:
         """The message that carries the card (with its notification summary)."""
-        return card_activity(self.card(now), summary(self.alert.incident))
+        return card_activity(self.card(now), site_summary(self.site) if self.site is not None
+                             else summary(self.alert.incident))

@@ -48,6 +48,8 @@ from notifier.delivery.feed import FeedLimiter, FeedNotice, FeedSender
 from notifier.delivery.paging import PagingReader
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.sending import DeliveryError, FailureKind, MessageSender, retry_delay
+from notifier.delivery.sitecard import SITE_NOTE
+from notifier.delivery.siteplan import folded_here, noted
 from notifier.delivery.view import IncidentView
 from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
@@ -295,6 +297,11 @@ class DeliveryWorker:
             return
         activity = view.activity()
         existing = view.card_activity_id
+        if view.site is None and await folded_here(self._alerts, delivery, existing):
+            await self._outbox.complete(delivery.id, self._clock())  # on the site card
+            return
+        if existing and delivery.payload.startswith(SITE_NOTE):
+            activity = await noted(self._alerts, activity, delivery.payload)
         if existing:
             try:
                 async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):

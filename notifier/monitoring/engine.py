@@ -175,6 +175,7 @@ def step(
         inputs = reading.inputs if reading is not None and kind is not EventKind.NO_DATA else ""
         events.append(AlertEvent(kind=kind, rule=rule.name, alert_id=alert_id, at=now,
                                  series=dict(state.tags), unit=rule.unit, group=group,
+                                 site=rule.site_group(state.tags),
                                  description=rule.description, links=rule.links_for(group),
                                  remind_every=rule.repeat, thresholds=rule.thresholds,
                                  inputs=inputs, **extra))

@@ -33,7 +33,7 @@ KNOWN_KEYS = {
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
     "escalate_to", "escalation", "dew_point", "rise_warn", "rise_crit", "forecast_within",
-    "preset", "plausible", "stuck_after",
+    "preset", "plausible", "stuck_after", "site_by",
 }
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 
@@ -98,6 +98,7 @@ class Rule:
     policy: Escalation | None = None  # a named [[escalation]] policy (instead of the two above)
     description: str = ""
     incident_by: tuple[str, ...] | None = None  # None: group_by but the last
+    site_by: tuple[str, ...] = ()  # tags that make a site of incidents (one site card)
     links: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> URL template
     dew_point: DewPointFields | None = None  # watch the dew point of these two fields
     rise_warn: Rate | None = None  # a good trend rising at least this fast is a warning
@@ -123,6 +124,12 @@ class Rule:
 
     def incident_group(self, tags: Mapping[str, str]) -> dict[str, str]:
         return {tag: tags[tag] for tag in self.incident_tags if tag in tags}
+
+    def site_group(self, tags: Mapping[str, str]) -> dict[str, str] | None:
+        """The tags of the site the series' incident belongs to; None: no site grouping."""
+        if not self.site_by:
+            return None
+        return {tag: tags[tag] for tag in self.site_by if tag in tags}
 
     def links_for(self, group: Mapping[str, str]) -> dict[str, str]:
         """The rule's links with the group's tags filled in (URL-quoted)."""
@@ -349,6 +356,7 @@ def _read_rule(source: str, index: int, table: Any,
         else:
             incident_by = tuple(value)
     incident_tags = incident_by if incident_by is not None else group_by[:-1]
+    site_by = _site_by(reader, table, incident_tags)
     dew_point = _dew_point(reader)
     links: dict[str, str] = {}
     for key, link in LINK_KEYS.items():
@@ -386,6 +394,7 @@ def _read_rule(source: str, index: int, table: Any,
         policy=policy,
         description=reader.text("description", "") or "",
         incident_by=incident_by,
+        site_by=site_by,
         links=links,
         dew_point=dew_point,
         rise_warn=rise_warn,
@@ -396,6 +405,26 @@ def _read_rule(source: str, index: int, table: Any,
         preset=preset if isinstance(preset, str) else "",
     )
     return rule, reader.problems
+
+
+def _site_by(reader: _RuleReader, table: Mapping[str, Any],
+             incident_tags: tuple[str, ...]) -> tuple[str, ...]:
+    """`site_by = ["site"]`: the incidents (rooms) that share these tags are one site; several
+    of them open at once are told as one site card (notifier/alerts/sites.py). A site groups
+    incidents, so its tags are some, not all, of the incident's tags."""
+    if "site_by" not in table:
+        return ()
+    value = table["site_by"]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v
+                                                           for v in value):
+        reader.problem("site_by", 'expected a list of tags, like site_by = ["site"]')
+    elif not set(value) < set(incident_tags):
+        reader.problem("site_by", f"{sorted(value)} must be some of the incident tags "
+                                  f"{list(incident_tags)}, not all: a site groups incidents "
+                                  '(like incident_by = ["site", "room"], site_by = ["site"])')
+    else:
+        return tuple(value)
+    return ()
 
 
 def _dew_point(reader: _RuleReader) -> DewPointFields | None:

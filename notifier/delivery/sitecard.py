@@ -1,0 +1,183 @@
+"""The site card (issue #27): one card for a site event, instead of one card per room.
+
+What an on-call engineer needs at 3 a.m. first: the site is heating, how many rooms and how
+badly, the likely cause, then every room by name (the worst first: level, counts, hottest
+sensor). Its buttons act on every room it shows (notifier/chat/actions.py). A conversation sees
+the rooms it was told of (`rooms` here), never more. Text from outside (tags, room names,
+people) goes through `common.literal.shown`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from common.clock import utcnow
+from common.literal import shown
+from notifier.alerts.record import AlertRecord
+from notifier.alerts.sites import RoomLine, Site, common_hint
+from notifier.delivery.budget import fit_card
+from notifier.delivery.cards import (
+    NAME_LIMIT,
+    SNOOZE_CHOICES,
+    TEXT_LIMIT,
+    VALUE_LIMIT,
+    amount,
+    duration,
+    local_time,
+    when,
+)
+from storage.alerts import Snooze
+
+SITE_NOTE = "site-note:"  # payload of a room card's update saying it joined a site event
+_WORDS = {"crit": "CRITICAL", "warn": "Warning"}
+_STYLES = {"crit": "attention", "warn": "warning"}
+
+
+def site_words(site: Site) -> str:
+    """The site in words, literal: "site ams1"."""
+    return ", ".join(f"{shown(k, 40)} {shown(v, VALUE_LIMIT)}"
+                     for k, v in sorted(site.tags.items())) or "the site"
+
+
+def _room_text(room: RoomLine) -> str:
+    if not room.open:
+        return "back to normal"
+    level = _WORDS.get(room.severity or "", "no data")
+    counts = ", ".join(f"{n} {what}" for n, what in (
+        (room.crit, "critical"), (room.warn, "warning"), (room.no_data, "no data")) if n)
+    hottest = (f"hottest {shown(room.hottest, VALUE_LIMIT)} {amount(room.value, room.unit)}"
+               if room.hottest and room.value is not None else "")
+    return " · ".join(part for part in (level, counts, hottest) if part)
+
+
+def site_card(alert: AlertRecord, site: Site, rooms: set[str] | None,
+              snooze: Snooze | None, now: datetime | None = None) -> dict[str, Any]:
+    """The site event's card as one conversation sees it: the rooms of `rooms` (those it was
+    told of; None: all)."""
+    now = now or utcnow()
+    shown_rooms = site.shown(rooms)
+    open_rooms = [r for r in shown_rooms if r.open]
+    severity = max((r.severity for r in open_rooms if r.severity),
+                   key=lambda s: 2 if s == "crit" else 1, default=None)
+    if site.open:
+        title = (f"{_WORDS.get(severity or '', 'Alert')}: {len(open_rooms)} rooms in trouble "
+                 f"at {site_words(site)}")
+        style = _STYLES.get(severity or "", "warning")
+    else:
+        title = f"Resolved: {len(shown_rooms)} rooms at {site_words(site)} back to normal"
+        style = "good"
+    header: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True},
+        {"type": "TextBlock", "text": f"Site event of {shown(site.rule, NAME_LIMIT)}"
+         + (f": {shown(site.description, TEXT_LIMIT)}" if site.description else ""),
+         "wrap": True, "spacing": "None"}]
+    body: list[dict[str, Any]] = [
+        {"type": "Container", "style": style, "bleed": True, "items": header}]
+    facts = [{"title": "Since", "value": local_time(site.opened_at)}]
+    if site.open:
+        lasted = duration((now - site.opened_at).total_seconds())
+        facts.append({"title": "Duration",
+                      "value": f"{lasted} at {local_time(now).rsplit(' ', 1)[1]}"})
+    elif site.ended_at is not None:
+        facts += [{"title": "Ended", "value": local_time(site.ended_at)},
+                  {"title": "Duration", "value": duration(
+                      (site.ended_at - site.opened_at).total_seconds())}]
+    body.append({"type": "FactSet", "facts": facts})
+    counts = {"crit": sum(r.severity == "crit" for r in open_rooms),
+              "warn": sum(r.severity == "warn" for r in open_rooms),
+              "no_data": sum(r.severity is None for r in open_rooms),
+              "ok": sum(not r.open for r in shown_rooms)}
+    body.append({"type": "ColumnSet", "spacing": "Medium", "columns": [
+        {"type": "Column", "width": "stretch", "items": [
+            {"type": "TextBlock", "text": str(counts[key]), "size": "Large", "weight": "Bolder",
+             "color": color if counts[key] else "Default", "horizontalAlignment": "Center"},
+            {"type": "TextBlock", "text": label, "isSubtle": True, "spacing": "None",
+             "horizontalAlignment": "Center", "wrap": True}]}
+        for key, label, color in (("crit", "Rooms critical", "Attention"),
+                                  ("warn", "Rooms warning", "Warning"),
+                                  ("no_data", "Rooms no data", "Default"),
+                                  ("ok", "Rooms back to ok", "Good"))]})
+    hint = common_hint(shown_rooms) if site.open else ""
+    if hint:  # the rooms' own likely causes (monitoring/trend.py's words), gathered
+        body.append({"type": "TextBlock", "text": f"Likely cause: {hint}", "wrap": True,
+                     "weight": "Bolder", "color": "Warning"})
+    body.append({"type": "TextBlock", "text": "Rooms", "weight": "Bolder",
+                 "spacing": "Medium"})
+    body.append({"type": "FactSet", "facts": [
+        {"title": shown(room.label, VALUE_LIMIT), "value": _room_text(room)}
+        for room in shown_rooms]})
+    if alert.acknowledged_by:
+        body.append({"type": "TextBlock", "wrap": True, "text":
+                     f"Acknowledged by {shown(alert.acknowledged_by, NAME_LIMIT)} at "
+                     f"{local_time(alert.acknowledged_at)} (its rooms with it)"})
+    if snooze is not None:
+        by = f" by {shown(snooze.by_name, NAME_LIMIT)}" if snooze.by_name else ""
+        body.append({"type": "TextBlock", "wrap": True,
+                     "text": f"Snoozed here{by} until {local_time(snooze.until)} "
+                             "(its rooms with it)"})
+    body.append({"type": "TextBlock", "text": f"Site event {alert.alert_id[:8]}: buttons act "
+                 "on every room listed", "size": "Small", "isSubtle": True, "wrap": True})
+    card: dict[str, Any] = {
+        "type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5", "body": body}
+    if site.open:
+        data = {"alertId": alert.alert_id}
+        actions: list[dict[str, Any]] = [
+            {"type": "Action.Execute", "title": "Undo acknowledge", "verb": "unack",
+             "data": data} if alert.acknowledged_by else
+            {"type": "Action.Execute", "title": "Acknowledge all", "verb": "ack", "data": data}]
+        if snooze is not None:
+            actions.append({"type": "Action.Execute", "title": "Undo snooze",
+                            "verb": "unsnooze", "data": data})
+        else:
+            actions += [{"type": "Action.Execute", "title": label, "verb": "snooze",
+                         "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
+        card["actions"] = actions
+    return fit_card(card)
+
+
+def site_summary(site: Site) -> str:
+    """The notification line of a site card."""
+    open_rooms = [r for r in site.rooms.values() if r.open]
+    if not site.open:
+        return f"{site.rule}: site event at {site_words(site)} ended"
+    return (f"{site.rule}: {len(open_rooms)} rooms in trouble at {site_words(site)} "
+            f"({_WORDS.get(site.severity or '', 'no data')})")
+
+
+def site_page_line(site: Site) -> str:
+    """The activity feed's line for a site event: "server-room-temperature critical: 20 rooms
+    at site ams1"."""
+    state = {"crit": "critical", "warn": "warning"}.get(site.severity or "", "resolved")
+    if not site.open:
+        return f"{site.rule} resolved: {len(site.rooms)} rooms at {site_words(site)}"
+    rooms = sum(r.open for r in site.rooms.values())
+    return f"{site.rule} {state}: {rooms} rooms at {site_words(site)}"
+
+
+def _room_names(site: Site, limit: int = 5) -> str:
+    names = [shown(r.label, VALUE_LIMIT) for r in site.shown() if r.open]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def site_reminder_text(site: Site) -> str:
+    return (f"Still firing: **{shown(site.rule, NAME_LIMIT)}** at {site_words(site)}, "
+            f"{sum(r.open for r in site.rooms.values())} rooms ({_room_names(site)}), since "
+            f"{when(site.opened_at)}")
+
+
+def site_resolved_text(site: Site) -> str:
+    return (f"Resolved: **{shown(site.rule, NAME_LIMIT)}** at {site_words(site)}: all "
+            f"{len(site.rooms)} rooms back to normal.")
+
+
+def with_site_note(card: dict[str, Any], site: AlertRecord) -> dict[str, Any]:
+    """A room card whose room joined a site event: from now on the site card follows it."""
+    where = ", ".join(f"{shown(k, 40)} {shown(v, VALUE_LIMIT)}" for k, v in
+                      sorted(site.incident.series.items())) or "its site"
+    note = {"type": "TextBlock", "wrap": True, "weight": "Bolder",
+            "text": f"Part of a site event at {where}: followed on the site card "
+                    f"(site event {site.alert_id[:8]}) from now on."}
+    return {**card, "body": [card["body"][0], note, *card["body"][1:]]}
