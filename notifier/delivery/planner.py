@@ -42,6 +42,7 @@ from notifier.alerts.incidents import OPENING, Change, Incident
 from notifier.alerts.routing import Key, Routing, resolve_targets
 from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
 from notifier.delivery.feed import notice_line, page_rows, people_of
+from notifier.delivery.probenotes import notice_rows
 from storage.alerts import AlertRecord, AlertStore, Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend
@@ -98,11 +99,28 @@ class OutboxSink:
         now = utcnow()
         recipients = await self.recipients(now)
         groups: dict[tuple[str, str, str], list[AlertEvent]] = {}
+        notices: dict[tuple[str, str, str], list[AlertEvent]] = {}
         for event in events:
-            groups.setdefault((event.source, event.rule, event.group_key), []).append(event)
+            kept = notices if event.kind is EventKind.PROBE_NOTICE else groups
+            kept.setdefault((event.source, event.rule, event.group_key), []).append(event)
         for group in groups.values():
             await self._publish_incident(group, now, recipients)
+        for group in notices.values():
+            await self._publish_notices(group, now, recipients)
         self.wake.set()
+
+    async def _publish_notices(self, notices: list[AlertEvent], now: datetime,
+                               recipients: Recipients) -> None:
+        """A room's probe-fault notices: one text to the rule's `probe_faults_to` (muted
+        chats left out), never an incident, never the default audience."""
+        targets = self._routing.targets_for(notices[0]) if self._routing is not None else None
+        keys = resolve_targets(targets or (), recipients.conversations, recipients.defaults)
+        keys = (keys & recipients.active) - recipients.muted
+        if keys:
+            await self._outbox.enqueue(notice_rows(notices, keys), now)
+        log.info("Probe-fault notice of %s (%s): %d probe(s), %d conversation(s) told",
+                 notices[0].rule, ", ".join(notices[0].group.values()) if notices[0].group
+                 else "-", len(notices), len(keys))
 
     async def _incident_for(self, first: AlertEvent) -> tuple[Incident | None, AlertRecord | None]:
         """The open incident of the events' group, an alert recorded before incidents, or a

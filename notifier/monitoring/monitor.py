@@ -21,7 +21,7 @@ from common.retry import Backoff, FailureLog
 from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.alerts.sink import AlertSink
 from notifier.monitoring.engine import Reading, SeriesState, step
-from notifier.monitoring.probes import ProbeFault, ProbeJudge
+from notifier.monitoring.probes import ProbeFault, ProbeJudge, ProbeNotices
 from notifier.monitoring.removal import removed_rule_events
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
@@ -79,6 +79,7 @@ class Monitor:
         self._states: dict[tuple[str, str], SeriesState] = {}
         self._recent = RecentReadings()  # for trends and forecasts
         self._probes = ProbeJudge()  # probe faults: judged before the state machine
+        self._told = ProbeNotices()  # what `probe_faults_to` is told of them
         # Probe-fault notes of this poll: published after the poll's other events, so an
         # incident the same poll opens is there to take them.
         self._notes: list[AlertEvent] = []
@@ -107,6 +108,7 @@ class Monitor:
         self._states = {k: v for k, v in self._states.items() if k[0] in names}
         self._recent.keep_rules(names)
         self._probes.keep_rules(names)
+        self._told.keep_rules(names)
         self._forget_removed = True
 
     async def load(self) -> None:
@@ -233,6 +235,7 @@ class Monitor:
         for (rule_name, key) in list(self._states):
             if rule_name == rule.name and key not in seen:
                 self._step(rule, key, None, now, events, changed)
+        self._notes += self._told.notices(rule, self._probes.faults, seen, now)
         self._add_hints(rule, readings, events, first)
 
     def _add_hints(self, rule: Rule, readings: list[Reading], events: list[AlertEvent],

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlparse
 
 from common.durations import parse_duration
 from common.errors import ConfigError
-from notifier.alerts.events import AlertEvent
+from notifier.alerts.events import AlertEvent, EventKind
 from notifier.alerts.policies import all_targets, named_policy, policy_problems
 from notifier.alerts.routes import route_problems
 from notifier.alerts.routing import Escalation, parse_target
@@ -33,7 +33,7 @@ KNOWN_KEYS = {
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
     "escalate_to", "escalation", "dew_point", "rise_warn", "rise_crit", "forecast_within",
-    "preset", "plausible", "stuck_after",
+    "preset", "plausible", "stuck_after", "probe_faults_to",
 }
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 
@@ -105,6 +105,7 @@ class Rule:
     forecast_within: float = 0.0  # seconds: warn when the trend reaches crit this soon
     plausible: tuple[float, float] | None = None  # readings outside are probe faults
     stuck_after: float = 1800.0  # seconds exactly constant while neighbours move: stuck
+    probe_faults_to: tuple[str, ...] = ()  # targets told of probe faults (monitoring/probes.py)
     preset: str = ""
     no_data_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
@@ -336,6 +337,7 @@ def _read_rule(source: str, index: int, table: Any,
         else:
             plausible = (float(value[0]), float(value[1]))
     stuck_after = reader.duration("stuck_after", 1800.0)
+    probe_faults_to = reader.targets("probe_faults_to")
     group_by = reader.strings("group_by", ("room", "sensor"))
     incident_by: tuple[str, ...] | None = None
     if "incident_by" in table:
@@ -393,6 +395,7 @@ def _read_rule(source: str, index: int, table: Any,
         forecast_within=forecast_within,
         plausible=plausible,
         stuck_after=stuck_after,
+        probe_faults_to=probe_faults_to,
         preset=preset if isinstance(preset, str) else "",
     )
     return rule, reader.problems
@@ -443,7 +446,8 @@ def parse_rules(text: str, source: str = "rules") -> list[Rule]:
             if not schedule_found:
                 problems += [f"{source}: rule {rule.name!r}: {target!r} names no [[schedule]]"
                              for target in unknown_oncall_targets(
-                                 rule.targets + rule.escalate_to + all_targets(rule.policy),
+                                 rule.targets + rule.escalate_to + all_targets(rule.policy)
+                                 + rule.probe_faults_to,
                                  known)]
     if not schedule_found:
         for route in routes:
@@ -472,7 +476,8 @@ def load_rules(path: Path) -> list[Rule]:
 
 class RuleRouting:
     """Routing for events of the InfluxDB monitoring: a rule's `targets`, else the default;
-    and its escalation (`escalate_after`, `escalate_to`)."""
+    and its escalation (`escalate_after`, `escalate_to`). A probe-fault notice goes to the
+    rule's `probe_faults_to` only (None without it: the planner then tells nobody)."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.update(rules)
@@ -480,11 +485,14 @@ class RuleRouting:
     def update(self, rules: list[Rule]) -> None:
         """New rules (a reload): their targets apply to events published from now on."""
         self._targets = {rule.name: rule.targets for rule in rules}
+        self._probe_targets = {rule.name: rule.probe_faults_to for rule in rules}
         self._escalations = {
             rule.name: rule.policy or Escalation(rule.escalate_after, rule.escalate_to)
             for rule in rules if rule.escalate_to or rule.policy}
 
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
+        if event.kind is EventKind.PROBE_NOTICE:
+            return self._probe_targets.get(event.rule) or None
         return self._targets.get(event.rule) or None
 
     def escalation_for(self, rule: str, labels: Mapping[str, str]) -> Escalation | None:
