@@ -5,12 +5,13 @@ known slopes, noise and steps."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from notifier.alerts.events import EventKind, Severity
-from notifier.monitoring.engine import Reading, SeriesState, rate_level, step
+from notifier.monitoring.engine import RATE_HOLD, Reading, SeriesState, rate_level, step
 from notifier.monitoring.rules import Rate, parse_rules
 from notifier.monitoring.trend import (
     RecentReadings,
@@ -194,3 +195,53 @@ def test_the_forecast_words_need_a_good_trend() -> None:
 def test_the_shape_of_the_curves_hints_at_the_cause(slopes: list[float | None],
                                                     hint: str) -> None:
     assert cause_hint(slopes, 1 / 3) == hint
+
+
+def door_open(t: float) -> float:
+    """+2.5 °C over a minute from minute 5, held a minute, back over three (a door opened
+    beside the probe)."""
+    minute = t / 60 - 5
+    if minute < 0 or minute > 5:
+        return 22.0
+    return 22.0 + (2.5 * min(1.0, minute) if minute <= 2 else 2.5 * (1 - (minute - 2) / 3))
+
+
+def hot_spot(t: float) -> float:
+    """+8 °C over 6 minutes from minute 5, then held (one rack's exhaust)."""
+    return 22.0 + min(8.0, max(0.0, t / 60 - 5) * 8 / 6)
+
+
+def first_page(shape: Callable[[float], float], shared: bool, seed: int = 1) -> float | None:
+    """The minute of the first event of a series read every 15 s for 15 minutes, judged as a
+    rise its room shares or not; None for no page."""
+    rng = random.Random(seed)
+    readings, state = RecentReadings(), SeriesState(rule="room", key="k")
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    for i in range(61):
+        at = t0 + timedelta(seconds=i * EVERY)
+        value = shape(i * EVERY) + rng.gauss(0, 0.05)
+        readings.add("room", "k", at, value)
+        events, _ = step(RULE, state, Reading({"room": "a", "sensor": "s"}, value, at), at,
+                         readings.trend("room", "k"), shared=shared)
+        if events:
+            return i * EVERY / 60
+    return None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_door_open_transient_of_a_minute_pages_only_when_the_room_shares_it(
+        seed: int) -> None:
+    # Its first minute is a cooling failure's: a rise the whole room shows pages at once...
+    shared = first_page(door_open, shared=True, seed=seed)
+    assert shared is not None and shared < 6.5
+    # ...one that two probes show alone must go on for a minute, and this one stops.
+    assert first_page(door_open, shared=False, seed=seed) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_rise_of_its_own_that_goes_on_pages_a_minute_later(seed: int) -> None:
+    shared = first_page(hot_spot, shared=True, seed=seed)
+    alone = first_page(hot_spot, shared=False, seed=seed)
+    assert shared is not None and alone is not None
+    assert alone - shared == pytest.approx(RATE_HOLD.total_seconds() / 60, abs=0.26)
+    assert hot_spot(alone * 60) < 27.0  # still before the threshold
