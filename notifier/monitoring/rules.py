@@ -40,8 +40,11 @@ _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 # ASHRAE TC 9.9, Thermal Guidelines for Data Processing Environments, 5th ed. (2021), reference
 # card: server inlet temperature, °C. Warning at the recommended upper limit (18-27 °C for
 # A1-A4; 18-22 °C for H1), critical at the class's allowable upper limit (A1 15-32, A2 10-35,
-# A3 5-40, A4 5-45, H1 5-25 °C). Its rate limit, 20 °C per hour (5 °C per hour where tape is
-# present; summaries of the 2015 guidance: 5 °C in any 15 minutes), is rise_warn "5/15m"
+# A3 5-40, A4 5-45, H1 5-25 °C). A1-A4 and the rate checked against a public copy of the card
+# (scribd.com/document/585450988/referencecard-2021thermalguidelines, Table 2.1); H1's 18-22
+# and 25 °C against attom.tech's summary of the 5th edition (its 5 °C floor is issue #26's).
+# Its rate limit, 20 °C per hour (5 °C per hour where tape is present; summaries of the 2015
+# guidance: 5 °C in any 15 minutes), is rise_warn "5/15m"
 # (the same 0.33 °C/min, judged over minutes, not an hour). rise_crit "15/15m" (1 °C/min) is
 # ours, not ASHRAE's: the pace of a cooling failure (operators report 18 °C in 15 minutes
 # after an air handler failed).
