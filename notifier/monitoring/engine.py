@@ -163,8 +163,14 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
             if severity is Severity.CRIT and (whole is None or whole < limit):
                 continue
             if slope >= limit:
-                return severity, (f"{moving} {per_minute(trend.slope, rule.unit)}, limit "
-                                  f"{rate.words(rule.unit)}")
+                words = (f"{moving} {per_minute(trend.slope, rule.unit)}, limit "
+                         f"{rate.words(rule.unit)}")
+                # A warning says when the critical threshold comes, as a forecast does.
+                critical = rule.crit_below if rule.below_only else rule.crit_above
+                when = minutes_to(trend, critical) if critical is not None and \
+                    severity is Severity.WARN else None
+                eta = f", critical {eta_words(when[0], when[2])}" if when is not None else ""
+                return severity, words + eta
         critical = rule.crit_below if rule.below_only else rule.crit_above
         if rule.forecast_within > 0 and critical is not None:
             when = minutes_to(trend, critical)

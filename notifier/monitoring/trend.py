@@ -155,12 +155,18 @@ class RecentReadings:
         self._points: dict[tuple[str, str], deque[tuple[float, float]]] = {}
 
     def add(self, rule: str, key: str, time: datetime, value: float) -> None:
+        """Keep a reading. Readings closer than window/limit (7.5 s) to the one before the
+        newest replace the newest: polled every second, a series still keeps 5 minutes in its
+        40 readings (kept by count alone, 40 s of them could never make a good trend)."""
         points = self._points.get((rule, key))
         if points is None:
             points = self._points[(rule, key)] = deque(maxlen=self._limit)
         stamp = time.timestamp()
         if points and stamp <= points[-1][0]:
             return  # the same point again (a series that did not report since)
+        if len(points) >= 2 and stamp - points[-2][0] < self._window / self._limit:
+            points[-1] = (stamp, value)  # thinned: the newest reading is always kept
+            return
         points.append((stamp, value))
 
     def points(self, rule: str, key: str) -> list[tuple[float, float]]:

@@ -5,6 +5,7 @@ known slopes, noise and steps."""
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -134,8 +135,11 @@ def recent(points: list[tuple[float, float]]) -> Trend | None:
 def test_a_fast_rise_pages_by_its_rate_and_says_what_fired() -> None:
     assert rate_level(RULE, recent(series(1.2, noise=0.05)), None, "") == (
         Severity.CRIT, "rising 1.2 °C/min, limit 15 °C per 15 min")
-    assert rate_level(RULE, estimate(series(0.5, noise=0.05)), None, "") == (
-        Severity.WARN, "rising 0.5 °C/min, limit 5 °C per 15 min")
+    level, words = rate_level(RULE, estimate(series(0.5, noise=0.05)), None, "")
+    # 22 °C + 2.5 °C in 5 minutes: critical (32 °C) in about 15 minutes, with the range.
+    assert level is Severity.WARN
+    assert re.fullmatch(r"rising 0\.5 °C/min, limit 5 °C per 15 min, critical in 1[3-5]-1[5-8] min",
+                        words), words
 
 
 def test_a_slow_drift_under_the_limits_is_no_rate_level() -> None:
@@ -245,3 +249,15 @@ def test_a_rise_of_its_own_that_goes_on_pages_a_minute_later(seed: int) -> None:
     assert shared is not None and alone is not None
     assert alone - shared == pytest.approx(RATE_HOLD.total_seconds() / 60, abs=0.26)
     assert hot_spot(alone * 60) < 27.0  # still before the threshold
+
+
+def test_a_series_polled_every_second_still_has_a_trend_of_minutes() -> None:
+    readings = RecentReadings()
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    for second in range(301):  # 5 minutes at 1 s: 1.2 °C/min
+        readings.add("room", "k", t0 + timedelta(seconds=second), 22.0 + 1.2 * second / 60)
+    points = readings.points("room", "k")
+    assert points[-1] == (t0.timestamp() + 300, 28.0)  # the newest reading is kept
+    assert points[-1][0] - points[0][0] >= 240  # minutes, not the last 40 s
+    trend = readings.trend("room", "k")
+    assert trend is not None and trend.good and trend.slope == pytest.approx(1.2, abs=0.01)
