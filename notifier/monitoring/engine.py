@@ -220,7 +220,9 @@ def step(
         return events, changed
     value = reading.value
     active = state.severity if state.phase is not Phase.OK else None
-    severity, threshold = classify(rule, value, active)
+    # Hysteresis keeps a threshold that was crossed; a level the rate reached (cause) crossed
+    # none: its thresholds count from the threshold itself (26.5 °C is no 27 °C warning).
+    severity, threshold = classify(rule, value, None if state.cause else active)
     shared = shared or state.phase is Phase.FIRING  # the hold is for paging, not for ending
     rated, cause = rate_level(rule, trend, active, state.cause, shared)
     pending = rule.pending_delta

@@ -104,7 +104,7 @@ def test_the_forecast_at_five_minutes_is_within_a_quarter(seed: int) -> None:
     assert soonest <= likely <= latest
 
 
-RULE = parse_rules("""
+RULE_TEXT = """
 [[rule]]
 name = "room"
 measurement = "temperature"
@@ -113,7 +113,8 @@ crit_above = 32.0
 rise_warn = "5/15m"
 rise_crit = "15/15m"
 forecast_within = "10m"
-""")[0]
+"""
+RULE = parse_rules(RULE_TEXT)[0]
 
 
 def test_rates_read_as_written() -> None:
@@ -261,3 +262,23 @@ def test_a_series_polled_every_second_still_has_a_trend_of_minutes() -> None:
     assert points[-1][0] - points[0][0] >= 240  # minutes, not the last 40 s
     trend = readings.trend("room", "k")
     assert trend is not None and trend.good and trend.slope == pytest.approx(1.2, abs=0.01)
+
+
+def test_a_level_the_rate_reached_crossed_no_threshold_whatever_the_hysteresis() -> None:
+    [rule] = parse_rules(RULE_TEXT.replace("forecast_within", 'hysteresis = 1.0\nfor = "4m"\n'
+                                           'forecast_within'))
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    points = series(0.6, minutes=6.5, noise=0.02, start=23.0)  # ends near 26.9 °C
+    state = SeriesState(rule="room", key="k")
+    readings = RecentReadings()
+    fired = []
+    for t, value in points:
+        at = t0 + timedelta(seconds=t)
+        readings.add("room", "k", at, value)
+        fired += step(rule, state, Reading({"room": "a", "sensor": "s"}, value, at), at,
+                      readings.trend("room", "k"))[0]
+    # Pending on the rate from about 24 °C for 4 minutes: it fires inside the hysteresis band
+    # of a 27 °C threshold it never crossed, and says so: on the rate, no threshold.
+    [event] = fired
+    assert event.value is not None and 26.0 < event.value < 27.0
+    assert event.threshold is None and "limit 5 °C per 15 min" in event.forecast
