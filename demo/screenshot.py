@@ -1,9 +1,9 @@
 """`python -m demo.screenshot docs/alert-card.png`: the README's picture, taken from the demo.
 
 Runs the demo (faster), opens the Playground in headless Chromium (Debian's `chromium`
-package: `apt-get install chromium`), waits until the critical alert card is on screen and
-saves a screenshot. It drives Chromium over the DevTools protocol with aiohttp, so it needs no
-Node packages of its own.
+package: `apt-get install chromium`), waits until the warning card that paged on the rate
+lists the broken probe (the probe-fault text under it) and saves a screenshot. It drives
+Chromium over the DevTools protocol with aiohttp, so it needs no Node packages of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from demo.processes import free_port, stop_process
 
 log = logging.getLogger("demo.screenshot")
 ROOT = Path(__file__).resolve().parent.parent
-WANTED = "CRITICAL: server-room-temperature"
+WANTED = "Probe faults (not paged)"  # on the card; the rate warning came before
 
 
 class DevTools:
