@@ -30,6 +30,9 @@ from demo.processes import free_port, stop_process
 log = logging.getLogger("demo.screenshot")
 ROOT = Path(__file__).resolve().parent.parent
 WANTED = "Probe faults (not paged)"  # on the card; the rate warning came before
+TITLE_TO_TOP = """[...document.querySelectorAll('*')].filter(e => e.children.length === 0
+  && e.textContent.startsWith('Warning: server-room-temperature'))
+  .slice(-1).forEach(e => e.scrollIntoView({block: 'start'}))"""
 
 
 class DevTools:
@@ -89,6 +92,10 @@ async def capture(url: str, target: Path, width: int, height: int) -> None:
                                    )["result"].get("value"):
                             await asyncio.sleep(1)
                     await asyncio.sleep(2)  # let the card finish rendering
+                    # Later messages (the probe-fault text, a handoff) scroll the chat: bring
+                    # the card's title to the top.
+                    await tools.call("Runtime.evaluate", expression=TITLE_TO_TOP)
+                    await asyncio.sleep(1)
                     shot = await tools.call("Page.captureScreenshot", format="png")
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(base64.b64decode(shot["data"]))
@@ -101,7 +108,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m demo.screenshot")
     parser.add_argument("target", type=Path)
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=1100)
+    parser.add_argument("--height", type=int, default=1500)
     args = parser.parse_args()
     playground_port = free_port()
     with tempfile.TemporaryDirectory() as data:
