@@ -26,8 +26,9 @@ from common.errors import HeatWatchError
 from demo.influxd import LocalInfluxd
 from demo.playground import Playground
 from demo.processes import die_with_parent, free_port, port_in_use
-from demo.simulator import HOT_SENSOR, ROOM, SITE, Scenario, TemperatureSimulator
+from demo.simulator import BROKEN_SENSOR, HOT_SENSOR, ROOM, SITE, Scenario, TemperatureSimulator
 from notifier.chat.commands import COMMAND_TABLE
+from notifier.monitoring.trend import MIN_SPAN
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WARN_ABOVE = 27.0
 CRIT_ABOVE = 32.0
 DEMO_DATABASE = "heatwatch_demo"
+HISTORY = MIN_SPAN + 10.0  # seconds of flat readings the bot has before the story starts
 # The Playground's signed-in user and a second person of its tenant (its default users).
 PLAYGROUND_USER = "00000000-0000-0000-0000-0000000000020"
 PLAYGROUND_SECOND = "00000000-0000-0000-0000-0000000000021"
@@ -115,6 +117,11 @@ for = "{hold:g}s"
 no_data = "2m"
 repeat = "30m"
 escalation = "dc-critical"
+# Early warnings: a rise of 5 °C in 15 min (ASHRAE's 20 °C per hour) pages before 27 °C, and
+# the card says when 32 °C comes; a broken probe is told to Alex (the Playground's user).
+rise_warn = "5/15m"
+forecast_within = "10m"
+probe_faults_to = ["user:{PLAYGROUND_USER}"]
 
 # A small on-call rotation of the Playground's people, twelve hours each: Megan Bowen until two
 # minutes into the demo, then Alex Wilber (the signed-in user), who gets the handoff card.
@@ -170,6 +177,7 @@ class Demo:
         self.session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = datetime.now(UTC)
+        self._bot_started = self._started
 
     @property
     def bot_url(self) -> str:
@@ -263,6 +271,7 @@ class Demo:
                 async with self.session.get(self.bot_url + "/healthz",
                                             timeout=aiohttp.ClientTimeout(total=1)) as answer:
                     if answer.status == 200:
+                        self._bot_started = datetime.now(UTC)
                         return
             await asyncio.sleep(0.1)
         raise DemoError(f"HeatWatch did not answer on {self.bot_url}/healthz within 30 s.")
@@ -284,11 +293,19 @@ class Demo:
                 await asyncio.sleep(0.5)
         finally:
             await db.close()
+        # A trend needs MIN_SPAN seconds of readings: a bot that just started has none, and
+        # would see the rise only after it (in production the history is there already).
+        wait = HISTORY - (datetime.now(UTC) - self._bot_started).total_seconds()
+        if wait > 0:
+            log.info("The bot is in a chat; the story starts in %.0f s, once HeatWatch has the "
+                     "%.0f s of readings its trend needs.", wait, MIN_SPAN)
+            await asyncio.sleep(wait)
         warn = self.scenario.seconds_to(WARN_ABOVE)
         crit = self.scenario.seconds_to(CRIT_ABOVE)
-        log.info("The bot is in a chat. %s in %s starts heating up now: over %g °C in about "
-                 "%.0f s (warning), over %g °C in about %.0f s (critical).",
-                 HOT_SENSOR, ROOM, WARN_ABOVE, warn, CRIT_ABOVE, crit)
+        log.info("The bot is in a chat. %s in %s starts heating up now, 3 °C a minute: a "
+                 "warning on the rate within about a minute, over %g °C in about %.0f s, over "
+                 "%g °C in about %.0f s (critical); %s's probe breaks a minute in.",
+                 HOT_SENSOR, ROOM, WARN_ABOVE, warn, CRIT_ABOVE, crit, BROKEN_SENSOR)
         simulator.begin()
 
     def _banner(self) -> None:

@@ -1,9 +1,9 @@
 """`python -m demo.screenshot docs/alert-card.png`: the README's picture, taken from the demo.
 
 Runs the demo (faster), opens the Playground in headless Chromium (Debian's `chromium`
-package: `apt-get install chromium`), waits until the critical alert card is on screen and
-saves a screenshot. It drives Chromium over the DevTools protocol with aiohttp, so it needs no
-Node packages of its own.
+package: `apt-get install chromium`), waits until the warning card that paged on the rate
+lists the broken probe (the probe-fault text under it) and saves a screenshot. It drives
+Chromium over the DevTools protocol with aiohttp, so it needs no Node packages of its own.
 """
 
 from __future__ import annotations
@@ -29,8 +29,16 @@ from demo.processes import free_port, stop_process
 
 log = logging.getLogger("demo.screenshot")
 ROOT = Path(__file__).resolve().parent.parent
-WANTED = "CRITICAL: server-room-temperature"
-SITE_WANTED = "CRITICAL: 3 rooms in trouble at site dc1"  # `--site`: the site card
+WANTED = "Probe faults (not paged)"  # on the card; the rate warning came before
+TITLE = "Warning: server-room-temperature"  # the title of that card
+SITE_WANTED = SITE_TITLE = "CRITICAL: 3 rooms in trouble at site dc1"  # `--site`: the site card
+
+
+def title_to_top(title: str) -> str:
+    """JavaScript that scrolls the last element starting with `title` to the top."""
+    return f"""[...document.querySelectorAll('*')].filter(e => e.children.length === 0
+  && e.textContent.startsWith({json.dumps(title)}))
+  .slice(-1).forEach(e => e.scrollIntoView({{block: 'start'}}))"""
 
 
 class DevTools:
@@ -53,7 +61,7 @@ class DevTools:
 
 
 async def capture(url: str, target: Path, width: int, height: int,
-                  wanted: str = WANTED) -> None:
+                  wanted: str = WANTED, title: str = TITLE) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("chromium is not installed: apt-get install chromium")
@@ -91,6 +99,10 @@ async def capture(url: str, target: Path, width: int, height: int,
                                    )["result"].get("value"):
                             await asyncio.sleep(1)
                     await asyncio.sleep(2)  # let the card finish rendering
+                    # Later messages (the probe-fault text, a handoff) scroll the chat: bring
+                    # the card's title to the top.
+                    await tools.call("Runtime.evaluate", expression=title_to_top(title))
+                    await asyncio.sleep(1)
                     shot = await tools.call("Page.captureScreenshot", format="png")
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(base64.b64decode(shot["data"]))
@@ -103,7 +115,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m demo.screenshot")
     parser.add_argument("target", type=Path)
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=1100)
+    parser.add_argument("--height", type=int, default=1500)
     parser.add_argument("--site", action="store_true",
                         help="the site card of the demo's --site event (docs/site-card.png)")
     args = parser.parse_args()
@@ -124,7 +136,8 @@ def main() -> int:
             # Keep reading, so the demo never blocks on a full pipe.
             threading.Thread(target=lambda: [None for _ in demo.stdout or ()], daemon=True).start()
             asyncio.run(capture(f"http://localhost:{playground_port}", args.target,
-                                args.width, args.height, SITE_WANTED if args.site else WANTED))
+                                args.width, args.height, SITE_WANTED if args.site else WANTED,
+                                SITE_TITLE if args.site else TITLE))
             log.info("Saved %s", args.target)
         finally:
             demo.send_signal(signal.SIGINT)

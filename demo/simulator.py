@@ -1,10 +1,17 @@
 """Simulated server-room temperatures, written to InfluxDB over its 1.x `/write` API.
 
 A failing cooling unit, as an operator can watch it from start to end: the inlet of rack 3
-drifts over the warning and then the critical threshold within a minute, racks 4 and 5 follow
-one after the other (the room's incident card counts them as they join), they stay hot for a
-while (time to acknowledge), cool down (the incident resolves), rest, and again. Racks 1 and 2
-stay normal.
+starts rising 3 °C a minute, racks 4 and 5 follow seconds later (a rise the room shares: the
+rate pages before any threshold, with when critical comes), over 27 °C after 100 s and 32 °C
+after 200 s; they stay hot for a while (time to acknowledge), cool down (the incident
+resolves), rest, and again. Rack 2 stays normal; rack 1's probe breaks a minute into the rise
+and reads 85 °C until the room has cooled (a probe fault: on the card, told to the rule's
+`probe_faults_to`, never paged).
+
+The rise is sped up at most 1.5 times (`--speed` shortens everything else as asked): the
+trend that pages on the rate judges real minutes (it sees a rise about 45 s in, whatever its
+pace), and a cooling failure rises a few degrees a minute (operators report 18 °C in 15 min
+after an air handler failed); at 4.5 °C/min the page still comes well before 27 °C.
 """
 
 from __future__ import annotations
@@ -22,12 +29,16 @@ log = logging.getLogger(__name__)
 ROOM = "server-room-1"
 HOT_SENSOR = "rack-3-inlet"  # the first to heat up, and the hottest
 # The racks that follow it: (sensor, seconds after rack 3 at speed 1, how much cooler at peak).
-FOLLOWERS = (("rack-4-inlet", 20.0, 1.5), ("rack-5-inlet", 40.0, 3.0))
+FOLLOWERS = (("rack-4-inlet", 10.0, 1.5), ("rack-5-inlet", 20.0, 3.0))
 STEADY_SENSORS = ("rack-1-inlet", "rack-2-inlet")
 # `--site`: the site of every room, and the rooms that heat with server-room-1 (a chiller plant
 # serving all three): (room, seconds later at speed 1, how much cooler at peak).
 SITE = "dc1"
 SITE_ROOMS = (("server-room-2", 0.0, 0.8), ("server-room-3", 0.0, 1.6))
+BROKEN_SENSOR = "rack-1-inlet"  # its probe fails during the story
+BROKEN_VALUE = 85.0  # °C: outside the default plausible range (-20..80 °C)
+BROKEN_AFTER = 60.0  # seconds into the rise, whatever the speed: after the rate's page
+RISE_SPEEDUP = 1.5  # `--speed` makes the rise at most this much faster
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,7 @@ class Scenario:
     normal: float = 22.0
     peak: float = 34.0
     calm: float = 10.0
-    rise: float = 50.0
+    rise: float = 240.0  # 3 °C/min from 22 to 34 °C
     hot: float = 120.0
     cool: float = 30.0
     rest: float = 90.0
@@ -45,8 +56,16 @@ class Scenario:
     speed: float = 1.0
 
     def scaled(self, speed: float) -> Scenario:
-        return Scenario(self.normal, self.peak, self.calm / speed, self.rise / speed,
-                        self.hot / speed, self.cool / speed, self.rest / speed, speed)
+        """Faster (or slower); the rise at most RISE_SPEEDUP times faster (4.5 °C/min)."""
+        return Scenario(self.normal, self.peak, self.calm / speed,
+                        self.rise / min(speed, RISE_SPEEDUP), self.hot / speed,
+                        self.cool / speed, self.rest / speed, speed)
+
+    def broken(self, elapsed: float) -> bool:
+        """Whether rack 1's probe is broken `elapsed` seconds after the start: from a minute
+        into the rise until the room has cooled."""
+        t = elapsed % self.cycle - self.calm
+        return BROKEN_AFTER <= t < self.rise + self.hot + self.cool
 
     @property
     def cycle(self) -> float:
@@ -92,15 +111,20 @@ def lines(scenario: Scenario, elapsed: float, now_ms: int, measurement: str,
         return written
     wobble = 0.15 * math.sin(elapsed / 7.0)
     values = {HOT_SENSOR: scenario.temperature(elapsed) + wobble}
+    span = scenario.peak - scenario.normal
     for sensor, delay, cooler in FOLLOWERS:
-        # Joins later and cools with rack 3 (same cooling unit): shifted start, same end.
+        # Joins later and cools with rack 3 (same cooling unit): shifted start, same end; it
+        # rises at once, a little slower, to `cooler` under rack 3's peak.
         lag = delay / scenario.speed
         rising = scenario.temperature(max(0.0, elapsed - lag)) if (
             elapsed % scenario.cycle) < scenario.calm + scenario.rise + lag else \
             scenario.temperature(elapsed)
-        values[sensor] = max(scenario.normal, rising - cooler) + wobble
+        values[sensor] = scenario.normal + (rising - scenario.normal) * (span - cooler) / span \
+            + wobble
     for index, sensor in enumerate(STEADY_SENSORS):
         values[sensor] = scenario.normal + 0.5 * index + 0.15 * math.sin(elapsed / 5.0 + index)
+    if scenario.broken(elapsed):
+        values[BROKEN_SENSOR] = BROKEN_VALUE
     return [f"{measurement},room={ROOM},sensor={sensor} value={value:.2f} {now_ms}"
             for sensor, value in values.items()]
 

@@ -135,12 +135,60 @@ class PlaygroundChat:
                 if wanted in text_of(message):
                     return {"action": event.get("action"), **message}
 
+    async def messages_with(self, *wanted: str, timeout: float) -> list[dict[str, Any]]:
+        """The next message containing each of `wanted`, in whichever order they come."""
+        found: dict[str, dict[str, Any]] = {}
+        async with asyncio.timeout(timeout):
+            while len(found) < len(wanted):
+                event = await self.events.get()
+                message = event.get("message") or {}
+                for text in wanted:
+                    if text not in found and text in text_of(message):
+                        found[text] = {"action": event.get("action"), **message}
+        return [found[text] for text in wanted]
+
 
 def text_of(message: dict[str, Any]) -> str:
     parts = [message.get("text") or ""]
     parts += [card_text(attachment.get("content") or {"body": []})
               for attachment in message.get("attachments") or []]
     return "\n".join(parts)
+
+
+def card_body(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every element of a message's card, containers opened."""
+    found: list[dict[str, Any]] = []
+    stack = list(message["attachments"][0]["content"].get("body", []))
+    while stack:
+        element = stack.pop(0)
+        found.append(element)
+        stack += element.get("items", []) + [c for column in element.get("columns", [])
+                                             for c in column.get("items", [])]
+    return found
+
+
+def hottest(message: dict[str, Any]) -> tuple[str, float]:
+    """The sensor the card names first and the value it shows for it: the first of "Hottest
+    now", or the one sensor's Sensor and Value."""
+    facts = [fact for element in card_body(message) if element.get("type") == "FactSet"
+             for fact in element["facts"]]
+    for fact in facts:
+        if " °C · " in fact["value"]:
+            return fact["title"].split(" ")[0], float(fact["value"].split(" °C")[0])
+    named = {fact["title"]: fact["value"] for fact in facts}
+    return named["Sensor"], float(named["Value"].split(" °C")[0])
+
+
+def hottest_value(message: dict[str, Any]) -> float:
+    return hottest(message)[1]
+
+
+def chart_ends_at_the_value(message: dict[str, Any]) -> bool:
+    """The chart's line of that sensor ends at the value the card shows for it."""
+    sensor, value = hottest(message)
+    [chart] = [e for e in card_body(message) if e.get("type") == "Chart.Line"]
+    [line] = [line for line in chart["data"] if line["legend"] == sensor]
+    return bool(abs(line["values"][-1]["y"] - value) < 0.01)
 
 
 def card_actions(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -163,16 +211,33 @@ async def test_demo_alert_arrives_in_the_playground_is_snoozed_acknowledged_and_
             await chat.say("help")
             await chat.next_message("status", timeout=30)
 
-            # The story starts once the bot is in a chat; warning first, then critical.
-            alert = await chat.next_message("Warning: server-room-temperature", timeout=90)
+            # The story starts once the bot is in a chat: the room rises 3 °C a minute, and
+            # the rate pages before any threshold, saying when critical comes.
+            alert = await chat.next_message("Warning: server-room-temperature", timeout=240)
             assert alert["action"] == "createMessage"
-            assert "Sensor=rack-3-inlet" in text_of(alert)
-            assert "Room=server-room-1" in text_of(alert)
+            text = text_of(alert)
+            assert "Room=server-room-1" in text
+            assert re.search(r"rising [\d.]+ °C/min, limit 5 °C per 15 min, critical in "
+                             r"\d+(-\d+)? min", text), text
+            assert hottest_value(alert) < 27.0, text  # before the threshold
+            assert chart_ends_at_the_value(alert)
+
+            # Rack 1's probe breaks: a text to the rule's probe_faults_to (Alex, here), and a
+            # line on the open room's card; never a page.
+            notice, faulty = await chat.messages_with(
+                "**Probe fault** of **server-room-temperature**",
+                "Probe faults (not paged): rack-1-inlet: reads 85", timeout=120)
+            assert notice["action"] == "createMessage"
+            assert "- sensor rack-1-inlet: reads 85 °C, outside -20..80 °C, since " in \
+                notice["text"]
+            assert (faulty["action"], faulty["messageId"]) == ("updateMessage",
+                                                               alert["messageId"])
 
             # The same card is updated in place as the room passes the critical threshold.
-            critical = await chat.next_message("CRITICAL: server-room-temperature", timeout=60)
+            critical = await chat.next_message("CRITICAL: server-room-temperature", timeout=240)
             assert (critical["action"], critical["messageId"]) == ("updateMessage",
                                                                    alert["messageId"])
+            assert chart_ends_at_the_value(critical)
             # Snooze: the card says who and until when, and offers only its undo...
             answer = await chat.press(alert["messageId"], card_actions(critical)["Snooze 1 h"])
             snoozed = {"attachments": [{"content": answer["value"]}]}

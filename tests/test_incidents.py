@@ -8,6 +8,7 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
 from storage.alert_state import AlertStateStore
+from storage.outbox import Outbox
 from tests.cluster import register_people
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
@@ -73,12 +75,12 @@ class Room:
 
 
 async def make_room(aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
-                    database_url: str, people: int, window: float) -> Room:
+                    database_url: str, people: int, window: float, **env: str) -> Room:
     name = f"incidents_{next(_databases)}"
     influxdb.create_database(name)
     app = create_app(load_settings(environ={
         "DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
-        "INCIDENT_UPDATE_WINDOW_SECONDS": str(window)}, env_file=None))
+        "INCIDENT_UPDATE_WINDOW_SECONDS": str(window), **env}, env_file=None))
     client = await aiohttp_client(app)
     chats = await register_people(client.app[SERVICES].database, connector.url, people)
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
@@ -242,6 +244,56 @@ async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(
             {"room": ROOM}, {"room": "dc1-b"}]
         incidents = await room.client.app[SERVICES].actions.alerts.recent_incidents(10)
         assert [i.incident.series for i in incidents] == [{"room": ROOM}]
+    finally:
+        await room.close()
+
+
+async def test_probe_faults_are_told_to_probe_faults_to_only_one_text_per_room(
+    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str,
+    tmp_path: Path
+) -> None:
+    rules = RULES + 'probe_faults_to = ["user:aad-1"]\n'
+    (tmp_path / "rules.toml").write_text(rules, encoding="utf-8")
+    room = await make_room(aiohttp_client, influxdb, connector, database_url, 3, 0.2,
+                           RULES_FILE=str(tmp_path / "rules.toml"))
+    room.t0 -= timedelta(minutes=5)  # every reading below is in the past (and in the lookback)
+    good = {"rack-000": 24.0, "rack-001": 24.1, "rack-002": 24.2}
+    told, others = room.chats[1], [room.chats[0], room.chats[2]]
+    outbox = Outbox(room.client.app[SERVICES].database)
+
+    async def rows(chat: str) -> int:
+        return len([d for d in await outbox.list(limit=1000) if d.conversation_id == chat])
+
+    try:
+        room.write(0, good)
+        await room.poll(1, rules)
+        # Two probes of the room fail in one poll: one text, to aad-1's chat alone.
+        room.write(15, {**good, "rack-001": 85.0, "rack-002": -40.0})
+        await room.poll(16, rules)
+        [notice] = await eventually(lambda: room.operations(told))
+        text = notice.body["text"]
+        assert text.startswith("**Probe faults** of **server-room-temperature** (room dc1-a); "
+                               "not paged, not an incident:")
+        assert "- sensor rack-001: reads 85 °C, outside -20..80 °C, since " in text
+        assert "- sensor rack-002: reads -40 °C, outside -20..80 °C, since " in text
+        # Still at fault at the next polls: told already. The polls have committed what they
+        # published, so the outbox is the whole truth: one row, for aad-1.
+        room.write(30, {**good, "rack-001": 86.0, "rack-002": -40.0})
+        await room.poll(31, rules)
+        for seconds in (45, 195):
+            room.write(seconds, good)
+            await room.poll(seconds + 1, rules)
+        assert [await rows(told)] + [await rows(chat) for chat in others] == [1, 0, 0]
+        # Five minutes of good readings: the end of both faults, in one text.
+        room.write(345, good)
+        await room.poll(346, rules)
+        await eventually(lambda: len(room.operations(told)) == 2)
+        text = room.operations(told)[1].body["text"]
+        assert text.startswith("**Probe faults over** of **server-room-temperature**")
+        assert "- sensor rack-001: reads well again (at fault since " in text
+        await outbox_drained(room.client.app)
+        assert [room.operations(chat) for chat in others] == [[], []]
+        assert await room.client.app[SERVICES].actions.alerts.recent_incidents(10) == []
     finally:
         await room.close()
 

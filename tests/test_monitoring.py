@@ -409,3 +409,27 @@ async def test_a_probe_stuck_while_its_neighbours_move_is_flagged(scenario: Scen
     assert flagged is not None and 120 <= flagged <= 120 + 2 * 15  # stuck_after + two polls
     await poll_room(scenario, monitor, 300, {"s1": 24.3, "s2": 25.0})
     assert monitor.probe_faults() == []
+
+
+async def test_a_fast_rise_pages_at_once_when_the_room_shares_it_and_a_door_transient_not(
+        scenario: Scenario) -> None:
+    """Two rooms of four probes, read every 15 s: in r1 three probes rise 2.5 °C in a minute
+    and go on (a cooling failure); in r2 one probe does the same for a minute only, then
+    holds and falls back (a door opened beside it)."""
+    monitor = scenario.monitor(rules=ROOM_RULE.format(stuck="0") + 'rise_warn = "5/15m"\n')
+    fired: dict[str, float] = {}
+    for k in range(40):
+        minute = k / 4
+        rise = 2.5 * max(0.0, minute - 5)
+        door = rise if minute <= 6 else 2.5 if minute <= 7 else max(0.0, 2.5 - (minute - 7))
+        jitter = 0.02 * ((7 * k) % 3 - 1)  # a little noise
+        for sensor in ("s1", "s2", "s3", "s4"):
+            scenario.write(15 * k, 22.0 + (rise if sensor != "s4" else 0.0) + jitter,
+                           room="r1", sensor=sensor)
+            scenario.write(15 * k, 22.0 + (door if sensor == "s1" else 0.0) + jitter,
+                           room="r2", sensor=sensor)
+        for event in await monitor.poll_once(scenario.at(15 * k)):
+            if event.kind is EventKind.FIRED:
+                fired.setdefault(f"{event.series['room']} {event.series['sensor']}", minute)
+    assert sorted(fired) == ["r1 s1", "r1 s2", "r1 s3"]  # nothing in r2
+    assert max(fired.values()) <= 6.25  # a minute and a poll into the rise, under 27 °C

@@ -58,7 +58,7 @@ class MetricSpec:
 
 
 ALERT_EVENT_KINDS = ("fired", "escalated", "de-escalated", "reminder", "resolved", "no-data",
-                     "data-back", "source-down", "source-up", "probe-fault")
+                     "data-back", "source-down", "source-up", "probe-fault", "probe-notice")
 
 HEATWATCH_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("heatwatch_build_info", "gauge", "Always 1; the running version in its label.",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from common.durations import parse_duration
 from common.errors import ConfigError
-from notifier.monitoring.rules import load_rules, parse_rules
+from notifier.alerts.events import AlertEvent, EventKind
+from notifier.monitoring.rules import RuleRouting, load_rules, parse_rules
 from tests.process import ROOT
 
 
@@ -61,6 +63,10 @@ def test_durations(text: object, seconds: float) -> None:
          "key 'preset': unknown preset 'ashrae-b9'; one of ashrae-a1, ashrae-a2"),
         ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nplausible = [80, -20]',
          "key 'plausible': expected [lowest, highest]"),
+        ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nprobe_faults_to = ["bob"]',
+         "rule 'a', key 'probe_faults_to': 'bob' is not a target"),
+        ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nprobe_faults_to = ["oncall:dc"]',
+         "rule 'a': 'oncall:dc' names no [[schedule]]"),
     ],
 )
 def test_invalid_rules_name_rule_key_and_fix(body: str, expected: str) -> None:
@@ -88,6 +94,40 @@ rise_warn = "5/1h"
     assert (a3.warn_above, a3.crit_above) == (30.0, 40.0)
     assert a3.rise_warn is not None and a3.rise_warn.per_minute == pytest.approx(5 / 60)
     assert a1.plausible == (-20.0, 80.0) and a1.stuck_after == 1800.0
+
+
+def test_probe_faults_to_takes_targets_and_routes_only_probe_notices() -> None:
+    [rule] = parse_rules("""
+[[rule]]
+name = "a"
+measurement = "t"
+crit_above = 30
+targets = ["team:19:abc@thread.skype"]
+probe_faults_to = ["user:c33aafc4-646d-4543-9d4c-abd28e4d2110", "conversation:19:x@thread.v2"]
+""")
+    assert rule.probe_faults_to == ("user:c33aafc4-646d-4543-9d4c-abd28e4d2110",
+                                    "conversation:19:x@thread.v2")
+    routing = RuleRouting([rule])
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    notice = AlertEvent(kind=EventKind.PROBE_NOTICE, rule="a", alert_id="x", at=at)
+    fired = AlertEvent(kind=EventKind.FIRED, rule="a", alert_id="y", at=at)
+    assert routing.targets_for(notice) == rule.probe_faults_to
+    assert routing.targets_for(fired) == ("team:19:abc@thread.skype",)
+    [plain] = parse_rules('[[rule]]\nname = "a"\nmeasurement = "t"\ncrit_above = 30')
+    assert RuleRouting([plain]).targets_for(notice) is None  # nobody, not everyone
+
+
+@pytest.mark.parametrize("preset,limits", [
+    # ASHRAE TC 9.9 reference card, 2021 (Thermal Guidelines, 5th ed., Table 2.1 and 2.2):
+    # warning at the recommended upper limit, critical at the class's allowable upper limit.
+    ("ashrae-a1", (27.0, 32.0)), ("ashrae-a2", (27.0, 35.0)), ("ashrae-a3", (27.0, 40.0)),
+    ("ashrae-a4", (27.0, 45.0)), ("ashrae-h1", (22.0, 25.0)),
+])
+def test_every_preset_has_the_reference_cards_limits(preset: str,
+                                                     limits: tuple[float, float]) -> None:
+    [rule] = parse_rules(f'[[rule]]\nname = "a"\nmeasurement = "t"\npreset = "{preset}"')
+    assert (rule.warn_above, rule.crit_above) == limits
+    assert rule.rise_warn is not None and rule.rise_warn.per_minute == pytest.approx(1 / 3)
 
 
 def test_duplicate_names_and_empty_files_are_refused() -> None:

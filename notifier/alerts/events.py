@@ -35,6 +35,9 @@ class EventKind(StrEnum):
     SOURCE_DOWN = "source-down"
     SOURCE_UP = "source-up"
     PROBE_FAULT = "probe-fault"  # a probe's fault (detail) or its end (no detail): a note only
+    # A probe fault to tell a rule's `probe_faults_to` (detail), or its end (no detail): a
+    # text to those targets only, never an incident (notifier/monitoring/probes.py)
+    PROBE_NOTICE = "probe-notice"
     TEST = "test"  # a test card (`test` in chat, `python -m heatwatch test-alert`)
 
 

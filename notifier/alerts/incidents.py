@@ -194,9 +194,11 @@ class Incident:
     def _hotter(self, value: float) -> bool:
         """A new peak: higher for `above` rules, lower for `below`-only rules."""
         assert self.peak is not None
-        below_only = not any(k.endswith("_above") for k in self.thresholds) and any(
+        return value < self.peak if self._below_only() else value > self.peak
+
+    def _below_only(self) -> bool:
+        return not any(k.endswith("_above") for k in self.thresholds) and any(
             k.endswith("_below") for k in self.thresholds)
-        return value < self.peak if below_only else value > self.peak
 
     def settle(self, now: datetime, last_kind: EventKind) -> Change:
         """Recompute severity and state after a batch of events; say what changed."""
@@ -245,7 +247,10 @@ class Incident:
 
     def hottest(self, limit: int = HOTTEST) -> list[Member]:
         troubled = [m for m in self.members.values() if m.in_trouble]
-        troubled.sort(key=lambda m: (rank(m.severity), m.excess(), m.key), reverse=True)
+        # Members that paged on their rate have no threshold (excess 0): the hotter first.
+        sign = -1.0 if self._below_only() else 1.0
+        troubled.sort(key=lambda m: (rank(m.severity), m.excess(), sign * (m.value or 0.0),
+                                     m.key), reverse=True)
         return troubled[:limit]
 
     def counts(self) -> Counts:

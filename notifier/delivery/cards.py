@@ -17,6 +17,7 @@ Lists end with "and N more"; `budget.fit_card` is the final size check of every 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -394,7 +395,12 @@ WHERE_LABELS = 6  # labels named in a one-line text ("room r1, sensor s3, and 4 
 
 def where(event: IncidentSnapshot) -> str:
     """The series in words, literal: "room server-room-1, sensor rack-3-inlet"."""
-    labels = sorted(event.series.items())
+    return series_words(event.series)
+
+
+def series_words(series: Mapping[str, str]) -> str:
+    """Tags in words, literal: "room server-room-1, sensor rack-3-inlet"."""
+    labels = sorted(series.items())
     parts = [f"{shown(k, LABEL_LIMIT)} {shown(v, VALUE_LIMIT)}" for k, v in
              labels[:WHERE_LABELS]] + [more(WHERE_LABELS, len(labels), "labels")]
     return ", ".join(part for part in parts if part)

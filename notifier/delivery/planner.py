@@ -45,6 +45,7 @@ from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import break_through_text, reminder_text, resolved_text
 from notifier.delivery.feed import notice_line, page_rows, people_of
 from notifier.delivery.paging import Reach, first_page, reach_unreached
+from notifier.delivery.probenotes import notice_rows
 from notifier.delivery.siteplan import Planned, SitePlanner
 from storage.alerts import Snooze
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
@@ -109,8 +110,10 @@ class OutboxSink:
                 recipients.conversations):
             recipients = await self.recipients(now)
         groups: dict[tuple[str, str, str], list[AlertEvent]] = {}
+        notices: dict[tuple[str, str, str], list[AlertEvent]] = {}
         for event in events:
-            groups.setdefault((event.source, event.rule, event.group_key), []).append(event)
+            kept = notices if event.kind is EventKind.PROBE_NOTICE else groups
+            kept.setdefault((event.source, event.rule, event.group_key), []).append(event)
         planned = [p for group in groups.values()
                    if (p := await self._plan_incident(group, now, recipients)) is not None]
         # Rooms of one site open at once go on one site card per chat (sites.py); all of the
@@ -126,7 +129,22 @@ class OutboxSink:
                      p.incident.alert_id[:8], p.change.value, p.incident.rule or "source",
                      ", ".join(p.incident.group.values()) or "-", len(p.incident.members),
                      len(p.items))
+        for group in notices.values():
+            await self._publish_notices(group, now, recipients)
         self.wake.set()
+
+    async def _publish_notices(self, notices: list[AlertEvent], now: datetime,
+                               recipients: Recipients) -> None:
+        """A room's probe-fault notices: one text to the rule's `probe_faults_to` (muted
+        chats left out), never an incident, never the default audience."""
+        targets = self._routing.targets_for(notices[0]) if self._routing is not None else None
+        keys = resolve_targets(targets or (), recipients.conversations, recipients.defaults)
+        keys = (keys & recipients.active) - recipients.muted
+        if keys:
+            await self._outbox.enqueue(notice_rows(notices, keys), now)
+        log.info("Probe-fault notice of %s (%s): %d probe(s), %d conversation(s) told",
+                 notices[0].rule, ", ".join(notices[0].group.values()) if notices[0].group
+                 else "-", len(notices), len(keys))
 
     async def _incident_for(self, first: AlertEvent) -> tuple[Incident | None, AlertRecord | None]:
         """The open incident of the events' group, an alert recorded before incidents, or a

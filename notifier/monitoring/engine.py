@@ -19,6 +19,12 @@ updates the state in place and returns the events to publish and whether the sta
   room cooling back is no alarm. While active, a rate level holds down to 80 % of its limit,
   a forecast to 125 % of its horizon, and both hold while there is no trend (just after a
   step, until enough readings follow it).
+- A rise the room does not share (`shared=False`: the monitor found fewer than half of the
+  series of the incident group rising as fast) must go on: a rate or forecast level waits
+  `RATE_HOLD` (as if `for` were at least that) and, meanwhile, the newest minute's readings
+  must still rise at least half as fast as the trend. A door opened beside two probes is a
+  minute's rise that stops; a local hot spot keeps rising and pages a minute later; a cooling
+  failure, which most of the room shows, pages at once.
 - A probe fault (`fault`: the monitor's judgement) updates the series' last reading and
   no-data, but is not classified: the series keeps its level.
 - No data: when the newest point of a known series is `no_data` old, one `no-data` event; when a
@@ -28,7 +34,7 @@ updates the state in place and returns the events to publish and whether the sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +42,8 @@ from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_i
 from notifier.alerts.record import rank
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.trend import Trend, eta_words, minutes_to, per_minute
+
+RATE_HOLD = timedelta(seconds=60)  # how long a rise the room does not share must go on
 
 
 class Phase(StrEnum):
@@ -128,8 +136,10 @@ def classify(rule: Rule, value: float, current: Severity | None) -> tuple[Severi
 
 
 def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
-               cause: str) -> tuple[Severity | None, str]:
-    """The level of a series' rate of rise and forecast, and the words for it."""
+               cause: str, shared: bool = True) -> tuple[Severity | None, str]:
+    """The level of a series' rate of rise and forecast, and the words for it. A rise the
+    room does not share (`shared=False`) counts only while its newest minute still rises
+    (the caller holds it for `RATE_HOLD`)."""
     if rule.rise_warn is None and rule.rise_crit is None and rule.forecast_within <= 0:
         return None, ""
     if trend is None:  # no trend yet (or since a step): an active rate level holds
@@ -137,7 +147,8 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
     holding = bool(cause) and active is not None
     sign = -1.0 if rule.below_only else 1.0
     slope = sign * trend.slope
-    if trend.good and slope > 0:
+    going_on = shared or (trend.recent is not None and sign * trend.recent >= slope / 2)
+    if trend.good and slope > 0 and going_on:
         moving = "falling" if rule.below_only else "rising"
         for severity, rate in ((Severity.CRIT, rule.rise_crit), (Severity.WARN, rule.rise_warn)):
             if rate is None:
@@ -150,8 +161,14 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
             if severity is Severity.CRIT and (whole is None or whole < limit):
                 continue
             if slope >= limit:
-                return severity, (f"{moving} {per_minute(trend.slope, rule.unit)}, limit "
-                                  f"{rate.words(rule.unit)}")
+                words = (f"{moving} {per_minute(trend.slope, rule.unit)}, limit "
+                         f"{rate.words(rule.unit)}")
+                # A warning says when the critical threshold comes, as a forecast does.
+                critical = rule.crit_below if rule.below_only else rule.crit_above
+                when = minutes_to(trend, critical) if critical is not None and \
+                    severity is Severity.WARN else None
+                eta = f", critical {eta_words(when[0], when[2])}" if when is not None else ""
+                return severity, words + eta
         critical = rule.crit_below if rule.below_only else rule.crit_above
         if rule.forecast_within > 0 and critical is not None:
             when = minutes_to(trend, critical)
@@ -164,7 +181,7 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
 
 def step(
     rule: Rule, state: SeriesState, reading: Reading | None, now: datetime,
-    trend: Trend | None = None, fault: bool = False,
+    trend: Trend | None = None, fault: bool = False, shared: bool = True,
 ) -> tuple[list[AlertEvent], bool]:
     """Advance one series; returns (events, whether `state` changed and must be saved)."""
     events: list[AlertEvent] = []
@@ -202,10 +219,16 @@ def step(
         return events, changed
     value = reading.value
     active = state.severity if state.phase is not Phase.OK else None
-    severity, threshold = classify(rule, value, active)
-    rated, cause = rate_level(rule, trend, active, state.cause)
+    # Hysteresis keeps a threshold that was crossed; a level the rate reached (cause) crossed
+    # none: its thresholds count from the threshold itself (26.5 °C is no 27 °C warning).
+    severity, threshold = classify(rule, value, None if state.cause else active)
+    shared = shared or state.phase is Phase.FIRING  # the hold is for paging, not for ending
+    rated, cause = rate_level(rule, trend, active, state.cause, shared)
+    pending = rule.pending_delta
     if rank(rated) > rank(severity):
         severity, threshold = rated, None
+        if not shared:  # a rise of its own must go on for RATE_HOLD before it pages
+            pending = max(pending, RATE_HOLD)
     else:
         cause = ""
     if cause != state.cause:
@@ -243,7 +266,7 @@ def step(
         return events, True
 
     since = state.since if state.phase is Phase.PENDING and state.since else now
-    if now - since >= rule.pending_delta:
+    if now - since >= pending:
         state.phase, state.severity, state.since = Phase.FIRING, severity, since
         state.alert_id = make_alert_id(rule.name, state.key, since)
         state.last_notified, state.peak = now, value

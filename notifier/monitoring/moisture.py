@@ -24,15 +24,23 @@ MAGNUS_B = 17.625  # Alduchov & Eskridge 1996
 MAGNUS_C = 243.04  # °C, Alduchov & Eskridge 1996
 
 # ASHRAE TC 9.9, Thermal Guidelines for Data Processing Environments, 5th ed. (2021), reference
-# card: the moisture side of the envelope, for dew point rules ("dp", °C) and relative humidity
-# rules ("rh", %RH). Recommended (classes A1-A4): -9 °C DP to 15 °C DP and at most 70 %RH.
-# Allowable class A1: -12 °C DP and 8 %RH to 17 °C DP and 80 %RH; class A2: -12 °C DP and
-# 8 %RH to 21 °C DP and 80 %RH. The temperature side and the rule presets belong to the
-# detection rules; these numbers are here for them and for docs/rules.md.
+# card, Table 2.1 (air cooling, SI): the moisture side of the envelope, for dew point rules
+# ("dp", °C) and relative humidity rules ("rh", %RH). Recommended (classes A1-A4): -9 °C DP to
+# 15 °C DP and 70 %RH (50 %RH where the gaseous pollutants exceed the card's corrosion coupon
+# limits). Allowable, every class from -12 °C DP and 8 %RH, up to: A1 17 °C DP and 80 %RH,
+# A2 21 °C DP and 80 %RH, A3 24 °C DP and 85 %RH, A4 24 °C DP and 90 %RH. Checked against a
+# public copy of the card (scribd.com/document/585450988/referencecard-2021thermalguidelines).
+# H1 (Table 2.2, high-density equipment): 17 °C DP and 80 %RH as cited in issue #26; that row
+# was not in the public copy read, so it is unconfirmed here (docs/rules.md says so).
+# The temperature side and the rule presets belong to the detection rules
+# (monitoring/rules.py PRESETS); these numbers are here for them and for docs/rules.md.
 ASHRAE_MOISTURE: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "recommended": {"dp": (-9.0, 15.0), "rh": (None, 70.0)},
     "a1": {"dp": (-12.0, 17.0), "rh": (8.0, 80.0)},
     "a2": {"dp": (-12.0, 21.0), "rh": (8.0, 80.0)},
+    "a3": {"dp": (-12.0, 24.0), "rh": (8.0, 85.0)},
+    "a4": {"dp": (-12.0, 24.0), "rh": (8.0, 90.0)},
+    "h1": {"dp": (-12.0, 17.0), "rh": (8.0, 80.0)},
 }
 
 

@@ -21,7 +21,7 @@ from common.retry import Backoff, FailureLog
 from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.alerts.sink import AlertSink
 from notifier.monitoring.engine import Reading, SeriesState, step
-from notifier.monitoring.probes import ProbeFault, ProbeJudge
+from notifier.monitoring.probes import ProbeFault, ProbeJudge, ProbeNotices
 from notifier.monitoring.removal import removed_rule_events
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
@@ -79,6 +79,7 @@ class Monitor:
         self._states: dict[tuple[str, str], SeriesState] = {}
         self._recent = RecentReadings()  # for trends and forecasts
         self._probes = ProbeJudge()  # probe faults: judged before the state machine
+        self._told = ProbeNotices()  # what `probe_faults_to` is told of them
         # Probe-fault notes of this poll: published after the poll's other events, so an
         # incident the same poll opens is there to take them.
         self._notes: list[AlertEvent] = []
@@ -107,6 +108,7 @@ class Monitor:
         self._states = {k: v for k, v in self._states.items() if k[0] in names}
         self._recent.keep_rules(names)
         self._probes.keep_rules(names)
+        self._told.keep_rules(names)
         self._forget_removed = True
 
     async def load(self) -> None:
@@ -214,10 +216,11 @@ class Monitor:
         seen: set[str] = set()
         first = len(events)
         faulty = self._probes.judge(rule, readings)
+        lone = self._lone_risers(rule, readings, faulty)
         for reading in readings:
             seen.add(reading.key)
             self._step(rule, reading.key, reading, now, events, changed,
-                       fault=reading.key in faulty)
+                       fault=reading.key in faulty, shared=reading.key not in lone)
             state = self._states[(rule.name, reading.key)]
             fault = self._probes.faults.get((rule.name, reading.key))
             words = f"{fault.kind.value}: {fault.detail}" if fault else ""
@@ -233,7 +236,38 @@ class Monitor:
         for (rule_name, key) in list(self._states):
             if rule_name == rule.name and key not in seen:
                 self._step(rule, key, None, now, events, changed)
+        self._notes += self._told.notices(rule, self._probes.faults, seen, now)
         self._add_hints(rule, readings, events, first)
+
+    def _lone_risers(self, rule: Rule, readings: list[Reading], faulty: set[str]) -> set[str]:
+        """The series rising fast (a good trend, or the newest minute, at least `rise_warn`;
+        else ASHRAE's 20 °C/h) in a group (room) where fewer than half of the series that
+        reported this poll rise so: a rise of their own, which must go on before it pages
+        (`engine.RATE_HOLD`). The newest minute counts so that a cooling failure's first
+        sensor to show a good trend does not wait a poll for its neighbours' trends. A series
+        with no neighbour reporting is judged at once (no evidence against it). Readings are
+        added to the recent ones here, before the state machine judges them."""
+        if not (rule.rise_warn or rule.rise_crit or rule.forecast_within):
+            return set()
+        fast = rule.rise_warn or rule.rise_crit
+        limit = fast.per_minute if fast is not None else FAST_RISE
+        sign = -1.0 if rule.below_only else 1.0
+        groups: dict[str, list[tuple[str, bool]]] = {}
+        for reading in readings:
+            if reading.key in faulty:
+                continue
+            self._recent.add(rule.name, reading.key, reading.time, reading.value)
+            trend = self._recent.trend(rule.name, reading.key)
+            rising = trend is not None and (trend.good and sign * trend.slope >= limit or (
+                trend.recent is not None and sign * trend.recent >= limit))
+            group = series_key(rule.incident_group(reading.tags))
+            groups.setdefault(group, []).append((reading.key, rising))
+        lone: set[str] = set()
+        for members in groups.values():
+            risers = [key for key, rising in members if rising]
+            if len(members) >= 2 and len(risers) * 2 < len(members):
+                lone.update(risers)
+        return lone
 
     def _add_hints(self, rule: Rule, readings: list[Reading], events: list[AlertEvent],
                    first: int) -> None:
@@ -261,15 +295,15 @@ class Monitor:
 
     def _step(self, rule: Rule, key: str, reading: Reading | None, now: datetime,
               events: list[AlertEvent], changed: dict[tuple[str, str], SeriesState],
-              fault: bool = False) -> None:
+              fault: bool = False, shared: bool = True) -> None:
         state = self._states.get((rule.name, key))
         if state is None:
             state = self._states[(rule.name, key)] = SeriesState(rule=rule.name, key=key)
         if reading is not None and not fault:
-            self._recent.add(rule.name, key, reading.time, reading.value)
+            self._recent.add(rule.name, key, reading.time, reading.value)  # once: same point
         trend = self._recent.trend(rule.name, key) if reading is not None and not fault and (
             rule.rise_warn or rule.rise_crit or rule.forecast_within) else None
-        new_events, dirty = step(rule, state, reading, now, trend, fault)
+        new_events, dirty = step(rule, state, reading, now, trend, fault, shared)
         self.evaluated += 1
         if dirty:
             changed[(rule.name, key)] = state

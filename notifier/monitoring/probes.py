@@ -22,17 +22,24 @@ Per rule, per poll, before the state machine sees the readings (`ProbeJudge.judg
 Held and implausible readings reach the state machine as faults (`step(fault=True)`): they
 count as data (no no-data alert) but never change the series' level. Kept in memory: after a
 restart, judgement starts again from the next readings.
+
+`ProbeNotices` decides what a rule's `probe_faults_to` targets are told (decisions where issue
+#26 was silent): faults that last (*implausible*, *stuck*: a probe to fix or replace) are told
+once when they begin, and their end once the probe has read well for `RECOVERY_HOLD` (a probe
+that flaps between good and bad readings is one fault, not a message per poll). A held *jump*
+is not told: it is settled by the very next reading (heat, judged as always, or a glitch,
+logged and counted). The planner gathers the notices of one room in one poll into one text.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from statistics import median
 
-from notifier.alerts.events import series_key
+from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.monitoring.engine import Reading
 from notifier.monitoring.rules import Rule
 from notifier.monitoring.trend import STEP_MIN, STEP_RATE
@@ -166,13 +173,15 @@ class ProbeJudge:
                      key[1].replace("\x1f", ", "), key[0], value)
             del self.faults[key]
 
-    def _fault(self, rule: Rule, reading: Reading, kind: FaultKind, detail: str) -> None:
+    def _fault(self, rule: Rule, reading: Reading, kind: FaultKind, detail: str,
+               began: datetime | None = None) -> None:
         key = (rule.name, reading.key)
         current = self.faults.get(key)
         if current is None or current.kind is not kind:
             log.warning("Probe fault, rule %r, %s: %s (not paged)", rule.name,
                         reading.key.replace("\x1f", ", "), detail)
-        since = current.since if current is not None and current.kind is kind else reading.time
+        since = current.since if current is not None and current.kind is kind else \
+            began or reading.time
         self.faults[key] = ProbeFault(rule.name, reading.key, dict(reading.tags),
                                       rule.incident_group(reading.tags), kind, since,
                                       reading.value, detail)
@@ -199,10 +208,68 @@ class ProbeJudge:
                     minutes = (reading.time - since).total_seconds() / 60
                     self._fault(rule, reading, FaultKind.STUCK,
                                 f"stuck at {reading.value:g} {rule.unit} for {minutes:.0f} min "
-                                "while its neighbours moved")
+                                "while its neighbours moved", began=since)
                 elif not stuck and fault is not None and fault.kind is FaultKind.STUCK:
                     del self.faults[key]
 
     def keep_rules(self, names: set[str]) -> None:
         self._probes = {k: v for k, v in self._probes.items() if k[0] in names}
         self.faults = {k: v for k, v in self.faults.items() if k[0] in names}
+
+
+TOLD_KINDS = frozenset({FaultKind.IMPLAUSIBLE, FaultKind.STUCK})  # faults that last
+RECOVERY_HOLD = timedelta(minutes=5)  # good readings this long before a fault's end is told
+
+
+@dataclass
+class _Told:
+    fault: ProbeFault  # as it was told
+    good_since: datetime | None = None  # reading well since (its end not told yet)
+
+
+@dataclass
+class ProbeNotices:
+    """What a rule's `probe_faults_to` is told: a lasting fault when it begins, its end after
+    `RECOVERY_HOLD` of good readings. Kept in memory, like the faults: after a restart a fault
+    still there is found, and told, again."""
+
+    _told: dict[tuple[str, str], _Told] = field(default_factory=dict)
+
+    def notices(self, rule: Rule, faults: dict[tuple[str, str], ProbeFault], seen: set[str],
+                now: datetime) -> list[AlertEvent]:
+        """The `probe-notice` events of `rule` this poll (`seen`: the series that reported)."""
+        if not rule.probe_faults_to:
+            self._told = {k: v for k, v in self._told.items() if k[0] != rule.name}
+            return []
+        out: list[AlertEvent] = []
+        for key, fault in faults.items():
+            if key[0] != rule.name or fault.kind not in TOLD_KINDS:
+                continue
+            told = self._told.get(key)
+            if told is not None and told.fault.kind is fault.kind:
+                told.good_since = None  # at fault again within the hold: the same fault
+                continue
+            self._told[key] = _Told(fault)
+            out.append(self._event(rule, fault, fault.detail, now))
+        for key, told in list(self._told.items()):
+            now_fault = faults.get(key)
+            if key[0] != rule.name or (now_fault is not None and now_fault.kind in TOLD_KINDS):
+                continue
+            if key[1] not in seen:  # not reporting: nothing says the probe is well
+                continue
+            told.good_since = told.good_since or now
+            if now - told.good_since >= RECOVERY_HOLD:
+                del self._told[key]
+                out.append(self._event(rule, told.fault, "", now))
+        return out
+
+    @staticmethod
+    def _event(rule: Rule, fault: ProbeFault, detail: str, now: datetime) -> AlertEvent:
+        """A fault (`detail`) or its end (no detail), since `fault.since`."""
+        return AlertEvent(kind=EventKind.PROBE_NOTICE, rule=rule.name, at=now,
+                          alert_id=make_alert_id(rule.name, fault.key, fault.since),
+                          series=dict(fault.tags), group=dict(fault.group), unit=rule.unit,
+                          since=fault.since, value=fault.value, detail=detail)
+
+    def keep_rules(self, names: set[str]) -> None:
+        self._told = {k: v for k, v in self._told.items() if k[0] in names}

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlparse
 
 from common.durations import parse_duration
 from common.errors import ConfigError
-from notifier.alerts.events import AlertEvent
+from notifier.alerts.events import AlertEvent, EventKind
 from notifier.alerts.policies import all_targets, named_policy, policy_problems
 from notifier.alerts.routes import route_problems
 from notifier.alerts.routing import Escalation, parse_target
@@ -33,15 +33,18 @@ KNOWN_KEYS = {
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
     "escalate_to", "escalation", "dew_point", "rise_warn", "rise_crit", "forecast_within",
-    "preset", "plausible", "stuck_after", "site_by",
+    "preset", "plausible", "stuck_after", "site_by", "probe_faults_to",
 }
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 
 # ASHRAE TC 9.9, Thermal Guidelines for Data Processing Environments, 5th ed. (2021), reference
 # card: server inlet temperature, °C. Warning at the recommended upper limit (18-27 °C for
 # A1-A4; 18-22 °C for H1), critical at the class's allowable upper limit (A1 15-32, A2 10-35,
-# A3 5-40, A4 5-45, H1 5-25 °C). Its rate limit, 20 °C per hour (5 °C per hour where tape is
-# present; summaries of the 2015 guidance: 5 °C in any 15 minutes), is rise_warn "5/15m"
+# A3 5-40, A4 5-45, H1 5-25 °C). A1-A4 and the rate checked against a public copy of the card
+# (scribd.com/document/585450988/referencecard-2021thermalguidelines, Table 2.1); H1's 18-22
+# and 25 °C against attom.tech's summary of the 5th edition (its 5 °C floor is issue #26's).
+# Its rate limit, 20 °C per hour (5 °C per hour where tape is present; summaries of the 2015
+# guidance: 5 °C in any 15 minutes), is rise_warn "5/15m"
 # (the same 0.33 °C/min, judged over minutes, not an hour). rise_crit "15/15m" (1 °C/min) is
 # ours, not ASHRAE's: the pace of a cooling failure (operators report 18 °C in 15 minutes
 # after an air handler failed).
@@ -106,6 +109,7 @@ class Rule:
     forecast_within: float = 0.0  # seconds: warn when the trend reaches crit this soon
     plausible: tuple[float, float] | None = None  # readings outside are probe faults
     stuck_after: float = 1800.0  # seconds exactly constant while neighbours move: stuck
+    probe_faults_to: tuple[str, ...] = ()  # targets told of probe faults (monitoring/probes.py)
     preset: str = ""
     no_data_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
@@ -343,6 +347,7 @@ def _read_rule(source: str, index: int, table: Any,
         else:
             plausible = (float(value[0]), float(value[1]))
     stuck_after = reader.duration("stuck_after", 1800.0)
+    probe_faults_to = reader.targets("probe_faults_to")
     group_by = reader.strings("group_by", ("room", "sensor"))
     incident_by: tuple[str, ...] | None = None
     if "incident_by" in table:
@@ -402,6 +407,7 @@ def _read_rule(source: str, index: int, table: Any,
         forecast_within=forecast_within,
         plausible=plausible,
         stuck_after=stuck_after,
+        probe_faults_to=probe_faults_to,
         preset=preset if isinstance(preset, str) else "",
     )
     return rule, reader.problems
@@ -476,7 +482,8 @@ def rules_of(document: dict[str, Any], source: str) -> list[Rule]:
             if not schedule_found:
                 problems += [f"{source}: rule {rule.name!r}: {target!r} names no [[schedule]]"
                              for target in unknown_oncall_targets(
-                                 rule.targets + rule.escalate_to + all_targets(rule.policy),
+                                 rule.targets + rule.escalate_to + all_targets(rule.policy)
+                                 + rule.probe_faults_to,
                                  known)]
     if not schedule_found:
         for route in routes:
@@ -505,7 +512,8 @@ def load_rules(path: Path) -> list[Rule]:
 
 class RuleRouting:
     """Routing for events of the InfluxDB monitoring: a rule's `targets`, else the default;
-    and its escalation (`escalate_after`, `escalate_to`)."""
+    and its escalation (`escalate_after`, `escalate_to`). A probe-fault notice goes to the
+    rule's `probe_faults_to` only (None without it: the planner then tells nobody)."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.update(rules)
@@ -513,11 +521,14 @@ class RuleRouting:
     def update(self, rules: list[Rule]) -> None:
         """New rules (a reload): their targets apply to events published from now on."""
         self._targets = {rule.name: rule.targets for rule in rules}
+        self._probe_targets = {rule.name: rule.probe_faults_to for rule in rules}
         self._escalations = {
             rule.name: rule.policy or Escalation(rule.escalate_after, rule.escalate_to)
             for rule in rules if rule.escalate_to or rule.policy}
 
     def targets_for(self, event: AlertEvent) -> tuple[str, ...] | None:
+        if event.kind is EventKind.PROBE_NOTICE:
+            return self._probe_targets.get(event.rule) or None
         return self._targets.get(event.rule) or None
 
     def escalation_for(self, rule: str, labels: Mapping[str, str]) -> Escalation | None:

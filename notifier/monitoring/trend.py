@@ -31,6 +31,7 @@ from notifier.monitoring.rules import Rule
 
 WINDOW_SECONDS = 300.0  # readings older than this do not count toward the trend
 SHORT_SECONDS = 120.0  # a fast onset shows within this, before it dominates the window
+RECENT_SECONDS = 60.0  # "still rising": the slope of the newest minute's readings
 MAX_READINGS = 40  # per series (a 5 s poll fills 5 min with 60; every other one is plenty)
 MIN_READINGS = 5  # a good trend has at least this many readings since the last step ...
 MIN_SPAN = 90.0  # ... over at least this many seconds
@@ -61,6 +62,7 @@ class Trend:
     good: bool
     stepped: bool  # a step or an outlier was left out of the window
     sustained: float | None = None  # the whole window's slope when good (else None)
+    recent: float | None = None  # the newest minute's slope (None: too few readings)
 
     @property
     def arrow(self) -> float | None:
@@ -153,12 +155,18 @@ class RecentReadings:
         self._points: dict[tuple[str, str], deque[tuple[float, float]]] = {}
 
     def add(self, rule: str, key: str, time: datetime, value: float) -> None:
+        """Keep a reading. Readings closer than window/limit (7.5 s) to the one before the
+        newest replace the newest: polled every second, a series still keeps 5 minutes in its
+        40 readings (kept by count alone, 40 s of them could never make a good trend)."""
         points = self._points.get((rule, key))
         if points is None:
             points = self._points[(rule, key)] = deque(maxlen=self._limit)
         stamp = time.timestamp()
         if points and stamp <= points[-1][0]:
             return  # the same point again (a series that did not report since)
+        if len(points) >= 2 and stamp - points[-2][0] < self._window / self._limit:
+            points[-1] = (stamp, value)  # thinned: the newest reading is always kept
+            return
         points.append((stamp, value))
 
     def points(self, rule: str, key: str) -> list[tuple[float, float]]:
@@ -180,12 +188,14 @@ class RecentReadings:
         if not points:
             return whole
         sustained = whole.slope if whole is not None and whole.good else None
+        newest = estimate([p for p in points if p[0] >= points[-1][0] - RECENT_SECONDS])
+        latest = newest.slope if newest is not None and newest.readings >= 4 else None
         start = points[-1][0] - SHORT_SECONDS
-        recent = estimate([p for p in points if p[0] >= start])
-        if recent is not None and recent.good and (
-                whole is None or not whole.good or abs(recent.slope) > abs(whole.slope)):
-            return replace(recent, sustained=sustained)
-        return replace(whole, sustained=sustained) if whole is not None else None
+        short = estimate([p for p in points if p[0] >= start])
+        if short is not None and short.good and (
+                whole is None or not whole.good or abs(short.slope) > abs(whole.slope)):
+            return replace(short, sustained=sustained, recent=latest)
+        return replace(whole, sustained=sustained, recent=latest) if whole is not None else None
 
     def slope(self, rule: str, key: str) -> float | None:
         """The series' robust trend over the window before its newest reading."""

@@ -5,12 +5,14 @@ known slopes, noise and steps."""
 from __future__ import annotations
 
 import random
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from notifier.alerts.events import EventKind, Severity
-from notifier.monitoring.engine import Reading, SeriesState, rate_level, step
+from notifier.monitoring.engine import RATE_HOLD, Reading, SeriesState, rate_level, step
 from notifier.monitoring.rules import Rate, parse_rules
 from notifier.monitoring.trend import (
     RecentReadings,
@@ -102,7 +104,7 @@ def test_the_forecast_at_five_minutes_is_within_a_quarter(seed: int) -> None:
     assert soonest <= likely <= latest
 
 
-RULE = parse_rules("""
+RULE_TEXT = """
 [[rule]]
 name = "room"
 measurement = "temperature"
@@ -111,7 +113,8 @@ crit_above = 32.0
 rise_warn = "5/15m"
 rise_crit = "15/15m"
 forecast_within = "10m"
-""")[0]
+"""
+RULE = parse_rules(RULE_TEXT)[0]
 
 
 def test_rates_read_as_written() -> None:
@@ -133,8 +136,11 @@ def recent(points: list[tuple[float, float]]) -> Trend | None:
 def test_a_fast_rise_pages_by_its_rate_and_says_what_fired() -> None:
     assert rate_level(RULE, recent(series(1.2, noise=0.05)), None, "") == (
         Severity.CRIT, "rising 1.2 °C/min, limit 15 °C per 15 min")
-    assert rate_level(RULE, estimate(series(0.5, noise=0.05)), None, "") == (
-        Severity.WARN, "rising 0.5 °C/min, limit 5 °C per 15 min")
+    level, words = rate_level(RULE, estimate(series(0.5, noise=0.05)), None, "")
+    # 22 °C + 2.5 °C in 5 minutes: critical (32 °C) in about 15 minutes, with the range.
+    assert level is Severity.WARN
+    assert re.fullmatch(r"rising 0\.5 °C/min, limit 5 °C per 15 min, critical in 1[3-5]-1[5-8] min",
+                        words), words
 
 
 def test_a_slow_drift_under_the_limits_is_no_rate_level() -> None:
@@ -194,3 +200,85 @@ def test_the_forecast_words_need_a_good_trend() -> None:
 def test_the_shape_of_the_curves_hints_at_the_cause(slopes: list[float | None],
                                                     hint: str) -> None:
     assert cause_hint(slopes, 1 / 3) == hint
+
+
+def door_open(t: float) -> float:
+    """+2.5 °C over a minute from minute 5, held a minute, back over three (a door opened
+    beside the probe)."""
+    minute = t / 60 - 5
+    if minute < 0 or minute > 5:
+        return 22.0
+    return 22.0 + (2.5 * min(1.0, minute) if minute <= 2 else 2.5 * (1 - (minute - 2) / 3))
+
+
+def hot_spot(t: float) -> float:
+    """+8 °C over 6 minutes from minute 5, then held (one rack's exhaust)."""
+    return 22.0 + min(8.0, max(0.0, t / 60 - 5) * 8 / 6)
+
+
+def first_page(shape: Callable[[float], float], shared: bool, seed: int = 1) -> float | None:
+    """The minute of the first event of a series read every 15 s for 15 minutes, judged as a
+    rise its room shares or not; None for no page."""
+    rng = random.Random(seed)
+    readings, state = RecentReadings(), SeriesState(rule="room", key="k")
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    for i in range(61):
+        at = t0 + timedelta(seconds=i * EVERY)
+        value = shape(i * EVERY) + rng.gauss(0, 0.05)
+        readings.add("room", "k", at, value)
+        events, _ = step(RULE, state, Reading({"room": "a", "sensor": "s"}, value, at), at,
+                         readings.trend("room", "k"), shared=shared)
+        if events:
+            return i * EVERY / 60
+    return None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_door_open_transient_of_a_minute_pages_only_when_the_room_shares_it(
+        seed: int) -> None:
+    # Its first minute is a cooling failure's: a rise the whole room shows pages at once...
+    shared = first_page(door_open, shared=True, seed=seed)
+    assert shared is not None and shared < 6.5
+    # ...one that two probes show alone must go on for a minute, and this one stops.
+    assert first_page(door_open, shared=False, seed=seed) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_rise_of_its_own_that_goes_on_pages_a_minute_later(seed: int) -> None:
+    shared = first_page(hot_spot, shared=True, seed=seed)
+    alone = first_page(hot_spot, shared=False, seed=seed)
+    assert shared is not None and alone is not None
+    assert alone - shared == pytest.approx(RATE_HOLD.total_seconds() / 60, abs=0.26)
+    assert hot_spot(alone * 60) < 27.0  # still before the threshold
+
+
+def test_a_series_polled_every_second_still_has_a_trend_of_minutes() -> None:
+    readings = RecentReadings()
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    for second in range(301):  # 5 minutes at 1 s: 1.2 °C/min
+        readings.add("room", "k", t0 + timedelta(seconds=second), 22.0 + 1.2 * second / 60)
+    points = readings.points("room", "k")
+    assert points[-1] == (t0.timestamp() + 300, 28.0)  # the newest reading is kept
+    assert points[-1][0] - points[0][0] >= 240  # minutes, not the last 40 s
+    trend = readings.trend("room", "k")
+    assert trend is not None and trend.good and trend.slope == pytest.approx(1.2, abs=0.01)
+
+
+def test_a_level_the_rate_reached_crossed_no_threshold_whatever_the_hysteresis() -> None:
+    [rule] = parse_rules(RULE_TEXT.replace("forecast_within", 'hysteresis = 1.0\nfor = "4m"\n'
+                                           'forecast_within'))
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    points = series(0.6, minutes=6.5, noise=0.02, start=23.0)  # ends near 26.9 °C
+    state = SeriesState(rule="room", key="k")
+    readings = RecentReadings()
+    fired = []
+    for t, value in points:
+        at = t0 + timedelta(seconds=t)
+        readings.add("room", "k", at, value)
+        fired += step(rule, state, Reading({"room": "a", "sensor": "s"}, value, at), at,
+                      readings.trend("room", "k"))[0]
+    # Pending on the rate from about 24 °C for 4 minutes: it fires inside the hysteresis band
+    # of a 27 °C threshold it never crossed, and says so: on the rate, no threshold.
+    [event] = fired
+    assert event.value is not None and 26.0 < event.value < 27.0
+    assert event.threshold is None and "limit 5 °C per 15 min" in event.forecast

@@ -144,6 +144,15 @@ def test_the_hottest_are_ranked_by_severity_then_distance_past_the_threshold() -
     assert len(room.it.hottest(limit=2)) == 2
 
 
+def test_members_that_paged_on_their_rate_rank_by_value() -> None:
+    room = Room()
+    at = room.clock.advance(1)
+    words = "rising 1.2 °C/min, limit 5 °C per 15 min"
+    room.batch(*[event(EventKind.FIRED, sensor, at, Severity.WARN, value, None, forecast=words)
+                 for sensor, value in (("rack-3", 25.3), ("rack-4", 24.9), ("rack-5", 24.3))])
+    assert [m.tags["sensor"] for m in room.it.hottest()] == ["rack-3", "rack-4", "rack-5"]
+
+
 def test_a_member_is_labelled_by_what_its_group_does_not_say() -> None:
     room = Room()
     room.fired("rack-3-inlet", 28.0)

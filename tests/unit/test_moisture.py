@@ -37,6 +37,11 @@ def test_ashrae_recommended_moisture_is_the_2021_reference_card() -> None:
     assert ASHRAE_MOISTURE["recommended"] == {"dp": (-9.0, 15.0), "rh": (None, 70.0)}
     assert ASHRAE_MOISTURE["a1"]["rh"] == (8.0, 80.0)
     assert ASHRAE_MOISTURE["a1"]["dp"][1] == 17.0
+    # Allowable upper limits of every class (Table 2.1; H1 as cited in issue #26).
+    assert {c: (ASHRAE_MOISTURE[c]["dp"][1], ASHRAE_MOISTURE[c]["rh"][1])
+            for c in ("a1", "a2", "a3", "a4", "h1")} == {
+        "a1": (17.0, 80.0), "a2": (21.0, 80.0), "a3": (24.0, 85.0), "a4": (24.0, 90.0),
+        "h1": (17.0, 80.0)}
 
 
 def test_readings_pair_by_series_and_for_charts_by_step() -> None:
