@@ -10,13 +10,12 @@ people) goes through `common.literal.shown`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from common.clock import utcnow
 from common.literal import shown
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.sites import RoomLine, Site, common_hint
-from notifier.delivery.budget import fit_card
+from notifier.delivery.budget import CardJson, fit_card
 from notifier.delivery.cards import (
     NAME_LIMIT,
     SNOOZE_CHOICES,
@@ -52,7 +51,7 @@ def _room_text(room: RoomLine) -> str:
 
 
 def site_card(alert: AlertRecord, site: Site, rooms: set[str] | None,
-              snooze: Snooze | None, now: datetime | None = None) -> dict[str, Any]:
+              snooze: Snooze | None, now: datetime | None = None) -> CardJson:
     """The site event's card as one conversation sees it: the rooms of `rooms` (those it was
     told of; None: all)."""
     now = now or utcnow()
@@ -67,12 +66,12 @@ def site_card(alert: AlertRecord, site: Site, rooms: set[str] | None,
     else:
         title = f"Resolved: {len(shown_rooms)} rooms at {site_words(site)} back to normal"
         style = "good"
-    header: list[dict[str, Any]] = [
+    header: list[CardJson] = [
         {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True},
         {"type": "TextBlock", "text": f"Site event of {shown(site.rule, NAME_LIMIT)}"
          + (f": {shown(site.description, TEXT_LIMIT)}" if site.description else ""),
          "wrap": True, "spacing": "None"}]
-    body: list[dict[str, Any]] = [
+    body: list[CardJson] = [
         {"type": "Container", "style": style, "bleed": True, "items": header}]
     facts = [{"title": "Since", "value": local_time(site.opened_at)}]
     if site.open:
@@ -118,12 +117,12 @@ def site_card(alert: AlertRecord, site: Site, rooms: set[str] | None,
                              "(its rooms with it)"})
     body.append({"type": "TextBlock", "text": f"Site event {alert.alert_id[:8]}: buttons act "
                  "on every room listed", "size": "Small", "isSubtle": True, "wrap": True})
-    card: dict[str, Any] = {
+    card: CardJson = {
         "type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5", "body": body}
     if site.open:
         data = {"alertId": alert.alert_id}
-        actions: list[dict[str, Any]] = [
+        actions: list[CardJson] = [
             {"type": "Action.Execute", "title": "Undo acknowledge", "verb": "unack",
              "data": data} if alert.acknowledged_by else
             {"type": "Action.Execute", "title": "Acknowledge all", "verb": "ack", "data": data}]
@@ -173,7 +172,7 @@ def site_resolved_text(site: Site) -> str:
             f"{len(site.rooms)} rooms back to normal.")
 
 
-def with_site_note(card: dict[str, Any], site: AlertRecord) -> dict[str, Any]:
+def with_site_note(card: CardJson, site: AlertRecord) -> CardJson:
     """A room card whose room joined a site event: from now on the site card follows it."""
     where = ", ".join(f"{shown(k, 40)} {shown(v, VALUE_LIMIT)}" for k, v in
                       sorted(site.incident.series.items())) or "its site"
