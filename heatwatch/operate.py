@@ -93,7 +93,8 @@ async def conversations_report(settings: Settings) -> str:
     loaded = Rules.of(read_rules_file(settings.rules_file, required=settings.monitoring))
     database = await open_database(settings.database_url)
     try:
-        # The server's routing (heatwatch/reload.py), `oncall:` targets as the file names them.
+        # The server's routing (heatwatch/reload.py); `oncall:` targets resolved to whoever is
+        # on call now, as the server would send.
         found = await who_would_be_told(database, loaded.sources(), loaded.rules)
     finally:
         await database.close()

@@ -141,11 +141,11 @@ def build_services(settings: Settings, metrics: Metrics, database: SqlBackend,
                           metrics=metrics)
 
     actions = AlertActions(database, wake, operators,
-                           silences=Silences(database, settings.inbound, wake), charts=charts)
+                           silences=Silences(database, settings.inbound, wake), charts=charts,
+                           paging=paging)
     oncall = OnCallDesk(database, rules.schedules, operators.people)
     commands = Commands(actions, AlertStateStore(database), rules.rules,
                         OperatingCommands(database, routing, wake), exposure, oncall=oncall)
-    actions.access.paging = paging
     limiter = DeliveryLimiter(settings.tenant_send_limit)
     bot = BotRuntime(settings, tokens, database, actions, commands, limiter, wake)
 

@@ -2,7 +2,8 @@
 
   deliveries       sent (`done`) or given up (`dead`), `delivery_age` after they finished;
                    pending ones never, nor those of an open incident (they say which chats were
-                   told, and so get its updates and its end, however long it stays open)
+                   told, and so get its updates and its end, however long it stays open), nor
+                   those of a room on an open site event's card (they say where it shows)
   alerts           resolved incidents (`is_open = 0`), `incident_age` after their last change,
                    unless a delivery of theirs is still pending; with them their cards
                    (`alert_cards`), series (`incident_series`) and silences (`alert_silences`).
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from storage.backend import SqlBackend
+from storage.sites import SITE_SOURCE
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,14 @@ class Retention:
             "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d "
             "WHERE d.status IN ('done', 'dead') AND d.next_attempt_at < ? AND d.updated_at < ? "
             "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.alert_id = d.alert_id "
-            "AND (a.is_open = 1 OR a.group_key IS NULL)) LIMIT ?)",
-            (delivery_horizon, delivery_horizon))
+            "AND (a.is_open = 1 OR a.group_key IS NULL)) "
+            # a room on an open site event's card: its rows say which chats it shows in
+            # (driven from the few open site events by index, then incident_series' key)
+            "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.is_open = 1 AND a.source = ? AND "
+            "EXISTS (SELECT 1 FROM incident_series s WHERE s.alert_id = a.alert_id AND "
+            "s.series_key = d.alert_id)) "
+            "LIMIT ?)",
+            (delivery_horizon, delivery_horizon, SITE_SOURCE))
         deleted.update(await self._prune_incidents(now - self._periods.incident_age))
         reaction_horizon = (now - self._periods.reaction_age).isoformat()
         deleted["reactions"] = await self._batches(

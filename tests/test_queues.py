@@ -311,3 +311,28 @@ def test_the_rate_limiter_holds_only_the_last_hour_of_sends() -> None:
     # The windows still hold: 8 sends at once are spread over Teams' 8 per 2 s.
     moments = [limiter.reserve(TENANT, "c2") for _ in range(9)]
     assert moments[8] - moments[0] >= 2.0
+
+
+async def test_a_room_on_an_open_site_card_keeps_the_rows_that_say_where_it_shows(
+    db: SqlBackend,
+) -> None:
+    """A chat that saw a resolved room only on a site card knows it by a delivery written
+    done (storage/sites.py): while the site event is open, the card still lists the room."""
+    now = utcnow()
+    old = now - timedelta(days=3)
+    outbox = Outbox(db)
+    await add_alert(db, "room-a", False, now - timedelta(hours=1))  # resolved, young incident
+    await add_alert(db, "room-b", False, now - timedelta(hours=1))
+    await db.execute_atomically([
+        ("INSERT INTO alerts (alert_id, rule, event, source, group_key, is_open, created_at, "
+         "updated_at) VALUES ('site-1', 'hot', '{}', 'site', 'site\x1fsite=s', 1, ?, ?)",
+         (old.isoformat(), old.isoformat())),
+        ("INSERT INTO incident_series (alert_id, series_key, data, updated_at) "
+         "VALUES ('site-1', 'room-a', '{}', ?)", (old.isoformat(),))])
+    await outbox.enqueue([card("folded-a", "room-a", "c2"), card("folded-b", "room-b", "c2")],
+                         old)
+    for row in await db.fetch_all("SELECT id FROM deliveries"):
+        await outbox.complete(row["id"], old)
+    periods = RetentionPeriods(delivery_age=timedelta(hours=24))
+    assert await Retention(db, periods).prune(now) == {"deliveries": 1}
+    assert await ids(db, "SELECT event_id FROM deliveries") == {"folded-a"}

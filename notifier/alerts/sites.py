@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from common.literal import shown
 from notifier.alerts.events import series_key
 from notifier.alerts.record import IncidentSnapshot
 
@@ -210,4 +211,4 @@ def common_hint(rooms: Iterable[RoomLine]) -> str:
     cause, count = causes.most_common(1)[0]
     example = next(r for r in lines if r.hint and r.hint.rsplit(": ", 1)[-1] == cause)
     return (f"{cause} in {count} of {len(lines)} room{'s' if len(lines) != 1 else ''} "
-            f"({example.label}: {example.hint.rsplit(': ', 1)[0]})")
+            f"({shown(example.label, 80)}: {example.hint.rsplit(': ', 1)[0]})")

@@ -58,10 +58,11 @@ class Operators:
 
 
 class Access:
-    def __init__(self, alerts: AlertStore, operators: Operators | None = None) -> None:
+    def __init__(self, alerts: AlertStore, operators: Operators | None = None,
+                 paging: PagingReader | None = None) -> None:
         self._alerts = alerts
         self.operators = operators or Operators()
-        self.paging: PagingReader | None = None  # on call and pages on cards (the root sets it)
+        self.paging = paging  # who is on call and who was paged, for the cards it answers with
 
     def told(self, actor: Actor) -> Key | None:
         """What a listing is limited to: the conversation's audience, or None (everything)

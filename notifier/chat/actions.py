@@ -24,6 +24,7 @@ from notifier.chat.siteactions import act_on_site
 from notifier.chat.times import at
 from notifier.delivery.cards import NAME_LIMIT, summary_line, when
 from notifier.delivery.charts import ChartMaker
+from notifier.delivery.paging import PagingReader
 from notifier.inbound.silences import Silences
 from storage.audit import AuditEntry, AuditLog, log_entry
 from storage.backend import SqlBackend, Statement
@@ -72,9 +73,9 @@ def _who(name: str | None) -> str:
 class AlertActions:
     def __init__(self, db: SqlBackend, wake: asyncio.Event | None = None,
                  operators: Operators | None = None, silences: Silences | None = None,
-                 charts: ChartMaker | None = None) -> None:
+                 charts: ChartMaker | None = None, paging: PagingReader | None = None) -> None:
         self.alerts = AlertStore(db)
-        self.access = Access(self.alerts, operators)  # who may see and act (access.py)
+        self.access = Access(self.alerts, operators, paging)  # who may see and act (access.py)
         self.preferences = Preferences(db)
         self.audit = AuditLog(db)
         self._outbox = Outbox(db)

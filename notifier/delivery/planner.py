@@ -190,7 +190,7 @@ class OutboxSink:
             statements += self._outbox.expedite_statements(
                 incident.alert_id, {(i.tenant_id, i.conversation_id) for i in items}, now)
         audit = self._audit_entry(incident, change, now)
-        paged = self._paged(incident, change, first, items, recipients, now)
+        paged = await self._paged(incident, change, first, items, recipients, now)
         statements += [AuditLog.statement(entry) for entry in (audit, paged) if entry is not None]
         site = next((e.site for e in events if e.site is not None), None)
         return Planned(incident, change, remind, items, statements, audit, site, paged)
@@ -210,7 +210,7 @@ class OutboxSink:
         return AuditEntry(action=action, at=now, actor=SYSTEM, alert_id=incident.alert_id,
                           detail=detail)
 
-    def _paged(self, incident: Incident, change: Change, event: AlertEvent,
+    async def _paged(self, incident: Incident, change: Change, event: AlertEvent,
                items: list[NewDelivery], recipients: Recipients,
                now: datetime) -> AuditEntry | None:
         """A critical card reaching personal chats its routing names (not the default
@@ -221,9 +221,12 @@ class OutboxSink:
             return None
         chats = {(c.tenant_id, c.conversation_id): c for c in recipients.conversations
                  if c.scope is Scope.PERSONAL}
-        told = sorted({chats[key].user_name or "a personal chat" for key in (
-            (i.tenant_id, i.conversation_id) for i in items if i.operation is Operation.CARD)
-            if key in chats})
+        carded = {(i.tenant_id, i.conversation_id) for i in items
+                  if i.operation is Operation.CARD}
+        if change is Change.ESCALATED:  # as `_pages`: an update already waiting goes out now
+            carded |= await self._outbox.pending_cards(incident.alert_id, now)
+        told = sorted({chats[key].user_name or "a personal chat" for key in carded
+                       if key in chats})
         return first_page(incident.alert_id, told, now) if told else None
 
     async def _plan(self, incident: Incident, change: Change, remind: bool, event: AlertEvent,

@@ -55,6 +55,7 @@ from storage.backend import SqlBackend
 from storage.models import Conversation, Scope, Status
 from storage.outbox import Delivery, Operation, Outbox
 from storage.registry import WELCOME_EVENT_PREFIX, ConversationRegistry
+from storage.sites import SiteStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -300,8 +301,15 @@ class DeliveryWorker:
         if view.site is None and await folded_here(self._alerts, delivery, existing):
             await self._outbox.complete(delivery.id, self._clock())  # on the site card
             return
-        if existing and delivery.payload.startswith(SITE_NOTE):
-            activity = await noted(self._alerts, activity, delivery.payload)
+        if existing and view.site is None:
+            # A room card posted before its site event keeps saying so at every later update
+            # (an acknowledgement from the site card, an escalation), not only at the note's.
+            site = (delivery.payload.removeprefix(SITE_NOTE)
+                    if delivery.payload.startswith(SITE_NOTE) else
+                    await SiteStore(self._alerts.backend).site_showing(
+                        delivery.alert_id, (delivery.tenant_id, delivery.conversation_id)))
+            if site:
+                activity = await noted(self._alerts, activity, SITE_NOTE + site)
         if existing:
             try:
                 async with self._limiter.slot(delivery.tenant_id, delivery.conversation_id):

@@ -147,3 +147,11 @@ def test_site_by_names_the_site_of_each_series() -> None:
     assert rule.site_group({"site": "ams1", "room": "a", "sensor": "s"}) == {"site": "ams1"}
     [plain] = parse_rules(RULE)
     assert plain.site_group({"site": "ams1"}) is None
+
+
+def test_the_common_hint_names_its_example_room_as_text() -> None:
+    hint = common_hint([room("r1", "[x](http://e.test) **a**", hint="fast rise in 3 of 4 "
+                             "sensors: cooling failure?"),
+                        room("r2", "b", hint="fast rise in 4 of 4 sensors: cooling failure?")])
+    assert hint.startswith("cooling failure? in 2 of 2 rooms (")
+    assert "](http" not in hint and "**a**" not in hint
