@@ -37,6 +37,11 @@ log = logging.getLogger("demo")
 ROOT = Path(__file__).resolve().parent.parent
 WARN_ABOVE = 27.0
 CRIT_ABOVE = 32.0
+# `--dew-point`: a steady humidity, so the story's 22 -> 34 °C is a dew point of 11 -> 22 °C,
+# judged on ASHRAE's 15 °C (recommended) and 17 °C (allowable, class A1), as in docs/rules.md.
+HUMIDITY = 50.0
+DEW_WARN_ABOVE = 15.0
+DEW_CRIT_ABOVE = 17.0
 DEMO_DATABASE = "heatwatch_demo"
 HISTORY = MIN_SPAN + 10.0  # seconds of flat readings the bot has before the story starts
 # The Playground's signed-in user and a second person of its tenant (its default users).
@@ -61,6 +66,7 @@ class DemoOptions:
     influx_database: str
     fresh: bool
     site: bool = False  # a site-wide event: three rooms of one site heat at once (site_by)
+    dew_point: bool = False  # the rule watches the dew point of `value` and a steady `rh`
 
 
 def parse_options(argv: list[str]) -> DemoOptions:
@@ -84,6 +90,9 @@ def parse_options(argv: list[str]) -> DemoOptions:
     parser.add_argument("--site", action="store_true",
                         help="a site-wide cooling loss: three rooms of one site heat together "
                              "and are told as one site card (rule key site_by)")
+    parser.add_argument("--dew-point", action="store_true",
+                        help=f"the rule watches the dew point (key dew_point) of the temperature "
+                             f"and a steady {HUMIDITY:g} %%RH the simulator writes too")
     args = parser.parse_args(argv)
     if not 0.1 <= args.speed <= 60:
         parser.error("--speed must be between 0.1 and 60")
@@ -93,25 +102,27 @@ def parse_options(argv: list[str]) -> DemoOptions:
     return DemoOptions(data_dir=args.data_dir.resolve(), port=args.port or free_port(),
                        playground_port=args.playground_port or free_port(), speed=args.speed,
                        influx_url=args.influx_url, influx_database=args.influx_database,
-                       fresh=args.fresh, site=args.site)
+                       fresh=args.fresh, site=args.site, dew_point=args.dew_point)
 
 
-def rules_toml(speed: float, started: datetime | None = None, site: bool = False) -> str:
+def rules_toml(speed: float, started: datetime | None = None, site: bool = False,
+               dew_point: bool = False) -> str:
     hold = max(1.0, 10.0 / speed)
+    watched = "dew point" if dew_point else "temperature"
     started = started or datetime.now(UTC)
     # Alex takes over at the first whole minute two minutes in: after the first alert card.
     handoff = (started + timedelta(minutes=3)).replace(second=0, microsecond=0)
     return f"""# Written by the HeatWatch demo (demo/run.py); rules.toml documents every key.
 [[rule]]
-name = "server-room-temperature"
-description = "Server room rack inlet temperature (simulated by the demo)"
+name = "server-room-{watched.replace(' ', '-')}"
+description = "Server room rack inlet {watched} (simulated by the demo)"
 measurement = "temperature"
-field = "value"
+{'dew_point = { temperature = "value", humidity = "rh" }' if dew_point else 'field = "value"'}
 {'group_by = ["site", "room", "sensor"]' + chr(10) + 'incident_by = ["site", "room"]'
  + chr(10) + 'site_by = ["site"]' if site else 'group_by = ["room", "sensor"]'}
 unit = "°C"
-warn_above = {WARN_ABOVE}
-crit_above = {CRIT_ABOVE}
+warn_above = {DEW_WARN_ABOVE if dew_point else WARN_ABOVE}
+crit_above = {DEW_CRIT_ABOVE if dew_point else CRIT_ABOVE}
 hysteresis = 1.0
 for = "{hold:g}s"
 no_data = "2m"
@@ -210,13 +221,15 @@ class Demo:
         await self._create_database(influx_url)
 
         rules = options.data_dir / "rules.toml"
-        rules.write_text(rules_toml(options.speed, self._started, options.site), encoding="utf-8")
+        rules.write_text(rules_toml(options.speed, self._started, options.site,
+                                    options.dew_point), encoding="utf-8")
         await self._start_bot(influx_url, rules)
 
         simulator = TemperatureSimulator(self.session, influx_url, options.influx_database,
                                          self.scenario, interval=max(0.2, 2.0 / options.speed),
                                          headers=influx_headers(),
-                                         site=SITE if options.site else "")
+                                         site=SITE if options.site else "",
+                                         humidity=HUMIDITY if options.dew_point else 0.0)
         self._tasks.append(asyncio.create_task(simulator.run(), name="simulator"))
 
         self.playground = Playground(options.data_dir, options.playground_port,

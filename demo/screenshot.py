@@ -2,7 +2,9 @@
 
 Runs the demo (faster), opens the Playground in headless Chromium (Debian's `chromium`
 package: `apt-get install chromium`), waits until the warning card that paged on the rate
-lists the broken probe (the probe-fault text under it) and saves a screenshot. It drives
+lists the broken probe (the probe-fault text under it) and saves a screenshot (`--site`: the
+site card; `--dew-point`: the dew point rule's card; `--say report`: then types **report** into
+the chat and takes the exposure card that answers, docs/report-card.png). It drives
 Chromium over the DevTools protocol with aiohttp, so it needs no Node packages of its own.
 """
 
@@ -32,6 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 WANTED = "Probe faults (not paged)"  # on the card; the rate warning came before
 TITLE = "Warning: server-room-temperature"  # the title of that card
 SITE_WANTED = SITE_TITLE = "CRITICAL: 3 rooms in trouble at site dc1"  # `--site`: the site card
+# `--say report`: typed into the chat once the alert card above is shown (so the report has
+# minutes outside the envelope to count); the picture is of the answer, the exposure card.
+REPORT_WANTED = REPORT_TITLE = "Exposure report, last"
+# `--dew-point`: the demo's dew point rule; its card names both inputs under "Computed from".
+DEW_WANTED, DEW_TITLE = "Computed from", "Warning: server-room-dew-point"
 
 
 def title_to_top(title: str) -> str:
@@ -60,8 +67,29 @@ class DevTools:
         raise RuntimeError("Chromium closed the DevTools connection")
 
 
+async def wait_for_text(tools: DevTools, wanted: str) -> None:
+    check = f"document.body && document.body.innerText.includes({json.dumps(wanted)})"
+    async with asyncio.timeout(240):
+        while not (await tools.call("Runtime.evaluate", expression=check))["result"].get("value"):
+            await asyncio.sleep(1)
+
+
+async def type_message(tools: DevTools, text: str) -> None:
+    """Type `text` into the Playground's message box and send it (the log panel under the
+    chat is editable too, but is no `role=textbox`)."""
+    focus = """(() => { const box = document.querySelector('[role=textbox][contenteditable=true]');
+  if (box) { box.focus(); } return !!box; })()"""
+    if not (await tools.call("Runtime.evaluate", expression=focus))["result"].get("value"):
+        raise RuntimeError("the Playground shows no message box")
+    await tools.call("Input.insertText", text=text)
+    for kind in ("keyDown", "keyUp"):
+        await tools.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                         windowsVirtualKeyCode=13, **({"text": "\r"} if kind == "keyDown" else {}))
+
+
 async def capture(url: str, target: Path, width: int, height: int,
-                  wanted: str = WANTED, title: str = TITLE) -> None:
+                  wanted: str = WANTED, title: str = TITLE,
+                  say: str = "", reply: str = "") -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("chromium is not installed: apt-get install chromium")
@@ -93,11 +121,10 @@ async def capture(url: str, target: Path, width: int, height: int,
                     await tools.call("Emulation.setDeviceMetricsOverride", width=width,
                                      height=height, deviceScaleFactor=1, mobile=False)
                     await tools.call("Page.navigate", url=url)
-                    check = f"document.body && document.body.innerText.includes({wanted!r})"
-                    async with asyncio.timeout(240):
-                        while not (await tools.call("Runtime.evaluate", expression=check)
-                                   )["result"].get("value"):
-                            await asyncio.sleep(1)
+                    await wait_for_text(tools, wanted)
+                    if say:
+                        await type_message(tools, say)
+                        await wait_for_text(tools, reply)
                     await asyncio.sleep(2)  # let the card finish rendering
                     # Later messages (the probe-fault text, a handoff) scroll the chat: bring
                     # the card's title to the top.
@@ -118,13 +145,21 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=1500)
     parser.add_argument("--site", action="store_true",
                         help="the site card of the demo's --site event (docs/site-card.png)")
+    parser.add_argument("--dew-point", action="store_true",
+                        help="the alert card of the demo's --dew-point rule "
+                             "(docs/dew-point-card.png)")
+    parser.add_argument("--say", default="",
+                        help="type this into the chat once the alert card is shown; only "
+                             "'report' is known: the exposure card (docs/report-card.png)")
     args = parser.parse_args()
+    if args.say and not args.say.startswith("report"):
+        parser.error("--say knows the answer of 'report' only")
     playground_port = free_port()
     with tempfile.TemporaryDirectory() as data:
         demo = subprocess.Popen(
             [sys.executable, "-m", "demo", "--port", "0", "--playground-port",
              str(playground_port), "--data-dir", data, "--speed", "2",
-             *(["--site"] if args.site else [])],
+             *(["--site"] if args.site else []), *(["--dew-point"] if args.dew_point else [])],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             assert demo.stdout is not None
@@ -135,9 +170,12 @@ def main() -> int:
                 raise SystemExit("the demo did not start")
             # Keep reading, so the demo never blocks on a full pipe.
             threading.Thread(target=lambda: [None for _ in demo.stdout or ()], daemon=True).start()
+            wanted, title = (SITE_WANTED, SITE_TITLE) if args.site else (
+                DEW_WANTED, DEW_TITLE) if args.dew_point else (WANTED, TITLE)
             asyncio.run(capture(f"http://localhost:{playground_port}", args.target,
-                                args.width, args.height, SITE_WANTED if args.site else WANTED,
-                                SITE_TITLE if args.site else TITLE))
+                                args.width, args.height, wanted,
+                                REPORT_TITLE if args.say else title,
+                                args.say, REPORT_WANTED if args.say else ""))
             log.info("Saved %s", args.target)
         finally:
             demo.send_signal(signal.SIGINT)

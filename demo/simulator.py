@@ -138,8 +138,10 @@ class TemperatureSimulator:
 
     def __init__(self, session: aiohttp.ClientSession, influx_url: str, database: str,
                  scenario: Scenario, interval: float = 1.0, measurement: str = "temperature",
-                 headers: dict[str, str] | None = None, site: str = "") -> None:
+                 headers: dict[str, str] | None = None, site: str = "",
+                 humidity: float = 0.0) -> None:
         self._site = site
+        self._humidity = humidity  # %RH: `--dew-point` writes it as field `rh` of every point
         self._session = session
         self._url = influx_url.rstrip("/") + "/write"
         self._database = database
@@ -157,8 +159,12 @@ class TemperatureSimulator:
         failing = False
         while True:
             elapsed = 0.0 if self._started is None else time.monotonic() - self._started
-            body = "\n".join(lines(self._scenario, elapsed, int(time.time() * 1000),
-                                   self._measurement, self._site))
+            written = lines(self._scenario, elapsed, int(time.time() * 1000),
+                            self._measurement, self._site)
+            if self._humidity:
+                written = [line.replace(" value=", f" rh={self._humidity:g},value=", 1)
+                           for line in written]
+            body = "\n".join(written)
             try:
                 async with self._session.post(
                         self._url, params={"db": self._database, "precision": "ms"},

@@ -23,6 +23,8 @@ import aiohttp
 import pytest
 
 from demo.processes import free_port
+from demo.run import DEW_CRIT_ABOVE, DEW_WARN_ABOVE, rules_toml
+from notifier.monitoring.rules import DewPointFields, load_rules
 from tests.process import ROOT
 from tests.teams import card_text
 
@@ -349,3 +351,15 @@ def test_a_killed_demo_takes_its_servers_with_it(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, f"port {port} still served after SIGKILL"
             time.sleep(0.1)
+
+
+def test_the_dew_point_demo_rule_loads_and_watches_both_fields(tmp_path: Path) -> None:
+    """`--dew-point` (docs/dew-point-card.png): the demo's rule is a dew point rule over the
+    simulator's temperature and humidity, on the thresholds docs/rules.md gives."""
+    path = tmp_path / "rules.toml"
+    path.write_text(rules_toml(2, dew_point=True), encoding="utf-8")
+    [rule] = load_rules(path)
+    assert rule.dew_point == DewPointFields(temperature="value", humidity="rh")
+    assert (rule.warn_above, rule.crit_above) == (DEW_WARN_ABOVE, DEW_CRIT_ABOVE)
+    path.write_text(rules_toml(2), encoding="utf-8")
+    assert load_rules(path)[0].dew_point is None
