@@ -95,7 +95,7 @@ def exposure_card(report: ExposureReport, asked: str | None) -> CardJson:
                      "spacing": "Medium"})
         body.append({"type": "FactSet", "facts": [
             {"title": {"crit": "Critical", "warn": "Warning"}.get(r.severity, r.severity),
-             "value": f"{r.incidents} incidents · MTTA "
+             "value": f"{r.incidents} incident{'' if r.incidents == 1 else 's'} · MTTA "
                       f"{duration(r.mtta) if r.mtta is not None else '-'} "
                       f"({r.acknowledged} acknowledged) · time to resolve "
                       f"{duration(r.time_to_resolve) if r.time_to_resolve is not None else '-'}"}

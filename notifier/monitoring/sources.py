@@ -72,8 +72,9 @@ def dew_point_readings(temperatures: list[Reading], humidities: list[Reading],
         if other is None:
             continue
         value = dew_point(temperature.value, other.value)
-        if value is not None:
-            readings.append(Reading(tags=temperature.tags, value=value, key=temperature.key,
+        if value is not None:  # to 0.01 °C, as the chart draws it and the card says it
+            readings.append(Reading(tags=temperature.tags, value=round(value, 2),
+                                    key=temperature.key,
                                     time=min(temperature.time, other.time),
                                     inputs=inputs_text(temperature.value, other.value)))
     return readings
