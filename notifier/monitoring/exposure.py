@@ -142,7 +142,10 @@ def count_exposure(rule: Rule, readings: Iterable[Reading], step: int,
                    ) -> tuple[list[RoomExposure], list[Excursion]]:
     """Minutes outside the envelope per room and the excursions, from step means."""
     by_room: dict[str, tuple[dict[str, str], list[Reading]]] = {}
+    low, high = rule.plausible or (-math.inf, math.inf)
     for reading in readings:
+        if not low <= reading.value <= high:
+            continue  # a probe's fault (`plausible`, monitoring/probes.py), not the room's air
         group = rule.incident_group(reading.tags)
         by_room.setdefault(series_key(group), (group, []))[1].append(reading)
     rows: list[RoomExposure] = []

@@ -90,3 +90,12 @@ def test_mtta_and_time_to_resolve_per_severity() -> None:
     assert (crit.resolved, crit.time_to_resolve) == (1, 1200)
     assert (warn.severity, warn.incidents, warn.mtta, warn.time_to_resolve) == (
         "warn", 1, None, 300)
+
+
+def test_a_broken_probe_s_readings_are_no_excursion() -> None:
+    """85 °C is outside the rule's plausible range (-20..80 °C): a probe fault, not heat."""
+    readings = (series("r1", "s1", [25, 85, 85, 85, 25])
+                + series("r1", "s2", [25, 25, 28, 25, 25]))
+    rows, runs = count_exposure(RULE, readings, 60)
+    assert (rows[0].recommended, rows[0].allowable) == (1, 0)
+    assert [(r.minutes, r.peak) for r in runs] == [(1, 28)]
