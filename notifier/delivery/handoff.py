@@ -33,8 +33,11 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 30.0
 GRACE = timedelta(hours=1)
 LISTED = 10  # open incidents named on the card; the rest are counted
-SHIFT_WORDS = {"fired": "incidents began", "acknowledged": "acknowledged",
-               "escalated": "escalation steps", "resolved": "resolved"}
+# What happened in a shift, by audit action: (one, several).
+SHIFT_WORDS = {"fired": ("incident began", "incidents began"),
+               "acknowledged": ("acknowledged", "acknowledged"),
+               "escalated": ("escalation step", "escalation steps"),
+               "resolved": ("resolved", "resolved")}
 
 
 def handoff_card(schedule: str, shift: Shift, outgoing: str, incoming: str,
@@ -46,7 +49,8 @@ def handoff_card(schedule: str, shift: Shift, outgoing: str, incoming: str,
     if len(open_incidents) > LISTED:
         listed.append({"type": "TextBlock", "isSubtle": True, "spacing": "None",
                        "text": f"and {len(open_incidents) - LISTED} more"})
-    happened = ", ".join(f"{counts[action]} {words}" for action, words in SHIFT_WORDS.items()
+    happened = ", ".join(f"{counts[action]} {words[counts[action] != 1]}"
+                         for action, words in SHIFT_WORDS.items()
                          if counts.get(action)) or "nothing: no incident, no action"
     since_text = last_since.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
