@@ -42,6 +42,15 @@ CRIT_ABOVE = 32.0
 HUMIDITY = 50.0
 DEW_WARN_ABOVE = 15.0
 DEW_CRIT_ABOVE = 17.0
+# Early warnings. ASHRAE's rate-of-change limit (20 °C per hour, 5 °C in 15 min) is for dry-bulb
+# temperature, so the dew point rule has no `rise_warn`: only the forecast of its limit.
+EARLY_DRY_BULB = """# Early warnings: a rise of 5 °C in 15 min (ASHRAE's 20 °C per hour) pages before 27 °C, and
+# the card says when 32 °C comes; a broken probe is told to Alex (the Playground's user).
+rise_warn = "5/15m"
+"""
+EARLY_DEW = """# Early warning: the card says when the dew point reaches 17 °C (ASHRAE's rate limit is for
+# dry bulb, so no rise_warn); a broken probe is told to Alex (the Playground's user).
+"""
 DEMO_DATABASE = "heatwatch_demo"
 HISTORY = MIN_SPAN + 10.0  # seconds of flat readings the bot has before the story starts
 # The Playground's signed-in user and a second person of its tenant (its default users).
@@ -128,10 +137,7 @@ for = "{hold:g}s"
 no_data = "2m"
 repeat = "30m"
 escalation = "dc-critical"
-# Early warnings: a rise of 5 °C in 15 min (ASHRAE's 20 °C per hour) pages before 27 °C, and
-# the card says when 32 °C comes; a broken probe is told to Alex (the Playground's user).
-rise_warn = "5/15m"
-forecast_within = "10m"
+{EARLY_DEW if dew_point else EARLY_DRY_BULB}forecast_within = "10m"
 probe_faults_to = ["user:{PLAYGROUND_USER}"]
 
 # A small on-call rotation of the Playground's people, twelve hours each: Megan Bowen until two

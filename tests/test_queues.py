@@ -5,7 +5,6 @@ retention (old finished rows go, open or young ones stay)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +26,7 @@ from storage.retention import COUNTED_TABLES, Retention, RetentionPeriods, table
 from tests.cluster import sample_alert
 from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn
+from tests.support.waiting import eventually_async
 from tests.teams import TeamsChannel
 
 TENANT = "tenant-1"
@@ -173,9 +173,8 @@ async def test_a_stopping_app_gives_back_the_deliveries_it_has_not_sent(
     connector.latency = 3.0  # the connector stalls: the card is still on its way at the stop
     await client.app[SERVICES].sink.publish([sample_alert()])
     leased = "SELECT 1 AS n FROM deliveries WHERE alert_id <> '' AND lease_until IS NOT NULL"
-    async with asyncio.timeout(10):
-        while await client.app[SERVICES].database.fetch_one(leased) is None:
-            await asyncio.sleep(0.02)
+    await eventually_async(lambda: client.app[SERVICES].database.fetch_one(leased),
+                           what="the card's delivery leased")
     await client.close()  # stops the app: in-flight sends get 0.5 s, then are given back
 
     db = await open_database(database_url)

@@ -16,6 +16,7 @@ from common.clock import utcnow
 from common.settings import load_settings
 from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity
+from notifier.alerts.record import AlertRecord
 from notifier.chat.actions import Actor
 from notifier.delivery.feed import chain_id
 from storage.audit import AuditLog
@@ -49,6 +50,19 @@ def write(site: Room, seconds: float, rooms: dict[str, float], sensors: int = 10
     site.influx.write(site.database, [
         point(room, f"rack-{n:03}", value + n / 10, at_ms, site=name)
         for room, value in rooms.items() for n in range(sensors)])
+
+
+async def tenant_of(client: TestClient, chat: str) -> str:
+    row = await client.app[SERVICES].database.fetch_one(
+        "SELECT tenant_id FROM conversations WHERE conversation_id = ?", (chat,))
+    return str(row["tenant_id"])
+
+
+async def site_event_of(client: TestClient) -> AlertRecord:
+    """The one site event among the recent incidents."""
+    [site_event] = [a for a in await client.app[SERVICES].actions.alerts.recent_incidents(10)
+                    if a.incident.site_event]
+    return site_event
 
 
 async def test_a_site_wide_event_is_one_site_card_per_chat_naming_every_room(
@@ -141,11 +155,8 @@ async def test_acknowledge_on_the_site_card_acknowledges_each_of_its_rooms(site:
     await site.poll(1, SITE_RULES)
     await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
     actions = site.client.app[SERVICES].actions
-    [site_event] = [a for a in await actions.alerts.recent_incidents(10)
-                    if a.incident.site_event]
-    chat_key = (await site.client.app[SERVICES].database.fetch_one(
-        "SELECT tenant_id FROM conversations WHERE conversation_id = ?", (site.chats[0],)))
-    actor = Actor(tenant_id=chat_key["tenant_id"], conversation_id=site.chats[0], name="Dana")
+    site_event = await site_event_of(site.client)
+    actor = Actor(await tenant_of(site.client, site.chats[0]), site.chats[0], "Dana")
     outcome = await actions.acknowledge(site_event.alert_id, actor)
     assert outcome.changed and "2 of its 2 rooms" in outcome.text
     again = await actions.acknowledge(site_event.alert_id, actor)  # a second press
@@ -214,22 +225,13 @@ async def test_rooms_on_a_site_card_still_escalate_and_an_acknowledgement_stops_
                                     f"** (room {room}, site ams1")
                        for n, room in zip(notes, ["dc1-a", "dc1-b"], strict=True)), notes
         # The site card's Acknowledge stops it for its rooms: a later step finds them acked.
-        [site_event] = [a for a in await app[SERVICES].actions.alerts.recent_incidents(10)
-                        if a.incident.site_event]
-        tenant = (await app[SERVICES].database.fetch_one(
-            "SELECT tenant_id FROM conversations WHERE conversation_id = ?", (chats[0],)))
+        site_event = await site_event_of(site.client)
         outcome = await app[SERVICES].actions.acknowledge(
-            site_event.alert_id, Actor(tenant["tenant_id"], chats[0], "Dana"))
+            site_event.alert_id, Actor(await tenant_of(site.client, chats[0]), chats[0], "Dana"))
         assert "3 of its 3 rooms" in outcome.text
         assert await app[SERVICES].escalator.check(utcnow() + timedelta(hours=1)) == 0
     finally:
         await site.close()
-
-
-async def tenant_of(site: Room, chat: str) -> str:
-    row = await site.client.app[SERVICES].database.fetch_one(
-        "SELECT tenant_id FROM conversations WHERE conversation_id = ?", (chat,))
-    return str(row["tenant_id"])
 
 
 async def test_a_chat_sees_on_the_site_card_only_the_rooms_it_was_told_of(site: Room) -> None:
@@ -240,7 +242,7 @@ async def test_a_chat_sees_on_the_site_card_only_the_rooms_it_was_told_of(site: 
     await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
     actions = site.client.app[SERVICES].actions
     [room_c] = await actions.alerts.open_alerts()
-    quiet = Actor(await tenant_of(site, site.chats[0]), site.chats[0], "Dana")
+    quiet = Actor(await tenant_of(site.client, site.chats[0]), site.chats[0], "Dana")
     assert (await actions.snooze(room_c.alert_id, 86400, quiet)).changed
     write(site, 15, {"dc1-c": 22.0})
     await site.poll(16, SITE_RULES)
@@ -265,9 +267,8 @@ async def test_snooze_on_the_site_card_snoozes_its_rooms_in_that_chat_only(site:
     await site.poll(1, SITE_RULES)
     await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
     actions = site.client.app[SERVICES].actions
-    [site_event] = [a for a in await actions.alerts.recent_incidents(10)
-                    if a.incident.site_event]
-    actor = Actor(await tenant_of(site, site.chats[0]), site.chats[0], "Dana")
+    site_event = await site_event_of(site.client)
+    actor = Actor(await tenant_of(site.client, site.chats[0]), site.chats[0], "Dana")
     outcome = await actions.snooze(site_event.alert_id, 3600, actor)
     assert outcome.changed and "Snoozed here the site event" in outcome.text
     assert "2 of its 2 rooms" in outcome.text

@@ -28,11 +28,14 @@ class Watching:
 
 def watching(rules: Iterable[Rule]) -> Watching:
     """A rule's quantity is its field, or its measurement when the field is InfluxDB's
-    customary "value" (`measurement = "temperature"`, `field = "value"`)."""
+    customary "value" (`measurement = "temperature"`, `field = "value"`); a `dew_point` rule
+    watches the dew point, whatever it reads."""
     quantities: list[str] = []
     default = False
     for rule in rules:
-        quantity = (rule.field if rule.field != "value" else rule.measurement).replace("_", " ")
+        quantity = ("dew point" if rule.dew_point is not None
+                    else (rule.field if rule.field != "value" else rule.measurement)
+                    .replace("_", " "))
         if quantity not in quantities:
             quantities.append(quantity)
         default = default or not rule.targets
