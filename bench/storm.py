@@ -36,6 +36,8 @@ import logging
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,8 +54,9 @@ from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
 from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.monitor import Monitor
-from notifier.monitoring.rules import parse_rules
+from notifier.monitoring.rules import Rule, parse_rules
 from storage.alert_state import AlertStateStore
+from storage.backend import SqlBackend
 from storage.database import open_database
 from tests.cluster import register_people
 from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
@@ -128,6 +131,53 @@ def rooms_named(connector: ConnectorStandIn, chat: str, rooms: list[str]) -> boo
 
 
 @dataclass
+class Pipeline:
+    """The poller, outbox and delivery workers of one storm, over its own InfluxDB database,
+    SQLite file and connector stand-in, with P registered personal chats."""
+
+    name: str  # the InfluxDB database the storm writes to
+    rules: list[Rule]
+    database: SqlBackend
+    connector: ConnectorStandIn
+    people: list[str]
+
+
+@asynccontextmanager
+async def running(influx: InfluxServer, work: Path, prefix: str, rules_text: str, chats: int,
+                  latency: float) -> AsyncIterator[Pipeline]:
+    """The pipeline running, after a first quiet poll; on leaving, the outbox is drained and
+    everything stopped and closed."""
+    name = f"{prefix}_{time.monotonic_ns()}"
+    influx.create_database(name)
+    connector = ConnectorStandIn(latency=latency).start()
+    database = await open_database(f"sqlite:///{work}/{name}.db")
+    authentication = build_authentication(Settings(), None)
+    try:
+        people = await register_people(database, connector.url, chats)
+        rules = parse_rules(rules_text)
+        sink = OutboxSink(database, update_window=10.0)
+        worker = DeliveryWorker(database, BotFrameworkSender(CloudAdapter(authentication), ""),
+                                DeliveryLimiter(TENANT_CAP), wake=sink.wake, concurrency=64)
+        source = InfluxQLSource(influx.url, name, username=ADMIN, password=ADMIN_PASSWORD)
+        monitor = Monitor(rules, source, AlertStateStore(database), sink,
+                          interval=POLL_SECONDS, down_after=600.0)
+        tasks = [asyncio.create_task(worker.run()), asyncio.create_task(monitor.run())]
+        await asyncio.sleep(POLL_SECONDS)  # a first, quiet poll
+        try:
+            yield Pipeline(name, rules, database, connector, people)
+            await worker.drain(10.0)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await source.close()
+    finally:
+        await authentication.connectors.close()
+        await database.close()
+        connector.stop()
+
+
+@dataclass
 class SiteResult:
     site: bool
     most: int
@@ -141,27 +191,13 @@ class SiteResult:
 async def site_storm(influx: InfluxServer, work: Path, sensors: int, rooms: int, chats: int,
                      latency: float, site: bool) -> SiteResult:
     """S sensors over R rooms of one site hot in one poll; `site`: the rule has site_by."""
-    name = f"site_{time.monotonic_ns()}"
-    influx.create_database(name)
-    connector = ConnectorStandIn(latency=latency).start()
-    database = await open_database(f"sqlite:///{work}/{name}.db")
-    authentication = build_authentication(Settings(), None)
     names = [f"dc1-{n:02}" for n in range(rooms)]
-    try:
-        people = await register_people(database, connector.url, chats)
-        rules = parse_rules(SITE_RULE.format(site_by='site_by = ["site"]' if site else ""))
-        sink = OutboxSink(database, update_window=10.0)
-        worker = DeliveryWorker(database, BotFrameworkSender(CloudAdapter(authentication), ""),
-                                DeliveryLimiter(TENANT_CAP), wake=sink.wake, concurrency=64)
-        source = InfluxQLSource(influx.url, name, username=ADMIN, password=ADMIN_PASSWORD)
-        monitor = Monitor(rules, source, AlertStateStore(database), sink,
-                          interval=POLL_SECONDS, down_after=600.0)
-        tasks = [asyncio.create_task(worker.run()), asyncio.create_task(monitor.run())]
-        await asyncio.sleep(POLL_SECONDS)  # a first, quiet poll
-
+    rules = SITE_RULE.format(site_by='site_by = ["site"]' if site else "")
+    async with running(influx, work, "site", rules, chats, latency) as storm:
+        connector, people = storm.connector, storm.people
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        influx.write(name, [point(names[n % rooms], f"rack-{n:04}", 28.0 + (n % 50) / 10,
-                                  now_ms, site="ams1") for n in range(sensors)])
+        influx.write(storm.name, [point(names[n % rooms], f"rack-{n:04}", 28.0 + (n % 50) / 10,
+                                        now_ms, site="ams1") for n in range(sensors)])
         written = time.perf_counter()
         told = named = 0.0
         while not named:
@@ -170,21 +206,12 @@ async def site_storm(influx: InfluxServer, work: Path, sensors: int, rooms: int,
             if told and all(rooms_named(connector, chat, names) for chat in people):
                 named = time.perf_counter() - written
             await asyncio.sleep(0.05)
-        while (await database.fetch_one(
+        while (await storm.database.fetch_one(
                 "SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'"))["n"]:
             await asyncio.sleep(0.2)  # the gathered updates too: every message counted
-        await worker.drain(10.0)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await source.close()
-        per_chat = Counter(r.conversation_id for r in connector.received)
-        return SiteResult(site, max(per_chat.values()), sum(per_chat.values()) / chats, told,
-                          named, len(connector.received), connector.violations)
-    finally:
-        await authentication.connectors.close()
-        await database.close()
-        connector.stop()
+    per_chat = Counter(r.conversation_id for r in connector.received)
+    return SiteResult(site, max(per_chat.values()), sum(per_chat.values()) / chats, told, named,
+                      len(connector.received), connector.violations)
 
 
 async def site_main(rooms: int, sensors: int, chats: int) -> None:
@@ -215,28 +242,14 @@ async def site_main(rooms: int, sensors: int, chats: int) -> None:
 
 async def storm(influx: InfluxServer, work: Path, sensors: int, chats: int, latency: float,
                 per_sensor: bool = False) -> Result:
-    name = f"storm_{time.monotonic_ns()}"
-    influx.create_database(name)
-    connector = ConnectorStandIn(latency=latency).start()
-    database = await open_database(f"sqlite:///{work}/{name}.db")
-    authentication = build_authentication(Settings(), None)
-    try:
-        people = await register_people(database, connector.url, chats)
-        rules = parse_rules(RULE.format(
-            incident_by='incident_by = ["room", "sensor"]' if per_sensor else ""))
-        sink = OutboxSink(database, update_window=10.0)
-        worker = DeliveryWorker(database, BotFrameworkSender(CloudAdapter(authentication), ""),
-                                DeliveryLimiter(TENANT_CAP), wake=sink.wake, concurrency=64)
-        source = InfluxQLSource(influx.url, name, username=ADMIN, password=ADMIN_PASSWORD)
-        monitor = Monitor(rules, source, AlertStateStore(database), sink,
-                          interval=POLL_SECONDS, down_after=600.0)
-        commands = Commands(AlertActions(database), AlertStateStore(database), rules)
-        tasks = [asyncio.create_task(worker.run()), asyncio.create_task(monitor.run())]
-        await asyncio.sleep(POLL_SECONDS)  # a first, quiet poll
-
+    rules = RULE.format(incident_by='incident_by = ["room", "sensor"]' if per_sensor else "")
+    async with running(influx, work, "storm", rules, chats, latency) as storm:
+        connector, people = storm.connector, storm.people
+        commands = Commands(AlertActions(storm.database), AlertStateStore(storm.database),
+                            storm.rules)
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        influx.write(name, [point("dc1-a", f"rack-{n:04}", 28.0 + (n % 50) / 10, now_ms)
-                            for n in range(sensors)])
+        influx.write(storm.name, [point("dc1-a", f"rack-{n:04}", 28.0 + (n % 50) / 10, now_ms)
+                                  for n in range(sensors)])
         written = time.perf_counter()
         told = status = 0.0
         while True:
@@ -249,18 +262,9 @@ async def storm(influx: InfluxServer, work: Path, sensors: int, chats: int, late
                 break
             await asyncio.sleep(0.05)
         complete = time.perf_counter() - written
-        await worker.drain(10.0)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await source.close()
-        per_chat = Counter(r.conversation_id for r in connector.received)
-        return Result(sensors, chats, latency, sum(per_chat.values()) / chats, told, complete,
-                      len(connector.received), status, connector.violations)
-    finally:
-        await authentication.connectors.close()
-        await database.close()
-        connector.stop()
+    per_chat = Counter(r.conversation_id for r in connector.received)
+    return Result(sensors, chats, latency, sum(per_chat.values()) / chats, told, complete,
+                  len(connector.received), status, connector.violations)
 
 
 def floor_per_sensor(sensors: int, chats: int) -> float:
