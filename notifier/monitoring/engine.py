@@ -150,6 +150,7 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
     going_on = shared or (trend.recent is not None and sign * trend.recent >= slope / 2)
     if trend.good and slope > 0 and going_on:
         moving = "falling" if rule.below_only else "rising"
+        told = trend.told  # judged on the trend, told as since an onset (trend.py)
         for severity, rate in ((Severity.CRIT, rule.rise_crit), (Severity.WARN, rule.rise_warn)):
             if rate is None:
                 continue
@@ -161,11 +162,11 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
             if severity is Severity.CRIT and (whole is None or whole < limit):
                 continue
             if slope >= limit:
-                words = (f"{moving} {per_minute(trend.slope, rule.unit)}, limit "
+                words = (f"{moving} {per_minute(told.slope, rule.unit)}, limit "
                          f"{rate.words(rule.unit)}")
                 # A warning says when the critical threshold comes, as a forecast does.
                 critical = rule.crit_below if rule.below_only else rule.crit_above
-                when = minutes_to(trend, critical) if critical is not None and \
+                when = minutes_to(told, critical) if critical is not None and \
                     severity is Severity.WARN else None
                 eta = f", critical {eta_words(when[0], when[2])}" if when is not None else ""
                 return severity, words + eta
@@ -174,8 +175,9 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
             when = minutes_to(trend, critical)
             horizon = rule.forecast_within / 60 * (1.25 if holding else 1.0)
             if when is not None and when[1] <= horizon:
-                return Severity.WARN, (f"{moving} {per_minute(trend.slope, rule.unit)}, "
-                                       f"critical {eta_words(when[0], when[2])}")
+                said = minutes_to(told, critical) or when  # told since an onset, if any
+                return Severity.WARN, (f"{moving} {per_minute(told.slope, rule.unit)}, "
+                                       f"critical {eta_words(said[0], said[2])}")
     return None, ""
 
 

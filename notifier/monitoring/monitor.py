@@ -286,7 +286,7 @@ class Monitor:
                 trend = self._recent.trend(rule.name, reading.key)
                 sign = -1.0 if rule.below_only else 1.0
                 members.setdefault(group, []).append(
-                    sign * trend.slope if trend is not None and trend.good else None)
+                    sign * trend.told.slope if trend is not None and trend.good else None)
         hints = {group: cause_hint(slopes, fast_rate) for group, slopes in members.items()}
         for index in range(first, len(events)):
             event = events[index]

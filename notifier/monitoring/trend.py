@@ -12,7 +12,12 @@ turns them into a `Trend`, robustly:
 - a trend is *good* when it has at least `MIN_READINGS` readings over `MIN_SPAN` seconds and
   its rise over the window stands out of the noise (`SIGNIFICANT` times the robust scale of
   the residuals). Only a good trend pages (`rise_warn`, `rise_crit`, `forecast_within`) or is
-  put in words on a card.
+  put in words on a card;
+- an onset (a steady series that turned into a rise: a cooling failure's first minutes) is
+  found as the hinge of a two-segment fit, and the rate and time to critical a good trend is
+  told with are those of the readings since it (`Trend.told`): the median of pairs that
+  straddle the hinge says a fraction of the rate (*rising 0.5 °C/min* a minute into a
+  2 °C/min failure). Pages are judged on the trend itself.
 
 Kept in memory: after a restart the trend is back after a few polls.
 """
@@ -44,6 +49,13 @@ STEP_MIN = 1.0
 STEP_RATE = 1.5  # units per minute
 STEP_SCALE = 6.0
 SIGNIFICANT = 3.0  # a good trend's rise over its span is this many times the noise
+# An onset: at least ONSET_READINGS readings over ONSET_SPAN seconds after the hinge, rising
+# ONSET_GAIN times as fast as before it, and the two segments fit with at most ONSET_FIT of
+# the squared error of one line (a straight rise, or a drift with noise, has no onset).
+ONSET_READINGS = 3
+ONSET_SPAN = 30.0
+ONSET_GAIN = 2.0
+ONSET_FIT = 0.5
 _Z = 1.96  # the slope range: about 95 % (two-sided) under Kendall's tau
 
 
@@ -63,13 +75,22 @@ class Trend:
     stepped: bool  # a step or an outlier was left out of the window
     sustained: float | None = None  # the whole window's slope when good (else None)
     recent: float | None = None  # the newest minute's slope (None: too few readings)
+    since: Trend | None = None  # a good trend's readings since an onset, when steeper
+
+    @property
+    def told(self) -> Trend:
+        """The trend to put in words (rate, time to critical, arrow, likely cause): since an
+        onset when there is one. What pages is judged on the trend itself, as before: an onset
+        found in a few readings makes the words true, not the page sooner (a door opened
+        beside a probe has an onset too)."""
+        return self.since or self
 
     @property
     def arrow(self) -> float | None:
-        """What a card's trend arrow shows: the slope of a good trend, 0 (steady) for enough
-        readings without one, None (no arrow) for too few (after a step)."""
+        """What a card's trend arrow shows: the slope of a good trend (as told), 0 (steady)
+        for enough readings without one, None (no arrow) for too few (after a step)."""
         if self.good:
-            return self.slope
+            return self.told.slope
         return 0.0 if self.readings >= MIN_READINGS and self.span >= MIN_SPAN else None
 
 
@@ -140,6 +161,58 @@ def estimate(points: Sequence[tuple[float, float]]) -> Trend | None:
                  readings=n, span=span, noise=noise, good=good, stepped=stepped)
 
 
+def _squared_errors(points: Sequence[tuple[float, float]]) -> list[list[float]]:
+    """Prefix sums (n, t, v, tt, tv, vv) of the readings, for the least-squares error of any
+    run of them in constant time."""
+    sums = [[0.0] * 6]
+    origin = points[0][0] if points else 0.0
+    for t, v in points:
+        t -= origin
+        last = sums[-1]
+        sums.append([last[0] + 1, last[1] + t, last[2] + v, last[3] + t * t, last[4] + t * v,
+                     last[5] + v * v])
+    return sums
+
+
+def _line_error(sums: list[list[float]], start: int, stop: int) -> float:
+    """The squared error of the least-squares line through readings [start, stop)."""
+    n, t, v, tt, tv, vv = (b - a for a, b in zip(sums[start], sums[stop], strict=True))
+    if n < 2:
+        return 0.0
+    stt, stv, svv = tt - t * t / n, tv - t * v / n, vv - v * v / n
+    return max(0.0, svv - (stv * stv / stt if stt > 0 else 0.0))
+
+
+def onset(points: Sequence[tuple[float, float]]) -> int | None:
+    """The index of the reading where a steady (or slower) series turned into a rise, or
+    None: the hinge of the best two-segment least-squares fit, kept when it explains the
+    readings far better than one line and the rise after it is much steeper and stands out
+    of the noise before it. `points` are clean (no steps or outliers)."""
+    n = len(points)
+    if n < ONSET_READINGS + 3:
+        return None
+    sums = _squared_errors(points)
+    whole = _line_error(sums, 0, n)
+    best: tuple[float, int] | None = None
+    for k in range(2, n - ONSET_READINGS + 1):  # at least 3 readings before, the hinge shared
+        if points[-1][0] - points[k][0] < ONSET_SPAN:
+            break
+        error = _line_error(sums, 0, k + 1) + _line_error(sums, k, n)
+        if best is None or error < best[0]:
+            best = (error, k)
+    if best is None or best[0] > ONSET_FIT * whole:
+        return None
+    k = best[1]
+    before, after = estimate(points[:k + 1]), estimate(points[k:])
+    if before is None or after is None:
+        return None
+    rise = abs(after.slope) / 60 * after.span
+    if abs(after.slope) < ONSET_GAIN * max(abs(before.slope), STEADY) or \
+            rise < SIGNIFICANT * max(before.noise, after.noise, 1e-9):
+        return None
+    return k
+
+
 def slope_per_minute(points: Sequence[tuple[float, float]]) -> float | None:
     """The robust slope of (seconds, value) readings in units per minute, or None."""
     trend = estimate(points)
@@ -192,10 +265,22 @@ class RecentReadings:
         latest = newest.slope if newest is not None and newest.readings >= 4 else None
         start = points[-1][0] - SHORT_SECONDS
         short = estimate([p for p in points if p[0] >= start])
+        chosen = whole
         if short is not None and short.good and (
                 whole is None or not whole.good or abs(short.slope) > abs(whole.slope)):
-            return replace(short, sustained=sustained, recent=latest)
-        return replace(whole, sustained=sustained, recent=latest) if whole is not None else None
+            chosen = short
+        if chosen is None:
+            return None
+        since = None
+        if chosen.good:  # what it says: the rate and level since an onset, when there is one
+            data, _ = clean(points)
+            hinge = onset(data)
+            since = estimate(data[hinge:]) if hinge is not None else None
+            if since is not None and not (abs(since.slope) > abs(chosen.slope) and
+                                          (since.slope > 0) == (chosen.slope > 0)):
+                since = None
+        return replace(chosen, sustained=sustained, recent=latest,
+                       since=replace(since, good=True) if since is not None else None)
 
     def slope(self, rule: str, key: str) -> float | None:
         """The series' robust trend over the window before its newest reading."""
@@ -269,6 +354,7 @@ def forecast(rule: Rule, severity: Severity | None, value: float | None,
     if not worse:
         return ""
     moving = "falling" if below else "rising"
+    trend = trend.told
     rate = per_minute(trend.slope, rule.unit)
     critical = rule.crit_below if below else rule.crit_above
     if severity is Severity.CRIT or critical is None:

@@ -88,3 +88,33 @@ def test_a_falling_series_under_a_below_threshold() -> None:
     assert forecast(BELOW, Severity.WARN, 17.0, 18.0, exact(-0.5, 17.0)) == \
         "falling 0.5 °C/min, critical in ~4 min"
     assert forecast(BELOW, Severity.WARN, 17.0, 18.0, exact(0.5, 17.0)) == ""  # warming up
+
+
+def onset_series(rate: float, flat: int = 12, rising: int = 4, every: float = 15.0,
+                 noise: tuple[float, ...] = (0.03, -0.04, 0.02, -0.01, 0.04, -0.03)) -> RecentReadings:
+    """22 °C with a little noise for `flat` readings, then a rise of `rate` per minute."""
+    readings = RecentReadings()
+    for n in range(flat + rising + 1):
+        t = n * every
+        value = 22.0 + noise[n % len(noise)] + max(0.0, rate * (t - flat * every) / 60)
+        readings.add("hot", "k", START + timedelta(seconds=t), value)
+    return readings
+
+
+def test_a_fast_onset_is_told_at_its_own_rate_not_the_windows_median() -> None:
+    trend = onset_series(2.0).trend("hot", "k")
+    assert trend is not None and trend.good
+    assert trend.slope < 1.5  # the window's median still holds the flat minutes
+    assert trend.told.slope == pytest.approx(2.0, abs=0.15)
+    assert trend.arrow == trend.told.slope
+    rising = forecast(ABOVE, Severity.WARN, 24.0, 27.0, trend)
+    assert rising.startswith("rising 2.0 °C/min, critical in ")
+
+
+def test_a_straight_rise_has_no_onset() -> None:
+    readings = RecentReadings()
+    for n in range(20):
+        readings.add("hot", "k", START + timedelta(seconds=15 * n), 22.0 + 0.5 * n / 4)
+    trend = readings.trend("hot", "k")
+    assert trend is not None and trend.good and trend.since is None
+    assert trend.told is trend and trend.slope == pytest.approx(0.5)
