@@ -176,7 +176,9 @@ def _squared_errors(points: Sequence[tuple[float, float]]) -> list[list[float]]:
 
 def _line_error(sums: list[list[float]], start: int, stop: int) -> float:
     """The squared error of the least-squares line through readings [start, stop)."""
-    n, t, v, tt, tv, vv = (b - a for a, b in zip(sums[start], sums[stop], strict=True))
+    a, b = sums[start], sums[stop]
+    n, t, v, tt, tv, vv = b[0] - a[0], b[1] - a[1], b[2] - a[2], b[3] - a[3], b[4] - a[4], \
+        b[5] - a[5]
     if n < 2:
         return 0.0
     stt, stv, svv = tt - t * t / n, tv - t * v / n, vv - v * v / n
@@ -272,7 +274,9 @@ class RecentReadings:
         if chosen is None:
             return None
         since = None
-        if chosen.good:  # what it says: the rate and level since an onset, when there is one
+        # What it says: the rate and level since an onset, when there is one; only a newest
+        # minute steeper than the trend can follow one (and most series have none: cheap).
+        if chosen.good and latest is not None and abs(latest) > abs(chosen.slope):
             data, _ = clean(points)
             hinge = onset(data)
             since = estimate(data[hinge:]) if hinge is not None else None
