@@ -40,7 +40,7 @@ from notifier.monitoring.rules import parse_rules
 from notifier.monitoring.trend import estimate, minutes_to
 from storage.alert_state import AlertStateStore
 from storage.database import open_database
-from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.servers.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 
 EVERY = 15.0  # seconds between readings and between polls
 MINUTES = 40

@@ -33,8 +33,8 @@ from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.delivery.workers import DeliveryWorker
 from storage.database import open_database
 from storage.outbox import Outbox
-from tests.cluster import personal_reference, register_people, sample_alert
 from tests.standins.connector import ConnectorStandIn
+from tests.support.cluster import personal_reference, register_people, sample_alert
 
 ADAPTERS: list = []
 

@@ -29,7 +29,7 @@ from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
 from storage.alert_state import AlertStateStore
 from storage.database import open_database
-from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.servers.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 
 RULE = '[[rule]]\nname = "bench"\nmeasurement = "temperature"\ncrit_above = 30.0\nno_data = "1h"\n'
 

@@ -34,10 +34,10 @@ from pathlib import Path
 from notifier.delivery.planner import OutboxSink
 from storage.database import open_database
 from storage.outbox import NewDelivery, Operation, Outbox
-from tests.cluster import TENANT, register_people, sample_alert
-from tests.postgres import PostgresServer
-from tests.process import AppProcess
+from tests.servers.postgres import PostgresServer
 from tests.standins.connector import ConnectorStandIn
+from tests.support.cluster import TENANT, register_people, sample_alert
+from tests.support.process import AppProcess
 
 log = logging.getLogger("bench.replicas")
 

@@ -51,11 +51,11 @@ from common.settings import load_settings
 from demo.processes import free_port, stop_process, wait_for_http
 from heatwatch.server import create_app
 from storage.database import open_database
-from tests.cluster import BOT, TENANT, register_people
-from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
-from tests.postgres import PostgresServer
-from tests.process import ROOT
+from tests.servers.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.servers.postgres import PostgresServer
 from tests.standins.connector import BODY, ConnectorStandIn
+from tests.support.cluster import BOT, TENANT, register_people
+from tests.support.process import ROOT
 
 log = logging.getLogger("bench.soak")
 

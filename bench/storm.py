@@ -58,9 +58,9 @@ from notifier.monitoring.rules import Rule, parse_rules
 from storage.alert_state import AlertStateStore
 from storage.backend import SqlBackend
 from storage.database import open_database
-from tests.cluster import register_people
-from tests.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.servers.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
+from tests.support.cluster import register_people
 
 POLL_SECONDS = 2.0
 TENANT_CAP = 50.0

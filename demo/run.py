@@ -44,11 +44,13 @@ DEW_WARN_ABOVE = 15.0
 DEW_CRIT_ABOVE = 17.0
 # Early warnings. ASHRAE's rate-of-change limit (20 °C per hour, 5 °C in 15 min) is for dry-bulb
 # temperature, so the dew point rule has no `rise_warn`: only the forecast of its limit.
-EARLY_DRY_BULB = """# Early warnings: a rise of 5 °C in 15 min (ASHRAE's 20 °C per hour) pages before 27 °C, and
+EARLY_DRY_BULB = """\
+# Early warnings: a rise of 5 °C in 15 min (ASHRAE's 20 °C per hour) pages before 27 °C, and
 # the card says when 32 °C comes; a broken probe is told to Alex (the Playground's user).
 rise_warn = "5/15m"
 """
-EARLY_DEW = """# Early warning: the card says when the dew point reaches 17 °C (ASHRAE's rate limit is for
+EARLY_DEW = """\
+# Early warning: the card says when the dew point reaches 17 °C (ASHRAE's rate limit is for
 # dry bulb, so no rise_warn); a broken probe is told to Alex (the Playground's user).
 """
 DEMO_DATABASE = "heatwatch_demo"

@@ -10,12 +10,12 @@ from aiohttp.test_utils import TestClient
 from common.settings import Settings, load_settings
 from heatwatch.server import SERVICES, create_app
 from storage.registry import ConversationRegistry
-from tests.influx import InfluxServer
 from tests.loopback_only import loopback_guard
-from tests.postgres import PostgresServer
+from tests.servers.influx import InfluxServer
+from tests.servers.postgres import PostgresServer
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.identity import EntraStandIn, OpenIdStandIn
-from tests.teams import APP_ID, APP_SECRET, TeamsChannel
+from tests.support.teams import APP_ID, APP_SECRET, TeamsChannel
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -76,8 +76,8 @@ def short_help(scope: Scope = Scope.PERSONAL) -> str:
 HELP = help_text(Scope.PERSONAL)
 
 # The command table: every command `Commands.run` answers, and its line in Teams' command menu
-# (manifest/manifest.template.json `commandLists`, checked by tests/test_manifest.py). Teams
-# takes at most 10 commands per list and 128 characters per description (Teams app manifest
+# (manifest/manifest.template.json `commandLists`, checked by tests/operating/test_manifest.py).
+# Teams takes at most 10 commands per list and 128 characters per description (Teams app manifest
 # schema v1.30: commandLists[].commands maxItems 10, description maxLength 128), so the undo
 # commands, subscribe and rules (None) are in **help** only.
 COMMAND_TABLE: dict[str, str | None] = {

@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 from common.settings import load_settings
 from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id
-from tests.process import ROOT
 from tests.standins.connector import ConnectorStandIn
-from tests.teams import TeamsChannel
+from tests.support.process import ROOT
+from tests.support.teams import TeamsChannel
 
 SERIES = {"room": "r1", "sensor": "s1"}
 

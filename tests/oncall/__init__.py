@@ -1,0 +1,1 @@
+"""On call in Teams: schedules, overrides, Shifts, escalation paging and the activity feed."""
