@@ -13,7 +13,9 @@ polled every 15 s) over 40 minutes, each room one scenario. Two rules watch ever
 Per scenario: pages of `detect` (fired or escalated: warning, critical), probe-fault notices,
 the lead of its first page over the baseline's first page (minutes), false pages (pages in a
 room with no real heat) and rising/forecast words told where there is no trend. Then the
-forecast error of the estimator on noisy linear rises at a 5-minute horizon.
+forecast error of the estimator on noisy linear rises at a 5-minute horizon. And, for each
+first page, the rate the card said (since the onset) and the window's median slope (what it
+said before onsets were found), against the sensor's true rate.
 
 Figures to meet (issue #26): a cooling failure at 0.5 °C/min or faster pages at least 3 minutes
 before the static 27 °C crossing; a slow drift under the rate limits: no rate page; a step or a
@@ -37,7 +39,7 @@ from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
-from notifier.monitoring.trend import estimate, minutes_to
+from notifier.monitoring.trend import RecentReadings, estimate, minutes_to
 from storage.alert_state import AlertStateStore
 from storage.database import open_database
 from tests.servers.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
@@ -153,6 +155,13 @@ class Outcome:
     words: list[str] = field(default_factory=list)
     notices: set[str] = field(default_factory=set)
     stuck_flagged: float | None = None
+    rates: tuple[float, float, float] | None = None  # first page: true, told, window median
+
+
+def true_rate(scenario: Scenario, sensor: str, minute: float) -> float:
+    """The shape's rate of rise over the last poll, °C/min, without noise."""
+    step = EVERY / 60
+    return (scenario.shape(sensor, minute) - scenario.shape(sensor, minute - step)) / step
 
 
 async def replay(influx: InfluxServer, work: Path, seed: int) -> dict[str, Outcome]:
@@ -165,6 +174,9 @@ async def replay(influx: InfluxServer, work: Path, seed: int) -> dict[str, Outco
                       down_after=3600)
     rooms = {f"room-{i}": s for i, s in enumerate(SCENARIOS)}
     outcomes = {s.name: Outcome() for s in SCENARIOS}
+    # The same readings in the bench's own trend keeper: at a first page, the rate the card
+    # says (since the onset) against the window's median slope (what it said before).
+    recent = RecentReadings()
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=MINUTES + 5)
     try:
         for k in range(int(MINUTES * 60 / EVERY) + 1):
@@ -177,6 +189,7 @@ async def replay(influx: InfluxServer, work: Path, seed: int) -> dict[str, Outco
                         scenario.shape(sensor, minute) + rng.gauss(0, NOISE)
                     lines.append(point(room, sensor, round(value, 3),
                                        int(at.timestamp() * 1000)))
+                    recent.add(room, sensor, at, round(value, 3))
             await asyncio.to_thread(influx.write, "detection", lines)
             sink.events.clear()
             await monitor.poll_once(at)
@@ -191,6 +204,11 @@ async def replay(influx: InfluxServer, work: Path, seed: int) -> dict[str, Outco
                 outcome.crit += event.severity is Severity.CRIT
                 if outcome.first is None:
                     outcome.first = minute
+                    room, sensor = event.series["room"], event.series["sensor"]
+                    trend = recent.trend(room, sensor)
+                    if trend is not None and trend.good:
+                        outcome.rates = (true_rate(rooms[room], sensor, minute),
+                                         trend.told.slope, trend.slope)
                     outcome.words.append((event.forecast or "(no words)")
                                          + (f" / {event.hint}" if event.hint else ""))
             for fault in monitor.probe_faults():
@@ -240,6 +258,14 @@ def report(outcomes: dict[str, Outcome]) -> None:
         words = o.words[0] if o.words else "-"
         print(f"{scenario.name:30} {o.warn:4} {o.crit:4} {lead:>8} {false:5}  {notices}; "
               f"{words}")
+    print(f"\nthe rate of the first page's sensor, °C/min: {'true':>5} {'said':>5} "
+          f"{'(since the onset)':>17}   {'window median':>13} (the words before)")
+    for scenario in SCENARIOS:
+        rates = outcomes[scenario.name].rates
+        if rates is not None:
+            true, said, median = rates
+            print(f"{scenario.name:44} {true:5.2f} {said:5.2f} {said / true:16.0%}   "
+                  f"{median:13.2f} {median / true:8.0%}")
 
 
 async def main() -> None:
