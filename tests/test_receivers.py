@@ -23,6 +23,7 @@ from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind
 from notifier.alerts.routes import Route, parse_matcher, parse_routes
 from notifier.alerts.routing import Escalation
+from notifier.inbound.sources import RECEIVERS
 from notifier.monitoring.rules import parse_rules
 from storage.outbox import Outbox
 from tests.process import ROOT
@@ -268,6 +269,28 @@ async def test_receivers_are_disabled_unless_configured(
         assert body["error"]["code"] == "receiver_disabled"
     status, body = await post(client, "nagios", {})
     assert status == 404
+
+
+async def test_a_receiver_name_no_source_has_is_one_warning_and_the_bot_still_serves(
+        aiohttp_client, receiver_env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "heatwatch.server")
+    typo = "grafna-token-0123456789abcdef"
+    client = await aiohttp_client(create_app(load_settings(environ={
+        **receiver_env, "GRAFNA_WEBHOOK_TOKEN": typo, "SLACK_WEBHOOK_USER": "someone-else",
+        "SLACK_WEBHOOK_PASSWORD": "not-heatwatchs-password"}, env_file=None)))
+    [warning] = [r for r in caplog.records if r.name == "heatwatch.server"
+                 and "no receiver" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert warning.getMessage() == (
+        "GRAFNA_WEBHOOK_TOKEN is set but there is no receiver 'grafna'; SLACK_WEBHOOK_USER, "
+        "SLACK_WEBHOOK_PASSWORD are set but there is no receiver 'slack' (the receivers are "
+        "alertmanager, grafana, influxdb): ignored.")
+    assert typo not in caplog.text and "not-heatwatchs-password" not in caplog.text
+    assert set(client.app[SERVICES].receivers) == set(RECEIVERS)  # the registry's, only
+    status, body = await post(client, "alertmanager", fixture("alertmanager"))
+    assert (status, body) == (200, {"received": 2, "new": 2})
+    status, body = await post(client, "grafna", fixture("grafana"), token=typo)
+    assert status == 404 and "/api/alerts/grafana" in body["error"]["message"]
 
 
 def test_open_receivers_only_in_anonymous_mode_and_tokens_must_be_long() -> None:
