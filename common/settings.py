@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass, replace
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -299,8 +299,9 @@ class ReceiverSettings:
 
     Settings do not name the receivers (the source registry, notifier/inbound/sources.py,
     does; settings cannot import it): every receiver named by a variable of this table set in
-    the environment is read (`InboundSettings.receivers`, by discovery) and checked, and the
-    composition root warns about names no push source has (heatwatch/server.py)."""
+    the environment is found (`InboundSettings.receivers`, by discovery, `_receivers`), read
+    and checked when it exists, and the composition root warns about names no push source has
+    (heatwatch/server.py)."""
 
     token: str = setting(
         "{RECEIVER}_WEBHOOK_TOKEN", "", section=INBOUND, secret=True,
@@ -629,15 +630,21 @@ _RECEIVER_VARIABLE = re.compile(
 def _receivers(env: EnvReader) -> dict[str, ReceiverSettings]:
     """Every receiver a variable `<NAME>_WEBHOOK_TOKEN|_USER|_PASSWORD|_OPEN` with a value names
     (NAME in capitals and digits; a blank value is unset, as everywhere), by `name.lower()`.
-    Whether a push source has that name is the composition root's question."""
+    Whether a push source has that name is the composition root's question: when the caller
+    names the receivers that exist (`env.receivers`: the commands pass the source registry's),
+    another name's values are neither read nor checked, only its variables kept for the warning,
+    so another program's `SLACK_WEBHOOK_USER` never stops HeatWatch. Without that list (tests)
+    every name is read and checked."""
     receivers: dict[str, ReceiverSettings] = {}
     for name in sorted({match.group(1) for match in map(_RECEIVER_VARIABLE.fullmatch,
                                                          env.variables()) if match}):
         variables = tuple(name + suffix for suffix in _RECEIVER_SUFFIXES
                           if env.raw(name + suffix) is not None)
+        known = env.receivers is None or name.lower() in env.receivers
         if variables:
-            receivers[name.lower()] = replace(_build(env, ReceiverSettings, receiver=name),
-                                              variables=variables)
+            receivers[name.lower()] = replace(
+                _build(env, ReceiverSettings, receiver=name) if known else ReceiverSettings(),
+                variables=variables)
     return receivers
 
 
@@ -691,10 +698,12 @@ def read_env_file(path: Path) -> dict[str, str]:
 class EnvReader:
     """Reads typed values and collects every problem, so one start reports them all."""
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(self, values: Mapping[str, str],
+                 receivers: Collection[str] | None = None) -> None:
         self._values = values
         self.problems: list[str] = []
         self.names: set[str] = set()  # every variable asked for
+        self.receivers = receivers  # the receivers that exist, when the caller knows (_receivers)
 
     def variables(self) -> list[str]:
         """Every variable of the environment (for the settings found by their names)."""
@@ -830,10 +839,13 @@ def load_environment(
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env"),
+    receivers: Collection[str] | None = None,
 ) -> Settings:
-    """Build `Settings` or raise `ConfigError` listing every bad variable and its fix."""
-    env = EnvReader(load_environment(environ, env_file))
+    """Build `Settings` or raise `ConfigError` listing every bad variable and its fix.
+    `receivers`: the alert receivers that exist (heatwatch/ passes the source registry's names,
+    notifier/inbound/sources.py); the variables of another name are not checked (`_receivers`)."""
+    env = EnvReader(load_environment(environ, env_file), receivers)
     settings = read_settings(env)
     env.fail_if_any()
     return settings

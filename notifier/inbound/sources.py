@@ -6,10 +6,11 @@ A new push source is its own module (a pure reader, as `grafana.py`) plus its en
 table is the one place that names the receivers. The composition root builds the receivers,
 the sources' routing and the metrics' receiver labels from it, and docs/configuration.md and
 `.env.example` list its names (heatwatch/settingsdoc.py). Settings sit below notifier/ and
-cannot import this: they read every `<NAME>_WEBHOOK_*` variable set, whatever the name, and the
-composition root warns about a name no source here has (`unknown_receivers`). The InfluxDB
-monitoring is the one pulled source, registered there (`notifier.alerts.events.INFLUXDB`,
-routed by its rules, charted from InfluxDB).
+cannot import this: they find every `<NAME>_WEBHOOK_*` variable set, whatever the name, and the
+commands hand `load_settings` these names (`RECEIVERS`), so only their variables are read and
+checked; the composition root warns about a name no source here has (`unknown_receivers`).
+The InfluxDB monitoring is the one pulled source, registered there
+(`notifier.alerts.events.INFLUXDB`, routed by its rules, charted from InfluxDB).
 
 Decision: every push source is routed by the rules file's `[[route]]` tables (label matching);
 a source that needs other routing would add a field here.

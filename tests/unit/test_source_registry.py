@@ -64,14 +64,29 @@ def test_settings_read_a_receiver_of_any_name_and_check_it_like_the_others() -> 
         "NAGIOS_WEBHOOK_TOKEN is set but there is no receiver 'nagios' (the receivers are "
         f"{', '.join(RECEIVERS)}): ignored.")
     assert token not in unknown_receivers(inbound)
-    with pytest.raises(ConfigError) as raised:
-        load_settings(environ={"NAGIOS_WEBHOOK_TOKEN": "short", "NAGIOS_WEBHOOK_USER": "n",
-                               "nagios_webhook_token": "lower case is no receiver"},
-                      env_file=None)
-    assert "NAGIOS_WEBHOOK_TOKEN is shorter than 16 characters" in str(raised.value)
-    assert "NAGIOS_WEBHOOK_USER and NAGIOS_WEBHOOK_PASSWORD go together" in str(raised.value)
     known = load_settings(environ={"GRAFANA_WEBHOOK_OPEN": "true"}, env_file=None).inbound
     assert unknown_receivers(known) == ""
+
+
+BAD = {"NAGIOS_WEBHOOK_TOKEN": "short", "NAGIOS_WEBHOOK_USER": "n",
+       "GRAFANA_WEBHOOK_TOKEN": "short", "nagios_webhook_token": "lower case is no receiver"}
+
+
+def test_every_name_is_checked_unless_the_receivers_are_named_then_only_theirs() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ=BAD, env_file=None)
+    message = str(raised.value)
+    assert "NAGIOS_WEBHOOK_TOKEN is shorter than 16 characters" in message
+    assert "NAGIOS_WEBHOOK_USER and NAGIOS_WEBHOOK_PASSWORD go together" in message
+    with pytest.raises(ConfigError) as raised:  # how the commands load settings
+        load_settings(environ=BAD, env_file=None, receivers=RECEIVERS)
+    message = str(raised.value)
+    assert "NAGIOS" not in message and "GRAFANA_WEBHOOK_TOKEN is shorter" in message
+    inbound = load_settings(environ={**BAD, "GRAFANA_WEBHOOK_TOKEN": "t" * 16},
+                            env_file=None, receivers=RECEIVERS).inbound
+    assert not inbound.receiver("nagios").enabled  # its values are not even read
+    assert unknown_receivers(inbound).startswith(
+        "NAGIOS_WEBHOOK_TOKEN, NAGIOS_WEBHOOK_USER are set but there is no receiver 'nagios'")
 
 
 def test_what_a_sources_incidents_can_do_matches_the_alert_core() -> None:
