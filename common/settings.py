@@ -632,19 +632,20 @@ def _receivers(env: EnvReader) -> dict[str, ReceiverSettings]:
     (NAME in capitals and digits; a blank value is unset, as everywhere), by `name.lower()`.
     Whether a push source has that name is the composition root's question: when the caller
     names the receivers that exist (`env.receivers`: the commands pass the source registry's),
-    another name's values are neither read nor checked, only its variables kept for the warning,
-    so another program's `SLACK_WEBHOOK_USER` never stops HeatWatch. Without that list (tests)
-    every name is read and checked."""
+    another name's values are neither parsed nor checked, only its variables kept for the
+    warning, so another program's `SLACK_WEBHOOK_USER` never stops HeatWatch. Without that list
+    (tests) every name is parsed and checked."""
     receivers: dict[str, ReceiverSettings] = {}
     for name in sorted({match.group(1) for match in map(_RECEIVER_VARIABLE.fullmatch,
                                                          env.variables()) if match}):
         variables = tuple(name + suffix for suffix in _RECEIVER_SUFFIXES
                           if env.raw(name + suffix) is not None)
+        if not variables:  # blank values only
+            continue
         known = env.receivers is None or name.lower() in env.receivers
-        if variables:
-            receivers[name.lower()] = replace(
-                _build(env, ReceiverSettings, receiver=name) if known else ReceiverSettings(),
-                variables=variables)
+        receivers[name.lower()] = replace(
+            _build(env, ReceiverSettings, receiver=name) if known else ReceiverSettings(),
+            variables=variables)
     return receivers
 
 
