@@ -14,7 +14,7 @@ sets, rule names come from the rules file, activity types from the Bot Framework
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 
 from prometheus_client import (
@@ -27,8 +27,6 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from common.settings import RECEIVERS
-
 log = logging.getLogger(__name__)
 # No `*_created` series: they double the series count and nothing here uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -39,7 +37,6 @@ DELIVERY_OUTCOMES = ("sent", "retried", "throttled", "dead", "parked")
 GRAPH_OUTCOMES = ("ok", "failed")
 OUTBOX_STATUSES = ("pending", "dead")
 PROBE_FAULT_KINDS = ("implausible", "jump", "stuck")  # notifier.monitoring.probes.FaultKind
-INBOUND_RECEIVERS = RECEIVERS  # the receivers' names, registered once in common/settings.py
 INBOUND_OUTCOMES = ("accepted", "duplicate", "invalid", "too_large", "unauthorized", "disabled",
                     "failed")
 # Seconds; deliveries wait on Teams' limits and retries, so the buckets reach an hour.
@@ -50,9 +47,11 @@ Refresher = Callable[[], Awaitable[None]]
 
 
 class Metrics:
-    """Every HeatWatch metric, as attributes, on a private `CollectorRegistry`."""
+    """Every HeatWatch metric, as attributes, on a private `CollectorRegistry`. `receivers`:
+    the alert receivers' names (the composition root passes the source registry's,
+    notifier/inbound/sources.py), the only `receiver` label values counted."""
 
-    def __init__(self, version: str = "unknown") -> None:
+    def __init__(self, version: str = "unknown", receivers: Sequence[str] = ()) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.build_info = Gauge("heatwatch_build_info", "Always 1; the running version in its "
                                 "label.", ["version"], registry=registry)
@@ -121,7 +120,8 @@ class Metrics:
             self.graph_requests.labels(outcome=outcome)
         for status in OUTBOX_STATUSES:
             self.outbox.labels(status=status)
-        for receiver in INBOUND_RECEIVERS:
+        self._receivers = tuple(receivers)
+        for receiver in self._receivers:
             for outcome in INBOUND_OUTCOMES:
                 self.inbound_notifications.labels(receiver=receiver, outcome=outcome)
         self.replicas_live.set(1)
@@ -156,7 +156,7 @@ class Metrics:
 
     def inbound(self, receiver: str, outcome: str) -> None:
         """A notification posted to an alert receiver (both labels from fixed sets)."""
-        if receiver in INBOUND_RECEIVERS and outcome in INBOUND_OUTCOMES:
+        if receiver in self._receivers and outcome in INBOUND_OUTCOMES:
             self.inbound_notifications.labels(receiver=receiver, outcome=outcome).inc()
 
     def database_error(self) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass, replace
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,7 +44,7 @@ GRAPH = "Proactive installation through Microsoft Graph"
 ACCESS = "Who may see and act on every incident in chat"
 PACKAGE = "Teams app package (python -m heatwatch package)"
 METRICS = "Prometheus metrics (/metrics)"
-INBOUND = "Alert receivers (POST /api/alerts/<name>)"
+INBOUND = "Alert receivers (POST /api/alerts/<receiver>)"
 SECTIONS: dict[str, str] = {
     IDENTITY: "Empty MicrosoftAppId = anonymous local mode: no token checks, listens on "
               "127.0.0.1 only (for Microsoft 365 Agents Playground). Set it for Teams.",
@@ -68,8 +68,8 @@ SECTIONS: dict[str, str] = {
              "and the start log says so).",
     INBOUND: "Each receiver is off (404) until it has credentials: a bearer token or HTTP "
              "basic user and password, compared in constant time and never logged. "
-             "<NAME>_WEBHOOK_OPEN=true opens one without credentials: anonymous local mode "
-             "only.",
+             "<RECEIVER>_WEBHOOK_OPEN=true opens one without credentials: anonymous local "
+             "mode only.",
 }
 
 
@@ -91,7 +91,7 @@ class Kind(Enum):
 @dataclass(frozen=True)
 class Spec:
     """One row of the settings table. `env` may hold `{RECEIVER}` (one variable per alert
-    receiver, see RECEIVERS)."""
+    receiver, see `ReceiverSettings`)."""
 
     env: str
     kind: Kind
@@ -105,6 +105,11 @@ class Spec:
     example: str | None = None  # the `.env.example` value when it is not the plain default
     preset: bool = False  # the default comes from BOT_CLOUD's preset
     secret: bool = False  # kept out of `repr` (and so never logged through it)
+
+    @property
+    def per_receiver(self) -> bool:
+        """One variable per alert receiver (`<RECEIVER>_WEBHOOK_TOKEN`)."""
+        return "{RECEIVER}" in self.env
 
     @property
     def bounds(self) -> str:
@@ -287,16 +292,16 @@ class PackageSettings:
                              help="The terms of use (https only).")
 
 
-# The push receivers (POST /api/alerts/<name>), each with its `<NAME>_WEBHOOK_*` settings: the
-# names' one registration below notifier/ (settings cannot import upwards). Each has its entry
-# in notifier/inbound/sources.py, the source registry; a test checks both name the same.
-RECEIVERS = ("alertmanager", "grafana", "influxdb")
-
-
 @dataclass(frozen=True)
 class ReceiverSettings:
     """Who may post to one alert receiver: a bearer token, HTTP basic credentials, or anyone
-    (`open`, anonymous local mode only). Disabled when none is set."""
+    (`open`, anonymous local mode only). Disabled when none is set.
+
+    Settings do not name the receivers (the source registry, notifier/inbound/sources.py,
+    does; settings cannot import it): every receiver named by a variable of this table set in
+    the environment is found (`InboundSettings.receivers`, by discovery, `_receivers`), read
+    and checked when it exists, and the composition root warns about names no push source has
+    (heatwatch/server.py)."""
 
     token: str = setting(
         "{RECEIVER}_WEBHOOK_TOKEN", "", section=INBOUND, secret=True,
@@ -313,6 +318,8 @@ class ReceiverSettings:
         "{RECEIVER}_WEBHOOK_OPEN", False, kind=Kind.FLAG, section=INBOUND,
         help="Accept the receiver's notifications without credentials: anonymous local mode "
              "only (with `MicrosoftAppId` set, a receiver needs a token or basic credentials).")
+    # The variables set for this receiver (discovery): names only, for the start-up warning.
+    variables: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -324,6 +331,8 @@ class InboundSettings:
     """The alert receivers (Alertmanager, Grafana, InfluxDB 2 checks) and the Alertmanager API
     that silences from cards go to."""
 
+    # Every receiver some `<NAME>_WEBHOOK_*` variable names, known to a push source or not,
+    # by its name in lower case (`_receivers`).
     receivers: Mapping[str, ReceiverSettings] = field(default_factory=dict)
     max_bytes: int = setting(
         "INBOUND_MAX_BYTES", 1024 * 1024, kind=Kind.INTEGER, low=1024, high=64 * 1024 * 1024,
@@ -568,8 +577,13 @@ def _specs(cls: type[Any]) -> list[tuple[Field[Any], Spec | None]]:
     return [(f, f.metadata.get(SETTING)) for f in fields(cls)]
 
 
-def settings_table() -> list[Row]:
-    """Every variable HeatWatch reads, in the order of its declaration."""
+GENERIC_RECEIVER = "<receiver>"  # the receiver rows' name in the docs: `<RECEIVER>_WEBHOOK_TOKEN`
+
+
+def settings_table(receivers: Sequence[str] = ()) -> list[Row]:
+    """Every variable HeatWatch reads, in the order of its declaration; the receiver variables
+    once per name in `receivers` (lower case), or once as `<RECEIVER>_WEBHOOK_*`
+    (GENERIC_RECEIVER, as the docs show them) when none is given."""
     rows: list[Row] = []
 
     def add(cls: type[Any], path: tuple[str, ...], base: Any = None, receiver: str = "") -> None:
@@ -581,9 +595,9 @@ def settings_table() -> list[Row]:
                 if f.name == "cloud":
                     add(BotCloud, path + (f.name,), CLOUDS["public"])
             elif f.name == "receivers":
-                for name in RECEIVERS:
+                for name in receivers or (GENERIC_RECEIVER,):
                     add(ReceiverSettings, path + (f.name, name), receiver=name.upper())
-            elif f.default is not MISSING:
+            elif is_dataclass(f.default):
                 add(type(f.default), path + (f.name,))
 
     add(Settings, ())
@@ -600,11 +614,39 @@ def _build(env: EnvReader, cls: type[T], base: Any = None, receiver: str = "") -
             if f.name == "cloud":  # a preset, then its endpoints one by one
                 values[f.name] = _build(env, BotCloud, values[f.name])
         elif f.name == "receivers":
-            values[f.name] = {name: _build(env, ReceiverSettings, receiver=name.upper())
-                              for name in RECEIVERS}
-        elif f.default is not MISSING:
+            values[f.name] = _receivers(env)
+        elif is_dataclass(f.default):
             values[f.name] = _build(env, type(f.default))
     return cls(**values)
+
+
+# `<NAME>_WEBHOOK_TOKEN`, `_USER`, `_PASSWORD`, `_OPEN`: the variables of ReceiverSettings.
+_RECEIVER_SUFFIXES = tuple(spec.env.format(RECEIVER="") for _, spec in _specs(ReceiverSettings)
+                           if spec is not None)
+_RECEIVER_VARIABLE = re.compile(
+    "([A-Z0-9]+)(" + "|".join(map(re.escape, _RECEIVER_SUFFIXES)) + ")")
+
+
+def _receivers(env: EnvReader) -> dict[str, ReceiverSettings]:
+    """Every receiver a variable `<NAME>_WEBHOOK_TOKEN|_USER|_PASSWORD|_OPEN` with a value names
+    (NAME in capitals and digits; a blank value is unset, as everywhere), by `name.lower()`.
+    Whether a push source has that name is the composition root's question: when the caller
+    names the receivers that exist (`env.receivers`: the commands pass the source registry's),
+    another name's values are neither parsed nor checked, only its variables kept for the
+    warning, so another program's `SLACK_WEBHOOK_USER` never stops HeatWatch. Without that list
+    (tests) every name is parsed and checked."""
+    receivers: dict[str, ReceiverSettings] = {}
+    for name in sorted({match.group(1) for match in map(_RECEIVER_VARIABLE.fullmatch,
+                                                         env.variables()) if match}):
+        variables = tuple(name + suffix for suffix in _RECEIVER_SUFFIXES
+                          if env.raw(name + suffix) is not None)
+        if not variables:  # blank values only
+            continue
+        known = env.receivers is None or name.lower() in env.receivers
+        receivers[name.lower()] = replace(
+            _build(env, ReceiverSettings, receiver=name) if known else ReceiverSettings(),
+            variables=variables)
+    return receivers
 
 
 def database_url_problem(url: str) -> str:
@@ -657,10 +699,16 @@ def read_env_file(path: Path) -> dict[str, str]:
 class EnvReader:
     """Reads typed values and collects every problem, so one start reports them all."""
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(self, values: Mapping[str, str],
+                 receivers: Collection[str] | None = None) -> None:
         self._values = values
         self.problems: list[str] = []
         self.names: set[str] = set()  # every variable asked for
+        self.receivers = receivers  # the receivers that exist, when the caller knows (_receivers)
+
+    def variables(self) -> list[str]:
+        """Every variable of the environment (for the settings found by their names)."""
+        return list(self._values)
 
     def raw(self, name: str) -> str | None:
         self.names.add(name)
@@ -792,10 +840,13 @@ def load_environment(
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env"),
+    receivers: Collection[str] | None = None,
 ) -> Settings:
-    """Build `Settings` or raise `ConfigError` listing every bad variable and its fix."""
-    env = EnvReader(load_environment(environ, env_file))
+    """Build `Settings` or raise `ConfigError` listing every bad variable and its fix.
+    `receivers`: the alert receivers that exist (heatwatch/ passes the source registry's names,
+    notifier/inbound/sources.py); the variables of another name are not checked (`_receivers`)."""
+    env = EnvReader(load_environment(environ, env_file), receivers)
     settings = read_settings(env)
     env.fail_if_any()
     return settings

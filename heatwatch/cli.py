@@ -22,10 +22,11 @@ def serve(argv: list[str] | None = None) -> int:
                             description="Run the HeatWatch bot (same as python app.py).",
                             ).parse_args(argv)
     from heatwatch.server import run  # the whole app only when serving
+    from notifier.inbound.sources import RECEIVERS
 
     log = logging.getLogger("heatwatch")
     try:
-        settings = load_settings()
+        settings = load_settings(receivers=RECEIVERS)
     except ConfigError as error:
         configure_logging("INFO", [])
         log.error("%s", error)

@@ -13,6 +13,7 @@ import sys
 
 from common.errors import HeatWatchError
 from common.settings import load_settings
+from notifier.inbound.sources import RECEIVERS
 from storage.database import open_database
 from storage.outbox import DeliveryStatus, Outbox
 
@@ -22,7 +23,7 @@ def totals(counts: dict[str, int]) -> str:
 
 
 async def report(status: DeliveryStatus | None, limit: int) -> str:
-    settings = load_settings()
+    settings = load_settings(receivers=RECEIVERS)
     database = await open_database(settings.database_url)
     try:
         outbox = Outbox(database)

@@ -14,12 +14,13 @@ from common.errors import ConfigError, HeatWatchError
 from common.settings import load_settings
 from common.tokens import token_source_for
 from heatwatch.components import graph_installer
+from notifier.inbound.sources import RECEIVERS
 from storage.database import open_database
 from storage.registry import ConversationRegistry
 
 
 async def install(users: list[str]) -> tuple[list[str], bool]:
-    settings = load_settings()
+    settings = load_settings(receivers=RECEIVERS)
     tokens = token_source_for(settings)
     if tokens is None:
         raise ConfigError("MicrosoftAppId is empty: Graph needs the bot's identity. Set "

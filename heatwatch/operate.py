@@ -24,6 +24,7 @@ from common.settings import EnvReader, Settings, load_environment, load_settings
 from heatwatch.reload import Rules, read_rules_file
 from notifier.alerts.routing import parse_target
 from notifier.chat.operating import thresholds, who_would_be_told
+from notifier.inbound.sources import RECEIVERS
 from notifier.monitoring.rules import Rule, load_rules
 from storage.backend import SqlBackend
 from storage.database import open_database
@@ -116,7 +117,7 @@ def conversations_main(argv: list[str] | None = None) -> int:
                     "(targets, subscriptions, mutes, installation state) over the registry in "
                     "DATABASE_URL.").parse_args(argv)
     try:
-        sys.stdout.write(asyncio.run(conversations_report(load_settings())))
+        sys.stdout.write(asyncio.run(conversations_report(load_settings(receivers=RECEIVERS))))
     except HeatWatchError as error:
         return _fail(error)
     return 0
@@ -226,7 +227,8 @@ def test_alert_main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             parser.error(str(error))
     try:
-        text, code = asyncio.run(test_alert(load_settings(), args.to, args.timeout))
+        text, code = asyncio.run(test_alert(load_settings(receivers=RECEIVERS), args.to,
+                                            args.timeout))
     except HeatWatchError as error:
         return _fail(error)
     sys.stdout.write(text)

@@ -18,6 +18,7 @@ from common.settings import Settings, load_settings
 from heatwatch.operate import rules_for
 from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import duration, when
+from notifier.inbound.sources import RECEIVERS
 from notifier.monitoring.exposure import ExposureReport, read_exposure
 from notifier.monitoring.sources import build_source
 from storage.database import open_database
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                          "like 30d, 7d or 12h\n")
         return 2
     try:
-        settings = load_settings()
+        settings = load_settings(receivers=RECEIVERS)
         configure_logging(settings.log_level, settings.secrets())
         report = asyncio.run(build_report(settings, int(seconds), args.room))
     except HeatWatchError as error:

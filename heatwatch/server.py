@@ -46,7 +46,7 @@ from heatwatch.services import Services, open_services
 from notifier.alerts.sink import AlertSink
 from notifier.delivery.ratelimit import DeliveryLimiter
 from notifier.inbound.receiver import error
-from notifier.inbound.sources import receiver_paths
+from notifier.inbound.sources import RECEIVERS, receiver_paths, unknown_receivers
 from notifier.install.shifts import REFRESH_SECONDS as SHIFTS_REFRESH_SECONDS
 from storage.audit import AuditLog
 from storage.backend import SqlBackend
@@ -83,6 +83,8 @@ def services_ctx(sink: AlertSink | None) -> Job:
                    if receiver.settings.enabled]
         if enabled:
             log.info("Alert receivers enabled: %s (POST /api/alerts/<name>)", ", ".join(enabled))
+        if unknown := unknown_receivers(built.settings.inbound):
+            log.warning("%s", unknown)
         yield
         await built.close()
 
@@ -376,7 +378,7 @@ def create_app(settings: Settings, *, sink: AlertSink | None = None) -> web.Appl
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     logging.getLogger("aiohttp.server").addFilter(QUIET_CLIENT_ERRORS)
     app[SETTINGS] = settings
-    app[METRICS] = Metrics(settings.package.version)
+    app[METRICS] = Metrics(settings.package.version, RECEIVERS)
     app.cleanup_ctx.extend([
         services_ctx(sink), signing_keys_ctx, graph_ctx, replicas_ctx, delivery_ctx,
         escalation_ctx, oncall_ctx, shifts_ctx, handoff_ctx, audit_retention_ctx,

@@ -1,5 +1,7 @@
 """docs/configuration.md's settings table and `.env.example`, generated from the settings
-table (`common.settings.settings_table`), so a setting is declared once.
+table (`common.settings.settings_table`), so a setting is declared once. The receiver variables
+are shown once each, as `<RECEIVER>_WEBHOOK_TOKEN`, with the receivers of the source registry
+(notifier/inbound/sources.py), the one place that names them.
 
 `python -m heatwatch.settingsdoc` rewrites both; tests/unit/test_settings_table.py checks the
 files in the repository equal what this generates.
@@ -15,7 +17,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from common.settings import SECTIONS, Row, settings_table
+from common.settings import INBOUND, SECTIONS, Row, settings_table
+from notifier.inbound.sources import RECEIVERS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -59,12 +62,22 @@ def _groups(rows: Sequence[Row]) -> list[list[Row]]:
     return sorted(groups.values(), key=lambda group: order.index(group[0].spec.section))
 
 
+def receivers_note() -> str:
+    """Which receivers `<RECEIVER>` stands for, from the source registry."""
+    names = ", ".join(f"`{name.upper()}`" for name in RECEIVERS)
+    return (f"`<RECEIVER>` is a receiver's name in capitals, one of {names}: one set of "
+            "variables per receiver (`POST /api/alerts/<receiver>`).")
+
+
 def markdown_table(rows: Sequence[Row] | None = None) -> str:
     lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    noted = False
     for group in _groups(rows or settings_table()):
         spec = group[0].spec
         names = ", ".join(f"`{row.env}`" for row in group)
         meaning = spec.help + (f" From {spec.bounds}." if spec.bounds else "")
+        if spec.per_receiver and not noted:
+            meaning, noted = receivers_note() + " " + meaning, True
         lines.append(f"| {names} | {shown(group[0])} | {meaning} |")
     return "\n".join(lines) + "\n"
 
@@ -89,11 +102,16 @@ def env_example(rows: Sequence[Row] | None = None) -> str:
         if spec.section != section:
             section = spec.section
             lines += ["", f"# --- {section} " + "-" * max(3, 90 - len(section))]
-            lines += _comment(SECTIONS[section])
+            lines += _comment(SECTIONS[section] + (" " + receivers_note()
+                                                   if section == INBOUND else ""))
         lines += _comment(spec.help + (f" From {spec.bounds}." if spec.bounds else ""))
         for row in group:
             value = spec.example if spec.example is not None else plain(row.default)
-            lines.append(f"# {row.env}={value}" if spec.preset else f"{row.env}={value}")
+            if spec.per_receiver:  # an example per receiver, to uncomment
+                lines += [f"# {spec.env.format(RECEIVER=name.upper())}={value}"
+                          for name in RECEIVERS]
+            else:
+                lines.append(f"# {row.env}={value}" if spec.preset else f"{row.env}={value}")
     return "\n".join(lines) + "\n"
 
 

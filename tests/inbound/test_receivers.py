@@ -9,6 +9,7 @@ import base64
 import copy
 import json
 import logging
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,12 @@ from heatwatch.server import SERVICES, create_app
 from notifier.alerts.events import AlertEvent, EventKind
 from notifier.alerts.routes import Route, parse_matcher, parse_routes
 from notifier.alerts.routing import Escalation
+from notifier.inbound.sources import RECEIVERS
 from notifier.monitoring.rules import parse_rules
 from storage.outbox import Outbox
 from tests.standins.connector import ConnectorStandIn
 from tests.support.delivery import card_of
-from tests.support.process import ROOT
+from tests.support.process import ROOT, AppProcess
 from tests.support.teams import APP_ID, CHANNEL, PERSONAL, TeamsChannel, card_text, load_activity
 from tests.support.waiting import eventually, outbox_drained
 
@@ -268,6 +270,53 @@ async def test_receivers_are_disabled_unless_configured(
         assert body["error"]["code"] == "receiver_disabled"
     status, body = await post(client, "nagios", {})
     assert status == 404
+
+
+async def test_a_receiver_name_no_source_has_is_one_warning_and_the_bot_still_serves(
+        aiohttp_client, receiver_env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "heatwatch.server")
+    typo = "grafna-token-0123456789abcdef"
+    # As the commands load them: another program's variables are not checked (a user without
+    # its password, a word that is no flag) and do not stop the start.
+    client = await aiohttp_client(create_app(load_settings(environ={
+        **receiver_env, "GRAFNA_WEBHOOK_TOKEN": typo, "SLACK_WEBHOOK_USER": "someone-else",
+        "SLACK_WEBHOOK_OPEN": "not-heatwatchs-flag"}, env_file=None, receivers=RECEIVERS)))
+    [warning] = [r for r in caplog.records if r.name == "heatwatch.server"
+                 and "no receiver" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert warning.getMessage() == (
+        "GRAFNA_WEBHOOK_TOKEN is set but there is no receiver 'grafna'; SLACK_WEBHOOK_USER, "
+        "SLACK_WEBHOOK_OPEN are set but there is no receiver 'slack' (the receivers are "
+        "alertmanager, grafana, influxdb): ignored.")
+    assert typo not in caplog.text and "not-heatwatchs-flag" not in caplog.text
+    assert set(client.app[SERVICES].receivers) == set(RECEIVERS)  # the registry's, only
+    status, body = await post(client, "alertmanager", fixture("alertmanager"))
+    assert (status, body) == (200, {"received": 2, "new": 2})
+    status, body = await post(client, "grafna", fixture("grafana"), token=typo)
+    assert status == 404 and "/api/alerts/grafana" in body["error"]["message"]
+
+
+def test_the_bot_process_starts_beside_another_programs_webhook_variables(
+        tmp_path: Path) -> None:
+    """`python app.py` loads settings with the registry's receivers: a short token and a lone
+    user under names no source has are one warning, and the real receivers serve."""
+    app = AppProcess({"DATABASE_URL": f"sqlite:///{tmp_path}/hw.db",
+                      "MONITORING_ENABLED": "false", "ALERTMANAGER_WEBHOOK_TOKEN": AM_TOKEN,
+                      "GRAFNA_WEBHOOK_TOKEN": "typo-secret", "SLACK_WEBHOOK_USER": "slackbot"},
+                     tmp_path).start()
+    try:
+        app.wait_for_output("there is no receiver 'slack'")
+        request = urllib.request.Request(
+            app.url + "/api/alerts/alertmanager", method="POST",
+            data=json.dumps(fixture("alertmanager")).encode(),
+            headers={"Content-Type": "application/json", **bearer(AM_TOKEN)})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert (response.status, json.load(response)) == (200, {"received": 2, "new": 2})
+    finally:
+        assert app.signal() == 0
+    [line] = [line for line in app.output.splitlines() if "no receiver" in line]
+    assert "WARNING" in line and "GRAFNA_WEBHOOK_TOKEN is set" in line, app.output
+    assert "typo-secret" not in app.output
 
 
 def test_open_receivers_only_in_anonymous_mode_and_tokens_must_be_long() -> None:
