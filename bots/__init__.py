@@ -3,5 +3,5 @@
 the sorting of connector failures into delivery's kinds.
 
 The only package a move to the Teams SDK for Python touches (with the wiring in `heatwatch/`:
-`server.py`, `operate.py` and `components.py` build what they need from `bots`).
+`services.py`, `server.py`, `operate.py` and `components.py` build what they need from `bots`).
 """
