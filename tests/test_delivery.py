@@ -486,7 +486,7 @@ async def test_status_shows_every_series_latest_reading_and_state(
     cool = SeriesState(rule="server-room-temperature", key=series_key(cool_tags),
                        tags=cool_tags, last_value=21.0, last_seen=seen)
     await AlertStateStore(client.app[SERVICES].database).save(
-        (s.rule, s.key, s.to_json()) for s in (hot, cool))
+        (s.rule, s.key, s.dumps()) for s in (hot, cool))
 
     await installed.ok("message_personal", text="status")
     await installed.ok("message_personal", text="status r1")
@@ -521,7 +521,7 @@ async def test_status_lists_probe_faults_and_leaves_them_out_of_the_hottest(
         states.append(SeriesState(rule="server-room-temperature", key=series_key(tags),
                                   tags=tags, last_value=value, last_seen=seen, fault=fault))
     await AlertStateStore(client.app[SERVICES].database).save(
-        (s.rule, s.key, s.to_json()) for s in states)
+        (s.rule, s.key, s.dumps()) for s in states)
 
     await installed.ok("message_personal", text="status")
     await installed.ok("message_personal", text="status r1")
@@ -544,7 +544,7 @@ async def test_status_of_ten_thousand_sensors_fits_in_one_teams_message(
         tags = {"room": f"room-{n % 100:03}", "sensor": f"rack-{n:05}-inlet"}
         states.append(SeriesState(rule="server-room-temperature", key=series_key(tags),
                                   tags=tags, last_value=20.0 + n % 7, last_seen=seen))
-    await AlertStateStore(client.app[SERVICES].database).save((s.rule, s.key, s.to_json()) for s in states)
+    await AlertStateStore(client.app[SERVICES].database).save((s.rule, s.key, s.dumps()) for s in states)
 
     await installed.ok("message_personal", text="status")
     await installed.ok("message_personal", text="status room-042")

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TypedDict
 
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.record import OPEN_KINDS, Counts, HotMember, IncidentSnapshot, rank
@@ -39,6 +39,24 @@ def _time(value: object) -> datetime | None:
 
 def _text(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+class MemberJson(TypedDict, total=False):
+    """A member series as stored (its JSON text in the incident's series rows). `to_json`
+    writes every key; rows of earlier releases may lack the later ones (`inputs`, `seen`),
+    so `from_json` reads each with its default."""
+
+    tags: dict[str, str]
+    severity: str | None  # Severity
+    no_data: bool
+    value: float | None
+    threshold: float | None
+    since: str | None  # ISO 8601
+    trend: float | None
+    forecast: str
+    recovered: bool
+    inputs: str
+    seen: str | None  # ISO 8601
 
 
 @dataclass
@@ -68,7 +86,7 @@ class Member:
             return 0.0
         return abs(self.value - self.threshold)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> MemberJson:
         return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
                 "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
@@ -79,9 +97,10 @@ class Member:
         return json.dumps(self.to_json(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, key: str, data: dict[str, Any]) -> Member:
+    def from_json(cls, key: str, data: MemberJson) -> Member:
+        severity = data.get("severity")
         return cls(key=key, tags=dict(data.get("tags") or {}),
-                   severity=Severity(data["severity"]) if data.get("severity") else None,
+                   severity=Severity(severity) if severity else None,
                    no_data=bool(data.get("no_data")), value=data.get("value"),
                    threshold=data.get("threshold"), since=_time(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),

@@ -7,8 +7,8 @@ document `Incident.snapshot()` writes), `AlertRecord` adds the alert's row (its 
 acknowledgement). Cards, the planner, escalation, history, chat and the bot read its fields.
 
 It reads every document the last release wrote: incidents (`"incident": true`) and the alerts
-recorded before incidents, one per series, which were an `AlertEvent.to_json()` (no counts, no
-hottest; `tests/unit/test_incident_record.py` keeps a golden copy of each).
+recorded before incidents, one per series, which were an `AlertEvent`'s fields as JSON (no
+counts, no hottest; `tests/unit/test_incident_record.py` keeps a golden copy of each).
 
 The domain rules that used to live beside the storage live here, once: which kinds leave an
 alert open (`OPEN_KINDS`), the order of severities (`rank`), what breaks a snooze
@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from notifier.alerts.events import (
     INFLUXDB,
@@ -85,6 +85,63 @@ def _kind(value: object) -> EventKind:
         return EventKind.FIRED
 
 
+class CountsJson(TypedDict):
+    crit: int
+    warn: int
+    no_data: int
+    ok: int
+
+
+class HotMemberJson(TypedDict):
+    """One of the hottest series in the incident document."""
+
+    label: str
+    tags: dict[str, str]
+    value: float | None
+    threshold: float | None
+    severity: str | None  # Severity
+    no_data: bool
+    trend: float | None
+    inputs: str
+    at: str | None  # ISO 8601
+
+
+class IncidentJson(TypedDict):
+    """The incident document as `IncidentSnapshot.to_json` writes it (every key). Documents of
+    earlier releases, and the alerts recorded before incidents, lack some of them, so
+    `from_json` reads any mapping, each key with its default."""
+
+    incident: bool
+    kind: str  # EventKind
+    source: str
+    rule: str
+    key: str
+    series: dict[str, str]
+    unit: str
+    severity: str | None  # Severity
+    description: str
+    links: dict[str, str]
+    thresholds: dict[str, float]
+    remind_every: float
+    detail: str
+    since: str | None  # the times: ISO 8601
+    at: str | None
+    ended_at: str | None
+    last_reminded: str | None
+    critical_since: str | None
+    counts: CountsJson
+    members: int
+    value: float | None
+    threshold: float | None
+    peak: float | None
+    peak_label: str
+    forecast: str
+    hint: str
+    probe_faults: dict[str, str]
+    broken_snoozes: list[list[str]]  # [tenant, conversation, snooze end]
+    hottest: list[HotMemberJson]
+
+
 @dataclass(frozen=True)
 class Counts:
     """How many series of an incident are critical, warning, without data, back to ok."""
@@ -94,7 +151,7 @@ class Counts:
     no_data: int = 0
     ok: int = 0
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> CountsJson:
         return {"crit": self.crit, "warn": self.warn, "no_data": self.no_data, "ok": self.ok}
 
     @classmethod
@@ -125,7 +182,7 @@ class HotMember:
             return {Severity.CRIT: "critical", Severity.WARN: "warning"}[self.severity]
         return "no data" if self.no_data else "ok"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> HotMemberJson:
         return {"label": self.label, "tags": self.tags, "value": self.value,
                 "threshold": self.threshold,
                 "severity": self.severity.value if self.severity else None,
@@ -198,7 +255,7 @@ class IncidentSnapshot:
         """An incident of more than one series."""
         return self.members > 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> IncidentJson:
         return {
             "incident": self.incident, "kind": self.kind.value, "source": self.source,
             "rule": self.rule, "key": self.key, "series": self.series, "unit": self.unit,

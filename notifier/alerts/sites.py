@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from common.literal import shown
 from notifier.alerts.events import series_key
@@ -52,9 +52,46 @@ def is_site(incident: IncidentSnapshot) -> bool:
     return incident.site_event
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
         else None
+
+
+class RoomLineJson(TypedDict, total=False):
+    """A room of a site event as stored (JSON text in the site's series rows); `to_json`
+    writes every key, `from_json` reads each with its default."""
+
+    label: str
+    open: bool
+    severity: str | None  # "crit", "warn"
+    crit: int
+    warn: int
+    no_data: int
+    ok: int
+    hottest: str
+    value: float | None
+    hint: str
+    unit: str
+
+
+class SiteJson(TypedDict):
+    """A site event's document (its alert row's; read back as an `IncidentSnapshot`)."""
+
+    kind: str  # SITE_KIND
+    site_event: bool
+    rule: str
+    series: dict[str, str]  # the site's tags
+    key: str
+    source: str  # "site"
+    description: str
+    severity: str | None
+    since: str  # the times: ISO 8601
+    at: str | None
+    ended_at: str | None
+    remind_every: float
+    last_reminded: str | None
+    rooms: int
+    rooms_open: int
 
 
 @dataclass(frozen=True)
@@ -79,14 +116,14 @@ class RoomLine:
         return (int(self.open), _RANK.get(self.severity or "", 0),
                 self.value if self.value is not None else float("-inf"))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RoomLineJson:
         return {"label": self.label, "open": self.open, "severity": self.severity,
                 "crit": self.crit, "warn": self.warn, "no_data": self.no_data, "ok": self.ok,
                 "hottest": self.hottest, "value": self.value, "hint": self.hint,
                 "unit": self.unit}
 
     @classmethod
-    def from_json(cls, alert_id: str, data: Mapping[str, Any]) -> RoomLine:
+    def from_json(cls, alert_id: str, data: RoomLineJson) -> RoomLine:
         return cls(alert_id=alert_id, label=str(data.get("label") or "-"),
                    open=bool(data.get("open")), severity=data.get("severity") or None,
                    crit=int(data.get("crit") or 0), warn=int(data.get("warn") or 0),
@@ -161,7 +198,7 @@ class Site:
         """The site event's document as storage keeps it (JSON text)."""
         return json.dumps(self.document(), sort_keys=True)
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> SiteJson:
         open_rooms = [r for r in self.rooms.values() if r.open]
         return {"kind": SITE_KIND, "site_event": True, "rule": self.rule, "series": self.tags,
                 "key": self.group_key, "source": "site", "description": self.description,
