@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypedDict
 
+from common.stored import time_of, time_text
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.record import OPEN_KINDS, Counts, HotMember, IncidentSnapshot, rank
 
@@ -31,14 +32,6 @@ class Change(StrEnum):
     ESCALATED = "escalated"  # a higher severity: told at once
     UPDATED = "updated"  # series joined or left, de-escalated, values: gathered, then told
     RESOLVED = "resolved"  # the last series is back: told at once
-
-
-def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
-def _text(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 class MemberJson(TypedDict, total=False):
@@ -89,8 +82,8 @@ class Member:
     def to_json(self) -> MemberJson:
         return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
-                "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
-                "recovered": self.recovered, "inputs": self.inputs, "seen": _text(self.seen)}
+                "since": time_text(self.since), "trend": self.trend, "forecast": self.forecast,
+                "recovered": self.recovered, "inputs": self.inputs, "seen": time_text(self.seen)}
 
     def dumps(self) -> str:
         """The JSON text storage keeps for the series."""
@@ -102,10 +95,10 @@ class Member:
         return cls(key=key, tags=dict(data.get("tags") or {}),
                    severity=Severity(severity) if severity else None,
                    no_data=bool(data.get("no_data")), value=data.get("value"),
-                   threshold=data.get("threshold"), since=_time(data.get("since")),
+                   threshold=data.get("threshold"), since=time_of(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
                    recovered=bool(data.get("recovered")),
-                   inputs=str(data.get("inputs") or ""), seen=_time(data.get("seen")))
+                   inputs=str(data.get("inputs") or ""), seen=time_of(data.get("seen")))
 
 
 @dataclass

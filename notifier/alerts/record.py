@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypedDict
 
+from common.stored import number_of, time_of, time_text
 from notifier.alerts.events import (
     INFLUXDB,
     EventKind,
@@ -57,19 +58,6 @@ def severity_of(value: object) -> Severity | None:
 def breaks_snooze(snooze: Snooze, severity: Severity | None) -> bool:
     """A snooze of a warning does not hold back a critical: it breaks through."""
     return rank(severity) > rank(severity_of(snooze.severity))
-
-
-def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
-def _text(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value,
-                                                                             bool) else None
 
 
 def _strings(value: object) -> dict[str, str]:
@@ -187,15 +175,15 @@ class HotMember:
                 "threshold": self.threshold,
                 "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "trend": self.trend, "inputs": self.inputs,
-                "at": _text(self.at)}
+                "at": time_text(self.at)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> HotMember:
         return cls(label=str(data.get("label") or ""), tags=_strings(data.get("tags")),
-                   value=_number(data.get("value")), threshold=_number(data.get("threshold")),
+                   value=number_of(data.get("value")), threshold=number_of(data.get("threshold")),
                    severity=severity_of(data.get("severity")),
-                   no_data=bool(data.get("no_data")), trend=_number(data.get("trend")),
-                   inputs=str(data.get("inputs") or ""), at=_time(data.get("at")))
+                   no_data=bool(data.get("no_data")), trend=number_of(data.get("trend")),
+                   inputs=str(data.get("inputs") or ""), at=time_of(data.get("at")))
 
 
 @dataclass(frozen=True)
@@ -262,9 +250,9 @@ class IncidentSnapshot:
             "severity": self.severity.value if self.severity else None,
             "description": self.description, "links": self.links,
             "thresholds": self.thresholds, "remind_every": self.remind_every,
-            "detail": self.detail, "since": _text(self.since), "at": _text(self.at),
-            "ended_at": _text(self.ended_at), "last_reminded": _text(self.last_reminded),
-            "critical_since": _text(self.critical_since), "counts": self.counts.to_json(),
+            "detail": self.detail, "since": time_text(self.since), "at": time_text(self.at),
+            "ended_at": time_text(self.ended_at), "last_reminded": time_text(self.last_reminded),
+            "critical_since": time_text(self.critical_since), "counts": self.counts.to_json(),
             "members": self.members, "value": self.value, "threshold": self.threshold,
             "peak": self.peak, "peak_label": self.peak_label, "forecast": self.forecast,
             "hint": self.hint, "probe_faults": self.probe_faults,
@@ -288,15 +276,15 @@ class IncidentSnapshot:
             severity=severity_of(doc.get("severity")),
             description=str(doc.get("description") or ""), links=_strings(doc.get("links")),
             thresholds={str(k): float(v) for k, v in thresholds.items()
-                        if _number(v) is not None} if isinstance(thresholds, dict) else {},
-            remind_every=_number(doc.get("remind_every")) or 0.0,
-            detail=str(doc.get("detail") or ""), since=_time(doc.get("since")),
-            at=_time(doc.get("at")), ended_at=_time(doc.get("ended_at")),
-            last_reminded=_time(doc.get("last_reminded")),
-            critical_since=_time(doc.get("critical_since")),
+                        if number_of(v) is not None} if isinstance(thresholds, dict) else {},
+            remind_every=number_of(doc.get("remind_every")) or 0.0,
+            detail=str(doc.get("detail") or ""), since=time_of(doc.get("since")),
+            at=time_of(doc.get("at")), ended_at=time_of(doc.get("ended_at")),
+            last_reminded=time_of(doc.get("last_reminded")),
+            critical_since=time_of(doc.get("critical_since")),
             counts=Counts.from_json(doc.get("counts")),
-            members=int(_number(doc.get("members")) or 0), value=_number(doc.get("value")),
-            threshold=_number(doc.get("threshold")), peak=_number(doc.get("peak")),
+            members=int(number_of(doc.get("members")) or 0), value=number_of(doc.get("value")),
+            threshold=number_of(doc.get("threshold")), peak=number_of(doc.get("peak")),
             peak_label=str(doc.get("peak_label") or ""), forecast=str(doc.get("forecast") or ""),
             hint=str(doc.get("hint") or ""), probe_faults=_strings(doc.get("probe_faults")),
             broken_snoozes=tuple((str(t), str(c), str(u)) for t, c, u in broken)

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TypedDict
 
 from common.literal import shown
+from common.stored import number_of, time_text
 from notifier.alerts.events import series_key
 from notifier.alerts.record import IncidentSnapshot
 
@@ -50,11 +51,6 @@ def site_id(rule: str, tags: Mapping[str, str], since: datetime) -> str:
 def is_site(incident: IncidentSnapshot) -> bool:
     """Whether a stored alert is a site event's."""
     return incident.site_event
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else None
 
 
 class RoomLineJson(TypedDict, total=False):
@@ -128,7 +124,7 @@ class RoomLine:
                    open=bool(data.get("open")), severity=data.get("severity") or None,
                    crit=int(data.get("crit") or 0), warn=int(data.get("warn") or 0),
                    no_data=int(data.get("no_data") or 0), ok=int(data.get("ok") or 0),
-                   hottest=str(data.get("hottest") or ""), value=_number(data.get("value")),
+                   hottest=str(data.get("hottest") or ""), value=number_of(data.get("value")),
                    hint=str(data.get("hint") or ""), unit=str(data.get("unit") or ""))
 
 
@@ -203,11 +199,9 @@ class Site:
         return {"kind": SITE_KIND, "site_event": True, "rule": self.rule, "series": self.tags,
                 "key": self.group_key, "source": "site", "description": self.description,
                 "severity": self.severity, "since": self.opened_at.isoformat(),
-                "at": self.updated_at.isoformat() if self.updated_at else None,
-                "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+                "at": time_text(self.updated_at), "ended_at": time_text(self.ended_at),
                 "remind_every": self.remind_every,
-                "last_reminded": self.last_reminded.isoformat() if self.last_reminded
-                else None,
+                "last_reminded": time_text(self.last_reminded),
                 "rooms": len(self.rooms), "rooms_open": len(open_rooms)}
 
     @classmethod

@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from common.stored import time_of, time_text
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
 from notifier.alerts.record import rank
 from notifier.monitoring.rules import Rule
@@ -106,15 +107,12 @@ class SeriesState:
     fault: str = ""  # the probe fault now, in words (notifier.monitoring.probes); "" for none
 
     def to_json(self) -> SeriesStateJson:
-        def text(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
         return {
             "tags": self.tags, "phase": self.phase.value,
             "severity": self.severity.value if self.severity else None,
-            "since": text(self.since), "alert_id": self.alert_id,
-            "last_value": self.last_value, "last_seen": text(self.last_seen),
-            "last_notified": text(self.last_notified),
+            "since": time_text(self.since), "alert_id": self.alert_id,
+            "last_value": self.last_value, "last_seen": time_text(self.last_seen),
+            "last_notified": time_text(self.last_notified),
             "no_data_alert_id": self.no_data_alert_id, "peak": self.peak,
             "cause": self.cause, "fault": self.fault,
         }
@@ -129,17 +127,14 @@ class SeriesState:
 
     @classmethod
     def from_json(cls, rule: str, key: str, data: SeriesStateJson) -> SeriesState:
-        def when(value: str | None) -> datetime | None:
-            return datetime.fromisoformat(value) if value else None
-
         severity = data.get("severity")
         return cls(
             rule=rule, key=key, tags=dict(data.get("tags") or {}),
             phase=Phase(data.get("phase", "ok")),
             severity=Severity(severity) if severity else None,
-            since=when(data.get("since")), alert_id=data.get("alert_id"),
-            last_value=data.get("last_value"), last_seen=when(data.get("last_seen")),
-            last_notified=when(data.get("last_notified")),
+            since=time_of(data.get("since")), alert_id=data.get("alert_id"),
+            last_value=data.get("last_value"), last_seen=time_of(data.get("last_seen")),
+            last_notified=time_of(data.get("last_notified")),
             no_data_alert_id=data.get("no_data_alert_id"),
             peak=data.get("peak"), cause=str(data.get("cause") or ""),
             fault=str(data.get("fault") or ""),
