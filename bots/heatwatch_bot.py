@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 from http import HTTPStatus
-from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
@@ -34,6 +33,7 @@ from bots.references import (
 from bots.sender import within_budget
 from bots.timezone import time_zone_of
 from common.errors import StorageError
+from common.wire import ActivityJson, InvokeResponseJson
 from notifier.alerts.record import HOLD_MAX_HOURS
 from notifier.chat.access import not_found_here
 from notifier.chat.actions import Actor, AlertActions, Outcome
@@ -80,7 +80,7 @@ async def reply(turn_context: TurnContext, activity: Activity) -> None:
             raise
     replies: ReplyQueue | None = turn_context.turn_state.get(REPLIES_KEY)
     if failure.kind in TRANSIENT and replies is not None and incoming.conversation:
-        outgoing = activity.serialize()
+        outgoing: ActivityJson = activity.serialize()
         outgoing.setdefault("replyToId", incoming.id)
         await replies.queue(tenant_of(incoming), conversation_id_of(incoming),
                             incoming.conversation.id, outgoing, incoming.id or "",
@@ -90,12 +90,20 @@ async def reply(turn_context: TurnContext, activity: Activity) -> None:
                     failure.kind.value, failure)
 
 
-def _invoke_message(status: HTTPStatus, text: str) -> dict[str, Any]:
+def _invoke_message(status: HTTPStatus, text: str) -> InvokeResponseJson:
     if status >= 400:
         return {"statusCode": int(status), "type": "application/vnd.microsoft.error",
                 "value": {"code": status.phrase.replace(" ", ""), "message": text}}
     return {"statusCode": int(status), "type": "application/vnd.microsoft.activity.message",
             "value": text}
+
+
+def _hours(value: object) -> float | None:
+    """A Snooze or Silence button's `hours` (1 or 24, cards.py), when a number within
+    0 < hours <= HOLD_MAX_HOURS (compared before `float`, which a huge integer overflows)."""
+    if isinstance(value, int | float) and 0 < value <= HOLD_MAX_HOURS:
+        return float(value)
+    return None
 
 
 class HeatWatchBot(TeamsActivityHandler):
@@ -487,7 +495,7 @@ class HeatWatchBot(TeamsActivityHandler):
         return InvokeResponse(status=HTTPStatus.OK,
                               body=await self._card_action(turn_context))
 
-    async def _card_action(self, turn_context: TurnContext) -> dict[str, Any]:
+    async def _card_action(self, turn_context: TurnContext) -> InvokeResponseJson:
         """The `adaptiveCard/action` response body: the refreshed card, or a message."""
         value = turn_context.activity.value
         value = value if isinstance(value, dict) else {}
@@ -501,21 +509,20 @@ class HeatWatchBot(TeamsActivityHandler):
         if self._actions is None:
             return _invoke_message(HTTPStatus.SERVICE_UNAVAILABLE, "Alerts are not available.")
         actor = self._actor(turn_context)
+        hours = _hours(data.get("hours"))
         if verb in ("silence", "expire-silence"):
-            return await self._silence_action(verb, alert_id, data, actor)
-        if verb == "snooze":
-            hours = data.get("hours")
-            if not isinstance(hours, int | float) or not 0 < hours <= HOLD_MAX_HOURS:
-                return _invoke_message(HTTPStatus.BAD_REQUEST,
-                                       f"Snooze for 1 to {HOLD_MAX_HOURS:g} hours.")
+            return await self._silence_action(verb, alert_id, hours, actor)
+        if verb == "snooze" and hours is None:
+            return _invoke_message(HTTPStatus.BAD_REQUEST,
+                                   f"Snooze for 1 to {HOLD_MAX_HOURS:g} hours.")
         if verb not in ("ack", "unack", "snooze", "unsnooze"):
             return _invoke_message(HTTPStatus.BAD_REQUEST, "That button is not one of mine.")
-        outcome = await self._alert_action(str(verb), alert_id, data, actor)
+        outcome = await self._alert_action(str(verb), alert_id, hours, actor)
         if outcome.alert is None or not outcome.changed:
             return _invoke_message(HTTPStatus.OK, outcome.text)
         return await self._card_here(alert_id, actor)
 
-    async def _alert_action(self, verb: str, alert_id: str, data: dict[str, Any],
+    async def _alert_action(self, verb: str, alert_id: str, hours: float | None,
                             actor: Actor) -> Outcome:
         """A card button: the same actions (and texts) as the chat commands and reactions."""
         assert self._actions is not None
@@ -524,10 +531,12 @@ class HeatWatchBot(TeamsActivityHandler):
         if verb == "unack":
             return await self._actions.unacknowledge(alert_id, actor)
         if verb == "snooze":
-            return await self._actions.snooze(alert_id, float(data["hours"]) * 3600, actor)
+            assert hours is not None  # checked by _card_action
+            return await self._actions.snooze(alert_id, hours * 3600, actor)
         return await self._actions.unsnooze(alert_id, actor)
 
-    async def _card_here(self, alert_id: str, actor: Actor, notice: str = "") -> dict[str, Any]:
+    async def _card_here(self, alert_id: str, actor: Actor,
+                         notice: str = "") -> InvokeResponseJson:
         """The invoke answer: the alert's card as this conversation sees it, the same
         `IncidentView` the delivery worker renders (its snooze, silence and chart)."""
         assert self._actions is not None
@@ -536,23 +545,22 @@ class HeatWatchBot(TeamsActivityHandler):
             return _invoke_message(HTTPStatus.OK, not_found_here(alert_id))
         return {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": view.card(notice=notice)}
 
-    async def _silence_action(self, verb: str, alert_id: str, data: dict[str, Any],
-                              actor: Actor) -> dict[str, Any]:
+    async def _silence_action(self, verb: str, alert_id: str, hours: float | None,
+                              actor: Actor) -> InvokeResponseJson:
         """*Silence 1 h / 24 h* and *Expire silence* (Alertmanager incidents): the notifier
         makes or expires the silence; the answer is the card, saying what went wrong if so."""
         assert self._actions is not None
         silences = self._actions.silences
         if silences is None:
             return _invoke_message(HTTPStatus.SERVICE_UNAVAILABLE, "Silences are not available.")
-        hours = data.get("hours")
-        if verb == "silence" and (not isinstance(hours, int | float)
-                                  or not 0 < hours <= HOLD_MAX_HOURS):
+        if verb == "silence" and hours is None:
             return _invoke_message(HTTPStatus.BAD_REQUEST,
                                    f"Silence for 1 to {HOLD_MAX_HOURS:g} hours.")
         if await self._actions.access.view(alert_id, actor, what=verb) is None:
             return _invoke_message(HTTPStatus.OK, not_found_here(alert_id))
         if verb == "silence":
-            outcome = await silences.silence(alert_id, float(data["hours"]), actor.name)
+            assert hours is not None
+            outcome = await silences.silence(alert_id, hours, actor.name)
         else:
             outcome = await silences.expire(alert_id, actor.name)
         return await self._card_here(alert_id, actor, outcome.problem)

@@ -12,6 +12,7 @@ from botbuilder.schema import (
     ConversationReference,
 )
 
+from common.wire import ConversationAccountJson, ConversationReferenceJson
 from notifier.install.graph import PersonalChat
 from storage.models import ConversationUpsert, Scope, Status
 
@@ -34,6 +35,8 @@ def normalize_event_type(activity: Activity) -> None:
 
 
 def channel_data(activity: Activity) -> dict[str, Any]:
+    """The activity's `channelData` as Teams sent it: arbitrary JSON from outside, read with
+    checks (`bots/activity_checks.py` has checked the fields the handler relies on)."""
     return activity.channel_data if isinstance(activity.channel_data, dict) else {}
 
 
@@ -81,13 +84,14 @@ def selected_channel_of(activity: Activity) -> str | None:
     return None
 
 
-def reference_of(activity: Activity, conversation_id: str | None = None) -> dict[str, Any]:
+def reference_of(activity: Activity,
+                 conversation_id: str | None = None) -> ConversationReferenceJson:
     """The activity's ConversationReference as JSON, pointing at the conversation itself (not at
     the incoming message), so proactive sends start a new post."""
     reference: ConversationReference = TurnContext.get_conversation_reference(activity)
-    data: dict[str, Any] = reference.serialize()
+    data: ConversationReferenceJson = reference.serialize()
     data.pop("activityId", None)
-    conversation = dict(data.get("conversation") or {})
+    conversation: ConversationAccountJson = {**(data.get("conversation") or {})}
     conversation["id"] = conversation_id or conversation_id_of(activity)
     tenant = tenant_of(activity)
     if tenant:
@@ -130,7 +134,7 @@ def upsert_from_activity(
     )
 
 
-def personal_chat_reference(app_id: str, chat: PersonalChat) -> dict[str, Any]:
+def personal_chat_reference(app_id: str, chat: PersonalChat) -> ConversationReferenceJson:
     """A reference to the bot's 1:1 chat with a person, built from what Graph returned (before
     Teams' conversationUpdate arrives; that one then replaces it)."""
     reference = ConversationReference(
@@ -141,5 +145,5 @@ def personal_chat_reference(app_id: str, chat: PersonalChat) -> dict[str, Any]:
         channel_id="msteams",
         service_url=chat.service_url,
     )
-    data: dict[str, Any] = reference.serialize()
+    data: ConversationReferenceJson = reference.serialize()
     return data

@@ -7,7 +7,6 @@ logic never sees a botbuilder type or a Teams error code.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
@@ -21,6 +20,7 @@ from botbuilder.schema import (
 from bots.failures import failure_of
 from bots.serializer import message_activity
 from common.literal import shown
+from common.wire import ActivityJson, ConversationReferenceJson
 from notifier.delivery.budget import fit_card, fit_text
 from notifier.delivery.cards import CARD_CONTENT_TYPE, NAME_LIMIT
 
@@ -36,11 +36,11 @@ def within_budget(message: Activity) -> Activity:
     return message
 
 
-def with_mentions(activity: dict[str, Any]) -> Activity:
+def with_mentions(activity: ActivityJson) -> Activity:
     """The activity, its plain `mentions` ({"id": AAD object id, "name"}) made Teams mention
     entities, each name written `<at>name</at>` before the text. A name is a display name from
     Teams: made literal (`common.literal`), so it cannot close the tag or add markup."""
-    plain = dict(activity)
+    plain = activity.copy()
     mentions = plain.pop("mentions", None) or []
     message = message_activity(plain)
     if mentions:
@@ -58,7 +58,7 @@ class BotFrameworkSender:
         self._adapter = adapter
         self._app_id = app_id
 
-    async def post(self, reference: dict[str, Any], activity: dict[str, Any]) -> str:
+    async def post(self, reference: ConversationReferenceJson, activity: ActivityJson) -> str:
         sent: list[str] = []
 
         async def send(turn_context: TurnContext) -> None:
@@ -68,8 +68,8 @@ class BotFrameworkSender:
         await self._continue(reference, send)
         return sent[0] if sent else ""
 
-    async def update(self, reference: dict[str, Any], activity_id: str,
-                     activity: dict[str, Any]) -> None:
+    async def update(self, reference: ConversationReferenceJson, activity_id: str,
+                     activity: ActivityJson) -> None:
         async def update(turn_context: TurnContext) -> None:
             replacement = within_budget(message_activity(activity))
             replacement.id = activity_id
@@ -77,7 +77,7 @@ class BotFrameworkSender:
 
         await self._continue(reference, update, updating=True)
 
-    async def _continue(self, reference: dict[str, Any],
+    async def _continue(self, reference: ConversationReferenceJson,
                         callback: Callable[[TurnContext], Awaitable[None]],
                         updating: bool = False) -> None:
         try:

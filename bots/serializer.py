@@ -20,6 +20,8 @@ from typing import Any
 from botbuilder.schema import Activity, Attachment
 from msrest import Serializer
 
+from common.wire import ActivityJson
+
 
 class JsonSerializer(Serializer):
     def serialize_object(self, attr: Any, **kwargs: Any) -> Any:
@@ -41,13 +43,13 @@ def use_json_serializer(client: Any) -> None:
         group._serialize = serializer
 
 
-def message_activity(activity: dict[str, Any]) -> Activity:
+def message_activity(activity: ActivityJson) -> Activity:
     """An `Activity` from our JSON; attachment contents are kept as they are, not walked."""
     plain = {key: value for key, value in activity.items() if key != "attachments"}
     message = Activity().deserialize(plain)
     if "attachments" in activity:
         message.attachments = []
-        for item in activity["attachments"] or []:
+        for item in activity.get("attachments") or []:
             attachment = Attachment().deserialize(
                 {key: value for key, value in item.items() if key != "content"})
             attachment.content = item.get("content")

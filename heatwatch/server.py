@@ -21,7 +21,6 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -348,7 +347,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    checks: dict[str, Any] = {}
+    checks: dict[str, str] = {}
     ready = True
     try:
         await request.app[SERVICES].database.fetch_one("SELECT 1 AS ok")

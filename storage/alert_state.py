@@ -1,15 +1,15 @@
 """Per-series alert state, persisted so a restart neither re-fires nor forgets a pending timer.
 
-The state itself is opaque JSON owned by the rule engine.
+The state itself is JSON text owned by the rule engine (`SeriesState.dumps` and `loads` in
+notifier/monitoring/engine.py): storage keeps it and never reads it, as it keeps an alert's
+document (storage/alerts.py).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from storage.backend import SqlBackend, Statement
 from storage.registry import now_text
@@ -26,20 +26,22 @@ class AlertStateStore:
     def __init__(self, db: SqlBackend) -> None:
         self._db = db
 
-    async def load(self) -> dict[tuple[str, str], dict[str, Any]]:
+    async def load(self) -> dict[tuple[str, str], str]:
+        """Every series' state, as its JSON text, by rule and series key."""
         rows = await self._db.fetch_all("SELECT rule, series_key, state FROM alert_state")
-        return {(row["rule"], row["series_key"]): json.loads(row["state"]) for row in rows}
+        return {(row["rule"], row["series_key"]): row["state"] for row in rows}
 
-    async def save(self, states: Iterable[tuple[str, str, dict[str, Any]]],
+    async def save(self, states: Iterable[tuple[str, str, str]],
                    extra: Sequence[Statement] = ()) -> None:
-        """Upsert series states (and `extra` statements) in one transaction."""
+        """Upsert series states (rule, series key, JSON text) and `extra` statements in one
+        transaction."""
         stamp = now_text()
         statements: list[Statement] = [
             (
                 "INSERT INTO alert_state (rule, series_key, state, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (rule, series_key) DO UPDATE SET state = excluded.state, "
                 "updated_at = excluded.updated_at",
-                (rule, key, json.dumps(state, sort_keys=True), stamp),
+                (rule, key, state, stamp),
             )
             for rule, key, state in states
         ]

@@ -1,11 +1,13 @@
-"""Plain records the store keeps. No botbuilder types: a conversation reference is a JSON dict."""
+"""Plain records the store keeps. No botbuilder types: a conversation reference is its Bot
+Framework JSON (`common.wire.ConversationReferenceJson`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+
+from common.wire import ConversationReferenceJson
 
 
 class Scope(StrEnum):
@@ -44,7 +46,7 @@ class ConversationUpsert:
     conversation_id: str
     scope: Scope
     service_url: str
-    reference: dict[str, Any]
+    reference: ConversationReferenceJson
     team_id: str | None = None
     team_name: str | None = None
     channel_name: str | None = None
@@ -62,7 +64,7 @@ class Conversation:
     conversation_id: str
     scope: Scope
     service_url: str
-    reference: dict[str, Any]
+    reference: ConversationReferenceJson
     status: Status
     own_status: Status
     team_id: str | None

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from common.clock import utcnow
+from common.stored import time_of
 from storage.backend import Row, SqlBackend, Statement
 from storage.models import (
     Conversation,
@@ -29,10 +30,6 @@ WELCOME_EVENT_PREFIX = "welcome-"  # the event id of a conversation's welcome de
 
 def now_text() -> str:
     return utcnow().isoformat()
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 _SELECT_CONVERSATION = """
@@ -61,7 +58,7 @@ def _conversation(row: Row) -> Conversation:
         channel_name=row["channel_name"],
         user_aad_object_id=row["user_aad_object_id"],
         user_name=row["user_name"],
-        welcomed_at=_time(row["welcomed_at"]),
+        welcomed_at=time_of(row["welcomed_at"]),
         created_at=datetime.fromisoformat(row["created_at"]),
         updated_at=datetime.fromisoformat(row["updated_at"]),
     )
@@ -402,7 +399,7 @@ class ConversationRegistry:
                 user_id=row["user_id"],
                 reaction_type=row["reaction_type"],
                 user_aad_object_id=row["user_aad_object_id"],
-                created_at=_time(row["created_at"]),
+                created_at=time_of(row["created_at"]),
             )
             for row in rows
         ]

@@ -7,10 +7,9 @@ source's alert name), its series by tags and key, severity, values and text.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 INFLUXDB = "influxdb"  # the source name of events from the InfluxDB monitoring
 # The sources whose incidents can be silenced at the source from their card (Alertmanager, by
@@ -104,13 +103,6 @@ class AlertEvent:
         return hashlib.sha256(
             f"{self.alert_id}|{self.kind}|{self.at.isoformat()}".encode()
         ).hexdigest()[:24]
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("at", "since"):
-            if data[key] is not None:
-                data[key] = data[key].isoformat()
-        return data
 
     def describe(self) -> str:
         where = ", ".join(f"{k}={v}" for k, v in sorted(self.series.items())) or "-"

@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TypedDict
 
+from common.stored import time_of, time_text
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.record import OPEN_KINDS, Counts, HotMember, IncidentSnapshot, rank
 
@@ -33,12 +34,22 @@ class Change(StrEnum):
     RESOLVED = "resolved"  # the last series is back: told at once
 
 
-def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+class MemberJson(TypedDict, total=False):
+    """A member series as stored (its JSON text in the incident's series rows). `to_json`
+    writes every key; rows of earlier releases may lack the later ones (`inputs`, `seen`),
+    so `from_json` reads each with its default."""
 
-
-def _text(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    tags: dict[str, str]
+    severity: str | None  # Severity
+    no_data: bool
+    value: float | None
+    threshold: float | None
+    since: str | None  # ISO 8601
+    trend: float | None
+    forecast: str
+    recovered: bool
+    inputs: str
+    seen: str | None  # ISO 8601
 
 
 @dataclass
@@ -68,25 +79,26 @@ class Member:
             return 0.0
         return abs(self.value - self.threshold)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> MemberJson:
         return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
-                "since": _text(self.since), "trend": self.trend, "forecast": self.forecast,
-                "recovered": self.recovered, "inputs": self.inputs, "seen": _text(self.seen)}
+                "since": time_text(self.since), "trend": self.trend, "forecast": self.forecast,
+                "recovered": self.recovered, "inputs": self.inputs, "seen": time_text(self.seen)}
 
     def dumps(self) -> str:
         """The JSON text storage keeps for the series."""
         return json.dumps(self.to_json(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, key: str, data: dict[str, Any]) -> Member:
+    def from_json(cls, key: str, data: MemberJson) -> Member:
+        severity = data.get("severity")
         return cls(key=key, tags=dict(data.get("tags") or {}),
-                   severity=Severity(data["severity"]) if data.get("severity") else None,
+                   severity=Severity(severity) if severity else None,
                    no_data=bool(data.get("no_data")), value=data.get("value"),
-                   threshold=data.get("threshold"), since=_time(data.get("since")),
+                   threshold=data.get("threshold"), since=time_of(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
                    recovered=bool(data.get("recovered")),
-                   inputs=str(data.get("inputs") or ""), seen=_time(data.get("seen")))
+                   inputs=str(data.get("inputs") or ""), seen=time_of(data.get("seen")))
 
 
 @dataclass

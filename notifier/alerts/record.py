@@ -7,8 +7,8 @@ document `Incident.snapshot()` writes), `AlertRecord` adds the alert's row (its 
 acknowledgement). Cards, the planner, escalation, history, chat and the bot read its fields.
 
 It reads every document the last release wrote: incidents (`"incident": true`) and the alerts
-recorded before incidents, one per series, which were an `AlertEvent.to_json()` (no counts, no
-hottest; `tests/unit/test_incident_record.py` keeps a golden copy of each).
+recorded before incidents, one per series, which were an `AlertEvent`'s fields as JSON (no
+counts, no hottest; `tests/unit/test_incident_record.py` keeps a golden copy of each).
 
 The domain rules that used to live beside the storage live here, once: which kinds leave an
 alert open (`OPEN_KINDS`), the order of severities (`rank`), what breaks a snooze
@@ -21,8 +21,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
+from common.stored import number_of, time_of, time_text
 from notifier.alerts.events import (
     INFLUXDB,
     EventKind,
@@ -59,19 +60,6 @@ def breaks_snooze(snooze: Snooze, severity: Severity | None) -> bool:
     return rank(severity) > rank(severity_of(snooze.severity))
 
 
-def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
-def _text(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value,
-                                                                             bool) else None
-
-
 def _strings(value: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
@@ -85,6 +73,63 @@ def _kind(value: object) -> EventKind:
         return EventKind.FIRED
 
 
+class CountsJson(TypedDict):
+    crit: int
+    warn: int
+    no_data: int
+    ok: int
+
+
+class HotMemberJson(TypedDict):
+    """One of the hottest series in the incident document."""
+
+    label: str
+    tags: dict[str, str]
+    value: float | None
+    threshold: float | None
+    severity: str | None  # Severity
+    no_data: bool
+    trend: float | None
+    inputs: str
+    at: str | None  # ISO 8601
+
+
+class IncidentJson(TypedDict):
+    """The incident document as `IncidentSnapshot.to_json` writes it (every key). Documents of
+    earlier releases, and the alerts recorded before incidents, lack some of them, so
+    `from_json` reads any mapping, each key with its default."""
+
+    incident: bool
+    kind: str  # EventKind
+    source: str
+    rule: str
+    key: str
+    series: dict[str, str]
+    unit: str
+    severity: str | None  # Severity
+    description: str
+    links: dict[str, str]
+    thresholds: dict[str, float]
+    remind_every: float
+    detail: str
+    since: str | None  # the times: ISO 8601
+    at: str | None
+    ended_at: str | None
+    last_reminded: str | None
+    critical_since: str | None
+    counts: CountsJson
+    members: int
+    value: float | None
+    threshold: float | None
+    peak: float | None
+    peak_label: str
+    forecast: str
+    hint: str
+    probe_faults: dict[str, str]
+    broken_snoozes: list[list[str]]  # [tenant, conversation, snooze end]
+    hottest: list[HotMemberJson]
+
+
 @dataclass(frozen=True)
 class Counts:
     """How many series of an incident are critical, warning, without data, back to ok."""
@@ -94,7 +139,7 @@ class Counts:
     no_data: int = 0
     ok: int = 0
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> CountsJson:
         return {"crit": self.crit, "warn": self.warn, "no_data": self.no_data, "ok": self.ok}
 
     @classmethod
@@ -125,20 +170,20 @@ class HotMember:
             return {Severity.CRIT: "critical", Severity.WARN: "warning"}[self.severity]
         return "no data" if self.no_data else "ok"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> HotMemberJson:
         return {"label": self.label, "tags": self.tags, "value": self.value,
                 "threshold": self.threshold,
                 "severity": self.severity.value if self.severity else None,
                 "no_data": self.no_data, "trend": self.trend, "inputs": self.inputs,
-                "at": _text(self.at)}
+                "at": time_text(self.at)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> HotMember:
         return cls(label=str(data.get("label") or ""), tags=_strings(data.get("tags")),
-                   value=_number(data.get("value")), threshold=_number(data.get("threshold")),
+                   value=number_of(data.get("value")), threshold=number_of(data.get("threshold")),
                    severity=severity_of(data.get("severity")),
-                   no_data=bool(data.get("no_data")), trend=_number(data.get("trend")),
-                   inputs=str(data.get("inputs") or ""), at=_time(data.get("at")))
+                   no_data=bool(data.get("no_data")), trend=number_of(data.get("trend")),
+                   inputs=str(data.get("inputs") or ""), at=time_of(data.get("at")))
 
 
 @dataclass(frozen=True)
@@ -198,16 +243,16 @@ class IncidentSnapshot:
         """An incident of more than one series."""
         return self.members > 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> IncidentJson:
         return {
             "incident": self.incident, "kind": self.kind.value, "source": self.source,
             "rule": self.rule, "key": self.key, "series": self.series, "unit": self.unit,
             "severity": self.severity.value if self.severity else None,
             "description": self.description, "links": self.links,
             "thresholds": self.thresholds, "remind_every": self.remind_every,
-            "detail": self.detail, "since": _text(self.since), "at": _text(self.at),
-            "ended_at": _text(self.ended_at), "last_reminded": _text(self.last_reminded),
-            "critical_since": _text(self.critical_since), "counts": self.counts.to_json(),
+            "detail": self.detail, "since": time_text(self.since), "at": time_text(self.at),
+            "ended_at": time_text(self.ended_at), "last_reminded": time_text(self.last_reminded),
+            "critical_since": time_text(self.critical_since), "counts": self.counts.to_json(),
             "members": self.members, "value": self.value, "threshold": self.threshold,
             "peak": self.peak, "peak_label": self.peak_label, "forecast": self.forecast,
             "hint": self.hint, "probe_faults": self.probe_faults,
@@ -231,15 +276,15 @@ class IncidentSnapshot:
             severity=severity_of(doc.get("severity")),
             description=str(doc.get("description") or ""), links=_strings(doc.get("links")),
             thresholds={str(k): float(v) for k, v in thresholds.items()
-                        if _number(v) is not None} if isinstance(thresholds, dict) else {},
-            remind_every=_number(doc.get("remind_every")) or 0.0,
-            detail=str(doc.get("detail") or ""), since=_time(doc.get("since")),
-            at=_time(doc.get("at")), ended_at=_time(doc.get("ended_at")),
-            last_reminded=_time(doc.get("last_reminded")),
-            critical_since=_time(doc.get("critical_since")),
+                        if number_of(v) is not None} if isinstance(thresholds, dict) else {},
+            remind_every=number_of(doc.get("remind_every")) or 0.0,
+            detail=str(doc.get("detail") or ""), since=time_of(doc.get("since")),
+            at=time_of(doc.get("at")), ended_at=time_of(doc.get("ended_at")),
+            last_reminded=time_of(doc.get("last_reminded")),
+            critical_since=time_of(doc.get("critical_since")),
             counts=Counts.from_json(doc.get("counts")),
-            members=int(_number(doc.get("members")) or 0), value=_number(doc.get("value")),
-            threshold=_number(doc.get("threshold")), peak=_number(doc.get("peak")),
+            members=int(number_of(doc.get("members")) or 0), value=number_of(doc.get("value")),
+            threshold=number_of(doc.get("threshold")), peak=number_of(doc.get("peak")),
             peak_label=str(doc.get("peak_label") or ""), forecast=str(doc.get("forecast") or ""),
             hint=str(doc.get("hint") or ""), probe_faults=_strings(doc.get("probe_faults")),
             broken_snoozes=tuple((str(t), str(c), str(u)) for t, c, u in broken)

@@ -25,9 +25,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from common.literal import shown
+from common.stored import number_of, time_text
 from notifier.alerts.events import series_key
 from notifier.alerts.record import IncidentSnapshot
 
@@ -52,9 +53,41 @@ def is_site(incident: IncidentSnapshot) -> bool:
     return incident.site_event
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else None
+class RoomLineJson(TypedDict, total=False):
+    """A room of a site event as stored (JSON text in the site's series rows); `to_json`
+    writes every key, `from_json` reads each with its default."""
+
+    label: str
+    open: bool
+    severity: str | None  # "crit", "warn"
+    crit: int
+    warn: int
+    no_data: int
+    ok: int
+    hottest: str
+    value: float | None
+    hint: str
+    unit: str
+
+
+class SiteJson(TypedDict):
+    """A site event's document (its alert row's; read back as an `IncidentSnapshot`)."""
+
+    kind: str  # SITE_KIND
+    site_event: bool
+    rule: str
+    series: dict[str, str]  # the site's tags
+    key: str
+    source: str  # "site"
+    description: str
+    severity: str | None
+    since: str  # the times: ISO 8601
+    at: str | None
+    ended_at: str | None
+    remind_every: float
+    last_reminded: str | None
+    rooms: int
+    rooms_open: int
 
 
 @dataclass(frozen=True)
@@ -79,19 +112,19 @@ class RoomLine:
         return (int(self.open), _RANK.get(self.severity or "", 0),
                 self.value if self.value is not None else float("-inf"))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RoomLineJson:
         return {"label": self.label, "open": self.open, "severity": self.severity,
                 "crit": self.crit, "warn": self.warn, "no_data": self.no_data, "ok": self.ok,
                 "hottest": self.hottest, "value": self.value, "hint": self.hint,
                 "unit": self.unit}
 
     @classmethod
-    def from_json(cls, alert_id: str, data: Mapping[str, Any]) -> RoomLine:
+    def from_json(cls, alert_id: str, data: RoomLineJson) -> RoomLine:
         return cls(alert_id=alert_id, label=str(data.get("label") or "-"),
                    open=bool(data.get("open")), severity=data.get("severity") or None,
                    crit=int(data.get("crit") or 0), warn=int(data.get("warn") or 0),
                    no_data=int(data.get("no_data") or 0), ok=int(data.get("ok") or 0),
-                   hottest=str(data.get("hottest") or ""), value=_number(data.get("value")),
+                   hottest=str(data.get("hottest") or ""), value=number_of(data.get("value")),
                    hint=str(data.get("hint") or ""), unit=str(data.get("unit") or ""))
 
 
@@ -161,16 +194,14 @@ class Site:
         """The site event's document as storage keeps it (JSON text)."""
         return json.dumps(self.document(), sort_keys=True)
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> SiteJson:
         open_rooms = [r for r in self.rooms.values() if r.open]
         return {"kind": SITE_KIND, "site_event": True, "rule": self.rule, "series": self.tags,
                 "key": self.group_key, "source": "site", "description": self.description,
                 "severity": self.severity, "since": self.opened_at.isoformat(),
-                "at": self.updated_at.isoformat() if self.updated_at else None,
-                "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+                "at": time_text(self.updated_at), "ended_at": time_text(self.ended_at),
                 "remind_every": self.remind_every,
-                "last_reminded": self.last_reminded.isoformat() if self.last_reminded
-                else None,
+                "last_reminded": time_text(self.last_reminded),
                 "rooms": len(self.rooms), "rooms_open": len(open_rooms)}
 
     @classmethod

@@ -196,8 +196,8 @@ class Commands:
         """By room, across rules (a room watched by a temperature and a humidity rule is one
         room; a sensor is one set of tags, whatever it measures); `status <room>` lays that
         room's sensors out as a table, one column per rule."""
-        states = [SeriesState.from_json(rule, key, data)
-                  for (rule, key), data in sorted((await self._states.load()).items())]
+        states = [SeriesState.loads(rule, key, text)
+                  for (rule, key), text in sorted((await self._states.load()).items())]
         if not states:
             return Reply("No readings yet. HeatWatch shows sensors here after its first poll.")
         told = self._actions.access.told(actor)

@@ -12,9 +12,9 @@ import asyncio
 import hashlib
 import json
 import logging
-from typing import Any
 
 from common.clock import utcnow
+from common.wire import ActivityJson
 from storage.backend import SqlBackend
 from storage.outbox import NewDelivery, Operation, Outbox
 
@@ -27,7 +27,7 @@ class ReplyQueue:
         self._wake = wake
 
     async def queue(self, tenant_id: str, conversation_id: str, thread_id: str,
-                    activity: dict[str, Any], answering: str, reason: str) -> None:
+                    activity: ActivityJson, answering: str, reason: str) -> None:
         """Queue `activity` (a message as JSON) for `conversation_id`, posted into `thread_id`
         (the conversation id Teams used, with a channel thread's `;messageid=`); `answering`
         is the id of the activity it answers. Each call queues one delivery (a turn may

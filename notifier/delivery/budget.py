@@ -26,11 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from common.literal import ELLIPSIS, clip, more
-
-# Adaptive Card JSON (a card, or one element of it): the JSON edge to Teams, defined once here.
-# Cards are built from typed values (cards.py from the incident record, charts.py, the chat
-# commands' and the handoff's cards) and are JSON only from there on, to the sender.
-CardJson = dict[str, Any]
+from common.wire import CardJson as CardJson  # the one name of Adaptive Card JSON
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.clock import utcnow
 from common.literal import clip, host_of, inert, more, shown, web_link
+from common.wire import ActivityJson
 from notifier.alerts.events import EventKind, Severity
 from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot, breaks_snooze
 from notifier.delivery.budget import CardJson, fit_card, fit_text
@@ -379,12 +380,12 @@ def _snooze_actions(event: IncidentSnapshot, snooze: Snooze | None,
              "data": {**data, "hours": hours}} for hours, label in SNOOZE_CHOICES]
 
 
-def card_activity(card: CardJson, summary: str) -> dict[str, Any]:
+def card_activity(card: CardJson, summary: str) -> ActivityJson:
     return {"type": "message", "summary": clip(summary, NAME_LIMIT),
             "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": fit_card(card)}]}
 
 
-def text_activity(text: str) -> dict[str, Any]:
+def text_activity(text: str) -> ActivityJson:
     """A text message (markdown: HeatWatch's own bold and code; text from outside in it has
     been through `common.literal`), within the size budget."""
     return {"type": "message", "text": fit_text(text), "textFormat": "markdown"}
@@ -467,7 +468,7 @@ def note_payload(text: str, mentions: list[dict[str, str]]) -> str:
     return json.dumps({"mentions": mentions, "text": text}, sort_keys=True)
 
 
-def note_activity(payload: str) -> dict[str, Any]:
+def note_activity(payload: str) -> ActivityJson:
     """The message of a text delivery; `mentions` ({"id": AAD object id, "name"}) are left
     for the sender to turn into mention entities."""
     if payload.startswith('{"mentions"'):

@@ -22,8 +22,9 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from common.wire import ActivityNotificationJson
 from notifier.alerts.events import Severity
 from notifier.alerts.record import IncidentSnapshot
 from notifier.delivery.cards import amount, where
@@ -56,7 +57,7 @@ class FeedNotice:
         return FeedNotice(str(data["user_id"]), int(data["chain_id"]), str(data["alert"]),
                           str(data["preview"]), str(data["web_url"]))
 
-    def graph_body(self) -> dict[str, Any]:
+    def graph_body(self) -> ActivityNotificationJson:
         """The request body Graph documents for sendActivityNotification."""
         return {
             "topic": {"source": "text", "value": "HeatWatch", "webUrl": self.web_url},

@@ -1,18 +1,19 @@
 """What delivery needs from a chat platform: post and update messages in a stored conversation,
 and failures sorted into the kinds delivery acts on.
 
-Activities and references are Bot Framework JSON (plain dicts). The botbuilder implementation
-is `bots.sender.BotFrameworkSender`, which also turns the platform's error codes into a
-`FailureKind`; a move to the Teams SDK replaces only that.
+Activities and references are Bot Framework JSON (their shapes typed in `common.wire`). The
+botbuilder implementation is `bots.sender.BotFrameworkSender`, which also turns the platform's
+error codes into a `FailureKind`; a move to the Teams SDK replaces only that.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from common.errors import HeatWatchError
 from common.retry import Backoff
+from common.wire import ActivityJson, ConversationReferenceJson
 
 
 class FailureKind(StrEnum):
@@ -50,11 +51,11 @@ def retry_delay(error: DeliveryError, attempt: int, backoff: Backoff) -> float:
 
 
 class MessageSender(Protocol):
-    async def post(self, reference: dict[str, Any], activity: dict[str, Any]) -> str:
+    async def post(self, reference: ConversationReferenceJson, activity: ActivityJson) -> str:
         """Send a new message; returns its activity id."""
         ...
 
-    async def update(self, reference: dict[str, Any], activity_id: str,
-                     activity: dict[str, Any]) -> None:
+    async def update(self, reference: ConversationReferenceJson, activity_id: str,
+                     activity: ActivityJson) -> None:
         """Replace a message the bot sent earlier."""
         ...

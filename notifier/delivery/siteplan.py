@@ -24,8 +24,8 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+from common.wire import ActivityJson
 from notifier.alerts.incidents import Change, Incident
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.sites import (
@@ -240,7 +240,7 @@ async def folded_here(alerts: AlertStore, delivery: Delivery, existing: str | No
         delivery.alert_id, (delivery.tenant_id, delivery.conversation_id)) is not None
 
 
-async def noted(alerts: AlertStore, activity: dict[str, Any], payload: str) -> dict[str, Any]:
+async def noted(alerts: AlertStore, activity: ActivityJson, payload: str) -> ActivityJson:
     """A room card's message with the note that its room joined a site event."""
     site = await alerts.get(payload.removeprefix(SITE_NOTE))
     if site is None:

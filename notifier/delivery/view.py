@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from common.clock import utcnow
+from common.wire import ActivityJson
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.sites import Site, is_site
 from notifier.alerts.store import AlertStore
@@ -79,7 +79,7 @@ class IncidentView:
                 if self.site is not None else alert_card(self, now))
         return with_notice(card, notice) if notice else card
 
-    def activity(self, now: datetime | None = None) -> dict[str, Any]:
+    def activity(self, now: datetime | None = None) -> ActivityJson:
         """The message that carries the card (with its notification summary)."""
         return card_activity(self.card(now), site_summary(self.site) if self.site is not None
                              else summary(self.alert.incident))

@@ -36,11 +36,12 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from common.clock import utcnow
 from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, run_forever
+from common.wire import ActivityJson, ConversationAccountJson, ConversationReferenceJson
 from notifier.alerts.store import AlertStore
 from notifier.delivery.cards import note_activity
 from notifier.delivery.charts import ChartMaker
@@ -73,15 +74,20 @@ CLAIM_AHEAD_SECONDS = 1.0
 ROUTINE_AHEAD_SECONDS = 0.25
 
 
-def reply_of(reference: dict[str, Any], payload: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def in_thread(reference: ConversationReferenceJson, thread: str) -> ConversationReferenceJson:
+    """The reference aimed at another conversation id: a channel thread's (`;messageid=`)."""
+    conversation: ConversationAccountJson = {**reference.get("conversation", {}), "id": thread}
+    return {**reference, "conversation": conversation}
+
+
+def reply_of(reference: ConversationReferenceJson,
+             payload: str) -> tuple[ConversationReferenceJson, ActivityJson]:
     """A queued reply: the message, and the conversation's reference aimed at the thread the
     person wrote in (a channel thread's id carries `;messageid=`)."""
     data = json.loads(payload)
     thread = data.get("thread")
-    if thread:
-        reference = {**reference, "conversation": {**reference.get("conversation", {}),
-                                                   "id": thread}}
-    return reference, dict(data["activity"])
+    activity: ActivityJson = data["activity"]
+    return in_thread(reference, thread) if thread else reference, activity
 
 
 class DeliveryWorker:
@@ -275,7 +281,7 @@ class DeliveryWorker:
         self._metrics.delivered(delivery.created_at, self._clock())
 
     async def _thread_of(self, delivery: Delivery,
-                         conversation: Conversation) -> dict[str, Any]:
+                         conversation: Conversation) -> ConversationReferenceJson:
         """In a channel, a follow-up of an alert (resolved, reminder, escalation) is a reply in
         its card's thread: the conversation id `<channel id>;messageid=<card activity id>`."""
         reference = conversation.reference
@@ -285,10 +291,9 @@ class DeliveryWorker:
                                        delivery.conversation_id)
         if not card:
             return reference
-        thread = f"{delivery.conversation_id};messageid={card}"
-        return {**reference, "conversation": {**reference.get("conversation", {}), "id": thread}}
+        return in_thread(reference, f"{delivery.conversation_id};messageid={card}")
 
-    async def _send_card(self, delivery: Delivery, reference: dict[str, Any]) -> None:
+    async def _send_card(self, delivery: Delivery, reference: ConversationReferenceJson) -> None:
         view = await IncidentView.for_conversation(
             self._alerts, delivery.alert_id, (delivery.tenant_id, delivery.conversation_id),
             charts=self._charts, paging=self._paging, now=self._clock())

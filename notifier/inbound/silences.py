@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 
@@ -42,6 +42,24 @@ class SilenceError(HeatWatchError):
     """What went wrong, in words for the card."""
 
 
+class MatcherJson(TypedDict):
+    name: str
+    value: str
+    isRegex: bool
+    isEqual: bool
+
+
+class PostableSilenceJson(TypedDict):
+    """The body of `POST /api/v2/silences` (Alertmanager's OpenAPI spec, api/v2/openapi.yaml:
+    postableSilence, without an `id`: a new silence)."""
+
+    matchers: list[MatcherJson]
+    startsAt: str  # ISO 8601
+    endsAt: str
+    createdBy: str
+    comment: str
+
+
 @dataclass(frozen=True)
 class Outcome:
     alert: AlertRecord | None  # None: the alert is not known
@@ -63,7 +81,8 @@ class AlertmanagerApi:
                                          self._settings.alertmanager_password)
         return {}, None
 
-    async def _call(self, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    async def _call(self, method: str, url: str,
+                    body: PostableSilenceJson | None = None) -> Any:
         headers, auth = self._auth()
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
         try:
@@ -81,10 +100,11 @@ class AlertmanagerApi:
 
     async def create(self, base: str, matchers: dict[str, str], until: datetime,
                      created_by: str, comment: str) -> str:
-        body = {"matchers": [{"name": name, "value": value, "isRegex": False, "isEqual": True}
-                             for name, value in sorted(matchers.items())],
-                "startsAt": utcnow().isoformat(), "endsAt": until.isoformat(),
-                "createdBy": created_by, "comment": comment}
+        body: PostableSilenceJson = {
+            "matchers": [{"name": name, "value": value, "isRegex": False, "isEqual": True}
+                         for name, value in sorted(matchers.items())],
+            "startsAt": utcnow().isoformat(), "endsAt": until.isoformat(),
+            "createdBy": created_by, "comment": comment}
         answer = await self._call("POST", f"{base}/api/v2/silences", body)
         silence_id = answer.get("silenceID") if isinstance(answer, dict) else None
         if not isinstance(silence_id, str) or not silence_id:

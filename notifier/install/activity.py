@@ -11,8 +11,6 @@ people). What to send is decided in `notifier/delivery/feed.py`; failures come o
 
 from __future__ import annotations
 
-from typing import Any
-
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.key_value_pair import KeyValuePair
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -23,6 +21,7 @@ from msgraph.generated.users.item.teamwork.send_activity_notification.send_activ
 )
 from msgraph.graph_service_client import GraphServiceClient
 
+from common.wire import ActivityNotificationJson
 from notifier.install.graph import graph_error
 
 PERMISSION = "TeamsActivity.Send"
@@ -32,7 +31,7 @@ class ActivityFeed:
     def __init__(self, client: GraphServiceClient) -> None:
         self._graph = client
 
-    async def send(self, user_id: str, body: dict[str, Any]) -> None:
+    async def send(self, user_id: str, body: ActivityNotificationJson) -> None:
         """Send one notification (`body` as Graph documents it) to `user_id`."""
         topic = body["topic"]
         request = SendActivityNotificationPostRequestBody(

@@ -42,6 +42,7 @@ from msgraph.graph_service_client import GraphServiceClient
 
 from common.errors import HeatWatchError
 from common.tokens import TokenSource
+from common.wire import ConversationReferenceJson
 from storage.models import ConversationUpsert, Scope, Status
 from storage.registry import ConversationRegistry
 
@@ -132,9 +133,9 @@ class PersonalChat:
     service_url: str
 
 
-# Builds the chat platform's conversation reference (JSON) for such a chat: `bots/` owns the
-# shape of references, so the installer is handed a builder.
-ReferenceBuilder = Callable[[PersonalChat], dict[str, Any]]
+# Builds the chat platform's conversation reference (Bot Framework JSON) for such a chat:
+# `bots/` builds references, so the installer is handed a builder.
+ReferenceBuilder = Callable[[PersonalChat], ConversationReferenceJson]
 
 
 class GraphInstaller:

@@ -33,11 +33,13 @@ updates the state in place and returns the events to publish and whether the sta
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
+from common.stored import time_of, time_text
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
 from notifier.alerts.record import rank
 from notifier.monitoring.rules import Rule
@@ -68,6 +70,25 @@ class Reading:
             object.__setattr__(self, "key", series_key(self.tags))
 
 
+class SeriesStateJson(TypedDict, total=False):
+    """A series' state as stored (JSON text in `alert_state`, which storage keeps unread).
+    `to_json` writes every key; states of earlier releases may lack the later ones (`cause`,
+    `fault`), so `from_json` reads each with its default."""
+
+    tags: dict[str, str]
+    phase: str  # Phase
+    severity: str | None  # Severity
+    since: str | None  # ISO 8601, like the other times
+    alert_id: str | None
+    last_value: float | None
+    last_seen: str | None
+    last_notified: str | None
+    no_data_alert_id: str | None
+    peak: float | None
+    cause: str
+    fault: str
+
+
 @dataclass(slots=True)
 class SeriesState:
     rule: str
@@ -85,32 +106,36 @@ class SeriesState:
     cause: str = ""  # what the active level was reached by when not a threshold (rate words)
     fault: str = ""  # the probe fault now, in words (notifier.monitoring.probes); "" for none
 
-    def to_json(self) -> dict[str, Any]:
-        def text(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
+    def to_json(self) -> SeriesStateJson:
         return {
             "tags": self.tags, "phase": self.phase.value,
             "severity": self.severity.value if self.severity else None,
-            "since": text(self.since), "alert_id": self.alert_id,
-            "last_value": self.last_value, "last_seen": text(self.last_seen),
-            "last_notified": text(self.last_notified),
+            "since": time_text(self.since), "alert_id": self.alert_id,
+            "last_value": self.last_value, "last_seen": time_text(self.last_seen),
+            "last_notified": time_text(self.last_notified),
             "no_data_alert_id": self.no_data_alert_id, "peak": self.peak,
             "cause": self.cause, "fault": self.fault,
         }
 
-    @classmethod
-    def from_json(cls, rule: str, key: str, data: dict[str, Any]) -> SeriesState:
-        def when(name: str) -> datetime | None:
-            return datetime.fromisoformat(data[name]) if data.get(name) else None
+    def dumps(self) -> str:
+        """The JSON text storage keeps (`storage.alert_state`)."""
+        return json.dumps(self.to_json(), sort_keys=True)
 
+    @classmethod
+    def loads(cls, rule: str, key: str, text: str) -> SeriesState:
+        return cls.from_json(rule, key, json.loads(text))
+
+    @classmethod
+    def from_json(cls, rule: str, key: str, data: SeriesStateJson) -> SeriesState:
+        severity = data.get("severity")
         return cls(
             rule=rule, key=key, tags=dict(data.get("tags") or {}),
             phase=Phase(data.get("phase", "ok")),
-            severity=Severity(data["severity"]) if data.get("severity") else None,
-            since=when("since"), alert_id=data.get("alert_id"),
-            last_value=data.get("last_value"), last_seen=when("last_seen"),
-            last_notified=when("last_notified"), no_data_alert_id=data.get("no_data_alert_id"),
+            severity=Severity(severity) if severity else None,
+            since=time_of(data.get("since")), alert_id=data.get("alert_id"),
+            last_value=data.get("last_value"), last_seen=time_of(data.get("last_seen")),
+            last_notified=time_of(data.get("last_notified")),
+            no_data_alert_id=data.get("no_data_alert_id"),
             peak=data.get("peak"), cause=str(data.get("cause") or ""),
             fault=str(data.get("fault") or ""),
         )
@@ -235,7 +260,6 @@ def step(
         cause = ""
     if cause != state.cause:
         state.cause, changed = cause, True
-    said: dict[str, Any] = {"forecast": cause} if cause else {}
 
     if state.phase is Phase.FIRING:
         assert state.alert_id is not None
@@ -250,13 +274,14 @@ def step(
         if severity is not state.severity:
             kind = EventKind.ESCALATED if severity is Severity.CRIT else EventKind.DEESCALATED
             event(kind, state.alert_id, severity=severity, previous_severity=state.severity,
-                  value=value, threshold=threshold, since=state.since, peak=state.peak, **said)
+                  value=value, threshold=threshold, since=state.since, peak=state.peak,
+                  forecast=cause)
             state.severity, state.last_notified = severity, now
             return events, True
         due = state.last_notified is None or now - state.last_notified >= rule.repeat_delta
         if rule.repeat > 0 and due:
             event(EventKind.REMINDER, state.alert_id, severity=severity, value=value,
-                  threshold=threshold, since=state.since, peak=state.peak, **said)
+                  threshold=threshold, since=state.since, peak=state.peak, forecast=cause)
             state.last_notified = now
             return events, True
         return events, changed
@@ -273,7 +298,7 @@ def step(
         state.alert_id = make_alert_id(rule.name, state.key, since)
         state.last_notified, state.peak = now, value
         event(EventKind.FIRED, state.alert_id, severity=severity, value=value,
-              threshold=threshold, since=since, peak=value, **said)
+              threshold=threshold, since=since, peak=value, forecast=cause)
         return events, True
     if state.phase is Phase.PENDING and state.severity is severity:
         return events, changed

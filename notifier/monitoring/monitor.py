@@ -115,8 +115,8 @@ class Monitor:
         """Restore persisted state; series of rules that left the rules file have their open
         alerts resolved at the next poll, then their state is dropped."""
         self._states = {
-            (rule, key): SeriesState.from_json(rule, key, data)
-            for (rule, key), data in (await self._store.load()).items()
+            (rule, key): SeriesState.loads(rule, key, text)
+            for (rule, key), text in (await self._store.load()).items()
         }
         self._removed = []  # recomputed from the stored state (a reload must not repeat them)
         self._drop_removed(self._clock())
@@ -201,7 +201,7 @@ class Monitor:
             extra.append(self._store.outage_statement(self.source.description, outage))
         if changed or extra:
             await self._store.save(
-                ((rule, key, state.to_json()) for (rule, key), state in changed.items()), extra)
+                ((rule, key, state.dumps()) for (rule, key), state in changed.items()), extra)
             self._recorded_outage = outage
         return events
 

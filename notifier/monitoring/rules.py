@@ -48,7 +48,7 @@ _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 # (the same 0.33 °C/min, judged over minutes, not an hour). rise_crit "15/15m" (1 °C/min) is
 # ours, not ASHRAE's: the pace of a cooling failure (operators report 18 °C in 15 minutes
 # after an air handler failed).
-PRESETS: dict[str, dict[str, Any]] = {
+PRESETS: dict[str, dict[str, float | str]] = {  # rule keys and their TOML values
     "ashrae-a1": {"warn_above": 27.0, "crit_above": 32.0},
     "ashrae-a2": {"warn_above": 27.0, "crit_above": 35.0},
     "ashrae-a3": {"warn_above": 27.0, "crit_above": 40.0},

@@ -4,6 +4,7 @@ polls run at chosen times, events asserted. State lives in a real SQLite file.""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -366,11 +367,11 @@ async def test_an_implausible_reading_pages_nobody_and_is_listed(scenario: Scena
     assert counted() == 1
     # Stored with the series' state: `status` on any replica lists it.
     stored = await scenario.store.load()
-    assert stored[("room", fault.key)]["fault"].startswith("implausible: reads 85 °C")
+    assert json.loads(stored[("room", fault.key)])["fault"].startswith("implausible: reads 85 °C")
     assert await monitor.poll_once(scenario.at(30)) == []  # the same reading, polled again
     assert await poll_room(scenario, monitor, 45, {"s1": 24.2, "s2": 24.1}) == []
     assert monitor.probe_faults() == [] and counted() == 0
-    assert (await scenario.store.load())[("room", fault.key)]["fault"] == ""
+    assert json.loads((await scenario.store.load())[("room", fault.key)])["fault"] == ""
 
 
 async def test_a_jump_the_neighbours_do_not_show_waits_for_the_next_reading(

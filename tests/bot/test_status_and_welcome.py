@@ -93,7 +93,7 @@ async def test_status_counts_a_room_once_across_rules_with_true_plurals(
             severity=Severity.WARN if temperature > 27 else None))
         states.append(SeriesState(rule="humidity", key=series_key(tags), tags=tags,
                                   last_value=humidity, last_seen=seen))
-    await AlertStateStore(client.app[SERVICES].database).save((s.rule, s.key, s.to_json())
+    await AlertStateStore(client.app[SERVICES].database).save((s.rule, s.key, s.dumps())
                                                      for s in states)
 
     await teams.ok("message_personal", text="status")

@@ -256,6 +256,13 @@ async def test_snooze_button_silences_the_series_in_that_conversation_only(
      200, 400),
     ({"action": {"type": "Action.Execute", "verb": "ack", "data": {"alertId": "unknown"}}},
      200, 200),
+    # A snooze's hours out of range, or an integer too large for a float: a 400 answer.
+    ({"action": {"type": "Action.Execute", "verb": "snooze",
+                 "data": {"alertId": "x", "hours": 1000}}}, 200, 400),
+    ({"action": {"type": "Action.Execute", "verb": "snooze",
+                 "data": {"alertId": "x", "hours": 10 ** 400}}}, 200, 400),
+    ({"action": {"type": "Action.Execute", "verb": "snooze",
+                 "data": {"alertId": "x", "hours": "24"}}}, 200, 400),
 ])
 async def test_bad_card_actions_get_a_proper_invoke_answer(
     client: TestClient, connector: ConnectorStandIn, value: dict, status: int, code: int
@@ -479,7 +486,7 @@ async def test_status_shows_every_series_latest_reading_and_state(
     cool = SeriesState(rule="server-room-temperature", key=series_key(cool_tags),
                        tags=cool_tags, last_value=21.0, last_seen=seen)
     await AlertStateStore(client.app[SERVICES].database).save(
-        (s.rule, s.key, s.to_json()) for s in (hot, cool))
+        (s.rule, s.key, s.dumps()) for s in (hot, cool))
 
     await installed.ok("message_personal", text="status")
     await installed.ok("message_personal", text="status r1")
@@ -514,7 +521,7 @@ async def test_status_lists_probe_faults_and_leaves_them_out_of_the_hottest(
         states.append(SeriesState(rule="server-room-temperature", key=series_key(tags),
                                   tags=tags, last_value=value, last_seen=seen, fault=fault))
     await AlertStateStore(client.app[SERVICES].database).save(
-        (s.rule, s.key, s.to_json()) for s in states)
+        (s.rule, s.key, s.dumps()) for s in states)
 
     await installed.ok("message_personal", text="status")
     await installed.ok("message_personal", text="status r1")
@@ -537,7 +544,7 @@ async def test_status_of_ten_thousand_sensors_fits_in_one_teams_message(
         tags = {"room": f"room-{n % 100:03}", "sensor": f"rack-{n:05}-inlet"}
         states.append(SeriesState(rule="server-room-temperature", key=series_key(tags),
                                   tags=tags, last_value=20.0 + n % 7, last_seen=seen))
-    await AlertStateStore(client.app[SERVICES].database).save((s.rule, s.key, s.to_json()) for s in states)
+    await AlertStateStore(client.app[SERVICES].database).save((s.rule, s.key, s.dumps()) for s in states)
 
     await installed.ok("message_personal", text="status")
     await installed.ok("message_personal", text="status room-042")

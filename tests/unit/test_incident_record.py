@@ -1,6 +1,6 @@
 """The incident as a typed record (notifier/alerts/record.py): documents the last release
 wrote (tests/fixtures/documents, written by its `Incident.document()` and, for alerts recorded
-before incidents, `AlertEvent.to_json()`) read back field by field and written again unchanged;
+before incidents, an `AlertEvent`'s fields) read back field by field and written again unchanged;
 and cards rendered from the typed incident, compared with the golden cards the last release
 rendered from the same documents (tests/fixtures/documents/cards.json)."""
 
