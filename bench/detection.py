@@ -14,8 +14,9 @@ Per scenario: pages of `detect` (fired or escalated: warning, critical), probe-f
 the lead of its first page over the baseline's first page (minutes), false pages (pages in a
 room with no real heat) and rising/forecast words told where there is no trend. Then the
 forecast error of the estimator on noisy linear rises at a 5-minute horizon. And, for each
-first page, the rate the card said (since the onset) and the window's median slope (what it
-said before onsets were found), against the sensor's true rate.
+first page, the rate the card said (since the onset) and the trend's own slope, the steeper of
+the 5- and 2-minute windows' (what it said before onsets were found), against the sensor's true
+rate.
 
 Figures to meet (issue #26): a cooling failure at 0.5 °C/min or faster pages at least 3 minutes
 before the static 27 °C crossing; a slow drift under the rate limits: no rate page; a step or a
@@ -155,7 +156,7 @@ class Outcome:
     words: list[str] = field(default_factory=list)
     notices: set[str] = field(default_factory=set)
     stuck_flagged: float | None = None
-    rates: tuple[float, float, float] | None = None  # first page: true, told, window median
+    rates: tuple[float, float, float] | None = None  # first page: true, said, window
 
 
 def true_rate(scenario: Scenario, sensor: str, minute: float) -> float:
@@ -174,8 +175,8 @@ async def replay(influx: InfluxServer, work: Path, seed: int) -> dict[str, Outco
                       down_after=3600)
     rooms = {f"room-{i}": s for i, s in enumerate(SCENARIOS)}
     outcomes = {s.name: Outcome() for s in SCENARIOS}
-    # The same readings in the bench's own trend keeper: at a first page, the rate the card
-    # says (since the onset) against the window's median slope (what it said before).
+    # The same readings in the bench's own trend keeper: at a first page, the trend's own slope
+    # (what the words said before onsets were found) beside the rate the card said.
     recent = RecentReadings()
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=MINUTES + 5)
     try:
@@ -206,9 +207,11 @@ async def replay(influx: InfluxServer, work: Path, seed: int) -> dict[str, Outco
                     outcome.first = minute
                     room, sensor = event.series["room"], event.series["sensor"]
                     trend = recent.trend(room, sensor)
-                    if trend is not None and trend.good:
+                    if trend is not None and trend.good and event.trend is not None:
+                        # said: the card's arrow (the rate as told); the window: the trend's
+                        # own slope, the steeper of 5 and 2 minutes (what was said before)
                         outcome.rates = (true_rate(rooms[room], sensor, minute),
-                                         trend.told.slope, trend.slope)
+                                         event.trend, trend.slope)
                     outcome.words.append((event.forecast or "(no words)")
                                          + (f" / {event.hint}" if event.hint else ""))
             for fault in monitor.probe_faults():
@@ -259,13 +262,18 @@ def report(outcomes: dict[str, Outcome]) -> None:
         print(f"{scenario.name:30} {o.warn:4} {o.crit:4} {lead:>8} {false:5}  {notices}; "
               f"{words}")
     print(f"\nthe rate of the first page's sensor, °C/min: {'true':>5} {'said':>5} "
-          f"{'(since the onset)':>17}   {'window median':>13} (the words before)")
+          f"{'(since the onset)':>17}   {'window slope':>13} (the words before)")
     for scenario in SCENARIOS:
         rates = outcomes[scenario.name].rates
         if rates is not None:
-            true, said, median = rates
-            print(f"{scenario.name:44} {true:5.2f} {said:5.2f} {said / true:16.0%}   "
-                  f"{median:13.2f} {median / true:8.0%}")
+            true, said, window = rates
+            print(f"{scenario.name:44} {true:5.2f} {said:5.2f} {ratio(said, true):>16}   "
+                  f"{window:13.2f} {ratio(window, true):>8}")
+
+
+def ratio(value: float, true: float) -> str:
+    """value / true as a percentage; "-" where the true rate is 0 (a false page's sensor)."""
+    return f"{value / true:.0%}" if true else "-"
 
 
 async def main() -> None:

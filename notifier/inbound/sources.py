@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from difflib import get_close_matches
 from typing import Any
 
 from common.settings import InboundSettings
@@ -68,5 +69,11 @@ def unknown_receivers(inbound: InboundSettings) -> str:
     if not unknown:
         return ""
     clauses = [f"{', '.join(variables)} {'is' if len(variables) == 1 else 'are'} set but there "
-               f"is no receiver {name!r}" for name, variables in unknown]
+               f"is no receiver {name!r}{_meant(name)}" for name, variables in unknown]
     return f"{'; '.join(clauses)} (the receivers are {', '.join(RECEIVERS)}): ignored."
+
+
+def _meant(name: str) -> str:
+    """" (did you mean 'grafana'?)" for a near miss of a receiver's name, else ""."""
+    close = get_close_matches(name, RECEIVERS, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""

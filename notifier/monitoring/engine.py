@@ -43,7 +43,7 @@ from common.stored import time_of, time_text
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
 from notifier.alerts.record import rank
 from notifier.monitoring.rules import Rule
-from notifier.monitoring.trend import Trend, eta_words, minutes_to, per_minute
+from notifier.monitoring.trend import Trend, minutes_to, told_words
 
 RATE_HOLD = timedelta(seconds=60)  # how long a rise the room does not share must go on
 
@@ -174,8 +174,8 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
     slope = sign * trend.slope
     going_on = shared or (trend.recent is not None and sign * trend.recent >= slope / 2)
     if trend.good and slope > 0 and going_on:
-        moving = "falling" if rule.below_only else "rising"
-        told = trend.told  # judged on the trend, told as since an onset (trend.py)
+        moving = "falling" if rule.below_only else "rising"  # judged on the trend, put in
+        critical = rule.crit_below if rule.below_only else rule.crit_above  # words as told
         for severity, rate in ((Severity.CRIT, rule.rise_crit), (Severity.WARN, rule.rise_warn)):
             if rate is None:
                 continue
@@ -187,22 +187,15 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
             if severity is Severity.CRIT and (whole is None or whole < limit):
                 continue
             if slope >= limit:
-                words = (f"{moving} {per_minute(told.slope, rule.unit)}, limit "
-                         f"{rate.words(rule.unit)}")
                 # A warning says when the critical threshold comes, as a forecast does.
-                critical = rule.crit_below if rule.below_only else rule.crit_above
-                when = minutes_to(told, critical) if critical is not None and \
-                    severity is Severity.WARN else None
-                eta = f", critical {eta_words(when[0], when[2])}" if when is not None else ""
-                return severity, words + eta
-        critical = rule.crit_below if rule.below_only else rule.crit_above
+                return severity, told_words(
+                    trend, moving, rule.unit, critical if severity is Severity.WARN else None,
+                    limit=rate.words(rule.unit))
         if rule.forecast_within > 0 and critical is not None:
             when = minutes_to(trend, critical)
             horizon = rule.forecast_within / 60 * (1.25 if holding else 1.0)
             if when is not None and when[1] <= horizon:
-                said = minutes_to(told, critical) or when  # told since an onset, if any
-                return Severity.WARN, (f"{moving} {per_minute(told.slope, rule.unit)}, "
-                                       f"critical {eta_words(said[0], said[2])}")
+                return Severity.WARN, told_words(trend, moving, rule.unit, critical)
     return None, ""
 
 

@@ -165,9 +165,10 @@ def _squared_errors(points: Sequence[tuple[float, float]]) -> list[list[float]]:
     """Prefix sums (n, t, v, tt, tv, vv) of the readings, for the least-squares error of any
     run of them in constant time."""
     sums = [[0.0] * 6]
-    origin = points[0][0] if points else 0.0
+    # Both origins at the first reading: large values (Pa, W, counters) keep their precision.
+    start, base = points[0] if points else (0.0, 0.0)
     for t, v in points:
-        t -= origin
+        t, v = t - start, v - base
         last = sums[-1]
         sums.append([last[0] + 1, last[1] + t, last[2] + v, last[3] + t * t, last[4] + t * v,
                      last[5] + v * v])
@@ -344,6 +345,22 @@ def eta_words(soonest: float, latest: float) -> str:
     return f"in ~{last} min" if last <= first else f"in {first}-{last} min"
 
 
+def told_words(trend: Trend, moving: str, unit: str, critical: float | None = None,
+               limit: str = "") -> str:
+    """The one way a trend is put in words, as told (since an onset, `Trend.told`): "rising
+    2.0 °C/min", then ", limit <limit>" when given, then when `critical` comes (", critical in
+    3-5 min"; "in under a minute" when the told level is already there or past it)."""
+    told = trend.told
+    words = f"{moving} {per_minute(told.slope, unit)}"
+    if limit:
+        words += f", limit {limit}"
+    if critical is None:
+        return words
+    when = minutes_to(told, critical)
+    return words + (f", critical {eta_words(when[0], when[2])}" if when is not None
+                    else ", critical in under a minute")
+
+
 def forecast(rule: Rule, severity: Severity | None, value: float | None,
              threshold: float | None, trend: Trend | None) -> str:
     """The words for a firing series' trend, or "" when it is not getting worse or has no
@@ -358,13 +375,6 @@ def forecast(rule: Rule, severity: Severity | None, value: float | None,
     if not worse:
         return ""
     moving = "falling" if below else "rising"
-    trend = trend.told
-    rate = per_minute(trend.slope, rule.unit)
-    critical = rule.crit_below if below else rule.crit_above
-    if severity is Severity.CRIT or critical is None:
-        return f"still {moving} {rate}" if severity is Severity.CRIT else f"{moving} {rate}"
-    when = minutes_to(trend, critical)
-    if when is None:
-        return f"{moving} {rate}"
-    soonest, _, latest = when
-    return f"{moving} {rate}, critical {eta_words(soonest, latest)}"
+    if severity is Severity.CRIT:
+        return "still " + told_words(trend, moving, rule.unit)
+    return told_words(trend, moving, rule.unit, rule.crit_below if below else rule.crit_above)

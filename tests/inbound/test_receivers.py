@@ -285,7 +285,8 @@ async def test_a_receiver_name_no_source_has_is_one_warning_and_the_bot_still_se
                  and "no receiver" in r.getMessage()]
     assert warning.levelno == logging.WARNING
     assert warning.getMessage() == (
-        "GRAFNA_WEBHOOK_TOKEN is set but there is no receiver 'grafna'; SLACK_WEBHOOK_USER, "
+        "GRAFNA_WEBHOOK_TOKEN is set but there is no receiver 'grafna' (did you mean "
+        "'grafana'?); SLACK_WEBHOOK_USER, "
         "SLACK_WEBHOOK_OPEN are set but there is no receiver 'slack' (the receivers are "
         "alertmanager, grafana, influxdb): ignored.")
     assert typo not in caplog.text and "not-heatwatchs-flag" not in caplog.text

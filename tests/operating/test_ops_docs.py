@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from notifier.inbound.sources import RECEIVERS
 from storage.retention import COUNTED_TABLES
 from tests.servers.prometheus import PrometheusQueryError, PrometheusServer, ScrapeJob
 from tests.standins.threaded import ThreadedServer
@@ -104,7 +105,7 @@ HEATWATCH_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("heatwatch_inbound_notifications_total", "counter",
                "Notifications posted to the alert receivers (/api/alerts/<receiver>), by receiver "
                "and outcome.", ("receiver", "outcome"),
-               {"receiver": ("alertmanager", "grafana", "influxdb"),
+               {"receiver": RECEIVERS,  # the source registry's names
                 "outcome": ("accepted", "duplicate", "invalid", "too_large", "unauthorized",
                             "disabled", "failed")}),
 )

@@ -18,9 +18,11 @@ from notifier.monitoring.trend import (
     RecentReadings,
     Trend,
     cause_hint,
+    clean,
     estimate,
     forecast,
     minutes_to,
+    onset,
 )
 
 EVERY = 15.0  # seconds between readings (the default poll)
@@ -282,3 +284,46 @@ def test_a_level_the_rate_reached_crossed_no_threshold_whatever_the_hysteresis()
     [event] = fired
     assert event.value is not None and 26.0 < event.value < 27.0
     assert event.threshold is None and "limit 5 °C per 15 min" in event.forecast
+
+
+def onset_then(rate: float, seed: int = 1, flat: float = 3.0, after: float = 1.0,
+               noise: float = 0.05) -> list[tuple[float, float]]:
+    """22 °C with noise for `flat` minutes, then `rate` per minute for `after` minutes."""
+    rng = random.Random(seed)
+    return [(t, 22.0 + rng.gauss(0, noise) + rate * max(0.0, t - flat * 60) / 60)
+            for t in (i * EVERY for i in range(int((flat + after) * 60 / EVERY) + 1))]
+
+
+@pytest.mark.parametrize("slope", [0.1, 0.5, 1.2, -0.4])
+def test_a_noisy_straight_line_has_no_onset(slope: float) -> None:
+    for seed in range(1, 21):
+        points = series(slope, noise=0.05, seed=seed)
+        assert onset(clean(points)[0]) is None, seed
+        trend = recent(points)
+        assert trend is not None and trend.since is None and trend.told is trend, seed
+
+
+def test_a_falling_onset_is_told_at_its_own_rate() -> None:
+    [cold] = parse_rules('[[rule]]\nname = "cold"\nmeasurement = "temperature"\n'
+                         'warn_below = 18.0\ncrit_below = 15.0\nrise_warn = "5/15m"\n')
+    trend = recent(onset_then(-2.0))
+    assert trend is not None and trend.since is not None
+    assert trend.slope > -1.5 and trend.told.slope == pytest.approx(-2.0, abs=0.25)
+    level, words = rate_level(cold, trend, None, "")
+    assert level is Severity.WARN
+    assert re.match(r"falling [12]\.\d °C/min, limit 5 °C per 15 min, critical in ", words), words
+    assert words.startswith(f"falling {abs(trend.told.slope):.1f} °C/min")
+
+
+def test_an_onset_changes_the_words_never_what_pages() -> None:
+    """A trend under rise_warn and far from critical does not page, however steep the
+    readings since an onset; the same onset on a trend over the limit is told at its rate."""
+    since = Trend(slope=2.0, low=1.8, high=2.2, level=23.0, readings=4, span=45.0, noise=0.05,
+                  good=True, stepped=False)
+    slow = Trend(slope=0.2, low=0.1, high=0.3, level=23.0, readings=12, span=300.0,
+                 noise=0.05, good=True, stepped=False, since=since)
+    assert rate_level(RULE, slow, None, "") == (None, "")
+    fast = Trend(slope=0.4, low=0.3, high=0.5, level=23.0, readings=12, span=300.0,
+                 noise=0.05, good=True, stepped=False, since=since)
+    assert rate_level(RULE, fast, None, "") == (
+        Severity.WARN, "rising 2.0 °C/min, limit 5 °C per 15 min, critical in 4-5 min")

@@ -110,11 +110,3 @@ def test_a_fast_onset_is_told_at_its_own_rate_not_the_windows_median() -> None:
     rising = forecast(ABOVE, Severity.WARN, 24.0, 27.0, trend)
     assert rising.startswith("rising 2.0 °C/min, critical in ")
 
-
-def test_a_straight_rise_has_no_onset() -> None:
-    readings = RecentReadings()
-    for n in range(20):
-        readings.add("hot", "k", START + timedelta(seconds=15 * n), 22.0 + 0.5 * n / 4)
-    trend = readings.trend("hot", "k")
-    assert trend is not None and trend.good and trend.since is None
-    assert trend.told is trend and trend.slope == pytest.approx(0.5)
