@@ -100,8 +100,10 @@ def _invoke_message(status: HTTPStatus, text: str) -> InvokeResponseJson:
 
 def _hours(value: object) -> float | None:
     """A Snooze or Silence button's `hours` (1 or 24, cards.py), when a number within
-    0 < hours <= HOLD_MAX_HOURS (compared before `float`, which a huge integer overflows)."""
-    if isinstance(value, int | float) and 0 < value <= HOLD_MAX_HOURS:
+    0 < hours <= HOLD_MAX_HOURS (compared before `float`, which a huge integer overflows); JSON
+    `true` is no number, though Python's bool is an int."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and \
+            0 < value <= HOLD_MAX_HOURS:
         return float(value)
     return None
 

@@ -263,6 +263,8 @@ async def test_snooze_button_silences_the_series_in_that_conversation_only(
                  "data": {"alertId": "x", "hours": 10 ** 400}}}, 200, 400),
     ({"action": {"type": "Action.Execute", "verb": "snooze",
                  "data": {"alertId": "x", "hours": "24"}}}, 200, 400),
+    ({"action": {"type": "Action.Execute", "verb": "snooze",
+                 "data": {"alertId": "x", "hours": True}}}, 200, 400),
 ])
 async def test_bad_card_actions_get_a_proper_invoke_answer(
     client: TestClient, connector: ConnectorStandIn, value: dict, status: int, code: int
