@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from common.clock import utcnow
 from common.retry import FailureLog
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_MINUTES = 30
 POINTS = 60  # per line: one per 30 s over 30 minutes
+STEP_SECONDS = math.ceil(WINDOW_MINUTES * 60 / (POINTS - 1))  # a point's step (31 s)
 LINES = 5
 GAP_STEPS = 3  # chart steps without a point that make a gap in a line
 Y_STEPS = 5  # grid steps of the y axis (the renderer draws yMin + k * (yMax - yMin) / 5)
@@ -104,7 +105,7 @@ class ChartMaker:
         try:
             async with asyncio.timeout(self._timeout):
                 points = await self._read(event.rule, [dict(m.tags) for m in members],
-                                          seconds, math.ceil(seconds / (POINTS - 1)))
+                                          seconds, STEP_SECONDS)
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -124,7 +125,9 @@ def line_chart(event: IncidentSnapshot, members: list[HotMember],
     unknown to a chart's labels), y the values; thresholds as flat lines.
 
     It tells what the card tells: each line ends at its series' newest reading as the card
-    shows it (`value` at `at` of the member); a step keeps its extreme (`chart_aggregate`);
+    shows it (`value` at `at` of the member), and a step that reaches past that reading is not
+    drawn (its extreme may be a later reading: the line rose past the card's value and fell
+    back to it); a step keeps its extreme (`chart_aggregate`);
     a gap in the data is a gap (the line is split, not drawn across); the y axis fits the
     data and the thresholds with round labels; the thresholds come first, so a narrow legend
     that folds entries into "+2 items" folds sensors, not them, and the title names them."""
@@ -136,8 +139,9 @@ def line_chart(event: IncidentSnapshot, members: list[HotMember],
     for member, color in zip(members, _COLORS, strict=False):
         series = sorted(points.get(series_key(member.tags)) or [])
         newest = _newest(member)
-        if newest is not None:
-            series = [p for p in series if p[0] < newest[0]][-(POINTS - 1):] + [newest]
+        if newest is not None:  # a point stands for the middle of its step (history_reader)
+            reach = timedelta(seconds=STEP_SECONDS / 2)
+            series = [p for p in series if p[0] + reach <= newest[0]][-(POINTS - 1):] + [newest]
         series = series[-POINTS:]
         if not series:
             continue

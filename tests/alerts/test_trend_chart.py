@@ -363,3 +363,18 @@ async def test_without_influxdb_the_card_refresh_goes_out_without_the_chart(
     # The other cards of the incident (here: the chat's own) are updated without it too.
     await eventually(lambda: "Acknowledged by" in card_text(latest_card(connector)))
     assert chart_of(latest_card(connector)) is None
+
+
+def test_no_step_that_reaches_past_the_cards_reading_is_drawn() -> None:
+    # The step around the card's reading held a later, hotter reading: the line rose past the
+    # card's 24.07 °C to 24.4 and fell back to it while the card said it was rising.
+    now = datetime.now(UTC)
+    read_at = now - timedelta(seconds=40)
+    steps = [(now - timedelta(seconds=31 * k + 15), 23.0 + (10 - k) * 0.1) for k in range(10)]
+    steps[1] = (read_at - timedelta(seconds=5), 24.4)  # its step ends after the reading
+    chart = line_chart(incident().incident, [member(24.07, read_at)],
+                       {"room=r1\x1fsensor=rack-1": steps}, now)
+    assert chart is not None
+    values = chart["data"][-1]["values"]
+    assert values[-1] == {"x": -0.7, "y": 24.07}
+    assert max(v["y"] for v in values) == 24.07
