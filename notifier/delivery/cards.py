@@ -74,6 +74,12 @@ def when(value: str | datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def local_clock(moment: datetime) -> str:
+    """A time of day on a card, in each reader's own zone (`{{TIME(…)}}`, as `local_time`)."""
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{{{{TIME({stamp})}}}}"
+
+
 def local_time(value: str | datetime | None) -> str:
     """A moment on a card, shown in each reader's own time zone and locale by Teams'
     Adaptive Card `{{DATE(…, SHORT)}} {{TIME(…)}}` functions (strict RFC 3339 in UTC, no
@@ -197,7 +203,9 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> CardJson:
     if several and hottest and event.source in LABELLED:
         body += labels_block(event, alert.open)
     elif several and hottest:
-        body.append({"type": "TextBlock", "text": "Hottest now" if alert.open else
+        # Each value as of the poll that last told it (a card changes with the incident, not
+        # with every reading): its time says how fresh it is.
+        body.append({"type": "TextBlock", "text": "Hottest" if alert.open else
                      "Hottest at the end", "weight": "Bolder", "spacing": "Medium"})
         body.append({"type": "FactSet", "facts": [_hot_fact(m, unit) for m in hottest]})
     if alert.open and event.forecast:
@@ -251,9 +259,11 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> CardJson:
 
 
 def _hot_fact(member: HotMember, unit: str) -> dict[str, str]:
-    """One of the hottest series: "s2 ↑ = 33 °C · critical (≥ 32 °C) · from 24.1 °C, 65 %RH"."""
+    """One of the hottest series: "s2 ↑ = 33 °C at 10:09 AM · critical (≥ 32 °C) · from
+    24.1 °C, 65 %RH" (the time in each reader's own zone)."""
+    at = f" at {local_clock(member.at)}" if member.at is not None else ""
     return {"title": f"{shown(member.label, VALUE_LIMIT)} {trend_arrow(member.trend)}".strip(),
-            "value": f"{amount(member.value, unit)} · {member.level}"
+            "value": f"{amount(member.value, unit)}{at} · {member.level}"
                      + (f" (≥ {amount(member.threshold, unit)})"
                         if member.threshold is not None and member.severity else "")
                      + (f" · from {member.inputs}" if member.inputs else "")}

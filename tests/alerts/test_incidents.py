@@ -5,6 +5,7 @@ updated in place as sensors join, escalate and recover."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -116,7 +117,9 @@ async def test_a_room_overheating_at_once_is_one_card_per_chat_updated_to_resolv
     assert "Server room air temperature" in text
     assert f"Room={ROOM}" in text
     assert "1 | Critical" in text and "199 | Warning" in text
-    assert "rack-007=35.5 °C · critical (≥ 32 °C)" in text  # the hottest first
+    # The hottest first, with when its value was read (in each reader's time zone).
+    assert re.search(r"rack-007=35\.5 °C at \{\{TIME\([0-9TZ:-]+\)\}\} · critical "
+                     r"\(≥ 32 °C\)", text), text
     assert "Peak=35.5 °C (rack-007)" in text
     assert card["body"][0]["style"] == "attention"
     assert {"type": "Action.OpenUrl", "title": "Runbook (wiki.example.com)",

@@ -170,12 +170,12 @@ def card_body(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def hottest(message: dict[str, Any]) -> tuple[str, float]:
-    """The sensor the card names first and the value it shows for it: the first of "Hottest
-    now", or the one sensor's Sensor and Value."""
+    """The sensor the card names first and the value it shows for it: the first of "Hottest",
+    or the one sensor's Sensor and Value."""
     facts = [fact for element in card_body(message) if element.get("type") == "FactSet"
              for fact in element["facts"]]
-    for fact in facts:
-        if " °C · " in fact["value"]:
+    for fact in facts:  # "25.27 °C at {{TIME(…)}} · warning"
+        if re.match(r"[\d.-]+ °C( at \{\{TIME\([^)]*\)\}\})? · ", fact["value"]):
             return fact["title"].split(" ")[0], float(fact["value"].split(" °C")[0])
     named = {fact["title"]: fact["value"] for fact in facts}
     return named["Sensor"], float(named["Value"].split(" °C")[0])

@@ -132,7 +132,8 @@ def test_a_resolved_card_is_green_with_its_end_and_no_buttons() -> None:
 
 def test_an_incident_of_several_series_shows_counts_and_the_hottest() -> None:
     hottest = [{"label": "s2", "tags": {"room": "r1", "sensor": "s2"}, "value": 33.0,
-                "threshold": 32.0, "severity": "crit", "trend": 0.5},
+                "threshold": 32.0, "severity": "crit", "trend": 0.5,
+                "at": "2026-12-05T12:03:40+00:00"},
                {"label": "s1", "tags": {"room": "r1", "sensor": "s1"}, "value": 28.0,
                 "threshold": 27.0, "severity": "warn", "trend": 0.0}]
     card = render(record(severity="crit", members=3, counts={"crit": 1, "warn": 1, "ok": 1},
@@ -140,9 +141,11 @@ def test_an_incident_of_several_series_shows_counts_and_the_hottest() -> None:
     assert any(b["type"] == "ColumnSet" for b in card["body"])
     shown = facts(card)
     assert shown["Peak"] == "33.4 °C (s2)" and "Value" not in shown
-    assert shown["s2 ↑"].startswith("33 °C · critical")
+    # Each value says when it was read, in the reader's own time (a card is not redrawn
+    # at every reading); a value without its time says none.
+    assert shown["s2 ↑"].startswith("33 °C at {{TIME(2026-12-05T12:03:40Z)}} · critical")
     assert shown["s1 →"].startswith("28 °C · warning")
-    assert "Hottest now" in texts(card)
+    assert "Hottest" in texts(card) and "Hottest now" not in texts(card)
 
 
 def test_links_become_open_url_buttons_with_their_titles() -> None:
