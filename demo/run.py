@@ -121,7 +121,8 @@ def rules_toml(speed: float, started: datetime | None = None, site: bool = False
     hold = max(1.0, 10.0 / speed)
     watched = "dew point" if dew_point else "temperature"
     started = started or datetime.now(UTC)
-    # Alex takes over at the first whole minute two minutes in: after the first alert card.
+    # Alex takes over at the first whole minute two minutes after the demo starts (two to three
+    # minutes in), meant to come after the first alert card.
     handoff = (started + timedelta(minutes=3)).replace(second=0, microsecond=0)
     return f"""# Written by the HeatWatch demo (demo/run.py); rules.toml documents every key.
 [[rule]]
@@ -336,9 +337,10 @@ class Demo:
             "\n"
             "  HeatWatch demo is running. Open %s in a browser.\n"
             "  That is Microsoft 365 Agents Playground, a local Teams chat with the bot.\n"
-            "  Once the chat is open, %s drifts over the thresholds, the alert card arrives,\n"
-            "  press Acknowledge. About %.0f s after the chat opens the room cools down and the\n"
-            "  alert resolves; the story repeats every %.0f s.\n"
+            "  Once the chat is open, %s and two neighbours rise 3 °C a minute: the warning\n"
+            "  card comes on the rate within about a minute; press Snooze 1 h or Acknowledge.\n"
+            "  About %.0f s after the chat opens the room starts to cool and the alert resolves\n"
+            "  soon after; the story repeats every %.0f s.\n"
             "  Chat commands: %s (help explains them all).\n"
             "  Ctrl-C stops everything.\n",
             self.playground.url, HOT_SENSOR, hot_until, self.scenario.cycle,

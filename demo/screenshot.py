@@ -155,6 +155,7 @@ def main() -> int:
     if args.say and not args.say.startswith("report"):
         parser.error("--say knows the answer of 'report' only")
     playground_port = free_port()
+    log.info("Starting the demo (InfluxDB, the bot and the Playground: about a minute)...")
     with tempfile.TemporaryDirectory() as data:
         demo = subprocess.Popen(
             [sys.executable, "-m", "demo", "--port", "0", "--playground-port",
@@ -168,6 +169,8 @@ def main() -> int:
                     break
             else:
                 raise SystemExit("the demo did not start")
+            log.info("The demo is running; opening the chat in headless Chromium and waiting "
+                     "for the card (the story takes about three minutes)...")
             # Keep reading, so the demo never blocks on a full pipe.
             threading.Thread(target=lambda: [None for _ in demo.stdout or ()], daemon=True).start()
             wanted, title = (SITE_WANTED, SITE_TITLE) if args.site else (
