@@ -84,7 +84,7 @@ def exposure_card(report: ExposureReport, asked: str | None) -> CardJson:
         body.append({"type": "FactSet", "facts": [
             {"title": f"{shown(e.room, VALUE_LIMIT)} · {shown(e.rule, NAME_LIMIT)}",
              "value": f"{local_time(e.start)}, {_minutes(e.minutes)}, peak {e.peak:.1f} "
-                      f"{e.unit}{' (allowable)' if e.allowable else ''}"
+                      f"{e.unit}{' (outside allowable)' if e.allowable else ''}"
                       + "".join(f" · alert {alert_id[:8]}"
                                 + (f" acknowledged by {shown(by, NAME_LIMIT)}" if by
                                    else " not acknowledged")
