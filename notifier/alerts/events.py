@@ -28,6 +28,9 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     DEESCALATED = "de-escalated"
     REMINDER = "reminder"
+    # A firing series' newer reading for its incident's card (rule `update_every`): the
+    # values, peak and trend only; never a page, a reminder, an audit entry or a new message.
+    READING = "reading"
     RESOLVED = "resolved"
     NO_DATA = "no-data"
     DATA_BACK = "data-back"

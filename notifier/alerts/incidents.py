@@ -163,7 +163,7 @@ class Incident:
             member = self.members[event.key] = Member(event.key, dict(event.series))
         kind = event.kind
         if kind in (EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
-                    EventKind.REMINDER):
+                    EventKind.REMINDER, EventKind.READING):
             member.severity = event.severity
             member.threshold = event.threshold
             member.since = member.since or event.since

@@ -35,7 +35,8 @@ from storage.alerts import Snooze, StoredAlert
 
 # The kinds of an alert's latest event that leave it open (firing, no data, source down).
 OPEN_KINDS = frozenset({EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
-                        EventKind.REMINDER, EventKind.NO_DATA, EventKind.SOURCE_DOWN})
+                        EventKind.REMINDER, EventKind.READING, EventKind.NO_DATA,
+                        EventKind.SOURCE_DOWN})
 # The longest snooze (a conversation) or silence (Alertmanager, from a card) people may ask
 # for: a decision, so that nothing is forgotten for longer than a week. The card buttons offer
 # 1 h and 24 h; `snooze` in chat and the invoke handlers refuse more.

@@ -203,8 +203,8 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> CardJson:
     if several and hottest and event.source in LABELLED:
         body += labels_block(event, alert.open)
     elif several and hottest:
-        # Each value as of the poll that last told it (a card changes with the incident, not
-        # with every reading): its time says how fresh it is.
+        # Each value as of the event that last told it (a firing series' newer reading comes at
+        # most once per its rule's `update_every`): its time says how fresh it is.
         body.append({"type": "TextBlock", "text": "Hottest" if alert.open else
                      "Hottest at the end", "weight": "Bolder", "spacing": "Medium"})
         body.append({"type": "FactSet", "facts": [_hot_fact(m, unit) for m in hottest]})

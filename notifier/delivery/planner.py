@@ -125,10 +125,14 @@ class OutboxSink:
             for entry in (p.audit, p.paged):
                 if entry is not None:
                     log_entry(entry)
-            log.info("Incident %s %s (%s, %s): %d series, %d deliveries queued",
-                     p.incident.alert_id[:8], p.change.value, p.incident.rule or "source",
-                     ", ".join(p.incident.group.values()) or "-", len(p.incident.members),
-                     len(p.items))
+            # A live update of values (only `reading` events) is routine: not at INFO.
+            batch = groups.get((p.incident.source, p.incident.rule, p.incident.group_key), [])
+            routine = bool(batch) and all(e.kind is EventKind.READING for e in batch)
+            log.log(logging.DEBUG if routine else logging.INFO,
+                    "Incident %s %s (%s, %s): %d series, %d deliveries queued",
+                    p.incident.alert_id[:8], p.change.value, p.incident.rule or "source",
+                    ", ".join(p.incident.group.values()) or "-", len(p.incident.members),
+                    len(p.items))
         for group in notices.values():
             await self._publish_notices(group, now, recipients)
         self.wake.set()

@@ -46,6 +46,9 @@ from notifier.monitoring.rules import Rule
 from notifier.monitoring.trend import Trend, minutes_to, told_words
 
 RATE_HOLD = timedelta(seconds=60)  # how long a rise the room does not share must go on
+# The least change of a firing series' value that updates its card between events: a tenth of a
+# unit, the resolution most room probes report at; a probe's jitter under it rewrites nothing.
+SHOWN_CHANGE = 0.1
 
 
 class Phase(StrEnum):
@@ -87,6 +90,8 @@ class SeriesStateJson(TypedDict, total=False):
     peak: float | None
     cause: str
     fault: str
+    shown_at: str | None
+    shown_value: float | None
 
 
 @dataclass(slots=True)
@@ -105,6 +110,10 @@ class SeriesState:
     peak: float | None = None  # the most extreme reading while firing
     cause: str = ""  # what the active level was reached by when not a threshold (rate words)
     fault: str = ""  # the probe fault now, in words (notifier.monitoring.probes); "" for none
+    # When a firing series' value last went to its incident's card, and which value (the
+    # `update_every` of its rule counts from there).
+    shown_at: datetime | None = None
+    shown_value: float | None = None
 
     def to_json(self) -> SeriesStateJson:
         return {
@@ -115,6 +124,7 @@ class SeriesState:
             "last_notified": time_text(self.last_notified),
             "no_data_alert_id": self.no_data_alert_id, "peak": self.peak,
             "cause": self.cause, "fault": self.fault,
+            "shown_at": time_text(self.shown_at), "shown_value": self.shown_value,
         }
 
     def dumps(self) -> str:
@@ -138,6 +148,7 @@ class SeriesState:
             no_data_alert_id=data.get("no_data_alert_id"),
             peak=data.get("peak"), cause=str(data.get("cause") or ""),
             fault=str(data.get("fault") or ""),
+            shown_at=time_of(data.get("shown_at")), shown_value=data.get("shown_value"),
         )
 
 
@@ -197,6 +208,15 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
             if when is not None and when[1] <= horizon:
                 return Severity.WARN, told_words(trend, moving, rule.unit, critical)
     return None, ""
+
+
+def shows_change(rule: Rule, state: SeriesState, value: float, now: datetime) -> bool:
+    """Whether a firing series' newer value goes to its card (a `reading` event): its rule
+    updates cards (`update_every`), that long has passed since its value last went there, and
+    the value moved at least `SHOWN_CHANGE` (a probe's jitter does not rewrite every card)."""
+    return (rule.update_every > 0
+            and (state.shown_at is None or now - state.shown_at >= rule.update_delta)
+            and (state.shown_value is None or abs(value - state.shown_value) >= SHOWN_CHANGE))
 
 
 def step(
@@ -263,6 +283,7 @@ def step(
                   previous_severity=state.severity, since=state.since, peak=state.peak)
             state.phase, state.severity, state.since = Phase.OK, None, None
             state.alert_id, state.last_notified, state.peak = None, None, None
+            state.shown_at, state.shown_value = None, None
             return events, True
         if severity is not state.severity:
             kind = EventKind.ESCALATED if severity is Severity.CRIT else EventKind.DEESCALATED
@@ -270,12 +291,19 @@ def step(
                   value=value, threshold=threshold, since=state.since, peak=state.peak,
                   forecast=cause)
             state.severity, state.last_notified = severity, now
+            state.shown_at, state.shown_value = now, value
             return events, True
         due = state.last_notified is None or now - state.last_notified >= rule.repeat_delta
         if rule.repeat > 0 and due:
             event(EventKind.REMINDER, state.alert_id, severity=severity, value=value,
                   threshold=threshold, since=state.since, peak=state.peak, forecast=cause)
             state.last_notified = now
+            state.shown_at, state.shown_value = now, value
+            return events, True
+        if fresh and shows_change(rule, state, value, now):
+            event(EventKind.READING, state.alert_id, severity=severity, value=value,
+                  threshold=threshold, since=state.since, peak=state.peak, forecast=cause)
+            state.shown_at, state.shown_value = now, value
             return events, True
         return events, changed
 
@@ -290,6 +318,7 @@ def step(
         state.phase, state.severity, state.since = Phase.FIRING, severity, since
         state.alert_id = make_alert_id(rule.name, state.key, since)
         state.last_notified, state.peak = now, value
+        state.shown_at, state.shown_value = now, value
         event(EventKind.FIRED, state.alert_id, severity=severity, value=value,
               threshold=threshold, since=since, peak=value, forecast=cause)
         return events, True

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # Events that tell a firing series' value: they carry its trend and forecast.
 _TRENDED = frozenset({EventKind.FIRED, EventKind.ESCALATED, EventKind.DEESCALATED,
-                      EventKind.REMINDER})
+                      EventKind.REMINDER, EventKind.READING})
 
 
 @dataclass

@@ -33,7 +33,7 @@ KNOWN_KEYS = {
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
     "escalate_to", "escalation", "dew_point", "rise_warn", "rise_crit", "forecast_within",
-    "preset", "plausible", "stuck_after", "site_by", "probe_faults_to",
+    "preset", "plausible", "stuck_after", "site_by", "probe_faults_to", "update_every",
 }
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 
@@ -95,6 +95,9 @@ class Rule:
     pending: float = 0.0
     no_data: float = 300.0
     repeat: float = 3600.0
+    # A firing series' newer reading updates its incident's card at most this often (seconds;
+    # 0: only its events do), so the card's values and peak follow `status` (engine.py).
+    update_every: float = 60.0
     targets: tuple[str, ...] = ()
     escalate_after: float = 0.0  # a critical not acknowledged this long goes to escalate_to
     escalate_to: tuple[str, ...] = ()
@@ -114,12 +117,14 @@ class Rule:
     no_data_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     repeat_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
+    update_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Evaluated for every series on every poll: keep the timedeltas ready.
         object.__setattr__(self, "no_data_delta", timedelta(seconds=self.no_data))
         object.__setattr__(self, "pending_delta", timedelta(seconds=self.pending))
         object.__setattr__(self, "repeat_delta", timedelta(seconds=self.repeat))
+        object.__setattr__(self, "update_delta", timedelta(seconds=self.update_every))
 
     @property
     def incident_tags(self) -> tuple[str, ...]:
@@ -393,6 +398,7 @@ def _read_rule(source: str, index: int, table: Any,
         pending=reader.duration("for", 0.0),
         no_data=no_data,
         repeat=reader.duration("repeat", 3600.0),
+        update_every=reader.duration("update_every", 60.0),
         targets=targets,
         escalate_after=escalate_after,
         escalate_to=escalate_to,

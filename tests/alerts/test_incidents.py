@@ -22,6 +22,7 @@ from notifier.alerts.incidents import Change, Incident, Member
 from notifier.alerts.record import Counts, IncidentSnapshot
 from notifier.chat.actions import Actor
 from notifier.chat.history import history_list
+from notifier.monitoring.engine import SeriesState
 from notifier.monitoring.influxql import InfluxQLSource
 from notifier.monitoring.monitor import Monitor
 from notifier.monitoring.rules import parse_rules
@@ -215,6 +216,49 @@ async def test_the_peak_is_the_hottest_reading_while_open_on_the_card_and_in_his
     assert record.incident.peak == 33.85
     assert "peak 33.85 °C" in history_list([record], {}, {}, datetime.now(UTC),
                                            Actor(tenant_id="t", conversation_id="c", name="Dana"))
+
+
+async def test_the_card_follows_newer_readings_once_a_minute_in_place_and_pages_nobody(
+    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
+) -> None:
+    # A card that changed only with events said 32.13 °C while `status` said 34.13 a minute
+    # later. A firing series' newer reading now updates it (`update_every`, a minute).
+    room = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.2)
+    try:
+        room.write(0, {"rack-000": 28.0, "rack-001": 29.0})
+        await room.poll(1)
+        await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+        room.write(30, {"rack-000": 28.0, "rack-001": 29.6})
+        assert await room.poll(31) == []  # 30 s after the card: not yet
+        room.write(61, {"rack-000": 28.05, "rack-001": 30.75})
+        events = await room.poll(62)
+        # rack-000 moved under a tenth of a degree: only rack-001's newer value goes.
+        assert [(e.kind, e.series["sensor"]) for e in events] == [
+            (EventKind.READING, "rack-001")]
+        await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
+        for chat in room.chats:
+            post, update = room.operations(chat)
+            assert update.method == "PUT" and update.activity_id == post.answered_id
+            text = card_text(card_of(update))
+            assert text.startswith("Warning: server-room-temperature"), text
+            assert re.search(r"rack-001=30\.75 °C at \{\{TIME\([0-9TZ:-]+\)\}\} · warning",
+                             text), text
+            assert "Peak=30.75 °C (rack-001)" in text
+        # What `status` reads (the poller's stored state) and `history` agree with the card.
+        states = await AlertStateStore(room.client.app[SERVICES].database).load()
+        [hottest] = [SeriesState.loads(rule, key, text) for (rule, key), text in states.items()
+                     if "rack-001" in key]
+        assert hottest.last_value == 30.75
+        [record] = await room.client.app[SERVICES].actions.alerts.recent_incidents(5)
+        assert "peak 30.75 °C" in history_list(
+            [record], {}, {}, datetime.now(UTC),
+            Actor(tenant_id="t", conversation_id="c", name="Dana"))
+        # Nobody was paged or reminded by it: one audit entry, the incident's `fired`.
+        rows = await room.client.app[SERVICES].database.fetch_all(
+            "SELECT action FROM audit_events WHERE alert_id = ?", (record.alert_id,))
+        assert [row["action"] for row in rows] == ["fired"]
+    finally:
+        await room.close()
 
 
 async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(

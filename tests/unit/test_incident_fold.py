@@ -123,6 +123,18 @@ def test_the_peak_is_the_hottest_value_seen_while_firing_and_names_its_series() 
     assert room.it.peak == 30.0 and room.it.peak_label == "s2"
 
 
+def test_a_newer_reading_updates_the_card_values_and_peak_but_not_what_people_were_told() -> None:
+    room = Room()
+    room.fired("s1", 28.0)
+    change = room.batch(event(EventKind.READING, "s1", room.clock.advance(60), Severity.WARN,
+                              29.25, 27.0, peak=29.5, trend=0.3))
+    assert change is Change.UPDATED  # the card is updated in place, gathered like any update
+    [member] = room.it.members.values()
+    assert member.value == 29.25 and member.seen == room.clock.now and member.trend == 0.3
+    assert room.it.peak == 29.5 and room.it.kind is EventKind.FIRED
+    assert room.it.severity is Severity.WARN
+
+
 def test_a_below_only_rule_peaks_at_the_lowest_value() -> None:
     room = Room()
     below = {"warn_below": 18.0}

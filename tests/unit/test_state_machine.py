@@ -175,6 +175,36 @@ def test_an_escalation_restarts_the_reminder_timer() -> None:
     assert series.read(33.0, after=40) == [EventKind.REMINDER]
 
 
+def test_a_firing_series_newer_value_goes_to_its_card_once_per_update_every() -> None:
+    series = Series(rule(update_every=60.0))
+    series.read(28.0)
+    assert series.read(29.0, after=30) == []  # 30 s since the card had 28.0
+    assert series.read(29.5, after=30) == [EventKind.READING]
+    [reading] = series.events
+    assert reading.value == 29.5 and reading.peak == 29.5 and reading.severity is Severity.WARN
+    assert reading.alert_id == series.state.alert_id and reading.threshold == 27.0
+    assert series.read(29.55, after=60) == []  # under a tenth of a degree: jitter
+    assert series.read(29.3, after=1) == [EventKind.READING]  # falling counts too
+    assert series.events[0].peak == 29.55  # the peak the poller kept in between
+
+
+def test_a_reminder_or_an_escalation_carries_the_value_and_restarts_the_update_clock() -> None:
+    series = Series(rule(update_every=60.0, repeat=90.0))
+    series.read(28.0)
+    assert series.read(28.5, after=60) == [EventKind.READING]
+    assert series.read(29.0, after=30) == [EventKind.REMINDER]  # 90 s: the reminder has it
+    assert series.read(29.5, after=30) == []
+    assert series.read(33.0, after=1) == [EventKind.ESCALATED]
+    assert series.read(33.5, after=59) == []
+    assert series.read(33.5, after=1) == [EventKind.READING]  # a minute after the escalation
+
+
+def test_update_every_zero_leaves_the_card_to_the_events() -> None:
+    series = Series(rule(update_every=0.0))
+    series.read(28.0)
+    assert series.read(30.0, after=600) == []
+
+
 def test_a_series_that_goes_silent_raises_no_data_once() -> None:
     series = Series(rule(no_data=300.0))
     series.read(22.0)
