@@ -98,10 +98,16 @@ async def test_alertmanager_groups_become_one_card_each_and_resolving_updates_th
     await first_card(client, connector, alertmanager, [
         alert("rack-3-inlet"), alert("rack-7-inlet"),
         alert("rack-1-inlet", room="server-room-2")], cards=2)
-    texts = sorted(card_text(card_of(s)) for s in connector.sent(PERSONAL))
-    assert all("CRITICAL: RoomTemperatureHigh" in t for t in texts)
-    assert "rack-3-inlet" in texts[0] and "rack-7-inlet" in texts[0]
-    assert "server-room-2" in texts[1] and "rack-1-inlet" in texts[1]
+
+    def texts() -> list[str]:
+        return sorted(map(card_text, connector.latest_cards(PERSONAL).values()))
+
+    # A loaded Alertmanager may flush a group before its second alert is in it: the card
+    # then gets it by an update. Either way each room ends on one card with all its sensors.
+    await eventually(lambda: "rack-7-inlet" in texts()[0], timeout=30)
+    assert len(texts()) == 2 and all("CRITICAL: RoomTemperatureHigh" in t for t in texts())
+    assert "rack-3-inlet" in texts()[0] and "server-room-1" in texts()[0]
+    assert "server-room-2" in texts()[1] and "rack-1-inlet" in texts()[1]
 
     past = datetime.now(UTC) - timedelta(seconds=1)
     await asyncio.to_thread(alertmanager.post_alerts, [

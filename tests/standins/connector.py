@@ -129,6 +129,20 @@ class ConnectorStandIn(StandIn):
         """Accepted posts that carry an Adaptive Card."""
         return [r for r in self.sent(conversation_id) if r.body.get("attachments")]
 
+    def latest_cards(self, conversation_id: str) -> dict[str, dict[str, Any]]:
+        """What each card message of a conversation shows now, by activity id: its post, or
+        its latest accepted update."""
+        shown: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for r in self.received:
+                if r.conversation_id != conversation_id or not r.body.get("attachments"):
+                    continue
+                if r.method == "POST" and "/activities" in r.path and r.status == 201:
+                    shown[str(r.answered_id)] = r.body["attachments"][0]["content"]
+                elif r.method == "PUT" and r.status == 200:
+                    shown[str(r.activity_id)] = r.body["attachments"][0]["content"]
+        return shown
+
     def texts(self, conversation_id: str | None = None) -> list[str]:
         return [str(r.body.get("text", "")) for r in self.sent(conversation_id)]
 
