@@ -23,3 +23,18 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, str) and _DURATION.match(value):
         return sum(float(n) * _UNITS[u] for n, u in _PART.findall(value))
     raise ValueError(value)
+
+
+def duration_words(seconds: float) -> str:
+    """ "45 s", "12 min", "2 h 5 min", "3 d 4 h" """
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from common.clock import utcnow
-from common.durations import parse_duration
+from common.durations import duration_words, parse_duration
 from common.errors import ConfigError, HeatWatchError
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
 from heatwatch.operate import rules_for
 from notifier.alerts.store import AlertStore
-from notifier.delivery.cards import duration, when
+from notifier.delivery.cards import when
 from notifier.inbound.sources import RECEIVERS
 from notifier.monitoring.exposure import ExposureReport, read_exposure
 from notifier.monitoring.sources import build_source
@@ -47,7 +47,7 @@ def _minutes(value: float | None) -> str:
 
 def report_text(report: ExposureReport) -> str:
     lines = [f"Exposure {when(report.start)} .. {when(report.end)} (steps of "
-             f"{duration(report.step)}; minutes outside the rules' warning = recommended, "
+             f"{duration_words(report.step)}; minutes outside the rules' warning = recommended, "
              "critical = allowable)", "",
              f"{'rule':24} {'room':20} {'recommended':>11} {'allowable':>9} {'rate':>6} "
              f"{'data':>7}"]
@@ -70,9 +70,9 @@ def report_text(report: ExposureReport) -> str:
     lines += ["", "Response per severity (incidents opened in the window):"]
     for r in report.responses:
         lines.append(f"  {r.severity}: {r.incidents} incidents, MTTA "
-                     f"{duration(r.mtta) if r.mtta is not None else '-'} over "
+                     f"{duration_words(r.mtta) if r.mtta is not None else '-'} over "
                      f"{r.acknowledged} acknowledged, time to resolve "
-                     f"{duration(r.time_to_resolve) if r.time_to_resolve is not None else '-'} "
+                     f"{'-' if r.time_to_resolve is None else duration_words(r.time_to_resolve)} "
                      f"over {r.resolved} resolved")
     if not report.responses:
         lines.append("  no incidents")

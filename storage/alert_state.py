@@ -71,6 +71,11 @@ class AlertStateStore:
              outage.down_alert_id if outage else None, outage.last_error if outage else None,
              now_text()))
 
+    @staticmethod
+    def forget_statement(rule: str, key: str) -> Statement:
+        """Drop one series' state (a series forgotten after long without data)."""
+        return "DELETE FROM alert_state WHERE rule = ? AND series_key = ?", (rule, key)
+
     async def forget_rules_except(self, rule_names: Iterable[str]) -> int:
         """Drop the state of rules no longer in the rules file."""
         names = sorted(set(rule_names))

@@ -34,6 +34,9 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
     NO_DATA = "no-data"
     DATA_BACK = "data-back"
+    # A series without data for its rule's `forget_after`: its alerts end and it is no longer
+    # watched until it reports again (a sensor taken out must not keep an incident open).
+    FORGOTTEN = "forgotten"
     SOURCE_DOWN = "source-down"
     SOURCE_UP = "source-up"
     PROBE_FAULT = "probe-fault"  # a probe's fault (detail) or its end (no detail): a note only

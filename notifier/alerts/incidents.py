@@ -179,6 +179,9 @@ class Incident:
         elif kind in (EventKind.DATA_BACK, EventKind.SOURCE_UP):
             member.no_data = False
             member.recovered = member.severity is None
+        elif kind is EventKind.FORGOTTEN:  # out of trouble, but not back to ok either
+            member.severity, member.no_data, member.recovered = None, False, False
+            self.detail = f"{self.label(member)}: {event.detail}" if event.detail else self.detail
         if event.value is not None:
             member.value, member.inputs, member.seen = event.value, event.inputs, event.at
         # The peak is the most extreme reading of a firing series while the incident is open:
@@ -227,7 +230,8 @@ class Incident:
             if was_open:
                 self.ended_at = now
                 self.kind = {EventKind.DATA_BACK: EventKind.DATA_BACK,
-                             EventKind.SOURCE_UP: EventKind.SOURCE_UP}.get(
+                             EventKind.SOURCE_UP: EventKind.SOURCE_UP,
+                             EventKind.FORGOTTEN: EventKind.FORGOTTEN}.get(
                                  last_kind, EventKind.RESOLVED)
                 return Change.RESOLVED
             return Change.NONE

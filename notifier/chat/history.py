@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from common.durations import duration_words
 from common.literal import shown
 from notifier.alerts.record import AlertRecord
 from notifier.chat.actions import Actor
 from notifier.chat.times import UNKNOWN_ZONE_NOTE, at
-from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, duration, summary_line
+from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, summary_line
 from storage.audit import SYSTEM, AuditEntry, AuditLog
 
 
@@ -38,15 +39,15 @@ def history_list(incidents: list[AlertRecord], fires: dict[str, AuditEntry],
         if start is not None:
             span = f"fired at {at(start, actor.time_zone)}, " + (
                 f"ended at {at(end, actor.time_zone)} "
-                f"(after {duration((end - start).total_seconds())})" if end is not None else
-                f"still open after {duration((now - start).total_seconds())}")
+                f"(after {duration_words((end - start).total_seconds())})" if end is not None else
+                f"still open after {duration_words((now - start).total_seconds())}")
         peak = event.peak if event.peak is not None else event.value
         parts = [span]
         if peak is not None:
             parts.append(f"peak {amount(peak, event.unit)}")
         ack = acks.get(alert.alert_id)
         if ack is not None:
-            after = f" after {duration((ack.at - start).total_seconds())}" if start else ""
+            after = f" after {duration_words((ack.at - start).total_seconds())}" if start else ""
             parts.append(f"acknowledged by {shown(ack.actor, NAME_LIMIT)}{after}")
         else:
             parts.append("not acknowledged")
@@ -77,7 +78,7 @@ def _step(entry: AuditEntry, actor: Actor, fired: datetime | None) -> str:
     detail = _fired_detail(entry.detail) if entry.action == "fired" else entry.detail
     if entry.action == "acknowledged" and fired is not None:
         # The same words as the list: how long after it fired.
-        detail = f"after {duration((entry.at - fired).total_seconds())}"
+        detail = f"after {duration_words((entry.at - fired).total_seconds())}"
     return f"- {at(entry.at, actor.time_zone)} **{entry.action}**{who}{where}" + (
         f": {shown(detail, VALUE_LIMIT)}" if detail else "")
 

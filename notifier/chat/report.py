@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from common.durations import parse_duration
+from common.durations import duration_words, parse_duration
 from common.literal import shown
 from notifier.delivery.budget import CardJson
-from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, duration, local_time
+from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, local_time
 from notifier.monitoring.exposure import ExposureReport
 
 ExposureReader = Callable[[int, str | None], Awaitable[ExposureReport]]  # (seconds, room)
@@ -46,7 +46,7 @@ def report_args(args: list[str]) -> tuple[str | None, float] | str:
 
 
 def _minutes(value: float) -> str:
-    return duration(value * 60) if value else "0 min"
+    return duration_words(value * 60) if value else "0 min"
 
 
 def exposure_card(report: ExposureReport, asked: str | None) -> CardJson:
@@ -57,8 +57,8 @@ def exposure_card(report: ExposureReport, asked: str | None) -> CardJson:
          "text": f"Exposure report{f' for {room}' if room else ''}, last {days:g} days"},
         {"type": "TextBlock", "wrap": True, "isSubtle": True, "spacing": "None",
          "text": f"From InfluxDB's history since {local_time(report.start)}, in steps of "
-                 f"{duration(report.step)}: time outside the recommended / allowable envelope "
-                 "(the rules' warning / critical thresholds)."}]
+                 f"{duration_words(report.step)}: time outside the recommended / allowable "
+                 "envelope (the rules' warning / critical thresholds)."}]
     if not report.rooms:
         body.append({"type": "TextBlock", "wrap": True,
                      "text": "No readings in this window" + (f" for {room}." if room else ".")})
@@ -96,9 +96,9 @@ def exposure_card(report: ExposureReport, asked: str | None) -> CardJson:
         body.append({"type": "FactSet", "facts": [
             {"title": {"crit": "Critical", "warn": "Warning"}.get(r.severity, r.severity),
              "value": f"{r.incidents} incident{'' if r.incidents == 1 else 's'} · MTTA "
-                      f"{duration(r.mtta) if r.mtta is not None else '-'} "
+                      f"{duration_words(r.mtta) if r.mtta is not None else '-'} "
                       f"({r.acknowledged} acknowledged) · time to resolve "
-                      f"{duration(r.time_to_resolve) if r.time_to_resolve is not None else '-'}"}
+                      f"{'-' if r.time_to_resolve is None else duration_words(r.time_to_resolve)}"}
             for r in report.responses]})
     for failure in report.failures:
         body.append({"type": "TextBlock", "wrap": True, "color": "Attention",

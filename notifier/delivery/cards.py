@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from common.clock import utcnow
+from common.durations import duration_words
 from common.literal import clip, host_of, inert, more, shown, web_link
 from common.wire import ActivityJson
 from notifier.alerts.events import EventKind, Severity
@@ -47,6 +48,7 @@ _TITLES = {
     EventKind.RESOLVED: "Resolved: {rule}",
     EventKind.NO_DATA: "No data: {rule}",
     EventKind.DATA_BACK: "Data is back: {rule}",
+    EventKind.FORGOTTEN: "No longer watched: {rule}",
     EventKind.SOURCE_DOWN: "Temperature data source is down",
     EventKind.SOURCE_UP: "Temperature data source is back",
     EventKind.TEST: "TEST: {rule} (not a real alert)",
@@ -98,21 +100,6 @@ def amount(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:g} {unit}".strip()
 
 
-def duration(seconds: float) -> str:
-    """ "45 s", "12 min", "2 h 5 min", "3 d 4 h" """
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
-
-
 def trend_arrow(trend: float | None) -> str:
     if trend is None or abs(trend) < _ARROW_FLOOR:
         return "→" if trend is not None else ""
@@ -127,7 +114,7 @@ def _title(event: IncidentSnapshot) -> str:
 
 def _style(event: IncidentSnapshot) -> str:
     if not event.open:
-        return "good"
+        return "emphasis" if event.kind is EventKind.FORGOTTEN else "good"
     if event.severity is not None:
         return _STYLES[event.severity]
     return "warning"  # no data, source down
@@ -185,14 +172,14 @@ def alert_card(view: IncidentView, now: datetime | None = None) -> CardJson:
             # A card stays as sent until its next update: the duration says when it was true
             # (in the reader's time), never a bare "12 min" that a reader later takes as now.
             facts.append({"title": "Duration",
-                          "value": f"{duration((now - started).total_seconds())} at "
+                          "value": f"{duration_words((now - started).total_seconds())} at "
                                    f"{local_time(now).rsplit(' ', 1)[1]}"})
         else:
             ended = event.ended_at or event.at
             facts.append({"title": "Ended", "value": local_time(ended)})
             if ended:
                 facts.append({"title": "Duration",
-                              "value": duration((ended - started).total_seconds())})
+                              "value": duration_words((ended - started).total_seconds())})
     if several and event.peak is not None:
         peak = amount(event.peak, unit)
         label = shown(event.peak_label, VALUE_LIMIT)
@@ -466,7 +453,7 @@ def break_through_text(event: IncidentSnapshot) -> str:
 
 def escalation_text(event: IncidentSnapshot, waited: float, told: list[str]) -> str:
     return (f"Escalated: nobody acknowledged {_rule_and_detail(event, 'now')} for "
-            f"{duration(waited)}; told: "
+            f"{duration_words(waited)}; told: "
             f"{', '.join(shown(name, NAME_LIMIT) for name in told) or 'nobody reachable'}.")
 
 
@@ -492,4 +479,9 @@ def resolved_text(event: IncidentSnapshot) -> str:
         return f"Data is back: {_rule_and_detail(event, 'now')}"
     if event.kind is EventKind.SOURCE_UP:
         return "The temperature data source is back."
+    if event.kind is EventKind.FORGOTTEN:  # the detail names the series and why
+        rule = f"**{shown(event.rule or 'HeatWatch', NAME_LIMIT)}**"
+        place = where(event)
+        return (f"No longer watched: {rule}" + (f" ({place})" if place else "")
+                + f": {shown(event.detail, TEXT_LIMIT)}.")
     return f"Resolved: {_rule_and_detail(event, 'now')}"

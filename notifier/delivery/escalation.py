@@ -25,6 +25,7 @@ import logging
 from datetime import datetime
 
 from common.clock import utcnow
+from common.durations import duration_words
 from notifier.alerts.events import Severity
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.routing import (
@@ -35,7 +36,7 @@ from notifier.alerts.routing import (
     resolve_targets,
 )
 from notifier.alerts.store import AlertStore
-from notifier.delivery.cards import duration, escalation_text, note_payload
+from notifier.delivery.cards import escalation_text, note_payload
 from notifier.delivery.feed import notice_line, page_rows, people_of
 from notifier.delivery.paging import ESCALATED, Reach, reach_unreached, step_detail
 from storage.audit import SYSTEM, AuditEntry, AuditLog, log_entry
@@ -144,7 +145,7 @@ class Escalator:
                                notice_line(event), text, self._feed_link)
         sent_at = min(now, utcnow())  # `now` may be a test's future: deliveries are due now
         entry = AuditEntry(action=ESCALATED, at=sent_at, actor=SYSTEM, alert_id=alert.alert_id,
-                           detail=step_detail(number, policy, duration(waited), told_names),
+                           detail=step_detail(number, policy, duration_words(waited), told_names),
                            id=step_id)
         counts = await self._db.execute_atomically([
             AuditLog.statement(entry),

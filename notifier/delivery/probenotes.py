@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from common.durations import duration_words
 from common.literal import shown
 from notifier.alerts.events import AlertEvent
 from notifier.alerts.routing import Key
-from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, duration, series_words, when
+from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, series_words, when
 from storage.outbox import NewDelivery, Operation
 
 SHOWN = 10  # probes listed in one notice; the rest are counted
@@ -39,7 +40,7 @@ def notice_text(notices: list[AlertEvent]) -> str:
         lines.append(f"- {_probe(notice)}: {shown(notice.detail, VALUE_LIMIT)}, since "
                      f"{when(notice.since)}")
     for notice in sorted(over, key=lambda n: n.key)[:max(0, SHOWN - len(lines))]:
-        lasted = f", {duration((notice.at - notice.since).total_seconds())}" \
+        lasted = f", {duration_words((notice.at - notice.since).total_seconds())}" \
             if notice.since else ""
         lines.append(f"- {_probe(notice)}: reads well again (at fault since "
                      f"{when(notice.since)}{lasted})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from common.clock import utcnow
+from common.durations import duration_words
 from common.literal import shown
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.sites import RoomLine, Site, common_hint
@@ -22,7 +23,6 @@ from notifier.delivery.cards import (
     TEXT_LIMIT,
     VALUE_LIMIT,
     amount,
-    duration,
     local_time,
     when,
 )
@@ -75,12 +75,12 @@ def site_card(alert: AlertRecord, site: Site, rooms: set[str] | None,
         {"type": "Container", "style": style, "bleed": True, "items": header}]
     facts = [{"title": "Since", "value": local_time(site.opened_at)}]
     if site.open:
-        lasted = duration((now - site.opened_at).total_seconds())
+        lasted = duration_words((now - site.opened_at).total_seconds())
         facts.append({"title": "Duration",
                       "value": f"{lasted} at {local_time(now).rsplit(' ', 1)[1]}"})
     elif site.ended_at is not None:
         facts += [{"title": "Ended", "value": local_time(site.ended_at)},
-                  {"title": "Duration", "value": duration(
+                  {"title": "Duration", "value": duration_words(
                       (site.ended_at - site.opened_at).total_seconds())}]
     body.append({"type": "FactSet", "facts": facts})
     counts = {"crit": sum(r.severity == "crit" for r in open_rooms),

@@ -28,7 +28,8 @@ updates the state in place and returns the events to publish and whether the sta
 - A probe fault (`fault`: the monitor's judgement) updates the series' last reading and
   no-data, but is not classified: the series keeps its level.
 - No data: when the newest point of a known series is `no_data` old, one `no-data` event; when a
-  newer point arrives, `data-back`, then normal evaluation of that point.
+  newer point arrives, `data-back`, then normal evaluation of that point. Without data for its
+  rule's `forget_after`, one `forgotten` event ends its alerts, and the caller drops its state.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from common.durations import duration_words
 from common.stored import time_of, time_text
 from notifier.alerts.events import AlertEvent, EventKind, Severity, make_alert_id, series_key
 from notifier.alerts.record import rank
@@ -248,6 +250,13 @@ def step(
             state.no_data_alert_id = make_alert_id(rule.name, state.key, now)
             event(EventKind.NO_DATA, state.no_data_alert_id, since=state.last_seen,
                   value=state.last_value, detail=f"no data for {rule.no_data:g}s")
+            changed = True
+        elif (stale and state.no_data_alert_id is not None and state.last_seen is not None
+              and rule.forget_after > 0 and now - state.last_seen >= rule.forget_delta):
+            # The caller drops the state: a new point starts the series afresh.
+            event(EventKind.FORGOTTEN, state.no_data_alert_id, since=state.last_seen,
+                  detail=f"no data for {duration_words(rule.forget_after)}; not watched "
+                         "until it reports again")
             changed = True
         return events, changed
 

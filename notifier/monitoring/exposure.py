@@ -17,7 +17,8 @@ Decisions where the issue was silent:
   (ASHRAE TC 9.9 Thermal Guidelines, 5th ed. 2021, reference card note on rate of change).
 - An incident's severity, for MTTA and time to resolve, is the highest its peak reached by the
   rule's thresholds (the stored incident keeps its peak, not its worst level). Incidents opened
-  in the window count; MTTA over the acknowledged ones, time to resolve over the ended ones.
+  in the window count; MTTA over the acknowledged ones, time to resolve over the ended ones
+  (not those that ended because their series was forgotten: let go, not resolved).
 """
 
 from __future__ import annotations
@@ -244,7 +245,8 @@ def response_times(rules: dict[str, Rule], records: list[AlertRecord],
         if record.acknowledged_at is not None:
             acks.append((record.acknowledged_at - since).total_seconds())
         ended = record.incident.ended_at
-        if ended is not None:
+        # A forgotten series (no data for `forget_after`) was let go, not resolved.
+        if ended is not None and record.incident.kind is not EventKind.FORGOTTEN:
             ends.append((ended - since).total_seconds())
         table[incident_severity(rules, record)] = (acks, ends, count + 1)
     return [ResponseTimes(severity=severity, incidents=count, acknowledged=len(acks),

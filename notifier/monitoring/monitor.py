@@ -27,7 +27,7 @@ from notifier.monitoring.rules import Rule
 from notifier.monitoring.sources import SourceError, TemperatureSource
 from notifier.monitoring.trend import FAST_RISE, RecentReadings, cause_hint, forecast
 from storage.alert_state import AlertStateStore, SourceOutage
-from storage.backend import Leadership
+from storage.backend import Leadership, Statement
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class Monitor:
         # Probe-fault notes of this poll: published after the poll's other events, so an
         # incident the same poll opens is there to take them.
         self._notes: list[AlertEvent] = []
+        self._dropped: list[Statement] = []  # forgotten series: deleted with the save
         self._loaded = False
         self._recorded_outage: SourceOutage | None = None
         self._rule_errors: dict[str, str] = {}
@@ -196,12 +197,18 @@ class Monitor:
                          dropped)
             self._forget_removed = False
         outage = self._outage()
-        extra = []
+        forgotten, self._dropped = self._dropped, []
+        extra = list(forgotten)
         if outage != self._recorded_outage:
             extra.append(self._store.outage_statement(self.source.description, outage))
         if changed or extra:
-            await self._store.save(
-                ((rule, key, state.dumps()) for (rule, key), state in changed.items()), extra)
+            try:
+                await self._store.save(
+                    ((rule, key, state.dumps()) for (rule, key), state in changed.items()),
+                    extra)
+            except BaseException:
+                self._dropped = forgotten + self._dropped  # deleted with the next save
+                raise
             self._recorded_outage = outage
         return events
 
@@ -221,7 +228,9 @@ class Monitor:
             seen.add(reading.key)
             self._step(rule, reading.key, reading, now, events, changed,
                        fault=reading.key in faulty, shared=reading.key not in lone)
-            state = self._states[(rule.name, reading.key)]
+            state = self._states.get((rule.name, reading.key))
+            if state is None:
+                continue  # forgotten this poll (its stale point was still in the window)
             fault = self._probes.faults.get((rule.name, reading.key))
             words = f"{fault.kind.value}: {fault.detail}" if fault else ""
             if state.fault != words:  # stored, so `status` on any replica shows it
@@ -307,6 +316,8 @@ class Monitor:
         self.evaluated += 1
         if dirty:
             changed[(rule.name, key)] = state
+        if any(event.kind is EventKind.FORGOTTEN for event in new_events):
+            self._forget(rule.name, key, changed)
         for event in new_events:
             if event.kind in _TRENDED:
                 trend = trend or self._recent.trend(rule.name, key)
@@ -315,6 +326,18 @@ class Monitor:
                                 forecast=event.forecast or forecast(
                                     rule, event.severity, event.value, event.threshold, good))
             events.append(event)
+
+    def _forget(self, rule: str, key: str,
+                changed: dict[tuple[str, str], SeriesState]) -> None:
+        """Drop a series without data for its rule's `forget_after`: its state (here and
+        stored, with this poll's save), its recent readings and its probe's record."""
+        self._states.pop((rule, key), None)
+        changed.pop((rule, key), None)
+        self._recent.forget(rule, key)
+        self._probes.forget(rule, key)
+        self._told.forget(rule, key)
+        self._dropped.append(AlertStateStore.forget_statement(rule, key))
+        log.info("Forgot series %s of rule %r: no data for its forget_after", key, rule)
 
     def _note_rule_error(self, rule: Rule, message: str) -> None:
         if self._rule_errors.get(rule.name) != message:

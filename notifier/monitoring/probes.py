@@ -216,6 +216,11 @@ class ProbeJudge:
         self._probes = {k: v for k, v in self._probes.items() if k[0] in names}
         self.faults = {k: v for k, v in self.faults.items() if k[0] in names}
 
+    def forget(self, rule: str, key: str) -> None:
+        """Forget one series (no data for its rule's `forget_after`)."""
+        self._probes.pop((rule, key), None)
+        self.faults.pop((rule, key), None)
+
 
 TOLD_KINDS = frozenset({FaultKind.IMPLAUSIBLE, FaultKind.STUCK})  # faults that last
 RECOVERY_HOLD = timedelta(minutes=5)  # good readings this long before a fault's end is told
@@ -273,3 +278,8 @@ class ProbeNotices:
 
     def keep_rules(self, names: set[str]) -> None:
         self._told = {k: v for k, v in self._told.items() if k[0] in names}
+
+    def forget(self, rule: str, key: str) -> None:
+        """Forget one series: its fault's end is never told (its incident says it is no
+        longer watched)."""
+        self._told.pop((rule, key), None)

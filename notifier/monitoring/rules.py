@@ -28,12 +28,18 @@ from notifier.monitoring.moisture import DewPointFields
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
+LOOKBACK_MIN = 600.0  # seconds a query looks back for a series' latest point, at the least
+# A series silent a week is taken out: as long as the longest snooze (notifier/alerts/record.py
+# HOLD_MAX), so nothing anyone put off is forgotten before they are back.
+FORGET_AFTER = 7 * 86400.0
+
 KNOWN_KEYS = {
     "name", "measurement", "field", "where", "group_by", "unit", "warn_above", "crit_above",
     "warn_below", "crit_below", "hysteresis", "for", "no_data", "repeat", "targets",
     "description", "incident_by", "runbook_url", "dashboard_url", "escalate_after",
     "escalate_to", "escalation", "dew_point", "rise_warn", "rise_crit", "forecast_within",
     "preset", "plausible", "stuck_after", "site_by", "probe_faults_to", "update_every",
+    "forget_after",
 }
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 
@@ -98,6 +104,9 @@ class Rule:
     # A firing series' newer reading updates its incident's card at most this often (seconds;
     # 0: only its events do), so the card's values and peak follow `status` (engine.py).
     update_every: float = 60.0
+    # A series without data this long ends its no-data alert and is no longer watched (seconds;
+    # 0: never), until it reports again: a sensor taken out must not keep an incident open.
+    forget_after: float = FORGET_AFTER
     targets: tuple[str, ...] = ()
     escalate_after: float = 0.0  # a critical not acknowledged this long goes to escalate_to
     escalate_to: tuple[str, ...] = ()
@@ -118,6 +127,7 @@ class Rule:
     pending_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     repeat_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
     update_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
+    forget_delta: timedelta = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Evaluated for every series on every poll: keep the timedeltas ready.
@@ -125,6 +135,7 @@ class Rule:
         object.__setattr__(self, "pending_delta", timedelta(seconds=self.pending))
         object.__setattr__(self, "repeat_delta", timedelta(seconds=self.repeat))
         object.__setattr__(self, "update_delta", timedelta(seconds=self.update_every))
+        object.__setattr__(self, "forget_delta", timedelta(seconds=self.forget_after))
 
     @property
     def incident_tags(self) -> tuple[str, ...]:
@@ -175,7 +186,7 @@ class Rule:
     @property
     def lookback(self) -> float:
         """How far back a query looks for the latest point of each series."""
-        return max(self.no_data * 2, 600.0)
+        return max(self.no_data * 2, LOOKBACK_MIN)
 
 
 class _Blank(dict[str, str]):
@@ -323,6 +334,13 @@ def _read_rule(source: str, index: int, table: Any,
     no_data = reader.duration("no_data", 300.0)
     if no_data <= 0:
         reader.problem("no_data", 'must be more than 0, like no_data = "5m"')
+    forget_after = reader.duration("forget_after", FORGET_AFTER)
+    # Forgotten, a series must stay out of the query's window (`Rule.lookback`), or its last
+    # point would bring it back at the next poll, without data again.
+    if 0 < forget_after < max(no_data * 2, LOOKBACK_MIN):
+        reader.problem("forget_after", f'must be "0" (never) or at least twice no_data and 10 '
+                                       f'minutes ({max(no_data * 2, LOOKBACK_MIN):g}s), like '
+                                       f'forget_after = "7d"')
     targets = reader.targets("targets")
     policy = named_policy(table, policies, reader.problem)
     escalate_to = reader.targets("escalate_to")
@@ -399,6 +417,7 @@ def _read_rule(source: str, index: int, table: Any,
         no_data=no_data,
         repeat=reader.duration("repeat", 3600.0),
         update_every=reader.duration("update_every", 60.0),
+        forget_after=forget_after,
         targets=targets,
         escalate_after=escalate_after,
         escalate_to=escalate_to,

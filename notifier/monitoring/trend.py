@@ -296,6 +296,10 @@ class RecentReadings:
         """Forget the series of rules no longer configured."""
         self._points = {k: v for k, v in self._points.items() if k[0] in names}
 
+    def forget(self, rule: str, key: str) -> None:
+        """Forget one series (no data for its rule's `forget_after`)."""
+        self._points.pop((rule, key), None)
+
 
 FAST_RISE = 1 / 3  # units/min: ASHRAE's 20 °C per hour, for rules without rise_warn
 

@@ -261,6 +261,47 @@ async def test_the_card_follows_newer_readings_once_a_minute_in_place_and_pages_
         await room.close()
 
 
+async def test_a_sensor_silent_for_forget_after_ends_its_incident_and_is_no_longer_watched(
+    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
+) -> None:
+    # A sensor taken out kept its no-data incident open for ever. After `forget_after` (a
+    # week by default) the incident ends, saying why, and the poller lets the series go.
+    room = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.2)
+    try:
+        room.write(0, {"rack-000": 28.0})
+        await room.poll(1)
+        await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+        assert [e.kind for e in await room.poll(400)] == [EventKind.NO_DATA]
+        week = 7 * 86400
+        assert [e.kind for e in await room.poll(week - 10)] == []
+        assert [e.kind for e in await room.poll(week + 10)] == [EventKind.FORGOTTEN]
+        # The card, updated in place, and one text in each chat.
+        await eventually(lambda: all(any(
+            r.method == "POST" and "No longer watched" in r.body.get("text", "")
+            for r in room.operations(c)) for c in room.chats))
+        for chat in room.chats:
+            post, *rest = room.operations(chat)
+            assert post.method == "POST" and not any(r.method == "POST" and r.body.get(
+                "attachments") for r in rest)  # no second card
+            last = [r for r in rest if r.method == "PUT"][-1]
+            text = card_text(card_of(last))
+            assert text.startswith("No longer watched: server-room-temperature"), text
+            assert "no data for 7 d; not watched until it reports again" in text
+            [note] = [r.body["text"] for r in rest if r.method == "POST"]
+            assert note == (f"No longer watched: **server-room-temperature** (room {ROOM}): "
+                            "rack-000: no data for 7 d; not watched until it reports again.")
+        # Committed: the series' state is gone, the incident closed as forgotten.
+        states = await AlertStateStore(room.client.app[SERVICES].database).load()
+        assert not [key for _, key in states if "rack-000" in key]
+        [record] = await room.client.app[SERVICES].actions.alerts.recent_incidents(5)
+        assert not record.open and record.incident.kind is EventKind.FORGOTTEN
+        rows = await room.client.app[SERVICES].database.fetch_all(
+            "SELECT action FROM audit_events WHERE alert_id = ? ORDER BY at", (record.alert_id,))
+        assert [row["action"] for row in rows] == ["fired", "forgotten"]
+    finally:
+        await room.close()
+
+
 async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(
     aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
 ) -> None:

@@ -67,6 +67,9 @@ def test_durations(text: object, seconds: float) -> None:
          "rule 'a', key 'probe_faults_to': 'bob' is not a target"),
         ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nprobe_faults_to = ["oncall:dc"]',
          "rule 'a': 'oncall:dc' names no [[schedule]]"),
+        ('name = "a"\nmeasurement = "t"\ncrit_above = 3\nno_data = "10m"\nforget_after = "15m"',
+         "rule 'a', key 'forget_after': must be \"0\" (never) or at least twice no_data and 10 "
+         "minutes (1200s)"),
     ],
 )
 def test_invalid_rules_name_rule_key_and_fix(body: str, expected: str) -> None:

@@ -130,6 +130,18 @@ def test_a_resolved_card_is_green_with_its_end_and_no_buttons() -> None:
     assert "actions" not in card
 
 
+def test_a_forgotten_incident_says_it_is_no_longer_watched_and_why() -> None:
+    ended = (START + timedelta(days=7)).isoformat()
+    detail = "rack-3: no data for 7 d; not watched until it reports again"
+    alert = record(kind="forgotten", severity=None, ended_at=ended, at=ended, detail=detail)
+    card = render(alert)
+    assert card["body"][0]["style"] == "emphasis"  # not the green of a resolution
+    assert any(t.startswith("No longer watched: hot") for t in texts(card))
+    assert detail in texts(card) and "actions" not in card
+    assert cards.resolved_text(alert.incident) == (
+        f"No longer watched: **hot** (room r1): {detail}.")
+
+
 def test_an_incident_of_several_series_shows_counts_and_the_hottest() -> None:
     hottest = [{"label": "s2", "tags": {"room": "r1", "sensor": "s2"}, "value": 33.0,
                 "threshold": 32.0, "severity": "crit", "trend": 0.5,
@@ -173,13 +185,6 @@ def test_the_card_travels_as_an_adaptive_card_attachment() -> None:
     [attachment] = activity["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert activity["summary"] == "hot fired"
-
-
-@pytest.mark.parametrize("seconds,words", [
-    (0, "0 s"), (45, "45 s"), (60, "1 min"), (3599, "59 min"), (3600, "1 h"),
-    (7500, "2 h 5 min"), (86400, "1 d"), (3 * 86400 + 4 * 3600, "3 d 4 h"), (-5, "0 s")])
-def test_durations_in_words(seconds: float, words: str) -> None:
-    assert cards.duration(seconds) == words
 
 
 @pytest.mark.parametrize("trend,arrow", [(None, ""), (0.0, "→"), (0.04, "→"), (0.5, "↑"),

@@ -1,10 +1,11 @@
-"""Durations as people write them in rules and chat (common/durations.py)."""
+"""Durations as people write them in rules and chat, and as cards and texts say them
+(common/durations.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from common.durations import parse_duration
+from common.durations import duration_words, parse_duration
 
 
 @pytest.mark.parametrize("text,seconds", [
@@ -19,3 +20,10 @@ def test_durations(text: object, seconds: float) -> None:
 def test_bad_durations_are_value_errors(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize("seconds,words", [
+    (0, "0 s"), (45, "45 s"), (60, "1 min"), (3599, "59 min"), (3600, "1 h"),
+    (7500, "2 h 5 min"), (86400, "1 d"), (3 * 86400 + 4 * 3600, "3 d 4 h"), (-5, "0 s")])
+def test_durations_in_words(seconds: float, words: str) -> None:
+    assert duration_words(seconds) == words

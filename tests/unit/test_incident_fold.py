@@ -114,6 +114,26 @@ def test_an_incident_that_ends_with_data_back_says_so() -> None:
     assert room.it.kind == "data-back"
 
 
+def test_a_forgotten_series_leaves_the_incident_neither_in_trouble_nor_back_to_ok() -> None:
+    room = Room()
+    room.fired("s1", 28.0)
+    room.batch(event(EventKind.NO_DATA, "s2", room.clock.advance(10)))
+    detail = "no data for 7 d; not watched until it reports again"
+    assert room.batch(event(EventKind.FORGOTTEN, "s2", room.clock.advance(7 * 86400),
+                            detail=detail)) is Change.UPDATED  # s1 still fires
+    assert room.it.open and room.it.detail == f"s2: {detail}"
+    counts = room.it.counts()
+    assert (counts.warn, counts.no_data, counts.ok) == (1, 0, 0)
+    room.resolved("s1", after=10)
+    assert not room.it.open and room.it.kind == "resolved"  # s1's end ended it
+
+    alone = Room()
+    alone.batch(event(EventKind.NO_DATA, "s1", alone.clock.now))
+    assert alone.batch(event(EventKind.FORGOTTEN, "s1", alone.clock.advance(7 * 86400),
+                             detail=detail)) is Change.RESOLVED
+    assert alone.it.kind == "forgotten" and alone.it.counts().ok == 0
+
+
 def test_the_peak_is_the_hottest_value_seen_while_firing_and_names_its_series() -> None:
     room = Room()
     room.fired("s1", 28.0)

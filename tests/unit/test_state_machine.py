@@ -205,6 +205,27 @@ def test_update_every_zero_leaves_the_card_to_the_events() -> None:
     assert series.read(30.0, after=600) == []
 
 
+def test_a_series_silent_for_forget_after_is_forgotten_with_its_alerts() -> None:
+    series = Series(rule(no_data=300.0, forget_after=86400.0))
+    series.read(33.0)  # critical, then the sensor is taken out
+    last_seen, firing = series.clock.now, series.state.alert_id
+    assert series.silent(after=300) == [EventKind.NO_DATA]
+    no_data = series.state.no_data_alert_id
+    assert series.silent(after=86400 - 301) == []
+    assert series.silent(after=1) == [EventKind.FORGOTTEN]
+    [forgotten] = series.events
+    assert forgotten.alert_id == no_data and forgotten.alert_id != firing
+    assert forgotten.since == last_seen and forgotten.value is None
+    assert forgotten.detail == "no data for 1 d; not watched until it reports again"
+
+
+def test_forget_after_zero_keeps_a_silent_series_forever() -> None:
+    series = Series(rule(no_data=300.0, forget_after=0.0))
+    series.read(22.0)
+    assert series.silent(after=300) == [EventKind.NO_DATA]
+    assert series.silent(after=365 * 86400) == []
+
+
 def test_a_series_that_goes_silent_raises_no_data_once() -> None:
     series = Series(rule(no_data=300.0))
     series.read(22.0)
