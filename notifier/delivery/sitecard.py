@@ -167,6 +167,17 @@ def site_reminder_text(site: Site) -> str:
             f"{when(site.opened_at)}")
 
 
+def site_escalation_text(site: Site, rooms: list[str], waited: float, told: list[str]) -> str:
+    """The note of one escalation step taken for several rooms of a site event at once (one
+    note per chat, not one per room); `rooms`: their alert ids."""
+    names = [shown(site.rooms[room].label, VALUE_LIMIT) for room in rooms if room in site.rooms]
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    count = f"{len(names)} room" + ("s" if len(names) != 1 else "")
+    return (f"Escalated: nobody acknowledged **{shown(site.rule, NAME_LIMIT)}** at "
+            f"{site_words(site)}, {count} critical ({listed}), for {duration_words(waited)}; "
+            f"told: {', '.join(shown(name, NAME_LIMIT) for name in told) or 'nobody reachable'}.")
+
+
 def site_resolved_text(site: Site) -> str:
     return (f"Resolved: **{shown(site.rule, NAME_LIMIT)}** at {site_words(site)}: all "
             f"{len(site.rooms)} rooms back to normal.")

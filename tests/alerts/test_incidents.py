@@ -4,16 +4,12 @@ updated in place as sensors join, escalate and recover."""
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
 from common.settings import load_settings
 from heatwatch.server import SERVICES, create_app
@@ -23,78 +19,17 @@ from notifier.alerts.record import Counts, IncidentSnapshot
 from notifier.chat.actions import Actor
 from notifier.chat.history import history_list
 from notifier.monitoring.engine import SeriesState
-from notifier.monitoring.influxql import InfluxQLSource
-from notifier.monitoring.monitor import Monitor
-from notifier.monitoring.rules import parse_rules
 from storage.alert_state import AlertStateStore
 from storage.outbox import Outbox
-from tests.servers.influx import ADMIN, ADMIN_PASSWORD, InfluxServer, point
+from tests.servers.influx import InfluxServer
 from tests.standins.connector import ConnectorStandIn
-from tests.support.cluster import register_people
 from tests.support.delivery import RULES, card_of
+from tests.support.rooms import ROOM, Room, audit_actions, make_room, room_fixture
 from tests.support.teams import card_text
 from tests.support.waiting import eventually, outbox_drained
 
-_databases = itertools.count(1)
-ROOM = "dc1-a"
-
-
-@dataclass
-class Room:
-    """The app, a monitor polling a real InfluxDB at chosen times, and people in chats."""
-
-    client: TestClient
-    influx: InfluxServer
-    database: str
-    connector: ConnectorStandIn
-    chats: list[str]
-    t0: datetime
-    monitor: Monitor | None = None
-
-    def at(self, seconds: float) -> datetime:
-        return self.t0 + timedelta(seconds=seconds)
-
-    def write(self, seconds: float, values: dict[str, float], room: str = ROOM) -> None:
-        at_ms = int(self.at(seconds).timestamp() * 1000)
-        self.influx.write(self.database, [point(room, sensor, value, at_ms)
-                                          for sensor, value in values.items()])
-
-    async def poll(self, seconds: float, rules: str = RULES) -> list[AlertEvent]:
-        if self.monitor is None:
-            source = InfluxQLSource(self.influx.url, self.database, username=ADMIN,
-                                    password=ADMIN_PASSWORD)
-            self.monitor = Monitor(parse_rules(rules), source,
-                                   AlertStateStore(self.client.app[SERVICES].database),
-                                   self.client.app[SERVICES].sink, interval=1.0, down_after=60.0)
-        return await self.monitor.poll_once(self.at(seconds))
-
-    def operations(self, chat: str) -> list[Any]:
-        return [r for r in self.connector.received if r.conversation_id == chat]
-
-    async def close(self) -> None:
-        if self.monitor is not None:
-            await self.monitor.source.close()
-
-
-async def make_room(aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
-                    database_url: str, people: int, window: float, **env: str) -> Room:
-    name = f"incidents_{next(_databases)}"
-    influxdb.create_database(name)
-    app = create_app(load_settings(environ={
-        "DATABASE_URL": database_url, "MONITORING_ENABLED": "false",
-        "INCIDENT_UPDATE_WINDOW_SECONDS": str(window), **env}, env_file=None))
-    client = await aiohttp_client(app)
-    chats = await register_people(client.app[SERVICES].database, connector.url, people)
-    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
-    return Room(client, influxdb, name, connector, chats, t0)
-
-
-@pytest.fixture
-async def room(aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
-               database_url: str) -> AsyncIterator[Room]:
-    made = await make_room(aiohttp_client, influxdb, connector, database_url, 20, 30.0)
-    yield made
-    await made.close()
+room = room_fixture(20, 30.0)
+pair = room_fixture(2, 0.2)  # two people, card updates sent at once
 
 
 def sensors(count: int, value: float, start: int = 0) -> dict[str, float]:
@@ -219,121 +154,105 @@ async def test_the_peak_is_the_hottest_reading_while_open_on_the_card_and_in_his
 
 
 async def test_the_card_follows_newer_readings_once_a_minute_in_place_and_pages_nobody(
-    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
-) -> None:
+        pair: Room) -> None:
+    room = pair
     # A card that changed only with events said 32.13 °C while `status` said 34.13 a minute
     # later. A firing series' newer reading now updates it (`update_every`, a minute).
-    room = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.2)
-    try:
-        room.write(0, {"rack-000": 28.0, "rack-001": 29.0})
-        await room.poll(1)
-        await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
-        room.write(30, {"rack-000": 28.0, "rack-001": 29.6})
-        assert await room.poll(31) == []  # 30 s after the card: not yet
-        room.write(61, {"rack-000": 28.05, "rack-001": 30.75})
-        events = await room.poll(62)
-        # rack-000 moved under a tenth of a degree: only rack-001's newer value goes.
-        assert [(e.kind, e.series["sensor"]) for e in events] == [
-            (EventKind.READING, "rack-001")]
-        await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
-        for chat in room.chats:
-            post, update = room.operations(chat)
-            assert update.method == "PUT" and update.activity_id == post.answered_id
-            text = card_text(card_of(update))
-            assert text.startswith("Warning: server-room-temperature"), text
-            assert re.search(r"rack-001=30\.75 °C at \{\{TIME\([0-9TZ:-]+\)\}\} · warning",
-                             text), text
-            assert "Peak=30.75 °C (rack-001)" in text
-        # What `status` reads (the poller's stored state) and `history` agree with the card.
-        states = await AlertStateStore(room.client.app[SERVICES].database).load()
-        [hottest] = [SeriesState.loads(rule, key, text) for (rule, key), text in states.items()
-                     if "rack-001" in key]
-        assert hottest.last_value == 30.75
-        [record] = await room.client.app[SERVICES].actions.alerts.recent_incidents(5)
-        assert "peak 30.75 °C" in history_list(
-            [record], {}, {}, datetime.now(UTC),
-            Actor(tenant_id="t", conversation_id="c", name="Dana"))
-        # Nobody was paged or reminded by it: one audit entry, the incident's `fired`.
-        rows = await room.client.app[SERVICES].database.fetch_all(
-            "SELECT action FROM audit_events WHERE alert_id = ?", (record.alert_id,))
-        assert [row["action"] for row in rows] == ["fired"]
-    finally:
-        await room.close()
+    room.write(0, {"rack-000": 28.0, "rack-001": 29.0})
+    await room.poll(1)
+    await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+    room.write(30, {"rack-000": 28.0, "rack-001": 29.6})
+    assert await room.poll(31) == []  # 30 s after the card: not yet
+    room.write(61, {"rack-000": 28.05, "rack-001": 30.75})
+    events = await room.poll(62)
+    # rack-000 moved under a tenth of a degree: only rack-001's newer value goes.
+    assert [(e.kind, e.series["sensor"]) for e in events] == [
+        (EventKind.READING, "rack-001")]
+    await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
+    for chat in room.chats:
+        post, update = room.operations(chat)
+        assert update.method == "PUT" and update.activity_id == post.answered_id
+        text = card_text(card_of(update))
+        assert text.startswith("Warning: server-room-temperature"), text
+        assert re.search(r"rack-001=30\.75 °C at \{\{TIME\([0-9TZ:-]+\)\}\} · warning",
+                         text), text
+        assert "Peak=30.75 °C (rack-001)" in text
+    # What `status` reads (the poller's stored state) and `history` agree with the card.
+    states = await AlertStateStore(room.client.app[SERVICES].database).load()
+    [hottest] = [SeriesState.loads(rule, key, text) for (rule, key), text in states.items()
+                 if "rack-001" in key]
+    assert hottest.last_value == 30.75
+    [record] = await room.client.app[SERVICES].actions.alerts.recent_incidents(5)
+    assert "peak 30.75 °C" in history_list(
+        [record], {}, {}, datetime.now(UTC),
+        Actor(tenant_id="t", conversation_id="c", name="Dana"))
+    # Nobody was paged or reminded by it: one audit entry, the incident's `fired`.
+    assert await audit_actions(room, record.alert_id) == ["fired"]
 
 
 async def test_a_sensor_silent_for_forget_after_ends_its_incident_and_is_no_longer_watched(
-    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
-) -> None:
+        pair: Room) -> None:
+    room = pair
     # A sensor taken out kept its no-data incident open for ever. After `forget_after` (a
     # week by default) the incident ends, saying why, and the poller lets the series go.
-    room = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.2)
-    try:
-        room.write(0, {"rack-000": 28.0})
-        await room.poll(1)
-        await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
-        assert [e.kind for e in await room.poll(400)] == [EventKind.NO_DATA]
-        week = 7 * 86400
-        assert [e.kind for e in await room.poll(week - 10)] == []
-        assert [e.kind for e in await room.poll(week + 10)] == [EventKind.FORGOTTEN]
-        # The card, updated in place, and one text in each chat.
-        await eventually(lambda: all(any(
-            r.method == "POST" and "No longer watched" in r.body.get("text", "")
-            for r in room.operations(c)) for c in room.chats))
-        for chat in room.chats:
-            post, *rest = room.operations(chat)
-            assert post.method == "POST" and not any(r.method == "POST" and r.body.get(
-                "attachments") for r in rest)  # no second card
-            last = [r for r in rest if r.method == "PUT"][-1]
-            text = card_text(card_of(last))
-            assert text.startswith("No longer watched: server-room-temperature"), text
-            assert "no data for 7 d; not watched until it reports again" in text
-            [note] = [r.body["text"] for r in rest if r.method == "POST"]
-            assert note == (f"No longer watched: **server-room-temperature** (room {ROOM}): "
-                            "rack-000: no data for 7 d; not watched until it reports again.")
-        # Committed: the series' state is gone, the incident closed as forgotten.
-        states = await AlertStateStore(room.client.app[SERVICES].database).load()
-        assert not [key for _, key in states if "rack-000" in key]
-        [record] = await room.client.app[SERVICES].actions.alerts.recent_incidents(5)
-        assert not record.open and record.incident.kind is EventKind.FORGOTTEN
-        rows = await room.client.app[SERVICES].database.fetch_all(
-            "SELECT action FROM audit_events WHERE alert_id = ? ORDER BY at", (record.alert_id,))
-        assert [row["action"] for row in rows] == ["fired", "forgotten"]
-    finally:
-        await room.close()
+    room.write(0, {"rack-000": 28.0})
+    await room.poll(1)
+    await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+    assert [e.kind for e in await room.poll(400)] == [EventKind.NO_DATA]
+    week = 7 * 86400
+    assert [e.kind for e in await room.poll(week - 10)] == []
+    assert [e.kind for e in await room.poll(week + 10)] == [EventKind.FORGOTTEN]
+    # The card, updated in place, and one text in each chat.
+    await eventually(lambda: all(any(
+        r.method == "POST" and "No longer watched" in r.body.get("text", "")
+        for r in room.operations(c)) for c in room.chats))
+    for chat in room.chats:
+        post, *rest = room.operations(chat)
+        assert post.method == "POST" and not any(r.method == "POST" and r.body.get(
+            "attachments") for r in rest)  # no second card
+        last = [r for r in rest if r.method == "PUT"][-1]
+        text = card_text(card_of(last))
+        assert text.startswith("No longer watched: server-room-temperature"), text
+        assert "no data for 7 d; not watched until it reports again" in text
+        [note] = [r.body["text"] for r in rest if r.method == "POST"]
+        assert note == (f"No longer watched: **server-room-temperature** (room {ROOM}): "
+                        "rack-000: no data for 7 d; not watched until it reports again.")
+    # Committed: the series' state is gone, the incident closed as forgotten.
+    states = await AlertStateStore(room.client.app[SERVICES].database).load()
+    assert not [key for _, key in states if "rack-000" in key]
+    [record] = await room.client.app[SERVICES].actions.alerts.recent_incidents(5)
+    assert not record.open and record.incident.kind is EventKind.FORGOTTEN
+    assert await audit_actions(room, record.alert_id) == ["fired", "forgotten"]
 
 
 async def test_a_probe_fault_shows_on_the_open_rooms_card_and_pages_nobody(
-    aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn, database_url: str
-) -> None:
-    room = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.2)
-    try:
-        room.write(0, {"rack-000": 28.0, "rack-001": 24.0, "rack-002": 24.1})
-        await room.poll(1)
-        await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
-        room.write(15, {"rack-000": 28.1, "rack-001": 85.0, "rack-002": 24.1})
-        await room.poll(16)
-        await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
-        for chat in room.chats:
-            update = room.operations(chat)[1]
-            assert update.method == "PUT"  # the card updated, no new post: nobody paged
-            text = card_text(card_of(update))
-            assert ("Probe faults (not paged): rack-001: reads 85 °C, outside -20..80 °C"
-                    in text)
-            # Still the one warning sensor's card: the faulty probe is no member of it.
-            assert text.startswith("Warning: server-room-temperature") and "Sensor=rack-000" in text
-            assert "CRITICAL" not in text
-        # A probe fault in a room with nothing open tells nobody: the poll has committed what
-        # it published (the outbox rows with the incidents), and there is no incident there.
-        room.write(30, {"rack-000": 24.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")
-        await room.poll(31)
-        room.write(45, {"rack-000": 99.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")
-        await room.poll(46)
-        assert room.monitor is not None and [f.group for f in room.monitor.probe_faults()] == [
-            {"room": ROOM}, {"room": "dc1-b"}]
-        incidents = await room.client.app[SERVICES].actions.alerts.recent_incidents(10)
-        assert [i.incident.series for i in incidents] == [{"room": ROOM}]
-    finally:
-        await room.close()
+        pair: Room) -> None:
+    room = pair
+    room.write(0, {"rack-000": 28.0, "rack-001": 24.0, "rack-002": 24.1})
+    await room.poll(1)
+    await eventually(lambda: all(len(room.operations(c)) == 1 for c in room.chats))
+    room.write(15, {"rack-000": 28.1, "rack-001": 85.0, "rack-002": 24.1})
+    await room.poll(16)
+    await eventually(lambda: all(len(room.operations(c)) == 2 for c in room.chats))
+    for chat in room.chats:
+        update = room.operations(chat)[1]
+        assert update.method == "PUT"  # the card updated, no new post: nobody paged
+        text = card_text(card_of(update))
+        assert ("Probe faults (not paged): rack-001: reads 85 °C, outside -20..80 °C"
+                in text)
+        # Still the one warning sensor's card: the faulty probe is no member of it.
+        assert text.startswith("Warning: server-room-temperature") and "Sensor=rack-000" in text
+        assert "CRITICAL" not in text
+    # A probe fault in a room with nothing open tells nobody: the poll has committed what
+    # it published (the outbox rows with the incidents), and there is no incident there.
+    room.write(30, {"rack-000": 24.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")
+    await room.poll(31)
+    room.write(45, {"rack-000": 99.0, "rack-001": 24.0, "rack-002": 24.1}, room="dc1-b")
+    await room.poll(46)
+    assert room.monitor is not None and [f.group for f in room.monitor.probe_faults()] == [
+        {"room": ROOM}, {"room": "dc1-b"}]
+    incidents = await room.client.app[SERVICES].actions.alerts.recent_incidents(10)
+    assert [i.incident.series for i in incidents] == [{"room": ROOM}]
 
 
 async def test_probe_faults_are_told_to_probe_faults_to_only_one_text_per_room(

@@ -4,12 +4,10 @@ Bot Connector stand-in. Rooms of one site in trouble at once are one site card p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from common.clock import utcnow
@@ -20,13 +18,13 @@ from notifier.alerts.record import AlertRecord
 from notifier.chat.actions import Actor
 from notifier.delivery.feed import chain_id
 from storage.audit import AuditLog
-from tests.alerts.test_incidents import Room, make_room
 from tests.oncall.test_activity_feed import ADELE, graph, paging  # noqa: F401 (fixtures)
 from tests.servers.influx import InfluxServer, point
 from tests.standins.connector import ConnectorStandIn
 from tests.standins.graph import GraphStandIn
 from tests.support.cluster import register_people
 from tests.support.delivery import RULES, card_of
+from tests.support.rooms import Room, room_fixture
 from tests.support.teams import card_text
 from tests.support.waiting import eventually, outbox_drained
 
@@ -36,12 +34,7 @@ SITE_RULES = RULES.replace('group_by = ["room", "sensor"]',
 ROOMS = ["dc1-a", "dc1-b", "dc1-c"]
 
 
-@pytest.fixture
-async def site(aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
-               database_url: str) -> AsyncIterator[Room]:
-    made = await make_room(aiohttp_client, influxdb, connector, database_url, 4, 30.0)
-    yield made
-    await made.close()
+site = room_fixture(4, 30.0)
 
 
 def write(site: Room, seconds: float, rooms: dict[str, float], sensors: int = 10,
@@ -198,8 +191,10 @@ async def test_acknowledge_on_the_site_card_acknowledges_each_of_its_rooms(site:
 async def test_rooms_on_a_site_card_still_escalate_and_an_acknowledgement_stops_it(
         aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
         database_url: str, tmp_path: Path) -> None:
+    # Dana and Lee are told; Kim is the escalation target, told of nothing before.
     rules = SITE_RULES.replace('repeat = "0"', 'repeat = "0"\nescalate_after = "10m"\n'
-                               'escalate_to = ["user:00000000-0000-4000-8000-000000000001"]')
+                               'targets = ["user:aad-0", "user:aad-1"]\n'
+                               'escalate_to = ["user:aad-2"]')
     (tmp_path / "rules.toml").write_text(rules)
     name = "sites_escalation"
     influxdb.create_database(name)
@@ -213,17 +208,32 @@ async def test_rooms_on_a_site_card_still_escalate_and_an_acknowledgement_stops_
     try:
         write(site, 0, {"dc1-a": 33.0, "dc1-b": 33.5, "dc1-c": 28.0})
         await site.poll(1, rules)
-        await eventually(lambda: all(len(site.operations(c)) == 1 for c in site.chats))
+        told, kim = site.chats[:2], site.chats[2]
+        await eventually(lambda: all(len(site.operations(c)) == 1 for c in told))
         await outbox_drained(site.client.app)
-        # Nobody acknowledged: each critical room escalates on its own (a page is never
-        # folded away), its note in every chat that has the site card.
+        assert site.operations(kim) == []
+        # Nobody acknowledged: both critical rooms escalate, as one step of the site event:
+        # one note per chat naming them (not one per room), the site card updated in place;
+        # Kim gets the site card with the two rooms, not a card per room, and the note.
         assert await app[SERVICES].escalator.check(utcnow() + timedelta(minutes=11)) == 2
-        await eventually(lambda: all(len(site.operations(c)) == 3 for c in site.chats))
-        for chat in site.chats:
-            notes = sorted(r.body["text"] for r in site.operations(chat)[1:])
-            assert all(n.startswith("Escalated: nobody acknowledged **server-room-temperature"
-                                    f"** (room {room}, site ams1")
-                       for n, room in zip(notes, ["dc1-a", "dc1-b"], strict=True)), notes
+        await eventually(lambda: all(len(site.operations(c)) == 3 for c in told)
+                         and len(site.operations(kim)) == 2)
+        first, note = site.operations(kim)
+        text = card_text(card_of(first))
+        assert text.startswith("CRITICAL: 2 rooms in trouble at site ams1"), text
+        assert "dc1-a" in text and "dc1-b" in text and "dc1-c" not in text, text
+        assert note.body["text"].startswith("Escalated: nobody acknowledged")
+        for chat in told:
+            card, *rest = site.operations(chat)
+            assert [r.method for r in rest] == ["PUT", "POST"]  # card first, then the note
+            assert rest[0].activity_id == card.answered_id
+            assert rest[1].body["text"].startswith(
+                "Escalated: nobody acknowledged **server-room-temperature** at site ams1, "
+                "2 rooms critical (dc1-a, dc1-b), for 11 min; told: "), rest[1].body["text"]
+        rows = await client.app[SERVICES].database.fetch_all(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'escalated'")
+        assert rows[0]["n"] == 2  # each room's step, once per critical episode
+        assert await app[SERVICES].escalator.check(utcnow() + timedelta(minutes=12)) == 0
         # The site card's Acknowledge stops it for its rooms: a later step finds them acked.
         site_event = await site_event_of(site.client)
         outcome = await app[SERVICES].actions.acknowledge(

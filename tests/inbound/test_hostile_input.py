@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from notifier.alerts.events import Severity
 from notifier.chat.commands import STATUS_LIMIT
 from notifier.delivery.budget import MESSAGE_BUDGET
 from notifier.inbound import alertmanager
-from tests.alerts.test_incidents import Room, make_room
 from tests.bot.test_literal import HOSTILE
 from tests.delivery.test_delivery import card_of, eventually
 from tests.inbound.test_receivers import AM_TOKEN, INFLUX_TOKEN, fixture, post, resolved
@@ -41,9 +39,9 @@ from tests.oncall.test_oncall import (  # noqa: F401 (fixtures)
     press,
     say,
 )
-from tests.servers.influx import InfluxServer
 from tests.standins.connector import ConnectorStandIn, Member
 from tests.support.process import ROOT
+from tests.support.rooms import Room, room_fixture
 from tests.support.teams import (
     GROUP,
     PERSONAL,
@@ -266,12 +264,7 @@ def _tag(value: str) -> str:
     return re.sub(r"([, =])", r"\\\1", value)
 
 
-@pytest.fixture
-async def crowded(aiohttp_client: Any, influxdb: InfluxServer, connector: ConnectorStandIn,
-                  database_url: str) -> AsyncIterator[Room]:
-    made = await make_room(aiohttp_client, influxdb, connector, database_url, 2, 0.0)
-    yield made
-    await made.close()
+crowded = room_fixture(2, 0.0)
 
 
 async def test_a_room_of_very_many_sensors_with_hostile_names_is_one_card_in_budget(

@@ -20,7 +20,7 @@ from notifier.alerts.sites import (
     room_line,
     site_group_key,
 )
-from notifier.delivery.sitecard import site_card
+from notifier.delivery.sitecard import site_card, site_escalation_text
 from notifier.monitoring.rules import parse_rules
 
 T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
@@ -155,3 +155,17 @@ def test_the_common_hint_names_its_example_room_as_text() -> None:
                         room("r2", "b", hint="fast rise in 4 of 4 sensors: cooling failure?")])
     assert hint.startswith("cooling failure? in 2 of 2 rooms (")
     assert "](http" not in hint and "**a**" not in hint
+
+
+def test_one_escalation_note_names_the_rooms_of_a_site_and_counts_the_rest() -> None:
+    rooms = {f"r{n}": room(f"r{n}", f"dc1-{n:02}", "crit", 33.0) for n in range(1, 8)}
+    rooms["r9"] = room("r9", "**bold** <at>x</at>", "crit", 33.0)
+    site = Site("s1", "hall", {"site": "ams1"}, T0, rooms=rooms)
+    text = site_escalation_text(site, ["r1", "r2"], 660.0, ["Alex Wilber"])
+    assert text == ("Escalated: nobody acknowledged **hall** at site ams1, 2 rooms critical "
+                    "(dc1-01, dc1-02), for 11 min; told: Alex Wilber.")
+    text = site_escalation_text(site, [*rooms], 660.0, [])
+    assert "8 rooms critical (dc1-01, dc1-02, dc1-03, dc1-04, dc1-05 and 3 more)" in text
+    assert text.endswith("told: nobody reachable.")
+    odd = site_escalation_text(site, ["r9"], 60.0, [])
+    assert "1 room critical (" in odd and "**bold**" not in odd and "<at>" not in odd
