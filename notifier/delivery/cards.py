@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from common.clock import utcnow
 from common.durations import duration_words
 from common.literal import clip, host_of, inert, more, shown, web_link
-from common.wire import ActivityJson
+from common.wire import ActivityJson, MentionedJson
 from notifier.alerts.events import EventKind, Severity
 from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot, breaks_snooze
 from notifier.delivery.budget import CardJson, fit_card, fit_text
@@ -457,7 +457,7 @@ def escalation_text(event: IncidentSnapshot, waited: float, told: list[str]) -> 
             f"{', '.join(shown(name, NAME_LIMIT) for name in told) or 'nobody reachable'}.")
 
 
-def note_payload(text: str, mentions: list[dict[str, str]]) -> str:
+def note_payload(text: str, mentions: list[MentionedJson]) -> str:
     """A text delivery's payload: the text, or with people to @mention (plain data: the
     sender in bots/ makes them Teams mention entities)."""
     if not mentions:

@@ -27,6 +27,7 @@ from datetime import datetime
 
 from common.clock import utcnow
 from common.durations import duration_words
+from common.wire import MentionedJson
 from notifier.alerts.events import Severity
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.routing import (
@@ -89,7 +90,7 @@ class Told:
     active: dict[Key, Conversation]
     targets: set[Key]
     people: list[str]
-    mentions: list[dict[str, str]]
+    mentions: list[MentionedJson]
 
     def names(self) -> list[str]:
         return sorted({_name(self.active[key]) for key in self.targets} | {
@@ -171,9 +172,9 @@ class Escalator:
         known = await self._registry.people(people)
         # Teams mentions name a person by their Teams user id when the bot saw them (a team
         # or group chat member), else by the AAD object id.
-        mentions = [{"id": known[aad.lower()][1] if aad.lower() in known else aad,
-                     "name": (known.get(aad.lower()) or ("", ""))[0] or "on call"}
-                    for aad in people]
+        mentions: list[MentionedJson] = [
+            {"id": known[aad.lower()][1] if aad.lower() in known else aad,
+             "name": (known.get(aad.lower()) or ("", ""))[0] or "on call"} for aad in people]
         return Told(active, targets, people, mentions)
 
     async def _take(self, due: Due, now: datetime) -> bool:
