@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from botbuilder.schema import Activity
 
-from notifier.chat.times import known_zone
+from common.times import known_zone
 
 
 def time_zone_of(activity: Activity) -> str | None:

@@ -22,6 +22,7 @@ from notifier.alerts.record import OPEN_KINDS, Counts, HotMember, IncidentSnapsh
 # posted once like an opening, but is never open.
 OPENING = OPEN_KINDS | {EventKind.TEST}
 HOTTEST = 5  # series shown on the card
+LISTED_FORGOTTEN = 5  # series let go without data named in the words; the rest counted
 
 
 class Change(StrEnum):
@@ -36,8 +37,8 @@ class Change(StrEnum):
 
 class MemberJson(TypedDict, total=False):
     """A member series as stored (its JSON text in the incident's series rows). `to_json`
-    writes every key; rows of earlier releases may lack the later ones (`inputs`, `seen`),
-    so `from_json` reads each with its default."""
+    writes every key (`forgotten` only when set); rows of earlier releases may lack the later
+    ones (`inputs`, `seen`), so `from_json` reads each with its default."""
 
     tags: dict[str, str]
     severity: str | None  # Severity
@@ -50,6 +51,7 @@ class MemberJson(TypedDict, total=False):
     recovered: bool
     inputs: str
     seen: str | None  # ISO 8601
+    forgotten: str
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Member:
     recovered: bool = False  # it was in trouble and is back to ok
     inputs: str = ""  # what its value is computed from (a dew point's temperature, humidity)
     seen: datetime | None = None  # when `value` was current (the chart ends there)
+    forgotten: str = ""  # let go without data (`forgotten` event): its words; "" otherwise
 
     @property
     def in_trouble(self) -> bool:
@@ -80,10 +83,14 @@ class Member:
         return abs(self.value - self.threshold)
 
     def to_json(self) -> MemberJson:
-        return {"tags": self.tags, "severity": self.severity.value if self.severity else None,
-                "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
-                "since": time_text(self.since), "trend": self.trend, "forecast": self.forecast,
-                "recovered": self.recovered, "inputs": self.inputs, "seen": time_text(self.seen)}
+        data: MemberJson = {
+            "tags": self.tags, "severity": self.severity.value if self.severity else None,
+            "no_data": self.no_data, "value": self.value, "threshold": self.threshold,
+            "since": time_text(self.since), "trend": self.trend, "forecast": self.forecast,
+            "recovered": self.recovered, "inputs": self.inputs, "seen": time_text(self.seen)}
+        if self.forgotten:  # rare: written only when set, so other rows stay as they were
+            data["forgotten"] = self.forgotten
+        return data
 
     def dumps(self) -> str:
         """The JSON text storage keeps for the series."""
@@ -98,7 +105,8 @@ class Member:
                    threshold=data.get("threshold"), since=time_of(data.get("since")),
                    trend=data.get("trend"), forecast=str(data.get("forecast") or ""),
                    recovered=bool(data.get("recovered")),
-                   inputs=str(data.get("inputs") or ""), seen=time_of(data.get("seen")))
+                   inputs=str(data.get("inputs") or ""), seen=time_of(data.get("seen")),
+                   forgotten=str(data.get("forgotten") or ""))
 
 
 @dataclass
@@ -181,7 +189,7 @@ class Incident:
             member.recovered = member.severity is None
         elif kind is EventKind.FORGOTTEN:  # out of trouble, but not back to ok either
             member.severity, member.no_data, member.recovered = None, False, False
-            self.detail = f"{self.label(member)}: {event.detail}" if event.detail else self.detail
+        member.forgotten = (event.detail or "forgotten") if kind is EventKind.FORGOTTEN else ""
         if event.value is not None:
             member.value, member.inputs, member.seen = event.value, event.inputs, event.at
         # The peak is the most extreme reading of a firing series while the incident is open:
@@ -261,6 +269,15 @@ class Incident:
         own = [v for k, v in sorted(member.tags.items()) if self.group.get(k) != v]
         return ", ".join(own) or ", ".join(v for _, v in sorted(member.tags.items())) or "-"
 
+    def forgotten_words(self) -> str:
+        """The series let go without data, in words: "rack-3, rack-4: no data for 7 d; …"."""
+        gone = sorted((m for m in self.members.values() if m.forgotten), key=lambda m: m.key)
+        if not gone:
+            return ""
+        labels = ", ".join(self.label(m) for m in gone[:LISTED_FORGOTTEN]) + (
+            f" and {len(gone) - LISTED_FORGOTTEN} more" if len(gone) > LISTED_FORGOTTEN else "")
+        return f"{labels}: {gone[0].forgotten}"
+
     def hottest(self, limit: int = HOTTEST) -> list[Member]:
         troubled = [m for m in self.members.values() if m.in_trouble]
         # Members that paged on their rate have no threshold (excess 0): the hotter first.
@@ -284,7 +301,8 @@ class Incident:
             kind=self.kind, source=self.source, rule=self.rule, key=self.group_key,
             series=self.group, unit=self.unit, severity=self.severity,
             description=self.description, links=self.links, thresholds=self.thresholds,
-            remind_every=self.remind_every, detail=self.detail, since=self.opened_at,
+            remind_every=self.remind_every, detail=self.forgotten_words() or self.detail,
+            since=self.opened_at,
             at=self.updated_at, ended_at=self.ended_at, last_reminded=self.last_reminded,
             critical_since=self.critical_since, counts=self.counts(),
             members=len(self.members), value=top.value if top else None,

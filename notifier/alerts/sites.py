@@ -29,7 +29,7 @@ from typing import TypedDict
 
 from common.literal import shown
 from common.stored import number_of, time_text
-from notifier.alerts.events import series_key
+from notifier.alerts.events import EventKind, series_key
 from notifier.alerts.record import IncidentSnapshot
 
 Key = tuple[str, str]  # (tenant id, conversation id)
@@ -68,6 +68,7 @@ class RoomLineJson(TypedDict, total=False):
     value: float | None
     hint: str
     unit: str
+    forgotten: bool
 
 
 class SiteJson(TypedDict):
@@ -106,6 +107,7 @@ class RoomLine:
     value: float | None = None  # its value
     hint: str = ""  # the room card's likely cause
     unit: str = ""
+    forgotten: bool = False  # ended without data for `forget_after`: let go, not back to ok
 
     @property
     def rank(self) -> tuple[int, int, float]:
@@ -116,7 +118,7 @@ class RoomLine:
         return {"label": self.label, "open": self.open, "severity": self.severity,
                 "crit": self.crit, "warn": self.warn, "no_data": self.no_data, "ok": self.ok,
                 "hottest": self.hottest, "value": self.value, "hint": self.hint,
-                "unit": self.unit}
+                "unit": self.unit, "forgotten": self.forgotten}
 
     @classmethod
     def from_json(cls, alert_id: str, data: RoomLineJson) -> RoomLine:
@@ -125,7 +127,8 @@ class RoomLine:
                    crit=int(data.get("crit") or 0), warn=int(data.get("warn") or 0),
                    no_data=int(data.get("no_data") or 0), ok=int(data.get("ok") or 0),
                    hottest=str(data.get("hottest") or ""), value=number_of(data.get("value")),
-                   hint=str(data.get("hint") or ""), unit=str(data.get("unit") or ""))
+                   hint=str(data.get("hint") or ""), unit=str(data.get("unit") or ""),
+                   forgotten=bool(data.get("forgotten")))
 
 
 def room_line(alert_id: str, incident: IncidentSnapshot, site_tags: Mapping[str, str],
@@ -142,7 +145,8 @@ def room_line(alert_id: str, incident: IncidentSnapshot, site_tags: Mapping[str,
         crit=counts.crit, warn=counts.warn, no_data=counts.no_data, ok=counts.ok,
         hottest=hottest.label if is_open and hottest else "",
         value=hottest.value if is_open and hottest else None,
-        hint=incident.hint if is_open else "", unit=incident.unit)
+        hint=incident.hint if is_open else "", unit=incident.unit,
+        forgotten=not is_open and incident.kind is EventKind.FORGOTTEN)
 
 
 @dataclass

@@ -15,13 +15,13 @@ from datetime import timedelta
 
 from common.clock import utcnow
 from common.literal import shown
+from common.times import at
 from notifier.alerts.events import Severity
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.sites import is_site
 from notifier.alerts.store import AlertStore
 from notifier.chat.access import Access, Operators, not_found_here
 from notifier.chat.siteactions import act_on_site
-from notifier.chat.times import at
 from notifier.delivery.cards import NAME_LIMIT, summary_line, when
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.paging import PagingReader
@@ -41,7 +41,7 @@ class Actor:
     conversation_id: str
     name: str
     scope: Scope = Scope.PERSONAL
-    time_zone: str | None = None  # IANA name Teams sent (see notifier/chat/times.py)
+    time_zone: str | None = None  # IANA name Teams sent (see common/times.py)
     aad_object_id: str = ""  # the person's, when Teams says (for OPERATORS)
     team_id: str = ""  # the team of a channel conversation (for OPERATORS)
 

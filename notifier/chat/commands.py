@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from common.clock import utcnow
 from common.durations import parse_duration
 from common.literal import more, shown
+from common.times import at
 from notifier.alerts.events import Severity
 from notifier.alerts.record import HOLD_MAX, AlertRecord, breaks_snooze
 from notifier.alerts.schedules import Schedules
@@ -22,7 +23,6 @@ from notifier.chat.history import history_list, history_of
 from notifier.chat.oncall import OnCallDesk, oncall_text
 from notifier.chat.operating import OperatingCommands
 from notifier.chat.report import ExposureReader, exposure_card, report_args
-from notifier.chat.times import at
 from notifier.chat.welcome import Watching, watching
 from notifier.delivery.budget import CardJson, fit_card
 from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, local_time, where
@@ -196,8 +196,8 @@ class Commands:
         """By room, across rules (a room watched by a temperature and a humidity rule is one
         room; a sensor is one set of tags, whatever it measures); `status <room>` lays that
         room's sensors out as a table, one column per rule."""
-        states = [SeriesState.loads(rule, key, text)
-                  for (rule, key), text in sorted((await self._states.load()).items())]
+        states = [state for (rule, key), text in sorted((await self._states.load()).items())
+                  if not (state := SeriesState.loads(rule, key, text)).forgotten]
         if not states:
             return Reply("No readings yet. HeatWatch shows sensors here after its first poll.")
         told = self._actions.access.told(actor)

@@ -4,7 +4,7 @@ from the alerts table and the audit trail (`storage.audit`).
 The list and the timeline use the same instants and words: an incident "fired at" the moment
 of its `fired` audit entry (when HeatWatch opened it and told people; the readings may have
 been over the threshold a little longer, during the rule's `for`), and "acknowledged ... after"
-counts from that same moment. Times are in the asker's time zone (`notifier/chat/times.py`).
+counts from that same moment. Times are in the asker's time zone (`common/times.py`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import datetime
 
 from common.durations import duration_words
 from common.literal import shown
+from common.times import UNKNOWN_ZONE_NOTE, at
 from notifier.alerts.record import AlertRecord
 from notifier.chat.actions import Actor
-from notifier.chat.times import UNKNOWN_ZONE_NOTE, at
 from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, amount, summary_line
 from storage.audit import SYSTEM, AuditEntry, AuditLog
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from common.clock import utcnow
 from common.literal import shown
+from common.times import at
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.sites import Site
-from notifier.chat.times import at
 from notifier.delivery.cards import VALUE_LIMIT, when
 from notifier.delivery.sitecard import site_words
 from storage.backend import Statement

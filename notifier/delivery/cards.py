@@ -86,7 +86,7 @@ def local_time(value: str | datetime | None) -> str:
     """A moment on a card, shown in each reader's own time zone and locale by Teams'
     Adaptive Card `{{DATE(…, SHORT)}} {{TIME(…)}}` functions (strict RFC 3339 in UTC, no
     spaces inside the braces). Text replies cannot do that: they use the asker's time zone
-    (notifier/chat/times.py)."""
+    (common/times.py)."""
     if value is None:
         return "-"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value

@@ -211,7 +211,17 @@ class Escalator:
     async def _take_site(self, site_id: str, group: list[Due], now: datetime) -> set[str]:
         """One step taken for rooms of a site event at once: each room's step is recorded
         (once per episode, as `_take`), and the chats get the site card, not a card per room:
-        one card and one note per chat, one page per person. The rooms escalated."""
+        one card and one note per chat, one page per person. The rooms escalated.
+
+        Replicas take site steps one at a time (a database lock), each first leaving out the
+        rooms another one took: the note names only the rooms this step escalates, never a
+        room twice (the note is one text for several rooms, so its rows cannot be keyed by a
+        room's step as `_take`'s are)."""
+        async with self._db.exclusive("site-escalation"):
+            group = [due for due in group if not await self._audit.has(due.step_id)]
+            return await self._take_site_now(site_id, group, now) if group else set()
+
+    async def _take_site_now(self, site_id: str, group: list[Due], now: datetime) -> set[str]:
         record = await self._alerts.get(site_id)
         if record is None:  # the site event ended meanwhile: room by room
             return {due.alert.alert_id for due in group if await self._take(due, now)}

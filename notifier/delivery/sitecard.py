@@ -41,7 +41,7 @@ def site_words(site: Site) -> str:
 
 def _room_text(room: RoomLine) -> str:
     if not room.open:
-        return "back to normal"
+        return "no longer watched (no data)" if room.forgotten else "back to normal"
     level = _WORDS.get(room.severity or "", "no data")
     counts = ", ".join(f"{n} {what}" for n, what in (
         (room.crit, "critical"), (room.warn, "warning"), (room.no_data, "no data")) if n)
@@ -64,7 +64,8 @@ def site_card(alert: AlertRecord, site: Site, rooms: set[str] | None,
                  f"at {site_words(site)}")
         style = _STYLES.get(severity or "", "warning")
     else:
-        title = f"Resolved: {len(shown_rooms)} rooms at {site_words(site)} back to normal"
+        title = f"Resolved: {len(shown_rooms)} rooms at {site_words(site)}" + (
+            f": {_ended_words(shown_rooms)}" if _let_go(shown_rooms) else " back to normal")
         style = "good"
     header: list[CardJson] = [
         {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True},
@@ -86,7 +87,7 @@ def site_card(alert: AlertRecord, site: Site, rooms: set[str] | None,
     counts = {"crit": sum(r.severity == "crit" for r in open_rooms),
               "warn": sum(r.severity == "warn" for r in open_rooms),
               "no_data": sum(r.severity is None for r in open_rooms),
-              "ok": sum(not r.open for r in shown_rooms)}
+              "ok": sum(not r.open and not r.forgotten for r in shown_rooms)}
     body.append({"type": "ColumnSet", "spacing": "Medium", "columns": [
         {"type": "Column", "width": "stretch", "items": [
             {"type": "TextBlock", "text": str(counts[key]), "size": "Large", "weight": "Bolder",
@@ -178,9 +179,21 @@ def site_escalation_text(site: Site, rooms: list[str], waited: float, told: list
             f"told: {', '.join(shown(name, NAME_LIMIT) for name in told) or 'nobody reachable'}.")
 
 
+def _let_go(rooms: list[RoomLine]) -> int:
+    """How many of the rooms ended let go without data (`forget_after`), not back to normal."""
+    return sum(room.forgotten for room in rooms)
+
+
+def _ended_words(rooms: list[RoomLine]) -> str:
+    """ "18 back to normal, 2 no longer watched (no data)"."""
+    gone = _let_go(rooms)
+    return f"{len(rooms) - gone} back to normal, {gone} no longer watched (no data)"
+
+
 def site_resolved_text(site: Site) -> str:
-    return (f"Resolved: **{shown(site.rule, NAME_LIMIT)}** at {site_words(site)}: all "
-            f"{len(site.rooms)} rooms back to normal.")
+    rooms = list(site.rooms.values())
+    words = _ended_words(rooms) if _let_go(rooms) else f"all {len(rooms)} rooms back to normal"
+    return f"Resolved: **{shown(site.rule, NAME_LIMIT)}** at {site_words(site)}: {words}."
 
 
 def with_site_note(card: CardJson, site: AlertRecord) -> CardJson:

@@ -29,7 +29,9 @@ updates the state in place and returns the events to publish and whether the sta
   no-data, but is not classified: the series keeps its level.
 - No data: when the newest point of a known series is `no_data` old, one `no-data` event; when a
   newer point arrives, `data-back`, then normal evaluation of that point. Without data for its
-  rule's `forget_after`, one `forgotten` event ends its alerts, and the caller drops its state.
+  rule's `forget_after`, one `forgotten` event ends its alerts and the series is `forgotten`:
+  a point no newer than its last is ignored (the query may still return it), a newer one
+  starts it afresh; once that point is out of every query window the monitor drops it.
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ class SeriesStateJson(TypedDict, total=False):
     peak: float | None
     cause: str
     fault: str
-    shown_at: str | None
+    update_slot: int | None
     shown_value: float | None
+    forgotten: bool
 
 
 @dataclass(slots=True)
@@ -112,10 +115,13 @@ class SeriesState:
     peak: float | None = None  # the most extreme reading while firing
     cause: str = ""  # what the active level was reached by when not a threshold (rate words)
     fault: str = ""  # the probe fault now, in words (notifier.monitoring.probes); "" for none
-    # When a firing series' value last went to its incident's card, and which value (the
-    # `update_every` of its rule counts from there).
-    shown_at: datetime | None = None
+    # The `update_every` slot (time // update_every) in which a firing series was last
+    # considered for a live update of its card, and the value its card last got.
+    update_slot: int | None = None
     shown_value: float | None = None
+    # No data for its rule's `forget_after`: its alerts ended; a point no newer than
+    # `last_seen` is ignored, a newer one starts it afresh (the monitor drops it later).
+    forgotten: bool = False
 
     def to_json(self) -> SeriesStateJson:
         return {
@@ -126,7 +132,8 @@ class SeriesState:
             "last_notified": time_text(self.last_notified),
             "no_data_alert_id": self.no_data_alert_id, "peak": self.peak,
             "cause": self.cause, "fault": self.fault,
-            "shown_at": time_text(self.shown_at), "shown_value": self.shown_value,
+            "update_slot": self.update_slot, "shown_value": self.shown_value,
+            "forgotten": self.forgotten,
         }
 
     def dumps(self) -> str:
@@ -150,7 +157,8 @@ class SeriesState:
             no_data_alert_id=data.get("no_data_alert_id"),
             peak=data.get("peak"), cause=str(data.get("cause") or ""),
             fault=str(data.get("fault") or ""),
-            shown_at=time_of(data.get("shown_at")), shown_value=data.get("shown_value"),
+            update_slot=data.get("update_slot"), shown_value=data.get("shown_value"),
+            forgotten=bool(data.get("forgotten")),
         )
 
 
@@ -212,13 +220,34 @@ def rate_level(rule: Rule, trend: Trend | None, active: Severity | None,
     return None, ""
 
 
+def update_slot(rule: Rule, now: datetime) -> int | None:
+    """Which `update_every` slot `now` is in (slots start at the same instants for every
+    series, so a room's series are considered in the same poll: one card update)."""
+    return int(now.timestamp() // rule.update_every) if rule.update_every > 0 else None
+
+
 def shows_change(rule: Rule, state: SeriesState, value: float, now: datetime) -> bool:
-    """Whether a firing series' newer value goes to its card (a `reading` event): its rule
-    updates cards (`update_every`), that long has passed since its value last went there, and
-    the value moved at least `SHOWN_CHANGE` (a probe's jitter does not rewrite every card)."""
-    return (rule.update_every > 0
-            and (state.shown_at is None or now - state.shown_at >= rule.update_delta)
-            and (state.shown_value is None or abs(value - state.shown_value) >= SHOWN_CHANGE))
+    """Whether a firing series' newer value goes to its card (a `reading` event): once per
+    `update_every` slot (at its first fresh reading there, marked as considered), when the
+    value moved at least `SHOWN_CHANGE` from the card's (a probe's jitter rewrites nothing)."""
+    slot = update_slot(rule, now)
+    if slot is None or state.update_slot == slot:
+        return False
+    state.update_slot = slot
+    # Rounded: 22.2 - 22.1 is 0.0999… in binary floating point.
+    return state.shown_value is None or round(abs(value - state.shown_value), 9) >= SHOWN_CHANGE
+
+
+def shown(rule: Rule, state: SeriesState, value: float | None, now: datetime) -> None:
+    """An event told the series' value: its card has it, this slot is done."""
+    state.update_slot, state.shown_value = update_slot(rule, now), value
+
+
+def expired(rule: Rule, state: SeriesState, now: datetime) -> bool:
+    """A forgotten series whose last point has left every query window (`Rule.lookback`
+    past `forget_after`): the monitor may drop its state."""
+    return (state.forgotten and state.last_seen is not None and
+            now - state.last_seen >= rule.forget_delta + timedelta(seconds=rule.lookback))
 
 
 def step(
@@ -243,8 +272,10 @@ def step(
     if fresh:
         assert reading is not None
         state.tags, state.last_value, state.last_seen = reading.tags, reading.value, reading.time
-        changed = True
+        state.forgotten, changed = False, True
     stale = state.last_seen is not None and now - state.last_seen >= rule.no_data_delta
+    if state.forgotten:
+        return events, changed  # nothing newer than the point it was forgotten at
     if reading is None or stale:
         if stale and state.no_data_alert_id is None:
             state.no_data_alert_id = make_alert_id(rule.name, state.key, now)
@@ -253,10 +284,14 @@ def step(
             changed = True
         elif (stale and state.no_data_alert_id is not None and state.last_seen is not None
               and rule.forget_after > 0 and now - state.last_seen >= rule.forget_delta):
-            # The caller drops the state: a new point starts the series afresh.
             event(EventKind.FORGOTTEN, state.no_data_alert_id, since=state.last_seen,
                   detail=f"no data for {duration_words(rule.forget_after)}; not watched "
-                         "until it reports again")
+                         "until data comes again")
+            # A newer point starts the series afresh: as if never seen, but its last point.
+            state.phase, state.severity, state.since, state.alert_id = Phase.OK, None, None, None
+            state.no_data_alert_id, state.last_notified, state.peak = None, None, None
+            state.cause, state.fault, state.forgotten = "", "", True
+            state.update_slot, state.shown_value = None, None
             changed = True
         return events, changed
 
@@ -292,7 +327,7 @@ def step(
                   previous_severity=state.severity, since=state.since, peak=state.peak)
             state.phase, state.severity, state.since = Phase.OK, None, None
             state.alert_id, state.last_notified, state.peak = None, None, None
-            state.shown_at, state.shown_value = None, None
+            state.update_slot, state.shown_value = None, None
             return events, True
         if severity is not state.severity:
             kind = EventKind.ESCALATED if severity is Severity.CRIT else EventKind.DEESCALATED
@@ -300,19 +335,19 @@ def step(
                   value=value, threshold=threshold, since=state.since, peak=state.peak,
                   forecast=cause)
             state.severity, state.last_notified = severity, now
-            state.shown_at, state.shown_value = now, value
+            shown(rule, state, value, now)
             return events, True
         due = state.last_notified is None or now - state.last_notified >= rule.repeat_delta
         if rule.repeat > 0 and due:
             event(EventKind.REMINDER, state.alert_id, severity=severity, value=value,
                   threshold=threshold, since=state.since, peak=state.peak, forecast=cause)
             state.last_notified = now
-            state.shown_at, state.shown_value = now, value
+            shown(rule, state, value, now)
             return events, True
         if fresh and shows_change(rule, state, value, now):
             event(EventKind.READING, state.alert_id, severity=severity, value=value,
                   threshold=threshold, since=state.since, peak=state.peak, forecast=cause)
-            state.shown_at, state.shown_value = now, value
+            shown(rule, state, value, now)
             return events, True
         return events, changed
 
@@ -327,7 +362,7 @@ def step(
         state.phase, state.severity, state.since = Phase.FIRING, severity, since
         state.alert_id = make_alert_id(rule.name, state.key, since)
         state.last_notified, state.peak = now, value
-        state.shown_at, state.shown_value = now, value
+        shown(rule, state, value, now)
         event(EventKind.FIRED, state.alert_id, severity=severity, value=value,
               threshold=threshold, since=since, peak=value, forecast=cause)
         return events, True

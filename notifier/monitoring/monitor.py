@@ -20,7 +20,7 @@ from common.metrics import UNCOUNTED, Metrics
 from common.retry import Backoff, FailureLog
 from notifier.alerts.events import AlertEvent, EventKind, make_alert_id, series_key
 from notifier.alerts.sink import AlertSink
-from notifier.monitoring.engine import Reading, SeriesState, step
+from notifier.monitoring.engine import Reading, SeriesState, expired, step
 from notifier.monitoring.probes import ProbeFault, ProbeJudge, ProbeNotices
 from notifier.monitoring.removal import removed_rule_events
 from notifier.monitoring.rules import Rule
@@ -120,6 +120,7 @@ class Monitor:
             for (rule, key), text in (await self._store.load()).items()
         }
         self._removed = []  # recomputed from the stored state (a reload must not repeat them)
+        self._dropped = []  # the stored states decide again what to drop
         self._drop_removed(self._clock())
         # An outage another poller was in the middle of goes on here: same start, same alert.
         outage = await self._store.load_outage(self.source.description)
@@ -185,6 +186,19 @@ class Monitor:
         events.extend(self._track_health(source_error, now))
         kinds = [fault.kind.value for fault in self._probes.faults.values()]
         self._metrics.set_probe_faults({kind: kinds.count(kind) for kind in set(kinds)})
+        try:
+            await self._commit(events, changed)
+        except BaseException:
+            # What this poll decided is not all stored (the database failed, or publishing
+            # did): the next poll starts again from the stored state, so its events come again
+            # (each is idempotent downstream) instead of being lost with the memory's state.
+            self._loaded = False
+            raise
+        return events
+
+    async def _commit(self, events: list[AlertEvent],
+                      changed: dict[tuple[str, str], SeriesState]) -> None:
+        """Publish the poll's events, then store the states they came from."""
         if events:
             await self._sink.publish(events)
         if self._removed:
@@ -197,20 +211,13 @@ class Monitor:
                          dropped)
             self._forget_removed = False
         outage = self._outage()
-        forgotten, self._dropped = self._dropped, []
-        extra = list(forgotten)
+        extra, self._dropped = self._dropped, []
         if outage != self._recorded_outage:
             extra.append(self._store.outage_statement(self.source.description, outage))
         if changed or extra:
-            try:
-                await self._store.save(
-                    ((rule, key, state.dumps()) for (rule, key), state in changed.items()),
-                    extra)
-            except BaseException:
-                self._dropped = forgotten + self._dropped  # deleted with the next save
-                raise
+            await self._store.save(
+                ((rule, key, state.dumps()) for (rule, key), state in changed.items()), extra)
             self._recorded_outage = outage
-        return events
 
     def _outage(self) -> SourceOutage | None:
         health = self.health
@@ -230,7 +237,7 @@ class Monitor:
                        fault=reading.key in faulty, shared=reading.key not in lone)
             state = self._states.get((rule.name, reading.key))
             if state is None:
-                continue  # forgotten this poll (its stale point was still in the window)
+                continue  # dropped this poll (forgotten long ago)
             fault = self._probes.faults.get((rule.name, reading.key))
             words = f"{fault.kind.value}: {fault.detail}" if fault else ""
             if state.fault != words:  # stored, so `status` on any replica shows it
@@ -317,7 +324,11 @@ class Monitor:
         if dirty:
             changed[(rule.name, key)] = state
         if any(event.kind is EventKind.FORGOTTEN for event in new_events):
-            self._forget(rule.name, key, changed)
+            self._recent.forget(rule.name, key)  # what memory holds of it goes now
+            self._probes.forget(rule.name, key)
+            self._told.forget(rule.name, key)
+        elif expired(rule, state, now):
+            self._drop(rule.name, key, changed)
         for event in new_events:
             if event.kind in _TRENDED:
                 trend = trend or self._recent.trend(rule.name, key)
@@ -327,17 +338,14 @@ class Monitor:
                                     rule, event.severity, event.value, event.threshold, good))
             events.append(event)
 
-    def _forget(self, rule: str, key: str,
-                changed: dict[tuple[str, str], SeriesState]) -> None:
-        """Drop a series without data for its rule's `forget_after`: its state (here and
-        stored, with this poll's save), its recent readings and its probe's record."""
+    def _drop(self, rule: str, key: str, changed: dict[tuple[str, str], SeriesState]) -> None:
+        """Drop a forgotten series whose last point no query returns any more: its state,
+        here and stored (with this poll's save)."""
         self._states.pop((rule, key), None)
         changed.pop((rule, key), None)
-        self._recent.forget(rule, key)
-        self._probes.forget(rule, key)
-        self._told.forget(rule, key)
         self._dropped.append(AlertStateStore.forget_statement(rule, key))
-        log.info("Forgot series %s of rule %r: no data for its forget_after", key, rule)
+        log.info("Dropped the state of series %s of rule %r (no data for its forget_after)",
+                 key, rule)
 
     def _note_rule_error(self, rule: Rule, message: str) -> None:
         if self._rule_errors.get(rule.name) != message:

@@ -334,9 +334,9 @@ def _read_rule(source: str, index: int, table: Any,
     no_data = reader.duration("no_data", 300.0)
     if no_data <= 0:
         reader.problem("no_data", 'must be more than 0, like no_data = "5m"')
-    forget_after = reader.duration("forget_after", FORGET_AFTER)
-    # Forgotten, a series must stay out of the query's window (`Rule.lookback`), or its last
-    # point would bring it back at the next poll, without data again.
+    # Forgotten, a series' last point should be out of the query's window (`Rule.lookback`);
+    # the default grows with a long no_data (a rule of no_data = "4d" still loads).
+    forget_after = reader.duration("forget_after", max(FORGET_AFTER, no_data * 2))
     if 0 < forget_after < max(no_data * 2, LOOKBACK_MIN):
         reader.problem("forget_after", f'must be "0" (never) or at least twice no_data and 10 '
                                        f'minutes ({max(no_data * 2, LOOKBACK_MIN):g}s), like '

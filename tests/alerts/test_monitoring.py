@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import StorageError
 from common.metrics import Metrics
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.monitoring.influxql import InfluxQLSource
@@ -434,3 +435,17 @@ async def test_a_fast_rise_pages_at_once_when_the_room_shares_it_and_a_door_tran
                 fired.setdefault(f"{event.series['room']} {event.series['sensor']}", minute)
     assert sorted(fired) == ["r1 s1", "r1 s2", "r1 s3"]  # nothing in r2
     assert max(fired.values()) <= 6.25  # a minute and a poll into the rise, under 27 °C
+
+
+async def test_a_poll_whose_events_were_not_stored_is_decided_again(
+        scenario: Scenario) -> None:
+    """The database failed while the poll's events were written: the poller must not keep
+    what it decided only in memory (the alert would be lost); the next poll decides again."""
+    monitor = scenario.monitor()
+    scenario.write(0, 28.0)
+    scenario.sink.failures = 1
+    with pytest.raises(StorageError):
+        await monitor.poll_once(scenario.at(1))
+    assert scenario.sink.events == []
+    await monitor.poll_once(scenario.at(2))
+    assert scenario.sink.kinds() == [(EventKind.FIRED, Severity.WARN)]

@@ -335,3 +335,25 @@ async def test_a_room_on_an_open_site_card_keeps_the_rows_that_say_where_it_show
     periods = RetentionPeriods(delivery_age=timedelta(hours=24))
     assert await Retention(db, periods).prune(now) == {"deliveries": 1}
     assert await ids(db, "SELECT event_id FROM deliveries") == {"folded-a"}
+
+
+async def test_an_open_incident_keeps_one_finished_row_per_chat_and_kind_not_every_update(
+    db: SqlBackend,
+) -> None:
+    """Live values update a card a minute while it is open: the rows that say a chat was told
+    must not grow with them. The newest of each kind stays and says as much."""
+    now = utcnow()
+    outbox = Outbox(db)
+    await add_alert(db, "open-1", True, now - timedelta(days=3))
+    for minute in range(5):  # the post and four updates in c1, two days ago
+        await outbox.enqueue([card(f"update-{minute}", "open-1", "c1")],
+                             now - timedelta(days=2, minutes=-minute))
+    await outbox.enqueue([note("reminder", "open-1", "c1"), card("only", "open-1", "c2")],
+                         now - timedelta(days=2))
+    for row in await db.fetch_all("SELECT id, created_at FROM deliveries"):
+        await outbox.complete(row["id"], datetime.fromisoformat(row["created_at"]))
+    deleted = await Retention(db, RetentionPeriods(delivery_age=timedelta(hours=24))).prune(now)
+    assert deleted == {"deliveries": 4}
+    assert await ids(db, "SELECT event_id FROM deliveries") == {"update-4", "reminder", "only"}
+    told = await AlertStore(db).audience("open-1")
+    assert told == {(TENANT, "c1"), (TENANT, "c2")}  # still told there: its end goes there

@@ -132,7 +132,7 @@ def test_a_resolved_card_is_green_with_its_end_and_no_buttons() -> None:
 
 def test_a_forgotten_incident_says_it_is_no_longer_watched_and_why() -> None:
     ended = (START + timedelta(days=7)).isoformat()
-    detail = "rack-3: no data for 7 d; not watched until it reports again"
+    detail = "rack-3: no data for 7 d; not watched until data comes again"
     alert = record(kind="forgotten", severity=None, ended_at=ended, at=ended, detail=detail)
     card = render(alert)
     assert card["body"][0]["style"] == "emphasis"  # not the green of a resolution

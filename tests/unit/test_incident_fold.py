@@ -118,10 +118,10 @@ def test_a_forgotten_series_leaves_the_incident_neither_in_trouble_nor_back_to_o
     room = Room()
     room.fired("s1", 28.0)
     room.batch(event(EventKind.NO_DATA, "s2", room.clock.advance(10)))
-    detail = "no data for 7 d; not watched until it reports again"
+    detail = "no data for 7 d; not watched until data comes again"
     assert room.batch(event(EventKind.FORGOTTEN, "s2", room.clock.advance(7 * 86400),
                             detail=detail)) is Change.UPDATED  # s1 still fires
-    assert room.it.open and room.it.detail == f"s2: {detail}"
+    assert room.it.open and room.it.snapshot().detail == f"s2: {detail}"
     counts = room.it.counts()
     assert (counts.warn, counts.no_data, counts.ok) == (1, 0, 0)
     room.resolved("s1", after=10)
@@ -132,6 +132,21 @@ def test_a_forgotten_series_leaves_the_incident_neither_in_trouble_nor_back_to_o
     assert alone.batch(event(EventKind.FORGOTTEN, "s1", alone.clock.advance(7 * 86400),
                              detail=detail)) is Change.RESOLVED
     assert alone.it.kind == "forgotten" and alone.it.counts().ok == 0
+
+
+def test_several_series_let_go_are_all_named_and_one_reporting_again_is_not() -> None:
+    room = Room()
+    room.fired("s9", 28.0)
+    words = "no data for 7 d; not watched until data comes again"
+    for sensor in ("s1", "s2", "s3", "s4", "s5", "s6", "s7"):
+        room.batch(event(EventKind.NO_DATA, sensor, room.clock.now))
+        room.batch(event(EventKind.FORGOTTEN, sensor, room.clock.advance(1), detail=words))
+    assert room.it.snapshot().detail == f"s1, s2, s3, s4, s5 and 2 more: {words}"
+    room.fired("s1", 28.5, after=60)  # it reports again (hot): named no more
+    assert room.it.snapshot().detail.startswith("s2, s3, s4, s5, s6 and 1 more: ")
+    stored = {key: Member.from_json(key, json.loads(m.dumps())) for key, m in
+              room.it.members.items()}
+    assert stored == room.it.members  # the words survive storage
 
 
 def test_the_peak_is_the_hottest_value_seen_while_firing_and_names_its_series() -> None:

@@ -186,7 +186,7 @@ def test_a_moment_is_any_aware_time() -> None:
 
 
 def test_a_zone_name_that_is_a_folder_is_no_zone() -> None:
-    from notifier.chat.times import zone
+    from common.times import zone
     assert zone("Europe") is None and zone("Europe/Paris") is not None
 
 

@@ -20,7 +20,7 @@ from notifier.alerts.sites import (
     room_line,
     site_group_key,
 )
-from notifier.delivery.sitecard import site_card, site_escalation_text
+from notifier.delivery.sitecard import site_card, site_escalation_text, site_resolved_text
 from notifier.monitoring.rules import parse_rules
 
 T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
@@ -169,3 +169,17 @@ def test_one_escalation_note_names_the_rooms_of_a_site_and_counts_the_rest() -> 
     assert text.endswith("told: nobody reachable.")
     odd = site_escalation_text(site, ["r9"], 60.0, [])
     assert "1 room critical (" in odd and "**bold**" not in odd and "<at>" not in odd
+
+
+def test_a_room_let_go_without_data_is_not_said_to_be_back_to_normal() -> None:
+    gone = RoomLine("r2", "dc1-b", False, forgotten=True)
+    site = Site("s1", "hall", {"site": "ams1"}, T0, rooms={
+        "r1": room("r1", "dc1-a", None, is_open=False), "r2": gone})
+    site.settle(T0 + timedelta(days=7))
+    assert site_resolved_text(site) == ("Resolved: **hall** at site ams1: 1 back to normal, "
+                                        "1 no longer watched (no data).")
+    card = site_card(AlertRecord("s1", "hall", IncidentSnapshot.from_json(
+        json.loads(site.dumps()))), site, None, None, T0 + timedelta(days=7))
+    text = json.dumps(card)
+    assert "no longer watched (no data)" in text and "dc1-b" in text
+    assert RoomLine.from_json("r2", gone.to_json()) == gone

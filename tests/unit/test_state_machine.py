@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from notifier.alerts.events import EventKind, Severity, make_alert_id, series_key
-from notifier.monitoring.engine import Phase, Reading, SeriesState, classify, step
+from notifier.monitoring.engine import Phase, Reading, SeriesState, classify, expired, step
 from notifier.monitoring.rules import Rule
 from tests.unit.clock import FakeClock
 
@@ -176,16 +176,42 @@ def test_an_escalation_restarts_the_reminder_timer() -> None:
 
 
 def test_a_firing_series_newer_value_goes_to_its_card_once_per_update_every() -> None:
-    series = Series(rule(update_every=60.0))
+    series = Series(rule(update_every=60.0))  # the clock starts on a whole minute
     series.read(28.0)
-    assert series.read(29.0, after=30) == []  # 30 s since the card had 28.0
-    assert series.read(29.5, after=30) == [EventKind.READING]
+    assert series.read(29.0, after=30) == []  # the minute the card got 28.0
+    assert series.read(29.5, after=30) == [EventKind.READING]  # the next minute's first
     [reading] = series.events
     assert reading.value == 29.5 and reading.peak == 29.5 and reading.severity is Severity.WARN
     assert reading.alert_id == series.state.alert_id and reading.threshold == 27.0
     assert series.read(29.55, after=60) == []  # under a tenth of a degree: jitter
-    assert series.read(29.3, after=1) == [EventKind.READING]  # falling counts too
-    assert series.events[0].peak == 29.55  # the peak the poller kept in between
+    assert series.read(29.95, after=30) == []  # this minute was considered already
+    assert series.read(29.9, after=30) == [EventKind.READING]
+    assert series.events[0].peak == 29.95  # the peak the poller kept in between
+    assert series.read(29.75, after=60) == [EventKind.READING]  # falling counts too
+
+
+def test_a_tenth_of_a_degree_counts_whatever_the_binary_fraction() -> None:
+    series = Series(rule(update_every=60.0, warn_above=20.0))
+    series.read(22.1)
+    assert series.read(22.2, after=60) == [EventKind.READING]  # 22.2 - 22.1 < 0.1 in floats
+
+
+def test_the_series_of_a_room_are_considered_in_the_same_poll() -> None:
+    """Slots start at the same instants for every series: series that fired apart update
+    their card together, once a minute, not in turns every poll."""
+    the_rule, clock = rule(update_every=60.0), FakeClock()
+    states = [SeriesState(rule="hot", key=f"s{n}") for n in range(3)]
+
+    def poll(after: float, value: float) -> list[int]:
+        now = clock.advance(after)
+        return [n for n, state in enumerate(states) if step(
+            the_rule, state, Reading({"room": "r1", "sensor": f"s{n}"}, value, now), now)[0]]
+
+    assert poll(10, 28.0) == [0, 1, 2]  # all fire
+    states[1].update_slot = states[2].update_slot = None  # as if fired a poll apart, earlier
+    assert poll(20, 28.5) == [1, 2]  # 10:00:30, values moved: their first look this minute
+    assert poll(30, 29.0) == [0, 1, 2]  # 10:01:00: every series, one batch
+    assert poll(20, 29.5) == [] and poll(20, 30.0) == []  # nothing more this minute
 
 
 def test_a_reminder_or_an_escalation_carries_the_value_and_restarts_the_update_clock() -> None:
@@ -193,10 +219,10 @@ def test_a_reminder_or_an_escalation_carries_the_value_and_restarts_the_update_c
     series.read(28.0)
     assert series.read(28.5, after=60) == [EventKind.READING]
     assert series.read(29.0, after=30) == [EventKind.REMINDER]  # 90 s: the reminder has it
-    assert series.read(29.5, after=30) == []
+    assert series.read(29.5, after=30) == [EventKind.READING]  # a new minute, a new value
     assert series.read(33.0, after=1) == [EventKind.ESCALATED]
-    assert series.read(33.5, after=59) == []
-    assert series.read(33.5, after=1) == [EventKind.READING]  # a minute after the escalation
+    assert series.read(33.5, after=58) == []  # the escalation told this minute's value
+    assert series.read(33.5, after=1) == [EventKind.READING]  # the next minute
 
 
 def test_update_every_zero_leaves_the_card_to_the_events() -> None:
@@ -216,7 +242,20 @@ def test_a_series_silent_for_forget_after_is_forgotten_with_its_alerts() -> None
     [forgotten] = series.events
     assert forgotten.alert_id == no_data and forgotten.alert_id != firing
     assert forgotten.since == last_seen and forgotten.value is None
-    assert forgotten.detail == "no data for 1 d; not watched until it reports again"
+    assert forgotten.detail == "no data for 1 d; not watched until data comes again"
+    # Forgotten: the old point (a query window may still hold it) brings nothing back...
+    assert series.state.forgotten and series.state.alert_id is None
+    assert series.silent(after=60) == []
+    events, _ = step(series.rule, series.state, Reading(dict(TAGS), 33.0, last_seen),
+                     series.clock.now)
+    assert events == [] and series.state.forgotten
+    assert not expired(series.rule, series.state, series.clock.now)
+    # ...and once that point is out of every window (lookback past forget_after), it may go.
+    later = last_seen + timedelta(seconds=86400 + series.rule.lookback)
+    assert expired(series.rule, series.state, later)
+    # A newer point starts it afresh: hot, it fires a new alert.
+    assert series.read(33.0, after=60) == [EventKind.FIRED]
+    assert not series.state.forgotten and series.state.alert_id not in (None, firing)
 
 
 def test_forget_after_zero_keeps_a_silent_series_forever() -> None:
