@@ -143,6 +143,7 @@ class HeatWatchBot(TeamsActivityHandler):
             turn_context.turn_state[REPLIES_KEY] = self._replies
         try:
             await self._refresh_service_url(turn_context)
+            await self._remember_time_zone(turn_context)
             if activity.type in _PRESENCE_TYPES:
                 await self._learn(turn_context)
             await super().on_turn(turn_context)
@@ -150,6 +151,19 @@ class HeatWatchBot(TeamsActivityHandler):
             if activity.type == ActivityTypes.message and not isinstance(error, StorageError):
                 await self._say_sorry(turn_context)
             raise
+
+    async def _remember_time_zone(self, turn_context: TurnContext) -> None:
+        """A person's message or button press in their personal chat says their time zone:
+        the texts HeatWatch sends there later (reminders, escalation and probe notes) use it."""
+        activity = turn_context.activity
+        if activity.type not in (ActivityTypes.message, ActivityTypes.invoke) or \
+                not activity.conversation or scope_of(activity) is not Scope.PERSONAL:
+            return
+        zone = time_zone_of(activity)
+        if zone and await self._registry.remember_time_zone(
+                tenant_of(activity), conversation_id_of(activity), zone):
+            log.info("Personal chat %s: times in texts now in %s",
+                     conversation_id_of(activity)[:12], zone)
 
     async def _refresh_service_url(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

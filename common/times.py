@@ -1,17 +1,25 @@
-"""Moments in text replies, in the asker's own time zone.
+"""Moments in texts, in the reader's own time zone.
 
 Cards show each reader's local time by themselves (Teams' `{{DATE()}}`/`{{TIME()}}`, see
 `notifier.delivery.cards.local_time`); a text reply is written for one person, so it uses the
 IANA time zone Teams sent with that person's activity (`localTimezone`, else the `clientInfo`
-entity's `timezone`; read in `bots/timezone.py` and carried by `Actor.time_zone`). When Teams
-sent none (or an unknown name) the reply is in UTC and says so: each moment ends in "UTC", and
-the multi-line replies (`history`) say so once in their first line (`UNKNOWN_ZONE_NOTE`).
+entity's `timezone`; read in `bots/timezone.py` and carried by `Actor.time_zone`). A text
+HeatWatch sends later to a personal chat (a reminder, a probe-fault notice) has one reader
+too: it uses the zone Teams last sent with that person's message or button press (stored on
+the conversation, `ConversationRegistry.remember_time_zone`). A channel or group chat has
+many readers, and the audit trail none: UTC. When the zone is not known (or an unknown name)
+the text is in UTC and says so: each moment ends in "UTC", and the multi-line replies
+(`history`) say so once in their first line (`UNKNOWN_ZONE_NOTE`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+K = TypeVar("K", bound=Hashable)
 
 UNKNOWN_ZONE_NOTE = "times in UTC: Teams did not tell me your time zone"
 
@@ -48,3 +56,12 @@ def at(value: str | datetime | None, zone_name: str | None) -> str:
     if not name or name[0] in "+-":  # e.g. "+0530" for Asia/Kolkata: say it as an offset
         name = "UTC" + local.strftime("%z")
     return local.strftime("%Y-%m-%d %H:%M:%S ") + name
+
+
+def by_zone(keys: Iterable[K], zones: Mapping[K, str | None]) -> dict[str | None, list[K]]:
+    """`keys` (conversations) grouped by their reader's time zone name (None: not known), so
+    that a text with times is written once per zone, not once per conversation."""
+    groups: dict[str | None, list[K]] = {}
+    for key in sorted(keys):  # type: ignore[type-var]
+        groups.setdefault(zones.get(key), []).append(key)
+    return groups

@@ -15,9 +15,9 @@ from common.durations import duration_words, parse_duration
 from common.errors import ConfigError, HeatWatchError
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
+from common.times import at
 from heatwatch.operate import rules_for
 from notifier.alerts.store import AlertStore
-from notifier.delivery.cards import when
 from notifier.inbound.sources import RECEIVERS
 from notifier.monitoring.exposure import ExposureReport, read_exposure
 from notifier.monitoring.sources import build_source
@@ -46,7 +46,7 @@ def _minutes(value: float | None) -> str:
 
 
 def report_text(report: ExposureReport) -> str:
-    lines = [f"Exposure {when(report.start)} .. {when(report.end)} (steps of "
+    lines = [f"Exposure {at(report.start, None)} .. {at(report.end, None)} (steps of "
              f"{duration_words(report.step)}; minutes outside the rules' warning = recommended, "
              "critical = allowable)", "",
              f"{'rule':24} {'room':20} {'recommended':>11} {'allowable':>9} {'rate':>6} "
@@ -62,7 +62,7 @@ def report_text(report: ExposureReport) -> str:
         told = "; ".join(f"alert {alert_id} "
                          + (f"acknowledged by {by}" if by else "not acknowledged")
                          for alert_id, by in e.incidents) or "no incident"
-        lines.append(f"  {e.rule} {e.room}: {when(e.start)} for {e.minutes:g} min, peak "
+        lines.append(f"  {e.rule} {e.room}: {at(e.start, None)} for {e.minutes:g} min, peak "
                      f"{e.peak:.1f} {e.unit}{' (outside allowable)' if e.allowable else ''}; "
                      f"{told}")
     if not report.worst:

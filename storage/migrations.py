@@ -269,6 +269,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX oncall_overrides_end ON oncall_overrides (ends_at)
         """,
     ),
+    (
+        14,
+        "the time zone of a personal chat",
+        """
+        ALTER TABLE conversations ADD COLUMN time_zone TEXT
+        """,
+    ),
 ]
 
 

@@ -75,6 +75,9 @@ class Conversation:
     welcomed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # A personal chat's person's IANA time zone, as Teams last sent it with their message
+    # (texts sent there give times in it); None elsewhere or when Teams sent none.
+    time_zone: str | None = None
 
     @property
     def key(self) -> ConversationKey:

@@ -61,6 +61,7 @@ def _conversation(row: Row) -> Conversation:
         welcomed_at=time_of(row["welcomed_at"]),
         created_at=datetime.fromisoformat(row["created_at"]),
         updated_at=datetime.fromisoformat(row["updated_at"]),
+        time_zone=row.get("time_zone"),
     )
 
 
@@ -195,6 +196,15 @@ class ConversationRegistry:
         claim above succeeded in this transaction."""
         return ("SELECT 1 FROM conversations WHERE tenant_id = ? AND conversation_id = ? AND "
                 "welcomed_at = ?", (tenant_id, conversation_id, stamp))
+
+    async def remember_time_zone(self, tenant_id: str, conversation_id: str,
+                                 time_zone: str) -> bool:
+        """The person of a personal chat wrote with their time zone: texts sent there give
+        times in it. Whether it changed (one UPDATE, none when it is the same)."""
+        return bool(await self._db.execute(
+            "UPDATE conversations SET time_zone = ? WHERE tenant_id = ? AND conversation_id = ? "
+            "AND scope = ? AND (time_zone IS NULL OR time_zone <> ?)",
+            (time_zone, tenant_id, conversation_id, Scope.PERSONAL.value, time_zone)))
 
     async def refresh_service_url(
         self, tenant_id: str, conversation_id: str, team_id: str | None, service_url: str

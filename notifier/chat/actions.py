@@ -22,7 +22,7 @@ from notifier.alerts.sites import is_site
 from notifier.alerts.store import AlertStore
 from notifier.chat.access import Access, Operators, not_found_here
 from notifier.chat.siteactions import act_on_site
-from notifier.delivery.cards import NAME_LIMIT, summary_line, when
+from notifier.delivery.cards import NAME_LIMIT, summary_line
 from notifier.delivery.charts import ChartMaker
 from notifier.delivery.paging import PagingReader
 from notifier.inbound.silences import Silences
@@ -150,7 +150,7 @@ class AlertActions:
             return Outcome(alert, False, f"{_ref(alert)} is not acknowledged; nothing changed.")
         entry = self._entry("unacknowledged", actor, alert_id,
                             f"was acknowledged by {alert.acknowledged_by} at "
-                            f"{when(alert.acknowledged_at)}")
+                            f"{at(alert.acknowledged_at, None)}")
         await self._commit(entry, alert_id, await self.alerts.cards_of(alert_id))
         return Outcome(await self.alerts.get(alert_id), True,
                        f"{_who(actor.name)} undid the acknowledgement of {_ref(alert)} (by "
@@ -169,7 +169,7 @@ class AlertActions:
                                          f"({'it has ended' if not alert.open else 'no series'}).")
         until = utcnow() + timedelta(seconds=seconds)
         severity = alert.incident.severity
-        entry = self._entry("snoozed", actor, alert_id, f"until {when(until)}")
+        entry = self._entry("snoozed", actor, alert_id, f"until {at(until, None)}")
         await self._commit(entry, alert_id, [(actor.tenant_id, actor.conversation_id)], [
             self.alerts.snooze_statement(actor.tenant_id, actor.conversation_id, alert.rule,
                                          alert.incident.series_key, until, actor.name,
@@ -198,7 +198,7 @@ class AlertActions:
             return Outcome(alert, False, f"{_ref(alert)} is not snoozed here; nothing changed.")
         entry = self._entry("unsnoozed", actor, alert_id,
                             f"was snoozed by {snooze.by_name or '-'} until "
-                            f"{when(snooze.until)}")
+                            f"{at(snooze.until, None)}")
         await self._commit(entry, alert_id, [(actor.tenant_id, actor.conversation_id)])
         return Outcome(alert, True, f"Snooze of {_ref(alert)} here ended by "
                                     f"{_who(actor.name)}: its updates and reminders come here "
@@ -215,7 +215,7 @@ class AlertActions:
         before = await self.preferences.mute_of(actor.tenant_id, actor.conversation_id, now)
         until = now + timedelta(seconds=seconds)
         await self.preferences.mute(actor.tenant_id, actor.conversation_id, until, actor.name)
-        await self._commit(self._entry("muted", actor, detail=f"until {when(until)}"))
+        await self._commit(self._entry("muted", actor, detail=f"until {at(until, None)}"))
         was = (f" It was muted until {at(before[0], actor.time_zone)} "
                f"(by {_who(before[1])}); the new "
                "time replaces that." if before else "")
@@ -231,7 +231,7 @@ class AlertActions:
             return Outcome(None, False, "Nothing was muted here, so nothing changed: alerts "
                                         "already come to this conversation.")
         await self._commit(self._entry("unmuted", actor,
-                                       detail=f"was muted until {when(before[0])}"))
+                                       detail=f"was muted until {at(before[0], None)}"))
         return Outcome(None, True, f"Unmuted: alerts come to this conversation again (it was "
                                    f"muted by {_who(before[1])} until "
                                    f"{at(before[0], actor.time_zone)}).")

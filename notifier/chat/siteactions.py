@@ -16,7 +16,7 @@ from common.literal import shown
 from common.times import at
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.sites import Site
-from notifier.delivery.cards import VALUE_LIMIT, when
+from notifier.delivery.cards import VALUE_LIMIT
 from notifier.delivery.sitecard import site_words
 from storage.backend import Statement
 from storage.sites import SiteStore
@@ -70,7 +70,7 @@ async def act_on_site(actions: AlertActions, alert: AlertRecord, actor: Actor, v
                                              alert.incident.series_key, now)
         keys = [where]
     detail = f"{len(changed)} of {len(rooms)} rooms" + (
-        f", until {when(now + timedelta(seconds=seconds))}" if verb == "snooze" else "")
+        f", until {at(now + timedelta(seconds=seconds), None)}" if verb == "snooze" else "")
     entry = actions._entry(
         {"acknowledge": "acknowledged", "unacknowledge": "unacknowledged",
          "snooze": "snoozed", "unsnooze": "unsnoozed"}[verb], actor, alert.alert_id, detail)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from common.clock import utcnow
 from common.durations import duration_words
 from common.literal import clip, host_of, inert, more, shown, web_link
+from common.times import at
 from common.wire import ActivityJson, MentionedJson
 from notifier.alerts.events import EventKind, Severity
 from notifier.alerts.record import AlertRecord, HotMember, IncidentSnapshot, breaks_snooze
@@ -67,13 +68,6 @@ FACTS_LIMIT = 12  # labels shown as facts; the rest is "and N more labels"
 MEMBER_LABELS = 8  # labels of one alert in an incident's list
 LINKS_LIMIT = 6  # link buttons kept (a decision: more would crowd out Acknowledge and Snooze)
 PAGES_LIMIT = 5  # escalation steps listed on a card: the latest ones ("and N earlier")
-
-
-def when(value: str | datetime | None) -> str:
-    if value is None:
-        return "-"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def local_clock(moment: datetime) -> str:
@@ -440,9 +434,10 @@ def _rule_and_detail(event: IncidentSnapshot, value_label: str) -> str:
     return f"{rule} ({detail})" if detail else rule
 
 
-def reminder_text(event: IncidentSnapshot) -> str:
+def reminder_text(event: IncidentSnapshot, zone: str | None = None) -> str:
+    """`zone`: the reader's IANA time zone (a personal chat's), else the time is in UTC."""
     return (f"Still firing: {_rule_and_detail(event, 'now')}, "
-            f"since {when(event.since)}")
+            f"since {at(event.since, zone)}")
 
 
 def break_through_text(event: IncidentSnapshot) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from common.clock import utcnow
+from common.times import by_zone
 from notifier.alerts.events import AlertEvent, EventKind, Severity
 from notifier.alerts.incidents import OPENING, Change, Incident
 from notifier.alerts.record import AlertRecord, breaks_snooze
@@ -68,6 +69,13 @@ class Recipients:
     subscriptions: dict[Key, dict[str, bool]]
     muted: set[Key]
     active: set[Key]
+
+    @property
+    def zones(self) -> dict[Key, str | None]:
+        """The time zone of each personal chat's reader, as Teams last sent it; a text with
+        times is in it there (elsewhere, many readers: UTC)."""
+        return {(c.tenant_id, c.conversation_id): c.time_zone for c in self.conversations
+                if c.scope is Scope.PERSONAL and c.time_zone}
 
 
 class OutboxSink:
@@ -118,7 +126,7 @@ class OutboxSink:
                    if (p := await self._plan_incident(group, now, recipients)) is not None]
         # Rooms of one site open at once go on one site card per chat (sites.py); all of the
         # batch is one transaction, so a site card and the rooms it shows commit together.
-        extra = await self._sites.fold(planned, now, recipients.muted)
+        extra = await self._sites.fold(planned, now, recipients.muted, recipients.zones)
         await self._outbox.enqueue([i for p in planned for i in p.items], now, extra=[
             *(s for p in planned for s in p.statements), *extra])
         for p in planned:
@@ -145,7 +153,7 @@ class OutboxSink:
         keys = resolve_targets(targets or (), recipients.conversations, recipients.defaults)
         keys = (keys & recipients.active) - recipients.muted
         if keys:
-            await self._outbox.enqueue(notice_rows(notices, keys), now)
+            await self._outbox.enqueue(notice_rows(notices, keys, recipients.zones), now)
         log.info("Probe-fault notice of %s (%s): %d probe(s), %d conversation(s) told",
                  notices[0].rule, ", ".join(notices[0].group.values()) if notices[0].group
                  else "-", len(notices), len(keys))
@@ -272,7 +280,8 @@ class OutboxSink:
                 told - quiet, Operation.TEXT, resolved_text(document))
         if remind:
             listening = told & await self.audience(event, now, recipients, incident)
-            items += rows(listening, Operation.TEXT, reminder_text(document))
+            for zone, keys in by_zone(listening, recipients.zones).items():
+                items += rows(keys, Operation.TEXT, reminder_text(document, zone))
         return items, remind or change in (Change.ESCALATED, Change.RESOLVED)
 
     async def _pages(self, incident: Incident, change: Change, items: list[NewDelivery],

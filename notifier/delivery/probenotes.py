@@ -13,20 +13,22 @@ never falls back to the default audience.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from common.durations import duration_words
 from common.literal import shown
+from common.times import at
 from notifier.alerts.events import AlertEvent
 from notifier.alerts.routing import Key
-from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, series_words, when
+from notifier.delivery.cards import NAME_LIMIT, VALUE_LIMIT, series_words
 from storage.outbox import NewDelivery, Operation
 
 SHOWN = 10  # probes listed in one notice; the rest are counted
 
 
-def notice_text(notices: list[AlertEvent]) -> str:
-    """The text of one room's notices of one poll (all of one rule and group)."""
+def notice_text(notices: list[AlertEvent], zone: str | None = None) -> str:
+    """The text of one room's notices of one poll (all of one rule and group); times in the
+    reader's `zone` (a personal chat's), else in UTC."""
     first = notices[0]
     room = series_words(first.group if first.group is not None else first.series)
     rule = shown(first.rule, NAME_LIMIT)
@@ -38,12 +40,12 @@ def notice_text(notices: list[AlertEvent]) -> str:
     lines = []
     for notice in sorted(faults, key=lambda n: n.key)[:SHOWN]:
         lines.append(f"- {_probe(notice)}: {shown(notice.detail, VALUE_LIMIT)}, since "
-                     f"{when(notice.since)}")
+                     f"{at(notice.since, zone)}")
     for notice in sorted(over, key=lambda n: n.key)[:max(0, SHOWN - len(lines))]:
         lasted = f", {duration_words((notice.at - notice.since).total_seconds())}" \
             if notice.since else ""
         lines.append(f"- {_probe(notice)}: reads well again (at fault since "
-                     f"{when(notice.since)}{lasted})")
+                     f"{at(notice.since, zone)}{lasted})")
     if len(notices) > len(lines):
         lines.append(f"- and {len(notices) - len(lines)} more probes")
     return (f"**{title}** of **{rule}** ({room}); not paged, not an incident:\n\n"
@@ -57,11 +59,12 @@ def _probe(notice: AlertEvent) -> str:
     return series_words(own or notice.series) or "-"
 
 
-def notice_rows(notices: list[AlertEvent], keys: Iterable[Key]) -> list[NewDelivery]:
-    """One text delivery per conversation for one room's notices."""
-    text = notice_text(notices)
+def notice_rows(notices: list[AlertEvent], keys: Iterable[Key],
+                zones: Mapping[Key, str | None]) -> list[NewDelivery]:
+    """One text delivery per conversation for one room's notices, its times in the zone of
+    the conversation's reader (`zones`: personal chats'), else in UTC."""
     first = notices[0]
     event_id = "probe-" + hashlib.sha256(
         f"{first.rule}|{first.group_key}|{first.at.isoformat()}".encode()).hexdigest()[:24]
-    return [NewDelivery(event_id, "", tenant, conversation, Operation.TEXT, text)
-            for tenant, conversation in sorted(keys)]
+    return [NewDelivery(event_id, "", *key, Operation.TEXT, notice_text(notices, zones.get(key)))
+            for key in sorted(keys)]

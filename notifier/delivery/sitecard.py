@@ -14,6 +14,7 @@ from datetime import datetime
 from common.clock import utcnow
 from common.durations import duration_words
 from common.literal import shown
+from common.times import at
 from notifier.alerts.record import AlertRecord
 from notifier.alerts.sites import RoomLine, Site, common_hint
 from notifier.delivery.budget import CardJson, fit_card
@@ -24,7 +25,6 @@ from notifier.delivery.cards import (
     VALUE_LIMIT,
     amount,
     local_time,
-    when,
 )
 from storage.alerts import Snooze
 
@@ -162,10 +162,11 @@ def _room_names(site: Site, limit: int = 5) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def site_reminder_text(site: Site) -> str:
+def site_reminder_text(site: Site, zone: str | None = None) -> str:
+    """`zone`: the reader's IANA time zone (a personal chat's), else the time is in UTC."""
     return (f"Still firing: **{shown(site.rule, NAME_LIMIT)}** at {site_words(site)}, "
             f"{sum(r.open for r in site.rooms.values())} rooms ({_room_names(site)}), since "
-            f"{when(site.opened_at)}")
+            f"{at(site.opened_at, zone)}")
 
 
 def site_escalation_text(site: Site, rooms: list[str], waited: float, told: list[str]) -> str:

@@ -22,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from common.times import by_zone
 from common.wire import ActivityJson
 from notifier.alerts.incidents import Change, Incident
 from notifier.alerts.record import AlertRecord
@@ -76,10 +78,11 @@ class SitePlanner:
         self._outbox = Outbox(db)
         self._window = window
 
-    async def fold(self, planned: list[Planned], now: datetime,
-                   muted: set[Key]) -> list[Statement]:
+    async def fold(self, planned: list[Planned], now: datetime, muted: set[Key],
+                   zones: Mapping[Key, str | None]) -> list[Statement]:
         """Fold the rooms of site events into site cards (changing `planned` in place); the
-        statements that write the site events and their rows."""
+        statements that write the site events and their rows (`zones`: the time zone of
+        personal chats' readers, for the times in texts)."""
         sites: dict[tuple[str, str, str], tuple[dict[str, str], list[Planned]]] = {}
         for item in planned:
             tags = item.site
@@ -95,12 +98,12 @@ class SitePlanner:
             sites.setdefault(key, (tags, []))[1].append(item)
         statements: list[Statement] = []
         for (source, rule, _), (tags, group) in sites.items():
-            statements += await self._fold_site(source, rule, tags, group, now, muted)
+            statements += await self._fold_site(source, rule, tags, group, now, muted, zones)
         return statements
 
     async def _fold_site(self, source: str, rule: str, tags: dict[str, str],
-                         group: list[Planned], now: datetime,
-                         muted: set[Key]) -> list[Statement]:
+                         group: list[Planned], now: datetime, muted: set[Key],
+                         zones: Mapping[Key, str | None]) -> list[Statement]:
         batch = {p.incident.alert_id: p for p in group}
         lines = {r.alert_id: room_line(r.alert_id, r.incident, tags, True)
                  for r in map(AlertRecord.of, await self._store.open_incidents(source, rule))
@@ -197,8 +200,9 @@ class SitePlanner:
         if reminded and not acknowledged and site.reminder_due(now):
             site.last_reminded = now
             rows += [NewDelivery("site-reminder-" + revision, site.alert_id, *key,
-                                 Operation.TEXT, site_reminder_text(site))
-                     for key in sorted(reminded - muted)]
+                                 Operation.TEXT, site_reminder_text(site, zone))
+                     for zone, keys in by_zone(reminded - muted, zones).items()
+                     for key in keys]
 
         statements += self._alerts.incident_statements(
             site.alert_id, SITE_SOURCE, rule, site.group_key, site.dumps(), site.open,

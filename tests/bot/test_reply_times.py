@@ -21,7 +21,8 @@ from tests.support.delivery import (  # noqa: F401 (fixtures)
     installed,
     publish,
 )
-from tests.support.teams import PERSONAL, TeamsChannel
+from tests.support.teams import CHANNEL, PERSONAL, TeamsChannel
+from tests.support.waiting import eventually
 
 STAMP = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([A-Za-z0-9+-]+)"
 
@@ -95,3 +96,26 @@ async def test_history_list_and_timeline_use_the_same_instants_and_words(
     assert after, line
     assert steps[1].endswith(f"**acknowledged** by Alex Wilber (here): {after.group(1)}")
     assert "times in UTC" not in listed + timeline
+
+
+async def test_texts_sent_later_to_a_personal_chat_give_times_in_its_person_time_zone(
+    client: TestClient, installed: TeamsChannel, connector: ConnectorStandIn
+) -> None:
+    """Proactive texts (a reminder here) have one reader in a personal chat: its times are in
+    the zone Teams last sent with that person's message. A channel has many: UTC, said."""
+    alert_id = await fired(client, connector)
+    await said(installed, connector, "help", localTimezone="Asia/Tokyo")
+    await publish(client, alert_event(EventKind.REMINDER, alert_id))
+
+    def reminders(conversation: str) -> list[str]:  # a channel's: in the card's thread
+        return [str(r.body.get("text")) for r in connector.sent()
+                if r.conversation_id.startswith(conversation)
+                and str(r.body.get("text")).startswith("Still firing:")]
+
+    await eventually(lambda: reminders(PERSONAL) and reminders(CHANNEL))
+    [personal], [channel] = reminders(PERSONAL), reminders(CHANNEL)
+    since = alert_event(EventKind.REMINDER, alert_id).since
+    assert since is not None
+    utc = since.astimezone(UTC).replace(tzinfo=None)
+    assert moment(channel, "since") == (utc, "UTC")
+    assert moment(personal, "since") == in_zone(utc, "Asia/Tokyo")  # 9 hours ahead, "JST"
