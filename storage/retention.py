@@ -4,8 +4,8 @@
                    pending ones never, nor those of an open incident (they say which chats were
                    told, and so get its updates and its end, however long it stays open), nor
                    those of a room on an open site event's card (they say where it shows);
-                   but of those, a finished row with a newer one of the same alert, chat and
-                   kind goes (the newer one says as much: live updates add one a minute)
+                   but of those, a finished row with a newer sent one of the same alert, chat
+                   and kind goes (the newer one says as much: live updates add one a minute)
   alerts           resolved incidents (`is_open = 0`), `incident_age` after their last change,
                    unless a delivery of theirs is still pending; with them their cards
                    (`alert_cards`), series (`incident_series`) and silences (`alert_silences`).
@@ -73,15 +73,16 @@ class Retention:
             "s.series_key = d.alert_id)) "
             "LIMIT ?)",
             (delivery_horizon, delivery_horizon, SITE_SOURCE))
-        # Of an open incident, a finished row that a newer one of the same kind in the same
-        # chat stands for: the newer one still says the chat was told (a card updated with
-        # every minute's readings adds a row a minute for as long as it stays open).
+        # Of an open incident, a finished row that a newer sent one of the same kind in the
+        # same chat stands for: the newer one still says the chat was told (a card updated
+        # with every minute's readings adds a row a minute for as long as it stays open). Only
+        # a sent one: a pending one may yet be given up, and a given-up row says nothing.
         deleted["deliveries"] += await self._batches(
             "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d "
             "WHERE d.status IN ('done', 'dead') AND d.next_attempt_at < ? AND d.updated_at < ? "
             "AND d.alert_id <> '' AND EXISTS (SELECT 1 FROM deliveries e WHERE "
             "e.tenant_id = d.tenant_id AND e.conversation_id = d.conversation_id AND "
-            "e.status <> 'dead' AND e.created_at > d.created_at AND e.alert_id = d.alert_id "
+            "e.status = 'done' AND e.created_at > d.created_at AND e.alert_id = d.alert_id "
             "AND e.operation = d.operation) LIMIT ?)",
             (delivery_horizon, delivery_horizon))
         deleted.update(await self._prune_incidents(now - self._periods.incident_age))

@@ -55,6 +55,7 @@ from storage.sites import SiteStore
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 15.0  # how often unacknowledged criticals are checked
+LOCK_SECONDS = 30.0  # the longest a site escalation waits for another replica's
 
 
 def _name(conversation: Conversation) -> str:
@@ -217,9 +218,16 @@ class Escalator:
         rooms another one took: the note names only the rooms this step escalates, never a
         room twice (the note is one text for several rooms, so its rows cannot be keyed by a
         room's step as `_take`'s are)."""
-        async with self._db.exclusive("site-escalation"):
-            group = [due for due in group if not await self._audit.has(due.step_id)]
-            return await self._take_site_now(site_id, group, now) if group else set()
+        try:
+            # Bounded: a replica cut off while holding the lock must not stop this one's
+            # escalations (the rooms' own steps, taken before, are not held up by it).
+            async with asyncio.timeout(LOCK_SECONDS), self._db.exclusive("site-escalation"):
+                group = [due for due in group if not await self._audit.has(due.step_id)]
+                return await self._take_site_now(site_id, group, now) if group else set()
+        except TimeoutError:
+            log.warning("The site escalation of %s waited %gs for another replica's; it is "
+                        "tried again at the next check", site_id[:8], LOCK_SECONDS)
+            return set()
 
     async def _take_site_now(self, site_id: str, group: list[Due], now: datetime) -> set[str]:
         record = await self._alerts.get(site_id)

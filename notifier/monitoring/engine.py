@@ -287,9 +287,10 @@ def step(
             event(EventKind.FORGOTTEN, state.no_data_alert_id, since=state.last_seen,
                   detail=f"no data for {duration_words(rule.forget_after)}; not watched "
                          "until data comes again")
-            # A newer point starts the series afresh: as if never seen, but its last point.
+            # A newer point starts the series afresh: as if never seen, but its last point and
+            # its no-data alert's id (its `data-back` tells a still open incident it is back).
             state.phase, state.severity, state.since, state.alert_id = Phase.OK, None, None, None
-            state.no_data_alert_id, state.last_notified, state.peak = None, None, None
+            state.last_notified, state.peak = None, None
             state.cause, state.fault, state.forgotten = "", "", True
             state.update_slot, state.shown_value = None, None
             changed = True

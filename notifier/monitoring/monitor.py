@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -84,6 +85,7 @@ class Monitor:
         # incident the same poll opens is there to take them.
         self._notes: list[AlertEvent] = []
         self._dropped: list[Statement] = []  # forgotten series: deleted with the save
+        self._states_stale = False  # a poll failed to store what it decided: reload first
         self._loaded = False
         self._recorded_outage: SourceOutage | None = None
         self._rule_errors: dict[str, str] = {}
@@ -115,13 +117,7 @@ class Monitor:
     async def load(self) -> None:
         """Restore persisted state; series of rules that left the rules file have their open
         alerts resolved at the next poll, then their state is dropped."""
-        self._states = {
-            (rule, key): SeriesState.loads(rule, key, text)
-            for (rule, key), text in (await self._store.load()).items()
-        }
-        self._removed = []  # recomputed from the stored state (a reload must not repeat them)
-        self._dropped = []  # the stored states decide again what to drop
-        self._drop_removed(self._clock())
+        await self._load_states()
         # An outage another poller was in the middle of goes on here: same start, same alert.
         outage = await self._store.load_outage(self.source.description)
         self._recorded_outage = outage
@@ -133,6 +129,17 @@ class Monitor:
         elif not self.health.healthy:
             self.health = SourceHealth()
         self._loaded = True
+
+    async def _load_states(self) -> None:
+        """The series' states as stored (at start, on taking over, after a failed poll)."""
+        self._states = {
+            (rule, key): SeriesState.loads(rule, key, text)
+            for (rule, key), text in (await self._store.load()).items()
+        }
+        self._removed = []  # recomputed from the stored state (a reload must not repeat them)
+        self._dropped = []  # the stored states decide again what to drop
+        self._states_stale = False
+        self._drop_removed(self._clock())
 
     def state(self, rule: str, tags: dict[str, str]) -> SeriesState | None:
         return self._states.get((rule, series_key(tags)))
@@ -164,6 +171,9 @@ class Monitor:
             self.rules, self._next_rules = self._next_rules, None
         if not self._loaded:
             await self.load()
+        elif self._states_stale:
+            await self._load_states()
+        told = copy.deepcopy(self._told)  # what probe notices were told, before this poll
         now = now or self._clock()
         events: list[AlertEvent] = list(self._removed)
         changed: dict[tuple[str, str], SeriesState] = {}
@@ -190,9 +200,11 @@ class Monitor:
             await self._commit(events, changed)
         except BaseException:
             # What this poll decided is not all stored (the database failed, or publishing
-            # did): the next poll starts again from the stored state, so its events come again
-            # (each is idempotent downstream) instead of being lost with the memory's state.
-            self._loaded = False
+            # did): the next poll starts again from the stored series' states and what probe
+            # notices were told before, so its events come again (each is idempotent
+            # downstream) instead of being lost with the memory's state. The source's health
+            # stays as it is here (an outage's alert id must not be forgotten).
+            self._states_stale, self._told = True, told
             raise
         return events
 
@@ -340,8 +352,11 @@ class Monitor:
 
     def _drop(self, rule: str, key: str, changed: dict[tuple[str, str], SeriesState]) -> None:
         """Drop a forgotten series whose last point no query returns any more: its state,
-        here and stored (with this poll's save)."""
+        here and stored (with this poll's save), and what memory took of that point since."""
         self._states.pop((rule, key), None)
+        self._recent.forget(rule, key)
+        self._probes.forget(rule, key)
+        self._told.forget(rule, key)
         changed.pop((rule, key), None)
         self._dropped.append(AlertStateStore.forget_statement(rule, key))
         log.info("Dropped the state of series %s of rule %r (no data for its forget_after)",

@@ -229,7 +229,7 @@ async def test_a_sensor_silent_for_forget_after_ends_its_incident_and_is_no_long
     assert await room.poll(week + 40) == []
     [stored] = [SeriesState.loads(rule, key, text)
                 for (rule, key), text in (await store.load()).items() if "rack-000" in key]
-    assert stored.forgotten and stored.no_data_alert_id is None
+    assert stored.forgotten and stored.alert_id is None
     # Once that point has left every window (lookback past forget_after), the state goes.
     assert await room.poll(week + 1 + 600) == []
     assert not [key for _, key in await store.load() if "rack-000" in key]

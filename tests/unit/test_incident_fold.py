@@ -144,6 +144,9 @@ def test_several_series_let_go_are_all_named_and_one_reporting_again_is_not() ->
     assert room.it.snapshot().detail == f"s1, s2, s3, s4, s5 and 2 more: {words}"
     room.fired("s1", 28.5, after=60)  # it reports again (hot): named no more
     assert room.it.snapshot().detail.startswith("s2, s3, s4, s5, s6 and 1 more: ")
+    room.batch(event(EventKind.DATA_BACK, "s2", room.clock.advance(1), value=22.0))  # normal
+    assert room.it.snapshot().detail.startswith("s3, s4, s5, s6, s7: ")
+    assert room.it.counts().ok == 1  # s2 reports, back to ok
     stored = {key: Member.from_json(key, json.loads(m.dumps())) for key, m in
               room.it.members.items()}
     assert stored == room.it.members  # the words survive storage

@@ -253,9 +253,12 @@ def test_a_series_silent_for_forget_after_is_forgotten_with_its_alerts() -> None
     # ...and once that point is out of every window (lookback past forget_after), it may go.
     later = last_seen + timedelta(seconds=86400 + series.rule.lookback)
     assert expired(series.rule, series.state, later)
-    # A newer point starts it afresh: hot, it fires a new alert.
-    assert series.read(33.0, after=60) == [EventKind.FIRED]
+    # A newer point starts it afresh, saying it is back (an incident still open hears it);
+    # hot, it fires a new alert.
+    assert series.read(33.0, after=60) == [EventKind.DATA_BACK, EventKind.FIRED]
+    assert series.events[0].alert_id == no_data
     assert not series.state.forgotten and series.state.alert_id not in (None, firing)
+    assert series.silent(after=300) == [EventKind.NO_DATA]  # and is watched again
 
 
 def test_forget_after_zero_keeps_a_silent_series_forever() -> None:
