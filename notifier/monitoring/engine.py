@@ -95,6 +95,7 @@ class SeriesStateJson(TypedDict, total=False):
     cause: str
     fault: str
     update_slot: int | None
+    shown_at: str | None
     shown_value: float | None
     forgotten: bool
 
@@ -116,8 +117,9 @@ class SeriesState:
     cause: str = ""  # what the active level was reached by when not a threshold (rate words)
     fault: str = ""  # the probe fault now, in words (notifier.monitoring.probes); "" for none
     # The `update_every` slot (time // update_every) in which a firing series was last
-    # considered for a live update of its card, and the value its card last got.
+    # considered for a live update of its card; when and which value its card last got.
     update_slot: int | None = None
+    shown_at: datetime | None = None
     shown_value: float | None = None
     # No data for its rule's `forget_after`: its alerts ended; a point no newer than
     # `last_seen` is ignored, a newer one starts it afresh (the monitor drops it later).
@@ -132,7 +134,8 @@ class SeriesState:
             "last_notified": time_text(self.last_notified),
             "no_data_alert_id": self.no_data_alert_id, "peak": self.peak,
             "cause": self.cause, "fault": self.fault,
-            "update_slot": self.update_slot, "shown_value": self.shown_value,
+            "update_slot": self.update_slot, "shown_at": time_text(self.shown_at),
+            "shown_value": self.shown_value,
             "forgotten": self.forgotten,
         }
 
@@ -157,7 +160,8 @@ class SeriesState:
             no_data_alert_id=data.get("no_data_alert_id"),
             peak=data.get("peak"), cause=str(data.get("cause") or ""),
             fault=str(data.get("fault") or ""),
-            update_slot=data.get("update_slot"), shown_value=data.get("shown_value"),
+            update_slot=data.get("update_slot"), shown_at=time_of(data.get("shown_at")),
+            shown_value=data.get("shown_value"),
             forgotten=bool(data.get("forgotten")),
         )
 
@@ -227,20 +231,24 @@ def update_slot(rule: Rule, now: datetime) -> int | None:
 
 
 def shows_change(rule: Rule, state: SeriesState, value: float, now: datetime) -> bool:
-    """Whether a firing series' newer value goes to its card (a `reading` event): once per
-    `update_every` slot (at its first fresh reading there, marked as considered), when the
-    value moved at least `SHOWN_CHANGE` from the card's (a probe's jitter rewrites nothing)."""
+    """Whether a firing series' newer value goes to its card (a `reading` event): considered
+    once per `update_every` slot (at its first fresh reading there), it goes when its card got
+    its value at least `update_every` ago and it moved at least `SHOWN_CHANGE` since (a
+    probe's jitter rewrites nothing). So a series waits a whole `update_every` after any event,
+    and the series of a room that do go, go in the same poll: one update of their card."""
     slot = update_slot(rule, now)
     if slot is None or state.update_slot == slot:
         return False
     state.update_slot = slot
+    if state.shown_at is not None and now - state.shown_at < rule.update_delta:
+        return False
     # Rounded: 22.2 - 22.1 is 0.0999… in binary floating point.
     return state.shown_value is None or round(abs(value - state.shown_value), 9) >= SHOWN_CHANGE
 
 
 def shown(rule: Rule, state: SeriesState, value: float | None, now: datetime) -> None:
     """An event told the series' value: its card has it, this slot is done."""
-    state.update_slot, state.shown_value = update_slot(rule, now), value
+    state.update_slot, state.shown_at, state.shown_value = update_slot(rule, now), now, value
 
 
 def expired(rule: Rule, state: SeriesState, now: datetime) -> bool:
@@ -292,7 +300,7 @@ def step(
             state.phase, state.severity, state.since, state.alert_id = Phase.OK, None, None, None
             state.last_notified, state.peak = None, None
             state.cause, state.fault, state.forgotten = "", "", True
-            state.update_slot, state.shown_value = None, None
+            state.update_slot, state.shown_at, state.shown_value = None, None, None
             changed = True
         return events, changed
 
@@ -328,7 +336,7 @@ def step(
                   previous_severity=state.severity, since=state.since, peak=state.peak)
             state.phase, state.severity, state.since = Phase.OK, None, None
             state.alert_id, state.last_notified, state.peak = None, None, None
-            state.update_slot, state.shown_value = None, None
+            state.update_slot, state.shown_at, state.shown_value = None, None, None
             return events, True
         if severity is not state.severity:
             kind = EventKind.ESCALATED if severity is Severity.CRIT else EventKind.DEESCALATED

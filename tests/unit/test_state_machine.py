@@ -196,22 +196,26 @@ def test_a_tenth_of_a_degree_counts_whatever_the_binary_fraction() -> None:
     assert series.read(22.2, after=60) == [EventKind.READING]  # 22.2 - 22.1 < 0.1 in floats
 
 
-def test_the_series_of_a_room_are_considered_in_the_same_poll() -> None:
-    """Slots start at the same instants for every series: series that fired apart update
-    their card together, once a minute, not in turns every poll."""
-    the_rule, clock = rule(update_every=60.0), FakeClock()
-    states = [SeriesState(rule="hot", key=f"s{n}") for n in range(3)]
+def test_the_series_of_a_room_go_to_their_card_together() -> None:
+    """A series waits a whole `update_every` after its card got its value, and is looked at
+    once per slot (slots start at the same instants for every series): series that fired
+    apart update their card in the same poll, not one after another every poll."""
+    the_rule, clock = rule(update_every=60.0), FakeClock()  # the clock starts at 10:00:00
+    states = [SeriesState(rule="hot", key=f"s{n}") for n in range(2)]
 
-    def poll(after: float, value: float) -> list[int]:
+    def poll(after: float, *values: float) -> list[int]:
         now = clock.advance(after)
-        return [n for n, state in enumerate(states) if step(
-            the_rule, state, Reading({"room": "r1", "sensor": f"s{n}"}, value, now), now)[0]]
+        return [n for n, (state, value) in enumerate(zip(states, values, strict=True))
+                if step(the_rule, state,
+                        Reading({"room": "r1", "sensor": f"s{n}"}, value, now), now)[0]]
 
-    assert poll(10, 28.0) == [0, 1, 2]  # all fire
-    states[1].update_slot = states[2].update_slot = None  # as if fired a poll apart, earlier
-    assert poll(20, 28.5) == [1, 2]  # 10:00:30, values moved: their first look this minute
-    assert poll(30, 29.0) == [0, 1, 2]  # 10:01:00: every series, one batch
-    assert poll(20, 29.5) == [] and poll(20, 30.0) == []  # nothing more this minute
+    assert poll(5, 28.0, 22.0) == [0]  # 10:00:05: s0 fires
+    assert poll(35, 28.5, 28.0) == [1]  # 10:00:40: s1 fires
+    assert poll(25, 29.0, 28.5) == [0]  # 10:01:05: s0's first minute is over, s1's is not
+    assert poll(35, 29.5, 29.5) == []  # this minute was looked at
+    assert poll(25, 30.0, 30.0) == [0, 1]  # 10:02:05: both, in one poll
+    assert poll(35, 30.5, 30.5) == []
+    assert poll(25, 31.0, 31.0) == [0, 1]  # 10:03:05: and so on, together
 
 
 def test_a_reminder_or_an_escalation_carries_the_value_and_restarts_the_update_clock() -> None:
@@ -219,10 +223,12 @@ def test_a_reminder_or_an_escalation_carries_the_value_and_restarts_the_update_c
     series.read(28.0)
     assert series.read(28.5, after=60) == [EventKind.READING]
     assert series.read(29.0, after=30) == [EventKind.REMINDER]  # 90 s: the reminder has it
-    assert series.read(29.5, after=30) == [EventKind.READING]  # a new minute, a new value
+    assert series.read(29.5, after=30) == []  # a new minute, but 30 s after the reminder
     assert series.read(33.0, after=1) == [EventKind.ESCALATED]
-    assert series.read(33.5, after=58) == []  # the escalation told this minute's value
-    assert series.read(33.5, after=1) == [EventKind.READING]  # the next minute
+    assert series.read(33.5, after=58) == []
+    assert series.read(33.5, after=1) == []  # 59 s after the escalation: the next minute
+    assert series.read(34.0, after=60) == [EventKind.REMINDER]  # due again: it has the value
+    assert series.read(34.5, after=60) == [EventKind.READING]
 
 
 def test_update_every_zero_leaves_the_card_to_the_events() -> None:
